@@ -1,0 +1,103 @@
+import { mkdir } from 'node:fs/promises'
+import path from 'node:path'
+import { PGlite } from '@electric-sql/pglite'
+import { vector } from '@electric-sql/pglite-pgvector'
+import { PrismaPg } from '@prisma/adapter-pg'
+import pg from 'pg'
+import { PrismaPGlite } from 'pglite-prisma-adapter'
+import { PrismaClient } from './generated/client.ts'
+import { migrate, type SqlRunner } from './migrate.ts'
+
+export type Database = {
+  kind: 'pglite' | 'postgres'
+  prisma: PrismaClient
+  runner: SqlRunner
+  migrate(): Promise<string[]>
+  close(): Promise<void>
+}
+
+// The same advisory lock key `prisma migrate` uses, so the two never migrate at once.
+const MIGRATION_LOCK = 72707369
+
+/**
+ * Opens PostgreSQL when DATABASE_URL is set, otherwise the embedded PGlite (with pgvector) in
+ * `DATA_DIR/pglite`. `dataDir: 'memory://'` keeps everything in memory (tests).
+ */
+export async function openDatabase(input: { databaseUrl?: string; dataDir: string }): Promise<Database> {
+  return input.databaseUrl ? openPostgres(input.databaseUrl) : openPglite(input.dataDir)
+}
+
+async function openPglite(dataDir: string): Promise<Database> {
+  let target: string | undefined
+  if (dataDir !== 'memory://') {
+    target = path.resolve(dataDir, 'pglite')
+    await mkdir(target, { recursive: true })
+  }
+  const client = await PGlite.create(target, { extensions: { vector } })
+  const runner: SqlRunner = {
+    exec: async (sql) => {
+      await client.exec(sql)
+    },
+    query: async <T,>(sql: string, params: unknown[] = []) => (await client.query<T>(sql, params)).rows,
+    withLock: (fn) => fn(), // one process owns a PGlite directory
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(client) })
+  return {
+    kind: 'pglite',
+    prisma,
+    runner,
+    migrate: () => migrate(runner),
+    close: async () => {
+      await prisma.$disconnect()
+      await client.close()
+    },
+  }
+}
+
+function connectionConfig(url: string): pg.PoolConfig {
+  // Host, port, user, password and database are passed separately: see STACK.md.
+  const u = new URL(url)
+  return {
+    host: u.hostname,
+    port: u.port ? Number(u.port) : 5432,
+    user: decodeURIComponent(u.username) || undefined,
+    password: u.password ? decodeURIComponent(u.password) : undefined,
+    database: u.pathname.replace(/^\//, '') || undefined,
+    ssl: u.searchParams.get('sslmode') === 'require' ? { rejectUnauthorized: false } : undefined,
+    max: Number(u.searchParams.get('connection_limit') ?? 10),
+  }
+}
+
+async function openPostgres(url: string): Promise<Database> {
+  const config = connectionConfig(url)
+  const pool = new pg.Pool(config)
+  pool.on('error', () => undefined) // an idle client dropped by the server; the pool replaces it
+  const runner: SqlRunner = {
+    exec: async (sql) => {
+      await pool.query(sql)
+    },
+    query: async <T,>(sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows as T[],
+    withLock: async (fn) => {
+      const client = await pool.connect()
+      try {
+        // Other processes wait here; the migration itself runs on the pool (each in one statement batch).
+        await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
+        return await fn()
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined)
+        client.release()
+      }
+    },
+  }
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  return {
+    kind: 'postgres',
+    prisma,
+    runner,
+    migrate: () => migrate(runner),
+    close: async () => {
+      await prisma.$disconnect()
+      await pool.end()
+    },
+  }
+}

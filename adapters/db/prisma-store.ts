@@ -1,0 +1,427 @@
+import { newId } from '../../core/ids.ts'
+import type {
+  Agent,
+  Attachment,
+  ChannelKind,
+  Conversation,
+  ConversationState,
+  Handoff,
+  Inbox,
+  KnowledgeSource,
+  Message,
+  Passage,
+  Role,
+  Source,
+  Store,
+} from '../../core/ports.ts'
+import type { Database } from './database.ts'
+import { Prisma } from './generated/client.ts'
+import type * as Models from './generated/models.ts'
+
+const toAgent = (a: Models.AgentModel): Agent => ({ ...a })
+const toInbox = (i: Models.InboxModel): Inbox => ({
+  id: i.id,
+  organizationId: i.organizationId,
+  agentId: i.agentId,
+  channel: i.channel as ChannelKind,
+  name: i.name,
+  publicKey: i.publicKey,
+  settings: (i.settings ?? {}) as Record<string, unknown>,
+})
+const toConversation = (c: Models.ConversationModel): Conversation => ({
+  id: c.id,
+  organizationId: c.organizationId,
+  inboxId: c.inboxId,
+  agentId: c.agentId,
+  contactId: c.contactId,
+  externalThreadId: c.externalThreadId,
+  state: c.state as ConversationState,
+  createdAt: c.createdAt,
+  lastMessageAt: c.lastMessageAt,
+})
+const toMessage = (m: Models.MessageModel): Message => ({
+  id: m.id,
+  seq: m.seq,
+  organizationId: m.organizationId,
+  inboxId: m.inboxId,
+  conversationId: m.conversationId,
+  externalMessageId: m.externalMessageId,
+  direction: m.direction as Message['direction'],
+  author: m.author as Message['author'],
+  text: m.text,
+  sources: m.sources as Source[],
+  attachments: m.attachments as Attachment[],
+  status: m.status as Message['status'],
+  replyToId: m.replyToId,
+  createdAt: m.createdAt,
+})
+const toSource = (s: Models.KnowledgeSourceModel): KnowledgeSource => ({
+  id: s.id,
+  organizationId: s.organizationId,
+  agentId: s.agentId,
+  title: s.title,
+  kind: s.kind as KnowledgeSource['kind'],
+  uri: s.uri,
+  checksum: s.checksum,
+  status: s.status as KnowledgeSource['status'],
+  progress: s.progress,
+  error: s.error,
+  chunkCount: s.chunkCount,
+  createdAt: s.createdAt,
+  updatedAt: s.updatedAt,
+})
+const toHandoff = (h: Models.HandoffModel): Handoff => ({
+  id: h.id,
+  organizationId: h.organizationId,
+  conversationId: h.conversationId,
+  status: h.status as Handoff['status'],
+  reason: h.reason,
+  operatorUserId: h.operatorUserId,
+  createdAt: h.createdAt,
+})
+
+const isUniqueViolation = (e: unknown) => e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002'
+const sourceSelect = { content: false } as const
+const vectorLiteral = (v: number[]) => `[${v.map((x) => (Number.isFinite(x) ? x : 0)).join(',')}]`
+
+function monthPeriod(at: Date): { periodStart: Date; periodEnd: Date } {
+  const periodStart = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1))
+  const periodEnd = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1))
+  return { periodStart, periodEnd }
+}
+
+/** The core Store over Prisma. Every query on customer data filters by organizationId. */
+export function createPrismaStore(db: Database): Store {
+  const prisma = db.prisma
+
+  return {
+    organizations: {
+      create: (input) => prisma.organization.create({ data: { id: newId(), name: input.name } }),
+      get: (id) => prisma.organization.findUnique({ where: { id } }),
+    },
+
+    users: {
+      create: (input) => prisma.user.create({ data: { id: newId(), ...input } }),
+      findByEmail: (email) => prisma.user.findUnique({ where: { email } }),
+      addMembership: async (m) => {
+        await prisma.membership.create({ data: { id: newId(), ...m } })
+      },
+      membership: async (userId, organizationId) => {
+        const m = await prisma.membership.findFirst({ where: { userId, ...(organizationId ? { organizationId } : {}) }, orderBy: { createdAt: 'asc' } })
+        return m ? { userId: m.userId, organizationId: m.organizationId, role: m.role as Role } : null
+      },
+    },
+
+    sessions: {
+      create: async (input) => {
+        await prisma.session.create({ data: { id: newId(), ...input } })
+      },
+      find: (tokenHash) => prisma.session.findUnique({ where: { tokenHash }, select: { userId: true, organizationId: true, expiresAt: true } }),
+      delete: async (tokenHash) => {
+        await prisma.session.deleteMany({ where: { tokenHash } })
+      },
+    },
+
+    agents: {
+      list: async (organizationId) => (await prisma.agent.findMany({ where: { organizationId }, orderBy: { createdAt: 'asc' } })).map(toAgent),
+      get: async (organizationId, id) => {
+        const a = await prisma.agent.findFirst({ where: { id, organizationId } })
+        return a ? toAgent(a) : null
+      },
+      create: async (organizationId, input) => toAgent(await prisma.agent.create({ data: { id: newId(), organizationId, ...input } })),
+      update: async (organizationId, id, input) => {
+        const { count } = await prisma.agent.updateMany({ where: { id, organizationId }, data: { ...input, updatedAt: new Date() } })
+        if (count === 0) return null
+        return toAgent((await prisma.agent.findFirst({ where: { id, organizationId } }))!)
+      },
+      delete: async (organizationId, id) => {
+        return prisma.$transaction(async (tx) => {
+          const { count } = await tx.agent.deleteMany({ where: { id, organizationId } })
+          if (count) {
+            await tx.inbox.deleteMany({ where: { agentId: id, organizationId } })
+            await tx.knowledgeChunk.deleteMany({ where: { organizationId, sourceId: { in: (await tx.knowledgeSource.findMany({ where: { organizationId, agentId: id }, select: { id: true } })).map((s) => s.id) } } })
+            await tx.knowledgeSource.deleteMany({ where: { organizationId, agentId: id } })
+          }
+          return count > 0
+        })
+      },
+    },
+
+    inboxes: {
+      create: async (input) =>
+        toInbox(
+          await prisma.inbox.create({
+            data: { id: newId(), organizationId: input.organizationId, agentId: input.agentId, channel: input.channel, name: input.name, publicKey: input.publicKey, credentials: input.credentials ?? null, settings: input.settings as Prisma.InputJsonValue },
+          }),
+        ),
+      get: async (id) => {
+        const i = await prisma.inbox.findUnique({ where: { id } })
+        return i ? toInbox(i) : null
+      },
+      findByPublicKey: async (publicKey) => {
+        const i = await prisma.inbox.findUnique({ where: { publicKey } })
+        return i ? toInbox(i) : null
+      },
+      listByAgent: async (organizationId, agentId) => (await prisma.inbox.findMany({ where: { organizationId, agentId }, orderBy: { createdAt: 'asc' } })).map(toInbox),
+    },
+
+    conversations: {
+      resolve: async ({ inbox, externalThreadId, externalUserId, userName }) => {
+        const existing = await prisma.conversation.findUnique({ where: { inboxId_externalThreadId: { inboxId: inbox.id, externalThreadId } } })
+        if (existing) return toConversation(existing)
+        try {
+          return await prisma.$transaction(async (tx) => {
+            let identity = await tx.contactIdentity.findUnique({ where: { inboxId_externalUserId: { inboxId: inbox.id, externalUserId } } })
+            if (!identity) {
+              const contact = await tx.contact.create({ data: { id: newId(), organizationId: inbox.organizationId, name: userName ?? null } })
+              identity = await tx.contactIdentity.create({ data: { id: newId(), organizationId: inbox.organizationId, contactId: contact.id, inboxId: inbox.id, externalUserId } })
+            }
+            const conversation = await tx.conversation.create({
+              data: { id: newId(), organizationId: inbox.organizationId, inboxId: inbox.id, agentId: inbox.agentId, contactId: identity.contactId, externalThreadId },
+            })
+            return toConversation(conversation)
+          })
+        } catch (error) {
+          // Two first messages of one thread raced: the other one created it.
+          if (!isUniqueViolation(error)) throw error
+          return toConversation((await prisma.conversation.findUnique({ where: { inboxId_externalThreadId: { inboxId: inbox.id, externalThreadId } } }))!)
+        }
+      },
+      get: async (organizationId, id) => {
+        const c = await prisma.conversation.findFirst({ where: { id, organizationId } })
+        return c ? toConversation(c) : null
+      },
+      findByThread: async (inboxId, externalThreadId) => {
+        const c = await prisma.conversation.findUnique({ where: { inboxId_externalThreadId: { inboxId, externalThreadId } } })
+        return c ? toConversation(c) : null
+      },
+      list: async (organizationId, { limit, state }) =>
+        (await prisma.conversation.findMany({ where: { organizationId, ...(state ? { state } : {}) }, orderBy: { lastMessageAt: 'desc' }, take: limit })).map(toConversation),
+      setState: async (organizationId, id, state) => {
+        await prisma.conversation.updateMany({ where: { id, organizationId }, data: { state } })
+      },
+    },
+
+    messages: {
+      insertInbound: async ({ conversation, message }) => {
+        const where = { inboxId_externalMessageId: { inboxId: conversation.inboxId, externalMessageId: message.externalMessageId } }
+        const existing = await prisma.message.findUnique({ where })
+        if (existing) return { message: toMessage(existing), created: false }
+        try {
+          const [created] = await prisma.$transaction([
+            prisma.message.create({
+              data: {
+                id: newId(),
+                organizationId: conversation.organizationId,
+                inboxId: conversation.inboxId,
+                conversationId: conversation.id,
+                externalMessageId: message.externalMessageId,
+                direction: 'in',
+                author: 'contact',
+                text: message.text ?? '',
+                attachments: message.attachments as unknown as Prisma.InputJsonValue,
+                status: 'pending',
+              },
+            }),
+            prisma.conversation.updateMany({ where: { id: conversation.id, organizationId: conversation.organizationId }, data: { lastMessageAt: new Date() } }),
+          ])
+          return { message: toMessage(created), created: true }
+        } catch (error) {
+          if (!isUniqueViolation(error)) throw error
+          return { message: toMessage((await prisma.message.findUnique({ where }))!), created: false }
+        }
+      },
+      insertReply: async (input) => {
+        const where = { inboxId_externalMessageId: { inboxId: input.inboxId, externalMessageId: input.externalMessageId } }
+        try {
+          const created = await prisma.message.create({
+            data: {
+              id: newId(),
+              organizationId: input.organizationId,
+              inboxId: input.inboxId,
+              conversationId: input.conversationId,
+              externalMessageId: input.externalMessageId,
+              direction: 'out',
+              author: input.author,
+              text: input.text,
+              sources: input.sources as unknown as Prisma.InputJsonValue,
+              status: 'pending',
+              replyToId: input.replyToId,
+            },
+          })
+          return { message: toMessage(created), created: true }
+        } catch (error) {
+          if (!isUniqueViolation(error)) throw error
+          return { message: toMessage((await prisma.message.findUnique({ where }))!), created: false }
+        }
+      },
+      get: async (organizationId, id) => {
+        const m = await prisma.message.findFirst({ where: { id, organizationId } })
+        return m ? toMessage(m) : null
+      },
+      nextPending: async (organizationId, conversationId) => {
+        const m = await prisma.message.findFirst({ where: { organizationId, conversationId, direction: 'in', status: 'pending' }, orderBy: { seq: 'asc' } })
+        return m ? toMessage(m) : null
+      },
+      replyTo: async (organizationId, inboundId) => {
+        const m = await prisma.message.findFirst({ where: { organizationId, replyToId: inboundId, direction: 'out' } })
+        return m ? toMessage(m) : null
+      },
+      setStatus: async (organizationId, id, status, error) => {
+        await prisma.message.updateMany({ where: { id, organizationId }, data: { status, error: error ?? null } })
+      },
+      history: async (organizationId, conversationId, { limit, beforeSeq, afterSeq }) => {
+        const rows = await prisma.message.findMany({
+          where: { organizationId, conversationId, seq: { ...(beforeSeq !== undefined ? { lt: beforeSeq } : {}), ...(afterSeq !== undefined ? { gt: afterSeq } : {}) } },
+          orderBy: { seq: afterSeq !== undefined ? 'asc' : 'desc' },
+          take: limit,
+        })
+        return (afterSeq !== undefined ? rows : rows.reverse()).map(toMessage)
+      },
+      countByOrganization: (organizationId) => prisma.message.count({ where: { organizationId } }),
+    },
+
+    knowledge: {
+      createSource: async (input) => toSource(await prisma.knowledgeSource.create({ data: { id: newId(), status: 'queued', ...input }, omit: sourceSelect })),
+      listSources: async (organizationId) => (await prisma.knowledgeSource.findMany({ where: { organizationId }, orderBy: { createdAt: 'asc' }, omit: sourceSelect })).map(toSource),
+      getSource: async (organizationId, id) => {
+        const s = await prisma.knowledgeSource.findFirst({ where: { id, organizationId }, omit: sourceSelect })
+        return s ? toSource(s) : null
+      },
+      sourceContent: async (organizationId, id) => (await prisma.knowledgeSource.findFirst({ where: { id, organizationId }, select: { content: true } }))?.content ?? null,
+      findSourceByUri: async (organizationId, uri) => {
+        const s = await prisma.knowledgeSource.findFirst({ where: { organizationId, uri }, omit: sourceSelect })
+        return s ? toSource(s) : null
+      },
+      updateSource: async (organizationId, id, patch) => {
+        await prisma.knowledgeSource.updateMany({ where: { id, organizationId }, data: { ...patch, updatedAt: new Date() } })
+      },
+      replaceChunks: async ({ organizationId, sourceId, embedder, dimensions, chunks }) => {
+        const source = await prisma.knowledgeSource.findFirst({ where: { id: sourceId, organizationId }, select: { title: true } })
+        if (!source) return
+        await prisma.$transaction(async (tx) => {
+          await tx.knowledgeChunk.deleteMany({ where: { organizationId, sourceId } })
+          const PER_INSERT = 100
+          for (let i = 0; i < chunks.length; i += PER_INSERT) {
+            const batch = chunks.slice(i, i + PER_INSERT)
+            const params: unknown[] = []
+            const rows = batch.map((c) => {
+              const p = (v: unknown) => {
+                params.push(v)
+                return `$${params.length}`
+              }
+              const lang = p(c.language)
+              const heading = p(c.heading)
+              const text = p(c.text)
+              return `(${p(newId())}, ${p(organizationId)}, ${p(sourceId)}, ${p(c.ordinal)}, ${heading}::text, ${text}::text, ${lang}::text,
+                setweight(to_tsvector(${lang}::text::regconfig, ${p(source.title)}::text || ' ' || ${heading}::text), 'A') || setweight(to_tsvector(${lang}::text::regconfig, ${text}::text), 'B'),
+                ${p(vectorLiteral(c.embedding))}::vector, ${p(embedder)}, ${p(dimensions)})`
+            })
+            await tx.$executeRawUnsafe(
+              `INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", ordinal, heading, text, language, tsv, embedding, embedder, dimensions) VALUES ${rows.join(',\n')}`,
+              ...params,
+            )
+          }
+        })
+      },
+      deleteSource: async (organizationId, id) =>
+        prisma.$transaction(async (tx) => {
+          await tx.knowledgeChunk.deleteMany({ where: { organizationId, sourceId: id } })
+          const { count } = await tx.knowledgeSource.deleteMany({ where: { id, organizationId } })
+          return count > 0
+        }),
+      search: async (input) => {
+        const dims = Math.trunc(input.dimensions)
+        const rows = await prisma.$queryRawUnsafe<
+          { id: string; sourceId: string; title: string; heading: string; text: string; fts_rank: bigint | null; vec_rank: bigint | null; sim: number | null; score: number }[]
+        >(
+          `WITH allowed AS (
+             SELECT id, title FROM "KnowledgeSource"
+             WHERE "organizationId" = $1 AND status = 'ready' AND ("agentId" IS NULL OR "agentId" = $2)
+           ),
+           q AS (SELECT to_tsquery($3::regconfig, $4) AS tsq),
+           fts AS (
+             SELECT c.id, row_number() OVER (ORDER BY ts_rank_cd(c.tsv, q.tsq) DESC) AS r
+             FROM "KnowledgeChunk" c, q
+             WHERE c."organizationId" = $1 AND c."sourceId" IN (SELECT id FROM allowed) AND c.tsv @@ q.tsq
+             ORDER BY ts_rank_cd(c.tsv, q.tsq) DESC LIMIT 40
+           ),
+           vec AS (
+             SELECT c.id, row_number() OVER (ORDER BY c.embedding::vector(${dims}) <=> $5::vector(${dims})) AS r,
+                    1 - (c.embedding::vector(${dims}) <=> $5::vector(${dims})) AS sim
+             FROM "KnowledgeChunk" c
+             WHERE c."organizationId" = $1 AND c.dimensions = ${dims} AND c.embedder = $6 AND c."sourceId" IN (SELECT id FROM allowed)
+             ORDER BY c.embedding::vector(${dims}) <=> $5::vector(${dims}) LIMIT 40
+           )
+           SELECT c.id, c."sourceId", s.title, c.heading, c.text, fts.r AS fts_rank, vec.r AS vec_rank, vec.sim,
+                  (COALESCE(1.0 / (60 + fts.r), 0) + COALESCE(1.0 / (60 + vec.r), 0))::float8 AS score
+           FROM (SELECT id FROM fts UNION SELECT id FROM vec) ids
+           JOIN "KnowledgeChunk" c ON c.id = ids.id
+           JOIN allowed s ON s.id = c."sourceId"
+           LEFT JOIN fts ON fts.id = c.id
+           LEFT JOIN vec ON vec.id = c.id
+           ORDER BY score DESC, c.id
+           LIMIT $7`,
+          input.organizationId,
+          input.agentId,
+          input.language,
+          input.ftsQuery,
+          vectorLiteral(input.embedding),
+          input.embedder,
+          input.limit,
+        )
+        return rows.map(
+          (r): Passage => ({
+            chunkId: r.id,
+            sourceId: r.sourceId,
+            title: r.title,
+            heading: r.heading,
+            text: r.text,
+            score: Number(r.score),
+            ftsRank: r.fts_rank === null ? null : Number(r.fts_rank),
+            vectorRank: r.vec_rank === null ? null : Number(r.vec_rank),
+            similarity: r.sim === null ? null : Number(r.sim),
+          }),
+        )
+      },
+      countChunks: (organizationId) => prisma.knowledgeChunk.count({ where: { organizationId } }),
+    },
+
+    handoffs: {
+      open: async (input) => toHandoff(await prisma.handoff.create({ data: { id: newId(), status: 'open', ...input } })),
+      list: async (organizationId, status) => (await prisma.handoff.findMany({ where: { organizationId, ...(status ? { status } : {}) }, orderBy: { createdAt: 'desc' }, take: 200 })).map(toHandoff),
+      close: async (organizationId, conversationId) => {
+        await prisma.handoff.updateMany({ where: { organizationId, conversationId, status: { in: ['open', 'taken'] } }, data: { status: 'closed', closedAt: new Date() } })
+      },
+    },
+
+    usage: {
+      recordResponse: async (organizationId, at) => {
+        const { periodStart, periodEnd } = monthPeriod(at)
+        await prisma.$executeRaw`
+          INSERT INTO "UsageCounter" (id, "organizationId", "periodStart", "periodEnd", responses)
+          VALUES (${newId()}, ${organizationId}, ${periodStart}, ${periodEnd}, 1)
+          ON CONFLICT ("organizationId", "periodStart") DO UPDATE SET responses = "UsageCounter".responses + 1`
+      },
+      responsesInPeriod: async (organizationId, at) => {
+        const { periodStart, periodEnd } = monthPeriod(at)
+        const row = await prisma.usageCounter.findUnique({ where: { organizationId_periodStart: { organizationId, periodStart } } })
+        return { periodStart, periodEnd, responses: row?.responses ?? 0 }
+      },
+      recordApiCall: async (input) => {
+        await prisma.apiUsage.create({ data: { id: newId(), ...input } })
+      },
+    },
+
+    audit: {
+      record: async (input) => {
+        await prisma.auditEvent.create({ data: { id: newId(), organizationId: input.organizationId, actorUserId: input.actorUserId, action: input.action, target: input.target ?? null, data: (input.data ?? {}) as Prisma.InputJsonValue } })
+      },
+    },
+
+    ping: async () => {
+      await prisma.$queryRawUnsafe('SELECT 1')
+    },
+    close: () => db.close(),
+  }
+}

@@ -1,0 +1,62 @@
+import { EventEmitter } from 'node:events'
+import { Redis } from 'ioredis'
+import type { Logger, Notifier } from '../../core/ports.ts'
+
+export function createMemoryNotifier(): Notifier {
+  const emitter = new EventEmitter()
+  emitter.setMaxListeners(0)
+  return {
+    publish: async (topic, payload) => {
+      emitter.emit(topic, payload)
+    },
+    subscribe: async (topic, handler) => {
+      emitter.on(topic, handler)
+      return async () => {
+        emitter.off(topic, handler)
+      }
+    },
+    close: async () => {
+      emitter.removeAllListeners()
+    },
+  }
+}
+
+/** Redis pub/sub, so a web chat request in the server process hears a reply made by a worker. */
+export function createRedisNotifier(deps: { redisUrl: string; prefix?: string; logger: Logger }): Notifier {
+  const prefix = `${deps.prefix ?? 'switchboard'}:events:`
+  const pub = new Redis(deps.redisUrl, { maxRetriesPerRequest: 3 })
+  const sub = new Redis(deps.redisUrl, { maxRetriesPerRequest: 3 })
+  for (const c of [pub, sub]) c.on('error', (err) => deps.logger.warn({ err: err.message }, 'redis notifier error'))
+  const local = createMemoryNotifier()
+  const counts = new Map<string, number>()
+  sub.on('message', (channel: string, message: string) => {
+    try {
+      void local.publish(channel.slice(prefix.length), JSON.parse(message))
+    } catch {
+      deps.logger.warn({ channel }, 'unreadable notification')
+    }
+  })
+  return {
+    publish: async (topic, payload) => {
+      await pub.publish(prefix + topic, JSON.stringify(payload))
+    },
+    subscribe: async (topic, handler) => {
+      const off = await local.subscribe(topic, handler)
+      const n = (counts.get(topic) ?? 0) + 1
+      counts.set(topic, n)
+      if (n === 1) await sub.subscribe(prefix + topic)
+      return async () => {
+        await off()
+        const left = (counts.get(topic) ?? 1) - 1
+        if (left <= 0) {
+          counts.delete(topic)
+          await sub.unsubscribe(prefix + topic).catch(() => undefined)
+        } else counts.set(topic, left)
+      }
+    },
+    close: async () => {
+      pub.disconnect()
+      sub.disconnect()
+    },
+  }
+}

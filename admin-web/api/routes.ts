@@ -1,0 +1,275 @@
+import { z } from 'zod'
+import { AppError, notFound } from '../../core/errors.ts'
+import type { AgentService } from '../../core/agents/agent-service.ts'
+import type { KnowledgeService } from '../../core/knowledge/knowledge-service.ts'
+import type { ConversationOps } from '../../core/conversation/operator-service.ts'
+import type { Message, Store } from '../../core/ports.ts'
+import type { AuthService } from '../../core/tenancy/auth-service.ts'
+import { requireRole } from '../../core/tenancy/auth-service.ts'
+import type { createApi } from '../../adapters/http/api.ts'
+
+export const SESSION_COOKIE = 'sb_session'
+
+const agentFields = {
+  instructions: z.string().max(20_000),
+  model: z.string().trim().min(1).max(200).nullable(),
+  temperature: z.number().min(0).max(2),
+  maxTokens: z.number().int().min(16).max(32_000),
+}
+const createAgentSchema = z.object({ name: z.string().trim().min(1).max(120), ...agentFields }).partial({ instructions: true, model: true, temperature: true, maxTokens: true }).strict()
+const updateAgentSchema = z.object({ name: z.string().trim().min(1).max(120), ...agentFields }).partial().strict()
+const sourceSchema = z
+  .object({
+    title: z.string().trim().min(1).max(300),
+    content: z.string().min(1, 'must not be empty'),
+    kind: z.enum(['markdown', 'text']).default('markdown'),
+    agentId: z.string().uuid().nullable().optional(),
+    uri: z.string().max(2000).optional(),
+  })
+  .strict()
+
+const messageView = (m: Message) => ({ id: m.id, seq: m.seq, direction: m.direction, author: m.author, text: m.text, sources: m.sources, status: m.status, createdAt: m.createdAt })
+
+/** The admin API: thin over core, every route authorised by role and scoped to the caller's organization. */
+export function registerAdminRoutes(deps: {
+  api: ReturnType<typeof createApi>
+  store: Store
+  auth: AuthService
+  agents: AgentService
+  knowledge: KnowledgeService
+  conversations: ConversationOps
+  secureCookies: boolean
+  version: string
+}) {
+  const { api, store, auth, agents, knowledge } = deps
+
+  api.route({
+    method: 'post',
+    path: '/api/v1/auth/login',
+    tag: 'auth',
+    summary: 'Sign in: returns a bearer token and sets an HTTP-only session cookie',
+    auth: 'none',
+    body: z.object({ email: z.string().trim().email(), password: z.string().min(1).max(1000) }),
+    handler: async ({ body, res }) => {
+      const session = await auth.login(body)
+      res.cookie(SESSION_COOKIE, session.token, { httpOnly: true, sameSite: 'lax', secure: deps.secureCookies, expires: session.expiresAt, path: '/' })
+      return { token: session.token, expiresAt: session.expiresAt, organizationId: session.principal.organizationId, role: session.principal.role }
+    },
+  })
+
+  api.route({
+    method: 'post',
+    path: '/api/v1/auth/logout',
+    tag: 'auth',
+    summary: 'Sign out: ends the session',
+    auth: 'session',
+    responses: { 204: 'Signed out' },
+    handler: async ({ req, res }) => {
+      const token = tokenOf(req.headers.authorization, req.headers.cookie)
+      if (token) await auth.logout(token)
+      res.clearCookie(SESSION_COOKIE, { path: '/' })
+      return undefined
+    },
+  })
+
+  api.route({
+    method: 'get',
+    path: '/api/v1/me',
+    tag: 'auth',
+    summary: 'The signed-in user, organization and role',
+    auth: 'session',
+    handler: async ({ principal }) => {
+      const organization = await store.organizations.get(principal.organizationId)
+      return { userId: principal.userId, role: principal.role, organization }
+    },
+  })
+
+  // ---- agents
+  api.route({ method: 'get', path: '/api/v1/agents', tag: 'agents', summary: 'List agents', auth: 'session', handler: async ({ principal }) => ({ agents: await agents.list(principal) }) })
+  api.route({
+    method: 'post',
+    path: '/api/v1/agents',
+    tag: 'agents',
+    summary: 'Create an agent (admin); it gets a web chat inbox',
+    auth: 'session',
+    body: createAgentSchema,
+    responses: { 201: 'Created' },
+    handler: async ({ principal, body, res }) => {
+      const { agent, webchat } = await agents.create(principal, body)
+      res.status(201)
+      return { agent, webchat: { inboxId: webchat.id, key: webchat.publicKey } }
+    },
+  })
+  api.route({
+    method: 'get',
+    path: '/api/v1/agents/:id',
+    tag: 'agents',
+    summary: 'Read an agent with its inboxes',
+    auth: 'session',
+    handler: async ({ principal, params }) => {
+      const { agent, inboxes } = await agents.get(principal, params.id!)
+      return { agent, inboxes: inboxes.map((i) => ({ id: i.id, channel: i.channel, name: i.name, key: i.publicKey })) }
+    },
+  })
+  api.route({ method: 'patch', path: '/api/v1/agents/:id', tag: 'agents', summary: 'Update an agent (admin)', auth: 'session', body: updateAgentSchema, handler: async ({ principal, params, body }) => ({ agent: await agents.update(principal, params.id!, body) }) })
+  api.route({
+    method: 'delete',
+    path: '/api/v1/agents/:id',
+    tag: 'agents',
+    summary: 'Delete an agent, its inboxes and its own knowledge (admin)',
+    auth: 'session',
+    responses: { 204: 'Deleted' },
+    handler: async ({ principal, params }) => {
+      await agents.remove(principal, params.id!)
+      return undefined
+    },
+  })
+
+  // ---- knowledge
+  api.route({ method: 'get', path: '/api/v1/knowledge/sources', tag: 'knowledge', summary: 'List knowledge sources with their status and progress', auth: 'session', handler: async ({ principal }) => ({ sources: await store.knowledge.listSources(principal.organizationId) }) })
+  api.route({
+    method: 'post',
+    path: '/api/v1/knowledge/sources',
+    tag: 'knowledge',
+    summary: 'Add Markdown or text (JSON body, or a text/markdown body with ?title=); processed as a job',
+    auth: 'session',
+    body: z.unknown(),
+    query: z.object({ title: z.string().max(300).optional(), agentId: z.string().uuid().optional() }),
+    responses: { 202: 'Queued for processing' },
+    handler: async ({ principal, req, query, res }) => {
+      requireRole(principal, 'admin')
+      const raw = typeof req.body === 'string' ? { title: query.title ?? '', content: req.body, kind: req.is('text/markdown') ? 'markdown' : 'text', ...(query.agentId ? { agentId: query.agentId } : {}) } : req.body
+      const parsed = sourceSchema.safeParse(raw)
+      if (!parsed.success) throw new AppError('validation_failed', `Invalid body: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`, 422)
+      const source = await knowledge.addSource({ organizationId: principal.organizationId, agentId: parsed.data.agentId ?? null, title: parsed.data.title, kind: parsed.data.kind, content: parsed.data.content, uri: parsed.data.uri ?? null, actorUserId: principal.userId })
+      res.status(202)
+      return { source }
+    },
+  })
+  api.route({
+    method: 'get',
+    path: '/api/v1/knowledge/sources/:id',
+    tag: 'knowledge',
+    summary: 'One knowledge source: status, progress, error',
+    auth: 'session',
+    handler: async ({ principal, params }) => {
+      const source = await store.knowledge.getSource(principal.organizationId, params.id!)
+      if (!source) throw notFound('Knowledge source')
+      return { source }
+    },
+  })
+  api.route({
+    method: 'delete',
+    path: '/api/v1/knowledge/sources/:id',
+    tag: 'knowledge',
+    summary: 'Delete a source and every chunk of it (admin)',
+    auth: 'session',
+    responses: { 204: 'Deleted' },
+    handler: async ({ principal, params }) => {
+      requireRole(principal, 'admin')
+      await knowledge.deleteSource(principal.organizationId, params.id!, principal.userId)
+      return undefined
+    },
+  })
+  api.route({
+    method: 'get',
+    path: '/api/v1/knowledge/search',
+    tag: 'knowledge',
+    summary: 'Hybrid search (full-text + vectors) as an agent would see it',
+    auth: 'session',
+    query: z.object({ q: z.string().trim().min(1).max(2000), agentId: z.string().uuid().optional(), limit: z.coerce.number().int().min(1).max(50).default(5) }),
+    handler: async ({ principal, query }) => {
+      const agentId = query.agentId ?? (await store.agents.list(principal.organizationId))[0]?.id
+      if (!agentId) return { passages: [], confidence: 0, relevant: false }
+      if (!(await store.agents.get(principal.organizationId, agentId))) throw notFound('Agent')
+      return knowledge.search({ organizationId: principal.organizationId, agentId, query: query.q, limit: query.limit })
+    },
+  })
+
+  // ---- conversations and handoffs
+  api.route({
+    method: 'get',
+    path: '/api/v1/conversations',
+    tag: 'conversations',
+    summary: 'Conversations, newest first',
+    auth: 'session',
+    query: z.object({ state: z.enum(['bot', 'handoff', 'closed']).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
+    handler: async ({ principal, query }) => ({ conversations: await store.conversations.list(principal.organizationId, query) }),
+  })
+  api.route({
+    method: 'get',
+    path: '/api/v1/conversations/:id/messages',
+    tag: 'conversations',
+    summary: 'The transcript of a conversation',
+    auth: 'session',
+    handler: async ({ principal, params }) => {
+      const conversation = await store.conversations.get(principal.organizationId, params.id!)
+      if (!conversation) throw notFound('Conversation')
+      return { conversation, messages: (await store.messages.history(principal.organizationId, conversation.id, { limit: 500 })).map(messageView) }
+    },
+  })
+  api.route({
+    method: 'post',
+    path: '/api/v1/conversations/:id/reply',
+    tag: 'conversations',
+    summary: 'An operator replies to the customer (operator)',
+    auth: 'session',
+    body: z.object({ text: z.string().trim().min(1).max(4000) }),
+    responses: { 201: 'Sent' },
+    handler: async ({ principal, params, body, res }) => {
+      requireRole(principal, 'operator')
+      const message = await deps.conversations.operatorReply({ organizationId: principal.organizationId, conversationId: params.id!, text: body.text, operatorUserId: principal.userId })
+      res.status(201)
+      return { message: messageView(message) }
+    },
+  })
+  api.route({
+    method: 'post',
+    path: '/api/v1/conversations/:id/release',
+    tag: 'conversations',
+    summary: 'Give the conversation back to the bot (operator)',
+    auth: 'session',
+    handler: async ({ principal, params }) => {
+      requireRole(principal, 'operator')
+      await deps.conversations.release({ organizationId: principal.organizationId, conversationId: params.id!, operatorUserId: principal.userId })
+      return { state: 'bot' }
+    },
+  })
+  api.route({
+    method: 'get',
+    path: '/api/v1/handoffs',
+    tag: 'conversations',
+    summary: 'Handoffs waiting for or owned by a person',
+    auth: 'session',
+    query: z.object({ status: z.enum(['open', 'taken', 'closed']).optional() }),
+    handler: async ({ principal, query }) => ({ handoffs: await store.handoffs.list(principal.organizationId, query.status) }),
+  })
+
+  api.route({
+    method: 'get',
+    path: '/api/v1/usage',
+    tag: 'billing',
+    summary: 'Responses used in the current monthly period',
+    auth: 'session',
+    handler: async ({ principal }) => store.usage.responsesInPeriod(principal.organizationId, new Date()),
+  })
+
+  api.route({
+    method: 'get',
+    path: '/api/v1/openapi.json',
+    tag: 'meta',
+    summary: 'This document',
+    auth: 'none',
+    handler: async () => api.openapi({ title: 'Switchboard API', version: deps.version }),
+  })
+}
+
+export function tokenOf(authorization: string | undefined, cookie: string | undefined): string | null {
+  const bearer = authorization?.match(/^Bearer\s+(\S+)$/i)?.[1]
+  if (bearer) return bearer
+  for (const part of cookie?.split(';') ?? []) {
+    const [name, ...value] = part.trim().split('=')
+    if (name === SESSION_COOKIE) return decodeURIComponent(value.join('='))
+  }
+  return null
+}

@@ -1,0 +1,150 @@
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import path from 'node:path'
+import { Redis } from 'ioredis'
+import { z } from 'zod'
+import type { Config } from '../core/config/index.ts'
+import { createAgentService } from '../core/agents/agent-service.ts'
+import { createDefaultPipeline } from '../core/conversation/default-pipeline.ts'
+import { createOperatorService } from '../core/conversation/operator-service.ts'
+import { createTurnService, TURN_JOB } from '../core/conversation/turn-service.ts'
+import { createKnowledgeService, INGEST_JOB } from '../core/knowledge/knowledge-service.ts'
+import type { ChannelAdapter, ChannelKind, ChatModel, Embedder, Logger, Notifier, Queue, RateLimiter, Store } from '../core/ports.ts'
+import { createSecretBox } from '../core/security/secrets.ts'
+import { createAuthService } from '../core/tenancy/auth-service.ts'
+import { openDatabase } from '../adapters/db/database.ts'
+import { createPrismaStore } from '../adapters/db/prisma-store.ts'
+import { createApi } from '../adapters/http/api.ts'
+import { createMetrics } from '../adapters/http/metrics.ts'
+import { createHttpApp } from '../adapters/http/server.ts'
+import { createExtractiveAnswerer } from '../adapters/local-ai/extractive-answerer.ts'
+import { createHashingEmbedder } from '../adapters/local-ai/hashing-embedder.ts'
+import { createOpenAIChatModel } from '../adapters/openai/openai-chat-model.ts'
+import { createOpenAIEmbedder } from '../adapters/openai/openai-embedder.ts'
+import { createBullQueue } from '../adapters/queue/bullmq.ts'
+import { createInProcessQueue } from '../adapters/queue/in-process.ts'
+import { createMemoryNotifier, createRedisNotifier } from '../adapters/queue/notifier.ts'
+import { createMemoryRateLimiter, createRedisRateLimiter } from '../adapters/queue/rate-limiter.ts'
+import { createWebchatChannel } from '../adapters/webchat/webchat-channel.ts'
+import { registerWebchatRoutes } from '../adapters/webchat/routes.ts'
+import { registerAdminRoutes, tokenOf } from '../admin-web/api/routes.ts'
+
+export const VERSION = '0.1.0'
+
+export type AppRole = 'all' | 'server' | 'worker'
+export type AppOverrides = { chatModel?: ChatModel; embedder?: Embedder; queue?: Queue; notifier?: Notifier; channels?: ChannelAdapter[] }
+
+const turnJobSchema = z.object({ organizationId: z.string().min(1), conversationId: z.string().min(1) })
+const ingestJobSchema = z.object({ organizationId: z.string().min(1), sourceId: z.string().min(1) })
+
+/**
+ * The composition root: picks the embedded defaults or the real engines from the configuration
+ * and wires adapters into core. `role` decides whether this process serves HTTP, consumes jobs,
+ * or both.
+ */
+export async function buildApp(input: { config: Config; logger: Logger; role: AppRole; overrides?: AppOverrides }) {
+  const { config, logger, role } = input
+  const o = input.overrides ?? {}
+  const closers: (() => Promise<unknown>)[] = []
+
+  const encryptionKey = await resolveEncryptionKey(config, logger)
+  const secrets = createSecretBox(encryptionKey)
+
+  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR })
+  closers.push(() => db.close())
+  const applied = await db.migrate()
+  if (applied.length) logger.info({ migrations: applied, database: db.kind }, 'database migrated')
+  const store: Store = createPrismaStore(db)
+
+  let redis: Redis | undefined
+  if (config.REDIS_URL) {
+    redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 })
+    redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'))
+    closers.unshift(async () => redis?.disconnect())
+  }
+  const queue: Queue = o.queue ?? (config.REDIS_URL ? createBullQueue({ redisUrl: config.REDIS_URL, logger }) : createInProcessQueue({ logger }))
+  const notifier: Notifier = o.notifier ?? (config.REDIS_URL ? createRedisNotifier({ redisUrl: config.REDIS_URL, logger }) : createMemoryNotifier())
+  closers.unshift(() => notifier.close(), () => queue.close())
+  const limiter: RateLimiter = redis ? createRedisRateLimiter(redis) : createMemoryRateLimiter()
+
+  const embedder: Embedder =
+    o.embedder ?? (config.OPENAI_API_KEY ? createOpenAIEmbedder({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_EMBEDDING_MODEL }) : createHashingEmbedder())
+  const chatModel: ChatModel =
+    o.chatModel ?? (config.OPENAI_API_KEY ? createOpenAIChatModel({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_CHAT_MODEL }) : createExtractiveAnswerer())
+
+  const channelList = o.channels ?? [createWebchatChannel()]
+  const channels = new Map<ChannelKind, ChannelAdapter>(channelList.map((c) => [c.kind, c]))
+  const metrics = createMetrics({ queueDepth: () => queue.depth() })
+
+  const knowledge = createKnowledgeService({ store, embedder, queue, logger })
+  const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, metrics })
+  const turns = createTurnService({ store, queue, notifier, channels, runPipeline, logger, metrics })
+  const auth = createAuthService({ store })
+  const agents = createAgentService({ store })
+  const operators = createOperatorService({ store, notifier, channels })
+
+  if (role !== 'server') {
+    queue.process(TURN_JOB, (data, ctx) => turns.processConversation(turnJobSchema.parse(data), ctx), { concurrency: config.WORKER_CONCURRENCY })
+    queue.process(INGEST_JOB, (data) => knowledge.processSource(ingestJobSchema.parse(data)), { concurrency: 1 })
+  }
+
+  const api = createApi({
+    authenticate: async (req) => {
+      const token = tokenOf(req.headers.authorization, req.headers.cookie)
+      return token ? auth.authenticate(token) : null
+    },
+  })
+  const webchatPages = registerWebchatRoutes({ api, store, turns, channel: channels.get('webchat') ?? createWebchatChannel(), replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS })
+  registerAdminRoutes({ api, store, auth, agents, knowledge, conversations: operators, secureCookies: config.NODE_ENV === 'production', version: VERSION })
+  const http = createHttpApp({
+    logger,
+    metrics,
+    maxBodyBytes: config.MAX_BODY_BYTES,
+    readiness: async () => {
+      await store.ping()
+      await queue.ping()
+    },
+    routers: [api.router, webchatPages],
+  })
+
+  return {
+    config,
+    logger,
+    db,
+    store,
+    queue,
+    notifier,
+    secrets,
+    embedder,
+    chatModel,
+    knowledge,
+    turns,
+    auth,
+    agents,
+    operators,
+    http,
+    metrics,
+    async close() {
+      for (const close of closers) await close().catch((err) => logger.warn({ err }, 'error while closing'))
+    },
+  }
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>
+
+/** ENCRYPTION_KEY, or in embedded mode a key generated once into DATA_DIR/encryption.key (0600). */
+async function resolveEncryptionKey(config: Config, logger: Logger): Promise<string> {
+  if (config.ENCRYPTION_KEY) return config.ENCRYPTION_KEY
+  if (config.DATA_DIR === 'memory://') return randomBytes(32).toString('hex')
+  const file = path.resolve(config.DATA_DIR, 'encryption.key')
+  try {
+    return (await readFile(file, 'utf8')).trim()
+  } catch {
+    await mkdir(config.DATA_DIR, { recursive: true })
+    const key = randomBytes(32).toString('hex')
+    await writeFile(file, `${key}\n`, { mode: 0o600 })
+    await chmod(file, 0o600)
+    logger.warn({ file }, 'ENCRYPTION_KEY is not set: generated one into DATA_DIR; set ENCRYPTION_KEY in production')
+    return key
+  }
+}

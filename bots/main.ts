@@ -1,0 +1,31 @@
+// Everything in one process: HTTP, job consumers, and the demo workspace. `npm start`.
+import { buildApp } from './app.ts'
+import { boot, handleSignals } from './boot.ts'
+import { seedDemo } from './demo.ts'
+import { listen } from '../adapters/http/server.ts'
+
+const { config, logger } = boot()
+const app = await buildApp({ config, logger, role: 'all' })
+const server = await listen(app.http, config.PORT, config.HOST)
+handleSignals(logger, async () => {
+  server.close()
+  await app.close()
+})
+const base = config.PUBLIC_URL ?? `http://localhost:${config.PORT}`
+logger.info({ port: config.PORT, database: app.db.kind, queue: app.queue.kind, answers: app.chatModel.name, embeddings: app.embedder.name }, 'Switchboard is listening')
+
+if (config.DEMO_SEED) {
+  const demo = await seedDemo(app)
+  process.stdout.write(
+    [
+      '',
+      'Switchboard is running on its embedded defaults.',
+      `  Web chat:     ${base}/chat/${demo.webchatKey}`,
+      `  Admin login:  ${demo.adminEmail} / ${demo.adminPassword}   (POST ${base}/api/v1/auth/login)`,
+      `  API docs:     ${base}/api/v1/openapi.json`,
+      `  Credentials:  ${config.DATA_DIR}/demo-credentials.json`,
+      '  Terminal chat: npm run chat',
+      '',
+    ].join('\n'),
+  )
+}

@@ -1,0 +1,41 @@
+import type { Agent, Answer, Conversation, Inbox, JobContext, Logger, Message, MessageAuthor, OutboundMessage } from '../ports.ts'
+import type { SearchResult } from '../knowledge/knowledge-service.ts'
+
+/** Everything one turn knows. Steps read it, add to it, and decide whether the chain goes on. */
+export type TurnContext = {
+  message: Message
+  conversation: Conversation
+  agent: Agent
+  inbox: Inbox
+  job: JobContext
+  log: Logger
+  search?: SearchResult
+  answer?: Answer
+  /** The reply to store and send; absent when the turn ends in silence (e.g. an operator owns the chat). */
+  reply?: OutboundMessage & { author: MessageAuthor }
+  /** Whether the reply consumes one response of the organization's plan. */
+  billable: boolean
+}
+
+export type Step = { name: string; run: (ctx: TurnContext, next: () => Promise<void>) => Promise<void> }
+
+/** Runs steps as a chain: each calls next() to continue or returns to stop. */
+export function compose(steps: Step[], onStepError?: (step: string) => void): (ctx: TurnContext) => Promise<void> {
+  return (ctx) => {
+    const dispatch = async (i: number): Promise<void> => {
+      const step = steps[i]
+      if (!step) return
+      try {
+        await step.run(ctx, () => dispatch(i + 1))
+      } catch (error) {
+        if (!(error as { stepReported?: boolean }).stepReported) {
+          onStepError?.(step.name)
+          ctx.log.warn({ step: step.name, err: error }, 'turn step failed')
+          if (error && typeof error === 'object') Object.assign(error, { stepReported: true })
+        }
+        throw error
+      }
+    }
+    return dispatch(0)
+  }
+}

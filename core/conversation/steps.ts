@@ -1,0 +1,94 @@
+import type { ChatModel, ChatTurn, RateLimiter, Store } from '../ports.ts'
+import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
+import type { CommandRegistry } from '../commands/registry.ts'
+import type { Step } from './pipeline.ts'
+
+const HANDOFF_WORDS =
+  /\b(human|real person|a person|operator|live agent|someone real|talk to (?:a |an )?(?:human|person|agent|manager))\b|(?:^|\s)(оператор\w*|живо\w* человек\w*|с человеком|менеджер\w*)(?=\s|$|[.,!?])/iu
+
+export const HANDOFF_REPLY = 'I have asked a person from our team to join. They will reply here as soon as they can.'
+
+export function wantsHuman(text: string): boolean {
+  return HANDOFF_WORDS.test(text)
+}
+
+/** An operator owns the conversation: the bot stays silent. A request for a person opens a handoff. */
+export function handoffGate(deps: { store: Store; onHandoff?: (conversationId: string) => Promise<void> }): Step {
+  return {
+    name: 'handoff',
+    async run(ctx, next) {
+      if (ctx.conversation.state === 'handoff' || ctx.conversation.state === 'closed') return
+      if (ctx.message.text && wantsHuman(ctx.message.text)) {
+        await deps.store.handoffs.open({ organizationId: ctx.conversation.organizationId, conversationId: ctx.conversation.id, reason: 'customer_request' })
+        await deps.store.conversations.setState(ctx.conversation.organizationId, ctx.conversation.id, 'handoff')
+        ctx.conversation.state = 'handoff'
+        ctx.reply = { author: 'system', text: HANDOFF_REPLY }
+        ctx.billable = false
+        await deps.onHandoff?.(ctx.conversation.id)
+        return
+      }
+      await next()
+    },
+  }
+}
+
+export function commandGate(deps: { commands: CommandRegistry }): Step {
+  return {
+    name: 'command',
+    async run(ctx, next) {
+      const text = ctx.message.text?.trim() ?? ''
+      const match = /^\/([a-z][a-z0-9_]*)(?:@\S+)?(?:\s+([\s\S]*))?$/i.exec(text)
+      const command = match ? deps.commands.get(match[1]!.toLowerCase()) : undefined
+      if (!command) return next()
+      ctx.reply = { author: 'agent', text: await command.run({ ctx, args: match?.[2]?.trim() ?? '' }) }
+      ctx.billable = false
+    },
+  }
+}
+
+export function rateLimit(deps: { limiter: RateLimiter; limit: number; windowMs: number }): Step {
+  return {
+    name: 'rate_limit',
+    async run(ctx, next) {
+      const ok = await deps.limiter.take(`turn:${ctx.conversation.id}`, { limit: deps.limit, windowMs: deps.windowMs })
+      if (ok) return next()
+      ctx.reply = { author: 'system', text: 'You are sending messages faster than I can read them. Please wait a moment and try again.' }
+      ctx.billable = false
+    },
+  }
+}
+
+export function retrieve(deps: { knowledge: KnowledgeService }): Step {
+  return {
+    name: 'retrieve',
+    async run(ctx, next) {
+      ctx.search = await deps.knowledge.search({ organizationId: ctx.conversation.organizationId, agentId: ctx.agent.id, query: ctx.message.text ?? '' })
+      await next()
+    },
+  }
+}
+
+export function answer(deps: { chatModel: ChatModel; store: Store; historyTurns: number }): Step {
+  return {
+    name: 'answer',
+    async run(ctx, next) {
+      const previous = await deps.store.messages.history(ctx.conversation.organizationId, ctx.conversation.id, { limit: deps.historyTurns, beforeSeq: ctx.message.seq })
+      const history: ChatTurn[] = previous.map((m) => ({ role: m.direction === 'in' ? 'user' : 'assistant', content: m.text }))
+      const search = ctx.search ?? { passages: [], relevant: false, confidence: 0 }
+      ctx.answer = await deps.chatModel.answer({ agent: ctx.agent, question: ctx.message.text ?? '', history, passages: search.passages, relevant: search.relevant })
+      ctx.reply = { author: 'agent', text: ctx.answer.text, sources: ctx.answer.sources }
+      await next()
+    },
+  }
+}
+
+export function recordCost(deps: { store: Store }): Step {
+  return {
+    name: 'record_cost',
+    async run(ctx, next) {
+      const usage = ctx.answer?.usage
+      if (usage) await deps.store.usage.recordApiCall({ organizationId: ctx.conversation.organizationId, agentId: ctx.agent.id, kind: 'chat', ...usage })
+      await next()
+    },
+  }
+}

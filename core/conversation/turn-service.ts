@@ -1,0 +1,164 @@
+import { AppError } from '../errors.ts'
+import type { ChannelAdapter, ChannelKind, InboundMessage, Inbox, JobContext, Logger, Message, Metrics, Notifier, Queue, Store } from '../ports.ts'
+import type { TurnContext } from './pipeline.ts'
+
+export const TURN_JOB = 'conversation.turn'
+export type TurnJob = { organizationId: string; conversationId: string }
+
+export const FAILURE_REPLY = 'Sorry, I could not answer that just now. Please try again in a moment, or write "talk to a person".'
+const MAX_TURNS_PER_JOB = 100
+
+export const conversationTopic = (conversationId: string) => `conversation:${conversationId}`
+
+export type TurnServiceDeps = {
+  store: Store
+  queue: Queue
+  notifier: Notifier
+  channels: Map<ChannelKind, ChannelAdapter>
+  runPipeline: (ctx: TurnContext) => Promise<void>
+  logger: Logger
+  metrics?: Metrics
+  clock?: { now(): Date }
+}
+
+/**
+ * The flow of one message: ingress stores it (a redelivery is a no-op) and enqueues a turn for its
+ * conversation; the worker runs that conversation's pending messages one at a time, in order,
+ * through the pipeline; the reply is stored once per inbound message and sent with a key derived
+ * from it, so a retried job never replies twice.
+ */
+export function createTurnService(deps: TurnServiceDeps) {
+  const { store, queue, notifier, logger } = deps
+  const now = () => deps.clock?.now() ?? new Date()
+
+  async function receive(inbox: Inbox, inbound: InboundMessage) {
+    const conversation = await store.conversations.resolve({ inbox, externalThreadId: inbound.externalThreadId, externalUserId: inbound.externalUserId, userName: inbound.userName })
+    const { message, created } = await store.messages.insertInbound({ conversation, message: inbound })
+    if (message.status === 'pending') {
+      await queue.add(TURN_JOB, { organizationId: inbox.organizationId, conversationId: conversation.id } satisfies TurnJob, {
+        groupKey: conversation.id,
+        jobId: `turn:${message.id}`,
+        attempts: 3,
+        backoffMs: 200,
+      })
+    }
+    return { conversation, message, created }
+  }
+
+  /** Runs every pending inbound message of one conversation, oldest first. */
+  async function processConversation(job: TurnJob, jobCtx: JobContext): Promise<void> {
+    for (let i = 0; i < MAX_TURNS_PER_JOB; i++) {
+      const message = await store.messages.nextPending(job.organizationId, job.conversationId)
+      if (!message) return
+      await runTurn(message, jobCtx)
+    }
+  }
+
+  async function runTurn(message: Message, jobCtx: JobContext): Promise<void> {
+    const started = performance.now()
+    const log = logger.child({ jobId: jobCtx.jobId, messageId: message.id, conversationId: message.conversationId })
+    const conversation = await store.conversations.get(message.organizationId, message.conversationId)
+    const inbox = await store.inboxes.get(message.inboxId)
+    if (!conversation || !inbox || inbox.organizationId !== message.organizationId) {
+      await store.messages.setStatus(message.organizationId, message.id, 'failed', 'conversation or inbox no longer exists')
+      return
+    }
+
+    // A previous attempt may have stored the reply and then failed to send it: send that one.
+    const stored = await store.messages.replyTo(message.organizationId, message.id)
+    if (stored) {
+      if (stored.status !== 'sent') await deliver({ reply: stored, conversation, inbox })
+      await finish(message, 'done')
+      return
+    }
+
+    const agent = await store.agents.get(message.organizationId, conversation.agentId)
+    if (!agent) {
+      await store.messages.setStatus(message.organizationId, message.id, 'failed', 'agent was deleted')
+      return
+    }
+    const ctx: TurnContext = { message, conversation, agent, inbox, job: jobCtx, log, billable: true }
+    try {
+      await deps.runPipeline(ctx)
+    } catch (error) {
+      if (jobCtx.attempt < jobCtx.maxAttempts) throw error
+      log.error({ err: error }, 'turn failed after its last attempt')
+      ctx.reply = { author: 'system', text: FAILURE_REPLY }
+      ctx.billable = false
+      await replyAndFinish(ctx, 'failed', error instanceof AppError ? error.code : 'turn_failed')
+      deps.metrics?.turnDuration((performance.now() - started) / 1000, 'failed')
+      return
+    }
+    await replyAndFinish(ctx, 'done')
+    deps.metrics?.turnDuration((performance.now() - started) / 1000, ctx.reply ? 'answered' : 'silent')
+  }
+
+  async function replyAndFinish(ctx: TurnContext, status: 'done' | 'failed', error?: string) {
+    const { message, conversation, inbox } = ctx
+    if (ctx.reply) {
+      const { message: reply, created } = await store.messages.insertReply({
+        organizationId: message.organizationId,
+        inboxId: message.inboxId,
+        conversationId: message.conversationId,
+        replyToId: message.id,
+        externalMessageId: `reply:${message.id}`,
+        author: ctx.reply.author,
+        text: ctx.reply.text,
+        sources: ctx.reply.sources ?? [],
+      })
+      if (created && ctx.billable) await store.usage.recordResponse(message.organizationId, now())
+      await deliver({ reply, conversation, inbox })
+    }
+    await finish(message, status, error)
+  }
+
+  async function deliver(input: { reply: Message; conversation: { id: string; externalThreadId: string }; inbox: Inbox }) {
+    const { reply, conversation, inbox } = input
+    const channel = deps.channels.get(inbox.channel)
+    if (!channel) throw new AppError('channel_unavailable', `No adapter for channel ${inbox.channel}`, 500)
+    await channel.send({
+      to: { conversationId: conversation.id, externalThreadId: conversation.externalThreadId },
+      message: { text: reply.text, sources: reply.sources },
+      inbox,
+      sendKey: reply.externalMessageId,
+    })
+    await store.messages.setStatus(reply.organizationId, reply.id, 'sent')
+  }
+
+  async function finish(message: Message, status: 'done' | 'failed', error?: string) {
+    await store.messages.setStatus(message.organizationId, message.id, status, error)
+    await notifier.publish(conversationTopic(message.conversationId), { inboundId: message.id, status })
+  }
+
+  /**
+   * Waits until the inbound message has been handled and returns its reply (null when the turn
+   * ended in silence or the wait timed out). Used by request/response channels such as web chat.
+   */
+  async function waitForReply(input: { organizationId: string; message: Message; timeoutMs: number }): Promise<{ reply: Message | null; settled: boolean }> {
+    const { organizationId, message } = input
+    let wake: () => void = () => {}
+    const woke = new Promise<void>((resolve) => (wake = resolve))
+    const unsubscribe = await notifier.subscribe(conversationTopic(message.conversationId), (payload) => {
+      if ((payload as { inboundId?: string })?.inboundId === message.id) wake()
+    })
+    try {
+      const check = async () => {
+        const current = await store.messages.get(organizationId, message.id)
+        const settled = current?.status === 'done' || current?.status === 'failed'
+        return { settled, reply: settled ? await store.messages.replyTo(organizationId, message.id) : null }
+      }
+      const first = await check()
+      if (first.settled) return first
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([woke, new Promise<void>((resolve) => (timer = setTimeout(resolve, input.timeoutMs)))])
+      clearTimeout(timer)
+      return await check()
+    } finally {
+      await unsubscribe()
+    }
+  }
+
+  return { receive, processConversation, waitForReply }
+}
+
+export type TurnService = ReturnType<typeof createTurnService>

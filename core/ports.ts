@@ -1,0 +1,290 @@
+/**
+ * The interfaces the adapters implement. core/ depends only on these, never on an SDK.
+ */
+
+// ---------- channels ----------
+export type ChannelKind = 'telegram' | 'slack' | 'messenger' | 'instagram' | 'kommo' | 'teams' | 'webchat'
+
+export type Attachment = { kind: 'image' | 'document' | 'audio' | 'video' | 'other'; name?: string; url?: string; mimeType?: string; size?: number }
+export type Source = { title: string; snippet: string; sourceId?: string; chunkId?: string; score?: number }
+export type Choice = { id: string; label: string }
+
+export type InboundMessage = {
+  inboxId: string
+  externalThreadId: string
+  externalMessageId: string
+  externalUserId: string
+  userName?: string
+  text?: string
+  attachments: Attachment[]
+  command?: { name: string; args: string }
+  receivedAt: Date
+  raw: unknown
+}
+
+export type OutboundMessage = { text: string; sources?: Source[]; choices?: Choice[]; attachments?: Attachment[] }
+export type ThreadRef = { conversationId: string; externalThreadId: string }
+export type SendResult = { externalMessageId?: string }
+export type RawRequest = { headers: Record<string, string | string[] | undefined>; rawBody: Buffer; query: Record<string, unknown> }
+export type RawResponse = { status: number; body: string; contentType?: string }
+
+export type Inbox = {
+  id: string
+  organizationId: string
+  agentId: string
+  channel: ChannelKind
+  name: string
+  publicKey: string | null
+  settings: Record<string, unknown>
+}
+
+export interface ChannelAdapter {
+  kind: ChannelKind
+  handshake?(req: RawRequest, inbox: Inbox): RawResponse | undefined
+  verify(req: RawRequest, inbox: Inbox): boolean
+  normalize(body: unknown, inbox: Inbox): InboundMessage[]
+  /** `sendKey` is derived from the turn, so a retried job never sends the same reply twice. */
+  send(input: { to: ThreadRef; message: OutboundMessage; inbox: Inbox; sendKey: string }): Promise<SendResult>
+}
+
+// ---------- domain records ----------
+export type Role = 'owner' | 'admin' | 'operator' | 'member'
+export type Organization = { id: string; name: string; createdAt: Date }
+export type User = { id: string; email: string; name: string; passwordHash: string }
+export type Membership = { organizationId: string; userId: string; role: Role }
+export type Agent = {
+  id: string
+  organizationId: string
+  name: string
+  instructions: string
+  model: string | null
+  temperature: number
+  maxTokens: number
+  createdAt: Date
+  updatedAt: Date
+}
+export type AgentInput = Partial<Pick<Agent, 'name' | 'instructions' | 'model' | 'temperature' | 'maxTokens'>>
+export type ConversationState = 'bot' | 'handoff' | 'closed'
+export type Conversation = {
+  id: string
+  organizationId: string
+  inboxId: string
+  agentId: string
+  contactId: string
+  externalThreadId: string
+  state: ConversationState
+  createdAt: Date
+  lastMessageAt: Date
+}
+export type MessageDirection = 'in' | 'out'
+export type MessageAuthor = 'contact' | 'agent' | 'operator' | 'system'
+export type MessageStatus = 'pending' | 'done' | 'failed' | 'sent'
+export type Message = {
+  id: string
+  seq: number
+  organizationId: string
+  inboxId: string
+  conversationId: string
+  externalMessageId: string
+  direction: MessageDirection
+  author: MessageAuthor
+  text: string
+  sources: Source[]
+  attachments: Attachment[]
+  status: MessageStatus
+  replyToId: string | null
+  createdAt: Date
+}
+export type KnowledgeSourceStatus = 'queued' | 'processing' | 'ready' | 'failed'
+export type KnowledgeSource = {
+  id: string
+  organizationId: string
+  agentId: string | null
+  title: string
+  kind: 'markdown' | 'text'
+  uri: string | null
+  checksum: string
+  status: KnowledgeSourceStatus
+  progress: number
+  error: string | null
+  chunkCount: number
+  createdAt: Date
+  updatedAt: Date
+}
+export type ChunkInput = { ordinal: number; heading: string; text: string; language: FtsLanguage; embedding: number[] }
+export type FtsLanguage = 'english' | 'russian' | 'simple'
+export type Passage = {
+  chunkId: string
+  sourceId: string
+  title: string
+  heading: string
+  text: string
+  score: number
+  ftsRank: number | null
+  vectorRank: number | null
+  similarity: number | null
+}
+export type Handoff = { id: string; organizationId: string; conversationId: string; status: 'open' | 'taken' | 'closed'; reason: string; operatorUserId: string | null; createdAt: Date }
+
+// ---------- repositories ----------
+export type Tx = unknown
+
+export interface Store {
+  organizations: {
+    create(input: { name: string }): Promise<Organization>
+    get(id: string): Promise<Organization | null>
+  }
+  users: {
+    create(input: { email: string; name: string; passwordHash: string }): Promise<User>
+    findByEmail(email: string): Promise<User | null>
+    addMembership(input: Membership): Promise<void>
+    membership(userId: string, organizationId?: string): Promise<Membership | null>
+  }
+  sessions: {
+    create(input: { tokenHash: string; userId: string; organizationId: string; expiresAt: Date }): Promise<void>
+    find(tokenHash: string): Promise<{ userId: string; organizationId: string; expiresAt: Date } | null>
+    delete(tokenHash: string): Promise<void>
+  }
+  agents: {
+    list(organizationId: string): Promise<Agent[]>
+    get(organizationId: string, id: string): Promise<Agent | null>
+    create(organizationId: string, input: AgentInput & { name: string }): Promise<Agent>
+    update(organizationId: string, id: string, input: AgentInput): Promise<Agent | null>
+    delete(organizationId: string, id: string): Promise<boolean>
+  }
+  inboxes: {
+    create(input: Omit<Inbox, 'id'> & { credentials?: string | null }): Promise<Inbox>
+    get(id: string): Promise<Inbox | null>
+    findByPublicKey(publicKey: string): Promise<Inbox | null>
+    listByAgent(organizationId: string, agentId: string): Promise<Inbox[]>
+  }
+  conversations: {
+    /** Finds or creates the contact, its identity in the inbox, and the conversation of the thread. */
+    resolve(input: { inbox: Inbox; externalThreadId: string; externalUserId: string; userName?: string }): Promise<Conversation>
+    get(organizationId: string, id: string): Promise<Conversation | null>
+    findByThread(inboxId: string, externalThreadId: string): Promise<Conversation | null>
+    list(organizationId: string, input: { limit: number; state?: ConversationState }): Promise<Conversation[]>
+    setState(organizationId: string, id: string, state: ConversationState): Promise<void>
+  }
+  messages: {
+    /** Inserts an inbound message; a second insert with the same (inboxId, externalMessageId) returns the first one and `created: false`. */
+    insertInbound(input: { conversation: Conversation; message: InboundMessage }): Promise<{ message: Message; created: boolean }>
+    /** Inserts the reply to an inbound message at most once (keyed by the inbound id); returns the existing one otherwise. */
+    insertReply(input: { organizationId: string; inboxId: string; conversationId: string; replyToId: string | null; externalMessageId: string; author: MessageAuthor; text: string; sources: Source[] }): Promise<{ message: Message; created: boolean }>
+    get(organizationId: string, id: string): Promise<Message | null>
+    nextPending(organizationId: string, conversationId: string): Promise<Message | null>
+    replyTo(organizationId: string, inboundId: string): Promise<Message | null>
+    setStatus(organizationId: string, id: string, status: MessageStatus, error?: string): Promise<void>
+    history(organizationId: string, conversationId: string, input: { limit: number; beforeSeq?: number; afterSeq?: number }): Promise<Message[]>
+    countByOrganization(organizationId: string): Promise<number>
+  }
+  knowledge: {
+    createSource(input: { organizationId: string; agentId: string | null; title: string; kind: KnowledgeSource['kind']; uri: string | null; checksum: string; content: string }): Promise<KnowledgeSource>
+    listSources(organizationId: string): Promise<KnowledgeSource[]>
+    getSource(organizationId: string, id: string): Promise<KnowledgeSource | null>
+    sourceContent(organizationId: string, id: string): Promise<string | null>
+    findSourceByUri(organizationId: string, uri: string): Promise<KnowledgeSource | null>
+    updateSource(organizationId: string, id: string, patch: Partial<Pick<KnowledgeSource, 'status' | 'progress' | 'error' | 'chunkCount' | 'title' | 'checksum'>> & { content?: string | null }): Promise<void>
+    /** Replaces every chunk of a source in one transaction: search never sees half of each. */
+    replaceChunks(input: { organizationId: string; sourceId: string; embedder: string; dimensions: number; chunks: ChunkInput[] }): Promise<void>
+    deleteSource(organizationId: string, id: string): Promise<boolean>
+    search(input: { organizationId: string; agentId: string; query: string; language: FtsLanguage; ftsQuery: string; embedding: number[]; embedder: string; dimensions: number; limit: number }): Promise<Passage[]>
+    countChunks(organizationId: string): Promise<number>
+  }
+  handoffs: {
+    open(input: { organizationId: string; conversationId: string; reason: string }): Promise<Handoff>
+    list(organizationId: string, status?: Handoff['status']): Promise<Handoff[]>
+    close(organizationId: string, conversationId: string): Promise<void>
+  }
+  usage: {
+    /** Adds one answered response to the organization's current monthly period. */
+    recordResponse(organizationId: string, at: Date): Promise<void>
+    responsesInPeriod(organizationId: string, at: Date): Promise<{ periodStart: Date; periodEnd: Date; responses: number }>
+    recordApiCall(input: { organizationId: string; agentId: string | null; provider: string; model: string; kind: 'chat' | 'embedding'; inputTokens: number; outputTokens: number; latencyMs: number; costUsd: number }): Promise<void>
+  }
+  audit: {
+    record(input: { organizationId: string; actorUserId: string | null; action: string; target?: string; data?: Record<string, unknown> }): Promise<void>
+  }
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+// ---------- jobs ----------
+export type JobContext = { jobId: string; attempt: number; maxAttempts: number }
+export type JobOptions = {
+  /** Jobs with the same group key run one at a time, in the order they were added. */
+  groupKey?: string
+  /** A job with the id of a job that is still waiting is not added twice. */
+  jobId?: string
+  delayMs?: number
+  attempts?: number
+  backoffMs?: number
+}
+export type JobHandler = (data: unknown, ctx: JobContext) => Promise<void>
+
+export interface Queue {
+  kind: 'in-process' | 'bullmq'
+  add(name: string, data: unknown, options?: JobOptions): Promise<void>
+  /** Starts consuming jobs of that name. */
+  process(name: string, handler: JobHandler, options?: { concurrency?: number }): void
+  depth(): Promise<number>
+  ping(): Promise<void>
+  close(): Promise<void>
+}
+
+/** Tells waiting requests (web chat, streams) that something happened, across processes when needed. */
+export interface Notifier {
+  publish(topic: string, payload: unknown): Promise<void>
+  subscribe(topic: string, handler: (payload: unknown) => void): Promise<() => Promise<void>>
+  close(): Promise<void>
+}
+
+// ---------- AI ----------
+export interface Embedder {
+  /** Identifies the model, e.g. `local-hash-v1` or `openai:text-embedding-3-small`. */
+  name: string
+  dimensions: number
+  embed(texts: string[]): Promise<number[][]>
+}
+
+export type ChatTurn = { role: 'user' | 'assistant' | 'system'; content: string }
+export type AnswerInput = {
+  agent: Agent
+  question: string
+  history: ChatTurn[]
+  passages: Passage[]
+  /** False when retrieval found nothing relevant: the answer must say so instead of inventing. */
+  relevant: boolean
+}
+export type Answer = {
+  text: string
+  sources: Source[]
+  usage?: { provider: string; model: string; inputTokens: number; outputTokens: number; latencyMs: number; costUsd: number }
+}
+export interface ChatModel {
+  name: string
+  answer(input: AnswerInput): Promise<Answer>
+}
+
+// ---------- infrastructure ----------
+export interface Clock {
+  now(): Date
+}
+
+export interface Logger {
+  debug(obj: object | string, msg?: string): void
+  info(obj: object | string, msg?: string): void
+  warn(obj: object | string, msg?: string): void
+  error(obj: object | string, msg?: string): void
+  child(bindings: Record<string, unknown>): Logger
+}
+
+export interface RateLimiter {
+  /** Returns true when the key may act now; counts the attempt. */
+  take(key: string, input: { limit: number; windowMs: number }): Promise<boolean>
+}
+
+export type Metrics = {
+  turnDuration(seconds: number, outcome: string): void
+  turnError(step: string): void
+}
