@@ -53,7 +53,8 @@ export function registerWebchatRoutes(deps: {
       const { conversation, message } = await turns.receive(inbox, inbound)
       const { reply, settled } = await turns.waitForReply({ organizationId: inbox.organizationId, message, timeoutMs: deps.replyTimeoutMs })
       if (!settled) res.status(202)
-      return { conversationId: conversation.id, messageId: message.id, state: conversation.state, pending: !settled, messages: reply ? [publicMessage(reply)] : [] }
+      const state = (await store.conversations.get(inbox.organizationId, conversation.id))?.state ?? conversation.state
+      return { conversationId: conversation.id, messageId: message.id, state, pending: !settled, messages: reply ? [publicMessage(reply)] : [] }
     },
   })
 
