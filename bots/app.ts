@@ -62,10 +62,10 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
     redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'))
     closers.unshift(async () => redis?.disconnect())
   }
-  const queue: Queue = o.queue ?? (config.REDIS_URL ? createBullQueue({ redisUrl: config.REDIS_URL, logger }) : createInProcessQueue({ logger }))
-  const notifier: Notifier = o.notifier ?? (config.REDIS_URL ? createRedisNotifier({ redisUrl: config.REDIS_URL, logger }) : createMemoryNotifier())
+  const queue: Queue = o.queue ?? (config.REDIS_URL ? createBullQueue({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger }) : createInProcessQueue({ logger }))
+  const notifier: Notifier = o.notifier ?? (config.REDIS_URL ? createRedisNotifier({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger }) : createMemoryNotifier())
   closers.unshift(() => notifier.close(), () => queue.close())
-  const limiter: RateLimiter = redis ? createRedisRateLimiter(redis) : createMemoryRateLimiter()
+  const limiter: RateLimiter = redis ? createRedisRateLimiter(redis, config.REDIS_PREFIX) : createMemoryRateLimiter()
 
   const embedder: Embedder =
     o.embedder ?? (config.OPENAI_API_KEY ? createOpenAIEmbedder({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_EMBEDDING_MODEL }) : createHashingEmbedder())

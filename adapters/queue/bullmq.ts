@@ -6,12 +6,15 @@ import type { JobHandler, JobOptions, Logger, Queue } from '../../core/ports.ts'
 type Envelope = { data: unknown; groupKey?: string }
 
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`
+const DROP_HEAD = `if redis.call('lindex', KEYS[1], 0) == ARGV[1] then return redis.call('lpop', KEYS[1]) else return 0 end`
 const GROUP_LOCK_MS = 120_000
 
 /**
  * Jobs on Redis with BullMQ: one BullMQ queue per job name, so separate worker processes can
- * consume them. Jobs with the same group key never run at once: a worker takes a Redis lock per
- * group and puts the job back (delayed a little) when another worker holds it.
+ * consume them. Jobs with the same group key run one at a time and in the order they were added:
+ * each group keeps a Redis list of its job ids; a worker runs a job only when it heads that list
+ * and holds the group's lock, and otherwise puts it back, delayed a little. A job leaves the list
+ * when it succeeds or fails for the last time, so a job being retried keeps its group waiting.
  */
 export function createBullQueue(deps: { redisUrl: string; prefix?: string; logger: Logger }): Queue {
   const prefix = deps.prefix ?? 'switchboard'
@@ -20,6 +23,7 @@ export function createBullQueue(deps: { redisUrl: string; prefix?: string; logge
   const queues = new Map<string, BullQueue>()
   const workers: Worker[] = []
   const queueName = (name: string) => name.replace(/[^a-zA-Z0-9_.-]/g, '_')
+  const groupList = (name: string, groupKey: string) => `${prefix}:grouplist:${queueName(name)}:${groupKey}`
 
   const queueFor = (name: string) => {
     let q = queues.get(name)
@@ -34,8 +38,10 @@ export function createBullQueue(deps: { redisUrl: string; prefix?: string; logge
     kind: 'bullmq',
     async add(name: string, data: unknown, options: JobOptions = {}) {
       const envelope: Envelope = { data, groupKey: options.groupKey }
+      const jobId = options.jobId?.replace(/:/g, '_') ?? randomUUID()
+      if (options.groupKey) await connection.rpush(groupList(name, options.groupKey), jobId)
       await queueFor(name).add(name, envelope, {
-        jobId: options.jobId?.replace(/:/g, '_'),
+        jobId,
         delay: options.delayMs,
         attempts: Math.max(1, options.attempts ?? 1),
         backoff: { type: 'exponential', delay: options.backoffMs ?? 1000 },
@@ -50,15 +56,26 @@ export function createBullQueue(deps: { redisUrl: string; prefix?: string; logge
           const { data, groupKey } = job.data
           const ctx = { jobId: String(job.id), attempt: job.attemptsMade + 1, maxAttempts: job.opts.attempts ?? 1 }
           if (!groupKey) return handler(data, ctx)
+          const list = groupList(name, groupKey)
           const lockKey = `${prefix}:group:${queueName(name)}:${groupKey}`
+          const head = await connection.lindex(list, 0)
+          if (head && head !== job.id && !(await queueFor(name).getJob(head))) {
+            // The head job is gone (removed by hand, or its worker died after finishing): skip it.
+            await connection.eval(DROP_HEAD, 1, list, head)
+          }
           const lockValue = randomUUID()
-          const acquired = await connection.set(lockKey, lockValue, 'PX', GROUP_LOCK_MS, 'NX')
+          const first = head === job.id || (await connection.lindex(list, 0)) === job.id
+          const acquired = first && (await connection.set(lockKey, lockValue, 'PX', GROUP_LOCK_MS, 'NX'))
           if (!acquired) {
-            await job.moveToDelayed(Date.now() + 25 + Math.floor(Math.random() * 50), token)
+            await job.moveToDelayed(Date.now() + 10 + Math.floor(Math.random() * 30), token)
             throw new DelayedError()
           }
           try {
             await handler(data, ctx)
+            await connection.lrem(list, 0, String(job.id))
+          } catch (error) {
+            if (ctx.attempt >= ctx.maxAttempts) await connection.lrem(list, 0, String(job.id))
+            throw error
           } finally {
             await connection.eval(RELEASE, 1, lockKey, lockValue)
           }

@@ -25,6 +25,7 @@ export const configSchema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: optionalUrl(['postgres://', 'postgresql://']),
   REDIS_URL: optionalUrl(['redis://', 'rediss://']),
+  REDIS_PREFIX: z.string().regex(/^[\w.-]{1,64}$/, 'expected letters, digits, _ . - (at most 64)').default('switchboard'),
   ENCRYPTION_KEY: emptyToUndefined.refine((v) => v === undefined || /^[0-9a-fA-F]{64}$/.test(v) || Buffer.from(v, 'base64').length === 32, {
     message: 'expected 32 bytes as 64 hex characters or base64',
   }),

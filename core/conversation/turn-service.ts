@@ -90,7 +90,10 @@ export function createTurnService(deps: TurnServiceDeps) {
       return
     }
     await replyAndFinish(ctx, 'done')
-    deps.metrics?.turnDuration((performance.now() - started) / 1000, ctx.reply ? 'answered' : 'silent')
+    const outcome = ctx.reply ? 'answered' : 'silent'
+    const ms = performance.now() - started
+    deps.metrics?.turnDuration(ms / 1000, outcome)
+    log.info({ outcome, ms: Math.round(ms), attempt: jobCtx.attempt }, 'turn done')
   }
 
   async function replyAndFinish(ctx: TurnContext, status: 'done' | 'failed', error?: string) {

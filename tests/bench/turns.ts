@@ -1,0 +1,305 @@
+/**
+ * Web chat turns end to end on the embedded defaults (PGlite on disk, in-process queue, hashing
+ * embedder, extractive answerer): real HTTP POST /api/v1/webchat/{key}/messages against a
+ * ~300-chunk knowledge base, at concurrency 1 and 32. Reports turns/s, latency percentiles, errors
+ * and the process's peak RSS (sampled every 20 ms for the whole run, ingestion included).
+ */
+import http from 'node:http'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { loadConfig } from '../../core/config/index.ts'
+import { createLogger } from '../../adapters/log/logger.ts'
+import { listen } from '../../adapters/http/server.ts'
+import { buildApp, type App } from '../../bots/app.ts'
+import { generateCorpus, type BenchQuestion } from './corpus.ts'
+
+export const TARGETS = { p95MsAtConcurrency1: 50, peakRssMb: 300 }
+const CHUNKS_MIN = 280
+const CHUNKS_MAX = 320
+/** The pipeline allows 30 turns a minute per conversation: a client starts a new session well before that. */
+const TURNS_PER_SESSION = 20
+const RATE_LIMITED = 'You are sending messages'
+
+export type PhaseResult = {
+  name: string
+  concurrency: number
+  turns: number
+  seconds: number
+  turnsPerSecond: number
+  p50Ms: number
+  p95Ms: number
+  p99Ms: number
+  maxMs: number
+  errors: number
+  /** replies that quote the knowledge base (not "could not find anything") */
+  answered: number
+  peakRssMb: number
+}
+
+export type TurnsResult = {
+  benchmark: 'turns'
+  chunks: number
+  sources: number
+  ingestSeconds: number
+  phases: PhaseResult[]
+  peakRssMb: number
+  targets: { p95MsAtConcurrency1: { target: number; actual: number; met: boolean }; peakRssMb: { target: number; actual: number; met: boolean } }
+  errorSamples: string[]
+}
+
+type Options = { warmupTurns: number; c1Turns: number; c32Turns: number; concurrency: number }
+
+const DEFAULTS: Options = { warmupTurns: 30, c1Turns: 300, c32Turns: 1000, concurrency: 32 }
+
+export async function runTurnsBenchmark(partial: Partial<Options> = {}): Promise<TurnsResult> {
+  const opts = { ...DEFAULTS, ...partial }
+  const rss = startRssSampler(20)
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'switchboard-bench-'))
+  let app: App | undefined
+  let server: Server | undefined
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
+  try {
+    const config = loadConfig({ ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'error', DEMO_SEED: 'false', PORT: '0', HOST: '127.0.0.1' })
+    const logger = createLogger({ level: config.LOG_LEVEL, destination: process.stderr })
+    const bootStarted = performance.now()
+    app = await buildApp({ config, logger, role: 'all' })
+    server = await listen(app.http, 0, '127.0.0.1')
+    const port = (server.address() as AddressInfo).port
+    log(`app built and listening on 127.0.0.1:${port} in ${ms(performance.now() - bootStarted)} ms (DATA_DIR ${dataDir}, WORKER_CONCURRENCY ${config.WORKER_CONCURRENCY})`)
+
+    // An organization, its agent and web chat inbox.
+    const { organization } = await app.auth.createOrganizationWithOwner({ organizationName: 'Bench Co', email: `bench-${Date.now()}@example.com`, name: 'Bench owner', password: 'correct horse battery staple' })
+    const { webchat } = await app.agents.createFor(organization.id, { name: 'Bench assistant' })
+    const key = webchat.publicKey!
+
+    // The knowledge base: ~300 chunks.
+    const corpus = generateCorpus()
+    const ingestStarted = performance.now()
+    for (const article of corpus.articles) {
+      await app.knowledge.addSource({ organizationId: organization.id, agentId: null, title: article.title, kind: 'markdown', content: article.content, uri: `bench/${slug(article.title)}.md` })
+    }
+    await waitUntil(async () => {
+      const sources = await app!.store.knowledge.listSources(organization.id)
+      const failed = sources.filter((s) => s.status === 'failed')
+      if (failed.length) throw new Error(`ingestion failed: ${failed.map((s) => `${s.title}: ${s.error}`).join('; ')}`)
+      return sources.length === corpus.articles.length && sources.every((s) => s.status === 'ready')
+    }, 120_000)
+    const ingestSeconds = (performance.now() - ingestStarted) / 1000
+    const chunks = await app.store.knowledge.countChunks(organization.id)
+    log(`knowledge base: ${corpus.articles.length} sources, ${chunks} chunks, indexed in ${ingestSeconds.toFixed(2)} s (peak RSS so far ${rss.peakMb().toFixed(0)} MB)`)
+    if (chunks < CHUNKS_MIN || chunks > CHUNKS_MAX) throw new Error(`expected ${CHUNKS_MIN}–${CHUNKS_MAX} chunks, got ${chunks}: adjust the corpus`)
+
+    const errorSamples: string[] = []
+    const send = makeClient({ port, key, agent, errorSamples })
+    const questions = shuffle(corpus.questions, 7)
+
+    const runTag = Date.now().toString(36)
+    const warm = await runPhase({ name: 'warm-up', concurrency: 1, turns: opts.warmupTurns, questions, send, rss, sessionPrefix: `b${runTag}-w` })
+    log(`warm-up: ${warm.turns} turns, ${warm.errors} errors, p50 ${warm.p50Ms} ms`)
+    const c1 = await runPhase({ name: 'concurrency 1', concurrency: 1, turns: opts.c1Turns, questions, send, rss, sessionPrefix: `b${runTag}-a` })
+    log(`concurrency 1: done`)
+    const cN = await runPhase({ name: `concurrency ${opts.concurrency}`, concurrency: opts.concurrency, turns: opts.c32Turns, questions, send, rss, sessionPrefix: `b${runTag}-b` })
+    log(`concurrency ${opts.concurrency}: done`)
+
+    const peakRssMb = rss.peakMb()
+    return {
+      benchmark: 'turns',
+      chunks,
+      sources: corpus.articles.length,
+      ingestSeconds: round(ingestSeconds, 2),
+      phases: [c1, cN],
+      peakRssMb: round(peakRssMb, 1),
+      targets: {
+        p95MsAtConcurrency1: { target: TARGETS.p95MsAtConcurrency1, actual: c1.p95Ms, met: c1.p95Ms < TARGETS.p95MsAtConcurrency1 },
+        peakRssMb: { target: TARGETS.peakRssMb, actual: round(peakRssMb, 1), met: peakRssMb < TARGETS.peakRssMb },
+      },
+      errorSamples: errorSamples.slice(0, 5),
+    }
+  } finally {
+    agent.destroy()
+    if (server) {
+      const s = server
+      await new Promise<void>((resolve) => s.close(() => resolve()))
+      s.closeAllConnections?.()
+    }
+    await app?.close()
+    rss.stop()
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+/** Prints the table, the targets and the final JSON line. */
+export function printTurnsResult(r: TurnsResult): void {
+  const header = ['phase', 'turns', 'seconds', 'turns/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'answered', 'peak RSS MB']
+  const rows = r.phases.map((p) => [p.name, p.turns, p.seconds, p.turnsPerSecond, p.p50Ms, p.p95Ms, p.p99Ms, p.maxMs, p.errors, p.answered, p.peakRssMb].map(String))
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)))
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
+  console.log('')
+  console.log(`turns: web chat over HTTP, extractive answerer, PGlite, ${r.sources} sources / ${r.chunks} chunks (indexed in ${r.ingestSeconds} s)`)
+  console.log(line(header))
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '))
+  for (const row of rows) console.log(line(row))
+  console.log('')
+  const mark = (met: boolean) => (met ? 'MET' : 'MISSED')
+  const t = r.targets
+  console.log(`target  p95 at concurrency 1 < ${t.p95MsAtConcurrency1.target} ms (${r.chunks} chunks): ${t.p95MsAtConcurrency1.actual} ms  ${mark(t.p95MsAtConcurrency1.met)}`)
+  console.log(`target  peak RSS < ${t.peakRssMb.target} MB (whole run, ingestion included): ${t.peakRssMb.actual} MB  ${mark(t.peakRssMb.met)}`)
+  if (r.errorSamples.length) console.log(`errors (first ${r.errorSamples.length}):\n  ${r.errorSamples.join('\n  ')}`)
+  console.log('')
+  console.log(JSON.stringify(r))
+}
+
+// ---------------------------------------------------------------------------------------------
+
+type Send = (body: { sessionId: string; text: string; messageId: string }) => Promise<{ ok: boolean; answered: boolean }>
+
+function makeClient(input: { port: number; key: string; agent: http.Agent; errorSamples: string[] }): Send {
+  const path = `/api/v1/webchat/${input.key}/messages`
+  const fail = (why: string) => {
+    if (input.errorSamples.length < 20) input.errorSamples.push(why)
+    return { ok: false, answered: false }
+  }
+  return (body) =>
+    new Promise((resolve) => {
+      const payload = JSON.stringify(body)
+      const req = http.request(
+        { host: '127.0.0.1', port: input.port, path, method: 'POST', agent: input.agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+        (res) => {
+          const parts: Buffer[] = []
+          res.on('data', (d: Buffer) => parts.push(d))
+          res.on('end', () => {
+            const text = Buffer.concat(parts).toString('utf8')
+            if (res.statusCode !== 200) return resolve(fail(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`))
+            let reply: string | undefined
+            try {
+              reply = (JSON.parse(text) as { messages?: { text?: string }[] }).messages?.[0]?.text
+            } catch {
+              return resolve(fail(`unparseable body: ${text.slice(0, 200)}`))
+            }
+            if (!reply || !reply.trim()) return resolve(fail(`empty reply: ${text.slice(0, 200)}`))
+            if (reply.startsWith(RATE_LIMITED)) return resolve(fail(`rate limited: ${reply.slice(0, 120)}`))
+            resolve({ ok: true, answered: reply.startsWith('From "') })
+          })
+          res.on('error', (err) => resolve(fail(`response error: ${err.message}`)))
+        },
+      )
+      req.on('error', (err) => resolve(fail(`request error: ${err.message}`)))
+      req.end(payload)
+    })
+}
+
+async function runPhase(input: {
+  name: string
+  concurrency: number
+  turns: number
+  questions: BenchQuestion[]
+  send: Send
+  rss: RssSampler
+  sessionPrefix: string
+}): Promise<PhaseResult> {
+  const { concurrency, turns, questions, send } = input
+  const latencies: number[] = []
+  let errors = 0
+  let answered = 0
+  let next = 0
+  input.rss.resetPhase()
+  const started = performance.now()
+  const client = async (c: number) => {
+    let own = 0
+    for (;;) {
+      const i = next++
+      if (i >= turns) return
+      const session = Math.floor(own / TURNS_PER_SESSION)
+      own++
+      const q = questions[i % questions.length]!
+      const body = { sessionId: `${input.sessionPrefix}-c${c}-s${session}`, text: q.text, messageId: `${input.sessionPrefix}-${i}` }
+      const t0 = performance.now()
+      const r = await send(body)
+      latencies.push(performance.now() - t0)
+      if (!r.ok) errors++
+      if (r.answered) answered++
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, (_, c) => client(c)))
+  const seconds = (performance.now() - started) / 1000
+  latencies.sort((a, b) => a - b)
+  return {
+    name: input.name,
+    concurrency,
+    turns,
+    seconds: round(seconds, 2),
+    turnsPerSecond: round(turns / seconds, 1),
+    p50Ms: round(percentile(latencies, 50), 1),
+    p95Ms: round(percentile(latencies, 95), 1),
+    p99Ms: round(percentile(latencies, 99), 1),
+    maxMs: round(latencies.at(-1) ?? 0, 1),
+    errors,
+    answered,
+    peakRssMb: round(input.rss.phasePeakMb(), 1),
+  }
+}
+
+type RssSampler = ReturnType<typeof startRssSampler>
+
+/** Samples process.memoryUsage().rss every `everyMs`; keeps the peak of the whole run and of the current phase. */
+function startRssSampler(everyMs: number) {
+  let peak = 0
+  let phasePeak = 0
+  const sample = () => {
+    const rss = process.memoryUsage().rss
+    if (rss > peak) peak = rss
+    if (rss > phasePeak) phasePeak = rss
+  }
+  sample()
+  const timer = setInterval(sample, everyMs)
+  timer.unref()
+  const mb = (b: number) => b / 1024 / 1024
+  return {
+    peakMb: () => (sample(), mb(peak)),
+    phasePeakMb: () => (sample(), mb(phasePeak)),
+    resetPhase: () => {
+      phasePeak = 0
+      sample()
+    },
+    stop: () => clearInterval(timer),
+  }
+}
+
+/** Nearest-rank percentile of a sorted array. */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0
+  const rank = Math.ceil((p / 100) * sorted.length)
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!
+}
+
+function shuffle<X>(xs: X[], seed: number): X[] {
+  const out = [...xs]
+  let s = seed
+  for (let i = out.length - 1; i > 0; i--) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0
+    const j = s % (i + 1)
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms`)
+}
+
+const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')
+const round = (x: number, digits: number) => Number(x.toFixed(digits))
+const ms = (x: number) => Math.round(x)
+const log = (msg: string) => console.log(`[turns] ${msg}`)
+
+export async function turns(): Promise<void> {
+  printTurnsResult(await runTurnsBenchmark())
+}
