@@ -4,7 +4,7 @@ import type { CommandRegistry } from '../commands/registry.ts'
 import type { Step } from './pipeline.ts'
 
 const HANDOFF_WORDS =
-  /\b(human|real person|a person|operator|live agent|someone real|talk to (?:a |an )?(?:human|person|agent|manager))\b|(?:^|\s)(оператор\w*|живо\w* человек\w*|с человеком|менеджер\w*)(?=\s|$|[.,!?])/iu
+  /\b(human|real person|a person|operator|live agent|someone real|talk to (?:a |an )?(?:human|person|agent|manager))\b|(?:^|\s)(оператор\p{L}*|живо\p{L}* человек\p{L}*|с человеком|менеджер\p{L}*)(?=\s|$|[.,!?])/iu
 
 export const HANDOFF_REPLY = 'I have asked a person from our team to join. They will reply here as soon as they can.'
 

@@ -31,7 +31,7 @@ export function chunkMarkdown(content: string, options: ChunkOptions = DEFAULT_C
     for (const block of section.blocks.flatMap((b) => splitLong(b, options.maxChars))) {
       if (current && current.length + block.length + 2 > options.maxChars) {
         flush()
-        const tail = current.length > options.overlapChars ? current.slice(-options.overlapChars) : ''
+        const tail = options.overlapChars > 0 && current.length > options.overlapChars ? current.slice(-options.overlapChars) : ''
         const cut = tail.indexOf(' ')
         current = tail && cut >= 0 ? `${tail.slice(cut + 1)}\n\n${block}` : block
       } else {

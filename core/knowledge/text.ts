@@ -25,8 +25,14 @@ export function keywords(text: string): string[] {
   return [...new Set(words(text).filter((w) => w.length > 1 && !STOPWORDS.has(w)))]
 }
 
-/** A crude stem good enough for matching inflections in English and Russian: the first 5 letters. */
-export const stem = (word: string): string => (word.length > 5 ? word.slice(0, 5) : word)
+/**
+ * A crude stem good enough for matching inflections in English and Russian: drop an English
+ * plural "s", then keep the first 5 letters.
+ */
+export function stem(word: string): string {
+  const w = word.length > 3 && word.endsWith('s') && !word.endsWith('ss') ? word.slice(0, -1) : word
+  return w.length > 5 ? w.slice(0, 5) : w
+}
 
 export function detectLanguage(text: string): FtsLanguage {
   const letters = text.match(/\p{L}/gu) ?? []

@@ -13,7 +13,7 @@ export async function redisForTests(): Promise<string | null> {
     await client.ping()
     return url
   } catch (error) {
-    if (process.env.CI === 'true') throw new Error(`CI=true but Redis at ${url} does not answer: ${(error as Error).message}`)
+    if (process.env.CI === 'true') throw new Error(`CI=true but Redis at ${url} does not answer: ${(error as Error).message}`, { cause: error })
     console.warn(`\n!!! SKIPPING Redis/BullMQ tests: no Redis answers at ${url}. Start Redis or set REDIS_URL to run them. !!!\n`)
     return null
   } finally {

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest'
+import { ConfigError, loadConfig } from '../../core/config/index.ts'
+
+describe('configuration', () => {
+  it('runs on embedded defaults with an empty environment', () => {
+    const config = loadConfig({})
+    expect(config).toMatchObject({ PORT: 3000, DATA_DIR: './data', NODE_ENV: 'development', LOG_LEVEL: 'info' })
+    expect(config.DATABASE_URL).toBeUndefined()
+    expect(config.REDIS_URL).toBeUndefined()
+    expect(config.OPENAI_API_KEY).toBeUndefined()
+  })
+
+  it('treats empty strings as unset', () => {
+    expect(loadConfig({ DATABASE_URL: '', REDIS_URL: ' ', OPENAI_API_KEY: '' })).toMatchObject({ DATABASE_URL: undefined, REDIS_URL: undefined, OPENAI_API_KEY: undefined })
+  })
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ REDIS_URL: 'http://localhost' }, 'REDIS_URL'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ ENCRYPTION_KEY: 'short' }, 'ENCRYPTION_KEY'],
+  ])('names the variable and what is expected for %o', (env, name) => {
+    try {
+      loadConfig(env)
+      expect.unreachable()
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError)
+      expect((error as Error).message).toContain(name)
+      expect((error as ConfigError).problems.join()).toMatch(new RegExp(`^${name}: .+`))
+    }
+  })
+
+  it('never echoes the bad value of a secret', () => {
+    const secret = 'not-a-valid-key-but-secret-looking-value'
+    expect(() => loadConfig({ ENCRYPTION_KEY: secret })).toThrow(ConfigError)
+    try {
+      loadConfig({ ENCRYPTION_KEY: secret })
+    } catch (error) {
+      expect((error as Error).message).not.toContain(secret)
+    }
+  })
+
+  it('requires ENCRYPTION_KEY in production', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/ENCRYPTION_KEY: required when NODE_ENV=production/)
+    expect(loadConfig({ NODE_ENV: 'production', ENCRYPTION_KEY: 'a'.repeat(64) }).ENCRYPTION_KEY).toBe('a'.repeat(64))
+  })
+})
