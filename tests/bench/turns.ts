@@ -8,7 +8,7 @@ import http from 'node:http'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import path from 'node:path'
 import { loadConfig } from '../../core/config/index.ts'
 import { createLogger } from '../../adapters/log/logger.ts'
@@ -47,7 +47,11 @@ export type TurnsResult = {
   phases: PhaseResult[]
   peakRssMb: number
   targets: { p95MsAtConcurrency1: { target: number; actual: number; met: boolean }; peakRssMb: { target: number; actual: number; met: boolean } }
+  /** process.memoryUsage() at points of the run, in MB */
+  memory: { at: string; rssMb: number; heapUsedMb: number; externalMb: number; arrayBuffersMb: number }[]
   errorSamples: string[]
+  /** the machine: figures vary with whatever else runs on it */
+  machine: { cpus: number; node: string; loadAverage1mAtStart: number; loadAverage1mAtEnd: number }
 }
 
 type Options = { warmupTurns: number; c1Turns: number; c32Turns: number; concurrency: number }
@@ -56,18 +60,27 @@ const DEFAULTS: Options = { warmupTurns: 30, c1Turns: 300, c32Turns: 1000, concu
 
 export async function runTurnsBenchmark(partial: Partial<Options> = {}): Promise<TurnsResult> {
   const opts = { ...DEFAULTS, ...partial }
+  const loadAtStart = loadavg()[0]!
   const rss = startRssSampler(20)
   const dataDir = await mkdtemp(path.join(tmpdir(), 'switchboard-bench-'))
   let app: App | undefined
   let server: Server | undefined
   const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
+  const memory: TurnsResult['memory'] = []
+  const snapshot = (at: string) => {
+    const m = process.memoryUsage()
+    const mb = (b: number) => round(b / 1048576, 1)
+    memory.push({ at, rssMb: mb(m.rss), heapUsedMb: mb(m.heapUsed), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers) })
+  }
   try {
+    snapshot('start (modules loaded)')
     const config = loadConfig({ ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'error', DEMO_SEED: 'false', PORT: '0', HOST: '127.0.0.1' })
     const logger = createLogger({ level: config.LOG_LEVEL, destination: process.stderr })
     const bootStarted = performance.now()
     app = await buildApp({ config, logger, role: 'all' })
     server = await listen(app.http, 0, '127.0.0.1')
     const port = (server.address() as AddressInfo).port
+    snapshot('app built (fresh DATA_DIR)')
     log(`app built and listening on 127.0.0.1:${port} in ${ms(performance.now() - bootStarted)} ms (DATA_DIR ${dataDir}, WORKER_CONCURRENCY ${config.WORKER_CONCURRENCY})`)
 
     // An organization, its agent and web chat inbox.
@@ -89,6 +102,7 @@ export async function runTurnsBenchmark(partial: Partial<Options> = {}): Promise
     }, 120_000)
     const ingestSeconds = (performance.now() - ingestStarted) / 1000
     const chunks = await app.store.knowledge.countChunks(organization.id)
+    snapshot('knowledge indexed')
     log(`knowledge base: ${corpus.articles.length} sources, ${chunks} chunks, indexed in ${ingestSeconds.toFixed(2)} s (peak RSS so far ${rss.peakMb().toFixed(0)} MB)`)
     if (chunks < CHUNKS_MIN || chunks > CHUNKS_MAX) throw new Error(`expected ${CHUNKS_MIN}–${CHUNKS_MAX} chunks, got ${chunks}: adjust the corpus`)
 
@@ -100,9 +114,14 @@ export async function runTurnsBenchmark(partial: Partial<Options> = {}): Promise
     const warm = await runPhase({ name: 'warm-up', concurrency: 1, turns: opts.warmupTurns, questions, send, rss, sessionPrefix: `b${runTag}-w` })
     log(`warm-up: ${warm.turns} turns, ${warm.errors} errors, p50 ${warm.p50Ms} ms`)
     const c1 = await runPhase({ name: 'concurrency 1', concurrency: 1, turns: opts.c1Turns, questions, send, rss, sessionPrefix: `b${runTag}-a` })
-    log(`concurrency 1: done`)
+    snapshot('after concurrency 1')
+    log(`concurrency 1: ${c1.turns} turns, p95 ${c1.p95Ms} ms`)
+    // Open the clients' keep-alive connections before the clock starts: under a saturated event
+    // loop, accepting 32 new connections at once takes seconds and would be measured as turn latency.
+    await openConnections({ port, agent, count: opts.concurrency })
     const cN = await runPhase({ name: `concurrency ${opts.concurrency}`, concurrency: opts.concurrency, turns: opts.c32Turns, questions, send, rss, sessionPrefix: `b${runTag}-b` })
-    log(`concurrency ${opts.concurrency}: done`)
+    snapshot(`after concurrency ${opts.concurrency}`)
+    log(`concurrency ${opts.concurrency}: ${cN.turns} turns, p95 ${cN.p95Ms} ms`)
 
     const peakRssMb = rss.peakMb()
     return {
@@ -116,7 +135,9 @@ export async function runTurnsBenchmark(partial: Partial<Options> = {}): Promise
         p95MsAtConcurrency1: { target: TARGETS.p95MsAtConcurrency1, actual: c1.p95Ms, met: c1.p95Ms < TARGETS.p95MsAtConcurrency1 },
         peakRssMb: { target: TARGETS.peakRssMb, actual: round(peakRssMb, 1), met: peakRssMb < TARGETS.peakRssMb },
       },
+      memory,
       errorSamples: errorSamples.slice(0, 5),
+      machine: { cpus: cpus().length, node: process.version, loadAverage1mAtStart: round(loadAtStart, 2), loadAverage1mAtEnd: round(loadavg()[0]!, 2) },
     }
   } finally {
     agent.destroy()
@@ -139,6 +160,7 @@ export function printTurnsResult(r: TurnsResult): void {
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
   console.log('')
   console.log(`turns: web chat over HTTP, extractive answerer, PGlite, ${r.sources} sources / ${r.chunks} chunks (indexed in ${r.ingestSeconds} s)`)
+  console.log(`machine: ${r.machine.cpus} CPUs, Node ${r.machine.node}, load average (1 min) ${r.machine.loadAverage1mAtStart} at start, ${r.machine.loadAverage1mAtEnd} at end; client and server share one process`)
   console.log(line(header))
   console.log(widths.map((w) => '-'.repeat(w)).join('  '))
   for (const row of rows) console.log(line(row))
@@ -147,6 +169,8 @@ export function printTurnsResult(r: TurnsResult): void {
   const t = r.targets
   console.log(`target  p95 at concurrency 1 < ${t.p95MsAtConcurrency1.target} ms (${r.chunks} chunks): ${t.p95MsAtConcurrency1.actual} ms  ${mark(t.p95MsAtConcurrency1.met)}`)
   console.log(`target  peak RSS < ${t.peakRssMb.target} MB (whole run, ingestion included): ${t.peakRssMb.actual} MB  ${mark(t.peakRssMb.met)}`)
+  console.log(`  ${'memory (MB)'.padEnd(28)}` + ['rss', 'heapUsed', 'external', 'arrayBuffers'].map((h) => h.padStart(14)).join(''))
+  for (const m of r.memory) console.log(`  ${m.at.padEnd(28)}${[m.rssMb, m.heapUsedMb, m.externalMb, m.arrayBuffersMb].map((v) => String(v).padStart(14)).join('')}`)
   if (r.errorSamples.length) console.log(`errors (first ${r.errorSamples.length}):\n  ${r.errorSamples.join('\n  ')}`)
   console.log('')
   console.log(JSON.stringify(r))
@@ -242,6 +266,22 @@ async function runPhase(input: {
   }
 }
 
+/** Opens `count` keep-alive connections in the agent's pool (GET /healthz on each at once). */
+async function openConnections(input: { port: number; agent: http.Agent; count: number }) {
+  await Promise.all(
+    Array.from(
+      { length: input.count },
+      () =>
+        new Promise<void>((resolve, reject) => {
+          http.get({ host: '127.0.0.1', port: input.port, path: '/healthz', agent: input.agent }, (res) => {
+            res.resume()
+            res.on('end', resolve)
+          }).on('error', reject)
+        }),
+    ),
+  )
+}
+
 type RssSampler = ReturnType<typeof startRssSampler>
 
 /** Samples process.memoryUsage().rss every `everyMs`; keeps the peak of the whole run and of the current phase. */
@@ -258,8 +298,14 @@ function startRssSampler(everyMs: number) {
   timer.unref()
   const mb = (b: number) => b / 1024 / 1024
   return {
-    peakMb: () => (sample(), mb(peak)),
-    phasePeakMb: () => (sample(), mb(phasePeak)),
+    peakMb: () => {
+      sample()
+      return mb(peak)
+    },
+    phasePeakMb: () => {
+      sample()
+      return mb(phasePeak)
+    },
     resetPhase: () => {
       phasePeak = 0
       sample()
