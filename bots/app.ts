@@ -1,7 +1,6 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
-import { Redis } from 'ioredis'
 import { z } from 'zod'
 import type { Config } from '../core/config/index.ts'
 import { createAgentService } from '../core/agents/agent-service.ts'
@@ -19,11 +18,8 @@ import { createMetrics } from '../adapters/http/metrics.ts'
 import { createHttpApp } from '../adapters/http/server.ts'
 import { createExtractiveAnswerer } from '../adapters/local-ai/extractive-answerer.ts'
 import { createHashingEmbedder } from '../adapters/local-ai/hashing-embedder.ts'
-import { createOpenAIChatModel } from '../adapters/openai/openai-chat-model.ts'
-import { createOpenAIEmbedder } from '../adapters/openai/openai-embedder.ts'
-import { createBullQueue } from '../adapters/queue/bullmq.ts'
 import { createInProcessQueue } from '../adapters/queue/in-process.ts'
-import { createMemoryNotifier, createRedisNotifier } from '../adapters/queue/notifier.ts'
+import { createMemoryNotifier } from '../adapters/queue/memory-notifier.ts'
 import { createMemoryRateLimiter, createRedisRateLimiter } from '../adapters/queue/rate-limiter.ts'
 import { createWebchatChannel } from '../adapters/webchat/webchat-channel.ts'
 import { registerWebchatRoutes } from '../adapters/webchat/routes.ts'
@@ -56,21 +52,32 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   if (applied.length) logger.info({ migrations: applied, database: db.kind }, 'database migrated')
   const store: Store = createPrismaStore(db)
 
-  let redis: Redis | undefined
+  // SDKs of optional engines load only when configured: the embedded default stays small.
+  let queue: Queue
+  let notifier: Notifier
+  let limiter: RateLimiter
   if (config.REDIS_URL) {
-    redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 })
+    const [{ Redis }, { createBullQueue }, { createRedisNotifier }] = await Promise.all([import('ioredis'), import('../adapters/queue/bullmq.ts'), import('../adapters/queue/redis-notifier.ts')])
+    const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 })
     redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'))
-    closers.unshift(async () => redis?.disconnect())
+    closers.unshift(async () => redis.disconnect())
+    queue = o.queue ?? createBullQueue({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger })
+    notifier = o.notifier ?? createRedisNotifier({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger })
+    limiter = createRedisRateLimiter(redis, config.REDIS_PREFIX)
+  } else {
+    queue = o.queue ?? createInProcessQueue({ logger })
+    notifier = o.notifier ?? createMemoryNotifier()
+    limiter = createMemoryRateLimiter()
   }
-  const queue: Queue = o.queue ?? (config.REDIS_URL ? createBullQueue({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger }) : createInProcessQueue({ logger }))
-  const notifier: Notifier = o.notifier ?? (config.REDIS_URL ? createRedisNotifier({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger }) : createMemoryNotifier())
   closers.unshift(() => notifier.close(), () => queue.close())
-  const limiter: RateLimiter = redis ? createRedisRateLimiter(redis, config.REDIS_PREFIX) : createMemoryRateLimiter()
 
-  const embedder: Embedder =
-    o.embedder ?? (config.OPENAI_API_KEY ? createOpenAIEmbedder({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_EMBEDDING_MODEL }) : createHashingEmbedder())
-  const chatModel: ChatModel =
-    o.chatModel ?? (config.OPENAI_API_KEY ? createOpenAIChatModel({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_CHAT_MODEL }) : createExtractiveAnswerer())
+  let embedder: Embedder = o.embedder ?? createHashingEmbedder()
+  let chatModel: ChatModel = o.chatModel ?? createExtractiveAnswerer()
+  if (config.OPENAI_API_KEY) {
+    const [{ createOpenAIEmbedder }, { createOpenAIChatModel }] = await Promise.all([import('../adapters/openai/openai-embedder.ts'), import('../adapters/openai/openai-chat-model.ts')])
+    embedder = o.embedder ?? createOpenAIEmbedder({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_EMBEDDING_MODEL })
+    chatModel = o.chatModel ?? createOpenAIChatModel({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_CHAT_MODEL })
+  }
 
   const channelList = o.channels ?? [createWebchatChannel()]
   const channels = new Map<ChannelKind, ChannelAdapter>(channelList.map((c) => [c.kind, c]))

@@ -1,5 +1,8 @@
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { PGlite } from '@electric-sql/pglite'
 import { vector } from '@electric-sql/pglite-pgvector'
 import { PrismaPg } from '@prisma/adapter-pg'
@@ -27,13 +30,19 @@ export async function openDatabase(input: { databaseUrl?: string; dataDir: strin
   return input.databaseUrl ? openPostgres(input.databaseUrl) : openPglite(input.dataDir)
 }
 
+// Small buffers: the embedded database serves one organization's knowledge and chats, and every
+// megabyte of shared_buffers is resident in the process.
+const PGLITE_CONF = ['shared_buffers = 16MB', 'work_mem = 4MB', 'maintenance_work_mem = 32MB']
+
 async function openPglite(dataDir: string): Promise<Database> {
   let target: string | undefined
+  const options = { extensions: { vector }, postgresqlconf: PGLITE_CONF }
   if (dataDir !== 'memory://') {
     target = path.resolve(dataDir, 'pglite')
     await mkdir(target, { recursive: true })
+    if (!existsSync(path.join(target, 'PG_VERSION'))) await initdbInChildProcess(target)
   }
-  const client = await PGlite.create(target, { extensions: { vector } })
+  const client = await PGlite.create(target, options)
   const runner: SqlRunner = {
     exec: async (sql) => {
       await client.exec(sql)
@@ -52,6 +61,21 @@ async function openPglite(dataDir: string): Promise<Database> {
       await client.close()
     },
   }
+}
+
+/**
+ * First start: initdb grows the WASM memory of the instance that runs it to several hundred MB,
+ * which is never returned. A short-lived child process does it instead, as Postgres's own initdb.
+ */
+async function initdbInChildProcess(target: string): Promise<void> {
+  const script = fileURLToPath(new URL('./pglite-initdb.mjs', import.meta.url))
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn(process.execPath, [script, target], { stdio: ['ignore', 'ignore', 'pipe'] })
+    let stderr = ''
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('error', reject)
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`Creating the embedded database in ${target} failed (exit ${code}): ${stderr.trim()}`))))
+  })
 }
 
 function connectionConfig(url: string): pg.PoolConfig {

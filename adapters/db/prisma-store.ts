@@ -323,6 +323,8 @@ export function createPrismaStore(db: Database): Store {
             )
           }
         })
+        // Fresh statistics so the planner picks the indexes (PGlite runs no autovacuum).
+        await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"')
       },
       deleteSource: async (organizationId, id) =>
         prisma.$transaction(async (tx) => {

@@ -220,6 +220,7 @@ CREATE INDEX "Conversation_organizationId_lastMessageAt_idx" ON "Conversation"("
 CREATE UNIQUE INDEX "Message_inboxId_externalMessageId_key" ON "Message"("inboxId", "externalMessageId");
 CREATE INDEX "Message_conversationId_seq_idx" ON "Message"("conversationId", "seq");
 CREATE INDEX "Message_organizationId_createdAt_idx" ON "Message"("organizationId", "createdAt");
+CREATE INDEX "Message_replyToId_idx" ON "Message"("replyToId");
 CREATE INDEX "KnowledgeSource_organizationId_idx" ON "KnowledgeSource"("organizationId");
 CREATE INDEX "KnowledgeChunk_organizationId_sourceId_idx" ON "KnowledgeChunk"("organizationId", "sourceId");
 CREATE UNIQUE INDEX "UsageCounter_organizationId_periodStart_key" ON "UsageCounter"("organizationId", "periodStart");
@@ -227,6 +228,9 @@ CREATE UNIQUE INDEX "Subscription_organizationId_key" ON "Subscription"("organiz
 CREATE INDEX "Handoff_organizationId_status_idx" ON "Handoff"("organizationId", "status");
 CREATE INDEX "ApiUsage_organizationId_createdAt_idx" ON "ApiUsage"("organizationId", "createdAt");
 CREATE INDEX "AuditEvent_organizationId_createdAt_idx" ON "AuditEvent"("organizationId", "createdAt");
+
+-- Partial index for the worker's "next pending message of this conversation" (not expressible in schema.prisma)
+CREATE INDEX "Message_pending_idx" ON "Message"("conversationId", "seq") WHERE "status" = 'pending' AND "direction" = 'in';
 
 -- Full-text and vector search (not expressible in schema.prisma)
 CREATE INDEX "KnowledgeChunk_tsv_idx" ON "KnowledgeChunk" USING GIN ("tsv");

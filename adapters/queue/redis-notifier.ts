@@ -1,25 +1,6 @@
-import { EventEmitter } from 'node:events'
 import { Redis } from 'ioredis'
 import type { Logger, Notifier } from '../../core/ports.ts'
-
-export function createMemoryNotifier(): Notifier {
-  const emitter = new EventEmitter()
-  emitter.setMaxListeners(0)
-  return {
-    publish: async (topic, payload) => {
-      emitter.emit(topic, payload)
-    },
-    subscribe: async (topic, handler) => {
-      emitter.on(topic, handler)
-      return async () => {
-        emitter.off(topic, handler)
-      }
-    },
-    close: async () => {
-      emitter.removeAllListeners()
-    },
-  }
-}
+import { createMemoryNotifier } from './memory-notifier.ts'
 
 /** Redis pub/sub, so a web chat request in the server process hears a reply made by a worker. */
 export function createRedisNotifier(deps: { redisUrl: string; prefix?: string; logger: Logger }): Notifier {
