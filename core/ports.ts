@@ -60,10 +60,17 @@ export type Agent = {
   model: string | null
   temperature: number
   maxTokens: number
+  /** ProviderKey of the primary model; null = the environment's provider (OPENAI_*), or the offline answerer when none. */
+  providerKeyId: string | null
+  /** Tried in order when the primary model fails. */
+  fallbacks: ModelRef[]
+  /** Minimum time before a reply is sent, so answers do not feel instant-robotic. */
+  responseDelayMs: number
   createdAt: Date
   updatedAt: Date
 }
-export type AgentInput = Partial<Pick<Agent, 'name' | 'instructions' | 'model' | 'temperature' | 'maxTokens'>>
+export type ModelRef = { providerKeyId: string | null; model: string }
+export type AgentInput = Partial<Pick<Agent, 'name' | 'instructions' | 'model' | 'temperature' | 'maxTokens' | 'providerKeyId' | 'fallbacks' | 'responseDelayMs'>>
 export type ConversationState = 'bot' | 'handoff' | 'closed'
 export type Conversation = {
   id: string
@@ -264,6 +271,59 @@ export type Answer = {
 export interface ChatModel {
   name: string
   answer(input: AnswerInput): Promise<Answer>
+}
+
+// ---------- language models (any OpenAI-compatible API) ----------
+export type ToolCall = { id: string; name: string; arguments: string }
+export type LlmMessage =
+  | { role: 'system' | 'user'; content: string }
+  | { role: 'assistant'; content: string | null; toolCalls?: ToolCall[] }
+  | { role: 'tool'; toolCallId: string; content: string }
+export type ToolSpec = { name: string; description: string; parameters: Record<string, unknown> }
+/** One provider+model to try. `key` identifies the provider account for the circuit breaker. */
+export type ProviderTarget = { provider: string; baseURL?: string; apiKey: string; model: string; providerKeyId: string | null }
+export type LlmAttempt = { provider: string; model: string; providerKeyId: string | null; inputTokens: number; outputTokens: number; latencyMs: number; success: boolean; error?: string }
+export type LlmRequest = {
+  /** Tried in order: the primary, then the fallbacks. */
+  targets: ProviderTarget[]
+  messages: LlmMessage[]
+  tools?: ToolSpec[]
+  temperature: number
+  maxTokens: number
+  /** When given, the answer is streamed and each text delta is passed here as it arrives. */
+  onDelta?: (text: string) => void
+}
+export type LlmResult = {
+  content: string
+  toolCalls: ToolCall[]
+  provider: string
+  model: string
+  providerKeyId: string | null
+  usage: { inputTokens: number; outputTokens: number }
+  latencyMs: number
+  /** Every call made, failed ones included, for usage and cost records. */
+  attempts: LlmAttempt[]
+}
+export interface LlmClient {
+  /** Throws AppError `llm_unavailable` (with the attempts in `details`) when every target failed. */
+  complete(request: LlmRequest): Promise<LlmResult>
+}
+
+// ---------- CRM (built-in records now; Kommo later) ----------
+export type Lead = { id: string; organizationId: string; contactId: string; conversationId: string | null; title: string; value: number | null; stage: string; createdAt: Date; updatedAt: Date }
+export interface CrmPort {
+  upsertLead(input: { organizationId: string; contactId: string; conversationId: string | null; title: string; value?: number | null; leadId?: string }): Promise<Lead>
+  moveLead(input: { organizationId: string; leadId: string; stage: string }): Promise<Lead>
+  addNote(input: { organizationId: string; leadId: string; text: string }): Promise<{ id: string }>
+  createTask(input: { organizationId: string; leadId: string; text: string; dueAt?: Date | null }): Promise<{ id: string }>
+  listLeads(organizationId: string, input?: { contactId?: string }): Promise<Lead[]>
+}
+
+export type ContactFact = { key: string; value: string; source: string; updatedAt: Date }
+export interface ContactMemory {
+  list(organizationId: string, contactId: string): Promise<ContactFact[]>
+  remember(input: { organizationId: string; contactId: string; key: string; value: string; source?: string }): Promise<void>
+  forget(organizationId: string, contactId: string, key?: string): Promise<number>
 }
 
 // ---------- infrastructure ----------

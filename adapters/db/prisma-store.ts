@@ -9,6 +9,7 @@ import type {
   Inbox,
   KnowledgeSource,
   Message,
+  ModelRef,
   Passage,
   Role,
   Source,
@@ -18,7 +19,7 @@ import type { Database } from './database.ts'
 import { Prisma } from './generated/client.ts'
 import type * as Models from './generated/models.ts'
 
-const toAgent = (a: Models.AgentModel): Agent => ({ ...a })
+const toAgent = (a: Models.AgentModel): Agent => ({ ...a, fallbacks: (a.fallbacks ?? []) as ModelRef[] })
 const toInbox = (i: Models.InboxModel): Inbox => ({
   id: i.id,
   organizationId: i.organizationId,
@@ -128,9 +129,10 @@ export function createPrismaStore(db: Database): Store {
         const a = await prisma.agent.findFirst({ where: { id, organizationId } })
         return a ? toAgent(a) : null
       },
-      create: async (organizationId, input) => toAgent(await prisma.agent.create({ data: { id: newId(), organizationId, ...input } })),
+      create: async (organizationId, input) => toAgent(await prisma.agent.create({ data: { id: newId(), organizationId, ...input, fallbacks: (input.fallbacks ?? []) as Prisma.InputJsonValue } })),
       update: async (organizationId, id, input) => {
-        const { count } = await prisma.agent.updateMany({ where: { id, organizationId }, data: { ...input, updatedAt: new Date() } })
+        const { fallbacks, ...rest } = input
+        const { count } = await prisma.agent.updateMany({ where: { id, organizationId }, data: { ...rest, ...(fallbacks ? { fallbacks: fallbacks as Prisma.InputJsonValue } : {}), updatedAt: new Date() } })
         if (count === 0) return null
         return toAgent((await prisma.agent.findFirst({ where: { id, organizationId } }))!)
       },
