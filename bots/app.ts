@@ -44,7 +44,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const closers: (() => Promise<unknown>)[] = []
 
   const encryptionKey = await resolveEncryptionKey(config, logger)
-  const secrets = createSecretBox(encryptionKey)
+  const secrets = createSecretBox(encryptionKey, config.ENCRYPTION_KEYS_PREVIOUS)
 
   const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR })
   closers.push(() => db.close())
@@ -75,7 +75,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   let chatModel: ChatModel = o.chatModel ?? createExtractiveAnswerer()
   if (config.OPENAI_API_KEY) {
     const [{ createOpenAIEmbedder }, { createOpenAIChatModel }] = await Promise.all([import('../adapters/openai/openai-embedder.ts'), import('../adapters/openai/openai-chat-model.ts')])
-    embedder = o.embedder ?? createOpenAIEmbedder({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_EMBEDDING_MODEL })
+    embedder = o.embedder ?? createOpenAIEmbedder({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_EMBEDDING_MODEL, dimensions: config.OPENAI_EMBEDDING_DIMENSIONS })
     chatModel = o.chatModel ?? createOpenAIChatModel({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_CHAT_MODEL })
   }
 
@@ -93,6 +93,8 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   if (role !== 'server') {
     queue.process(TURN_JOB, (data, ctx) => turns.processConversation(turnJobSchema.parse(data), ctx), { concurrency: config.WORKER_CONCURRENCY })
     queue.process(INGEST_JOB, (data) => knowledge.processSource(ingestJobSchema.parse(data)), { concurrency: 1 })
+    const [turnsRecovered, sourcesRecovered] = [await turns.recover(), await knowledge.recover()]
+    if (turnsRecovered || sourcesRecovered) logger.info({ turns: turnsRecovered, sources: sourcesRecovered }, 'picked up work left from before the restart')
   }
 
   const api = createApi({

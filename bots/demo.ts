@@ -1,4 +1,4 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ensureDemoWorkspace, type DemoCredentials, type DemoDoc } from '../core/tenancy/demo.ts'
@@ -25,10 +25,14 @@ async function readDocs(dir: string): Promise<DemoDoc[]> {
 
 /** Creates or reuses the demo workspace, writes DATA_DIR/demo-credentials.json, waits for the docs to be indexed. */
 export async function seedDemo(app: App, options: { waitMs?: number } = {}): Promise<DemoCredentials> {
+  const inMemory = app.config.DATA_DIR === 'memory://'
   const file = path.resolve(app.config.DATA_DIR, 'demo-credentials.json')
-  const saved = await readFile(file, 'utf8').then((s) => JSON.parse(s) as DemoCredentials, () => null)
+  const saved = inMemory ? null : await readFile(file, 'utf8').then((s) => JSON.parse(s) as DemoCredentials, () => null)
   const { credentials, created, queued } = await ensureDemoWorkspace({ store: app.store, auth: app.auth, agents: app.agents, knowledge: app.knowledge, docs: await readDocs(DOCS_DIR), saved })
-  if (created) await writeFile(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 })
+  if (created && !inMemory) {
+    await mkdir(app.config.DATA_DIR, { recursive: true })
+    await writeFile(file, `${JSON.stringify(credentials, null, 2)}\n`, { mode: 0o600 })
+  }
   if (queued.length) {
     app.logger.info({ sources: queued.length }, 'indexing the docs into the demo knowledge base')
     const deadline = Date.now() + (options.waitMs ?? 120_000)

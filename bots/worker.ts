@@ -1,6 +1,7 @@
 // Job consumers only (turns, ingestion). Run as many as needed; they share Redis and the database.
 import { buildApp } from './app.ts'
 import { boot, handleSignals } from './boot.ts'
+import { listen } from '../adapters/http/server.ts'
 
 const { config, logger } = boot()
 if (!config.REDIS_URL) {
@@ -8,5 +9,10 @@ if (!config.REDIS_URL) {
   process.exit(78)
 }
 const app = await buildApp({ config, logger, role: 'worker' })
-handleSignals(logger, () => app.close())
+// A worker serves no API; METRICS_PORT exposes /healthz, /readyz and /metrics (turn latency lives here).
+const server = config.METRICS_PORT !== undefined ? await listen(app.http, config.METRICS_PORT, config.HOST) : undefined
+handleSignals(logger, async () => {
+  server?.close()
+  await app.close()
+})
 logger.info({ concurrency: config.WORKER_CONCURRENCY, database: app.db.kind }, 'Switchboard worker is consuming jobs')

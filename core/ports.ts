@@ -212,6 +212,11 @@ export interface Store {
   audit: {
     record(input: { organizationId: string; actorUserId: string | null; action: string; target?: string; data?: Record<string, unknown> }): Promise<void>
   }
+  /** System-wide, not per organization: what a restarted process must pick up again. */
+  recovery: {
+    pendingTurns(limit: number): Promise<{ organizationId: string; conversationId: string; messageId: string }[]>
+    unfinishedSources(limit: number): Promise<{ organizationId: string; sourceId: string; checksum: string }[]>
+  }
   ping(): Promise<void>
   close(): Promise<void>
 }

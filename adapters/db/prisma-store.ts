@@ -423,6 +423,21 @@ export function createPrismaStore(db: Database): Store {
       },
     },
 
+    recovery: {
+      pendingTurns: async (limit) =>
+        (await prisma.message.findMany({ where: { direction: 'in', status: 'pending' }, orderBy: { seq: 'asc' }, take: limit, select: { organizationId: true, conversationId: true, id: true } })).map((m) => ({
+          organizationId: m.organizationId,
+          conversationId: m.conversationId,
+          messageId: m.id,
+        })),
+      unfinishedSources: async (limit) =>
+        (await prisma.knowledgeSource.findMany({ where: { status: { in: ['queued', 'processing'] } }, take: limit, select: { organizationId: true, id: true, checksum: true } })).map((s) => ({
+          organizationId: s.organizationId,
+          sourceId: s.id,
+          checksum: s.checksum,
+        })),
+    },
+
     ping: async () => {
       await prisma.$queryRawUnsafe('SELECT 1')
     },

@@ -49,7 +49,8 @@ function stripMarkdown(text: string): string {
     .replace(/\[([^\]]+)\]\([^)]+\)/g, '$1')
     .replace(/^\s*[-*]\s+/gm, '')
     .replace(/^\s*\d+\.\s+/gm, '')
-    .replace(/[*_]{1,2}([^*_]+)[*_]{1,2}/g, '$1')
+    .replace(/\*\*([^*]+)\*\*|\*([^*\s][^*]*)\*/g, (_m, a, b) => a ?? b)
+    .replace(/(^|[\s(])__?([^_\s][^_]*?)__?(?=[\s.,;:!?)]|$)/g, '$1$2')
     .replace(/\n+/g, (nl) => (nl.length > 1 ? '. ' : ' '))
     .replace(/\.\s*\./g, '.')
 }

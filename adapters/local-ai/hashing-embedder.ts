@@ -37,7 +37,7 @@ export function createHashingEmbedder(dimensions = 384): Embedder {
     }
     for (const [feature, count] of counts) {
       const [index, sign] = slot(feature)
-      vec[index]! += sign * (1 + Math.log(count > 0 ? count : 1))
+      vec[index]! += sign * Math.log1p(count)
     }
     let norm = 0
     for (const x of vec) norm += x * x

@@ -14,7 +14,7 @@ export type WebchatMessage = z.infer<typeof webchatMessageSchema>
 const DEDUPE_WINDOW_MS = 30_000
 
 export function webchatMessageId(body: WebchatMessage, now: Date): string {
-  if (body.messageId) return `c:${body.messageId}`
+  if (body.messageId) return `c:${body.sessionId}:${body.messageId}`
   const bucket = Math.floor(now.getTime() / DEDUPE_WINDOW_MS)
   return `h:${createHash('sha256').update(`${body.sessionId}\n${body.text}\n${bucket}`).digest('base64url').slice(0, 32)}`
 }

@@ -59,6 +59,28 @@ export function registerAdminRoutes(deps: {
 
   api.route({
     method: 'post',
+    path: '/api/v1/auth/signup',
+    tag: 'auth',
+    summary: 'Create an organization and its owner, and sign in',
+    auth: 'none',
+    body: z.object({
+      organizationName: z.string().trim().min(1).max(120),
+      name: z.string().trim().min(1).max(120),
+      email: z.string().trim().email(),
+      password: z.string().min(10, 'at least 10 characters').max(1000),
+    }),
+    responses: { 201: 'Created and signed in', 409: 'Email already registered' },
+    handler: async ({ body, res }) => {
+      await auth.createOrganizationWithOwner({ organizationName: body.organizationName, email: body.email, name: body.name, password: body.password })
+      const session = await auth.login({ email: body.email, password: body.password })
+      res.cookie(SESSION_COOKIE, session.token, { httpOnly: true, sameSite: 'lax', secure: deps.secureCookies, expires: session.expiresAt, path: '/' })
+      res.status(201)
+      return { token: session.token, expiresAt: session.expiresAt, organizationId: session.principal.organizationId, role: session.principal.role }
+    },
+  })
+
+  api.route({
+    method: 'post',
     path: '/api/v1/auth/logout',
     tag: 'auth',
     summary: 'Sign out: ends the session',

@@ -29,10 +29,17 @@ export const configSchema = z.object({
   ENCRYPTION_KEY: emptyToUndefined.refine((v) => v === undefined || /^[0-9a-fA-F]{64}$/.test(v) || Buffer.from(v, 'base64').length === 32, {
     message: 'expected 32 bytes as 64 hex characters or base64',
   }),
+  ENCRYPTION_KEYS_PREVIOUS: z
+    .string()
+    .optional()
+    .transform((v) => (v ? v.split(',').map((k) => k.trim()).filter(Boolean) : []))
+    .refine((keys) => keys.every((k) => /^[0-9a-fA-F]{64}$/.test(k) || Buffer.from(k, 'base64').length === 32), { message: 'expected comma-separated 32-byte keys (64 hex characters or base64)' }),
   OPENAI_API_KEY: emptyToUndefined,
   OPENAI_BASE_URL: optionalUrl(['http://', 'https://']),
   OPENAI_CHAT_MODEL: z.string().default('gpt-4o-mini'),
   OPENAI_EMBEDDING_MODEL: z.string().default('text-embedding-3-small'),
+  OPENAI_EMBEDDING_DIMENSIONS: z.coerce.number().int().min(1).max(16_000).optional(),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),

@@ -3,13 +3,22 @@ import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
 import type { CommandRegistry } from '../commands/registry.ts'
 import type { Step } from './pipeline.ts'
 
-const HANDOFF_WORDS =
-  /\b(human|real person|a person|operator|live agent|someone real|talk to (?:a |an )?(?:human|person|agent|manager))\b|(?:^|\s)(оператор\p{L}*|живо\p{L}* человек\p{L}*|с человеком|менеджер\p{L}*)(?=\s|$|[.,!?])/iu
+// A request for a person, not any sentence that mentions one ("what does the operator role do?").
+const HANDOFF_PATTERNS = [
+  /\b(?:talk|speak|chat)\s+(?:to|with)\s+(?:a |an |the |some )?(?:real |live )?(?:human|person|operator|agent|manager|someone|somebody)\b/i,
+  /\b(?:connect|transfer|put)\s+me\s+(?:through\s+)?(?:to|with)\s+(?:a |an |the )?(?:human|person|operator|agent|manager|someone)\b/i,
+  /\bi\s+(?:want|need|would like)\s+(?:a |an |to reach a |to reach an )?(?:human|real person|person|operator|live agent)\b/i,
+  /\b(?:real|live)\s+(?:person|human|agent)\b/i,
+  /^\s*(?:a\s+)?(?:human|operator|person|agent)\s*(?:please)?\s*[.!?]*\s*$/i,
+  /(?:^|\s)(?:позов\p{L}*|соедин\p{L}*|переключ\p{L}*|дайте|нужен|хочу)\s+(?:\p{L}+\s+)?(?:с\s+)?(?:оператор|человек|менеджер|живо)\p{L}*/iu,
+  /поговорить\s+с\s+(?:живым\s+)?(?:человеком|оператором|менеджером)/iu,
+  /^\s*(?:оператор|человек|менеджер)\p{L}*\s*[.!?]*\s*$/iu,
+]
 
 export const HANDOFF_REPLY = 'I have asked a person from our team to join. They will reply here as soon as they can.'
 
 export function wantsHuman(text: string): boolean {
-  return HANDOFF_WORDS.test(text)
+  return HANDOFF_PATTERNS.some((p) => p.test(text))
 }
 
 /** An operator owns the conversation: the bot stays silent. A request for a person opens a handoff. */

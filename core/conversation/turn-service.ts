@@ -31,18 +31,31 @@ export function createTurnService(deps: TurnServiceDeps) {
   const { store, queue, notifier, logger } = deps
   const now = () => deps.clock?.now() ?? new Date()
 
+  const enqueueTurn = (input: { organizationId: string; conversationId: string; messageId: string }) =>
+    queue.add(TURN_JOB, { organizationId: input.organizationId, conversationId: input.conversationId } satisfies TurnJob, {
+      groupKey: input.conversationId,
+      jobId: `turn:${input.messageId}`,
+      attempts: 3,
+      backoffMs: 200,
+    })
+
   async function receive(inbox: Inbox, inbound: InboundMessage) {
     const conversation = await store.conversations.resolve({ inbox, externalThreadId: inbound.externalThreadId, externalUserId: inbound.externalUserId, userName: inbound.userName })
     const { message, created } = await store.messages.insertInbound({ conversation, message: inbound })
-    if (message.status === 'pending') {
-      await queue.add(TURN_JOB, { organizationId: inbox.organizationId, conversationId: conversation.id } satisfies TurnJob, {
-        groupKey: conversation.id,
-        jobId: `turn:${message.id}`,
-        attempts: 3,
-        backoffMs: 200,
-      })
-    }
+    if (message.status === 'pending') await enqueueTurn({ organizationId: inbox.organizationId, conversationId: conversation.id, messageId: message.id })
     return { conversation, message, created }
+  }
+
+  /** After a restart: every stored message still waiting for its turn gets one (nothing is lost with the in-process queue). */
+  async function recover(): Promise<number> {
+    const pending = await store.recovery.pendingTurns(10_000)
+    const seen = new Set<string>()
+    for (const p of pending) {
+      if (seen.has(p.conversationId)) continue
+      seen.add(p.conversationId)
+      await enqueueTurn(p)
+    }
+    return pending.length
   }
 
   /** Runs every pending inbound message of one conversation, oldest first. */
@@ -161,7 +174,7 @@ export function createTurnService(deps: TurnServiceDeps) {
     }
   }
 
-  return { receive, processConversation, waitForReply }
+  return { receive, recover, processConversation, waitForReply }
 }
 
 export type TurnService = ReturnType<typeof createTurnService>

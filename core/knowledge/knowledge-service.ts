@@ -97,6 +97,13 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     }
   }
 
+  /** After a restart: sources that were queued or half-processed are processed again. */
+  async function recover(): Promise<number> {
+    const sources = await store.recovery.unfinishedSources(10_000)
+    for (const s of sources) await queue.add(INGEST_JOB, { organizationId: s.organizationId, sourceId: s.sourceId } satisfies IngestJob, { jobId: `ingest:${s.sourceId}:${s.checksum.slice(0, 12)}`, attempts: 3, backoffMs: 500 })
+    return sources.length
+  }
+
   async function deleteSource(organizationId: string, id: string, actorUserId: string | null): Promise<void> {
     if (!(await store.knowledge.deleteSource(organizationId, id))) throw notFound('Knowledge source')
     await store.audit.record({ organizationId, actorUserId, action: 'knowledge.source.deleted', target: id })
@@ -121,7 +128,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     return { passages, confidence, relevant: confidence >= RELEVANCE_THRESHOLD }
   }
 
-  return { addSource, processSource, deleteSource, search }
+  return { addSource, processSource, deleteSource, search, recover }
 }
 
 export type KnowledgeService = ReturnType<typeof createKnowledgeService>

@@ -20,6 +20,12 @@ describe('extractive answerer', () => {
     expect(answer.sources).toEqual([expect.objectContaining({ title: 'Channels › Telegram', sourceId: 's1', chunkId: 'c1' })])
   })
 
+  it('keeps names with underscores intact while removing emphasis', async () => {
+    const p = passage({ text: 'Set **DATABASE_URL** to a PostgreSQL address. The _old_ way used REDIS_URL too.' })
+    const answer = await answerer.answer({ agent, question: 'How do I set DATABASE_URL for PostgreSQL?', history: [], passages: [p], relevant: true })
+    expect(answer.text).toContain('Set DATABASE_URL to a PostgreSQL address.')
+  })
+
   it('says it does not know instead of guessing when retrieval found nothing relevant', async () => {
     const answer = await answerer.answer({ agent, question: 'Capital of France?', history: [], passages: [passage({ text: 'Telegram bots need a token.' })], relevant: false })
     expect(answer).toEqual({ text: NOTHING_FOUND, sources: [] })
@@ -27,10 +33,10 @@ describe('extractive answerer', () => {
 })
 
 describe('asking for a person', () => {
-  it.each(['Can I talk to a human?', 'I want to speak to an operator', 'talk to a person please', 'Позовите оператора', 'хочу поговорить с человеком'])('recognises %s', (text) => {
+  it.each(['Can I talk to a human?', 'I want to speak to an operator', 'talk to a person please', 'Connect me to an agent', 'operator!', 'Позовите оператора', 'хочу поговорить с человеком', 'Соедините с менеджером'])('recognises %s', (text) => {
     expect(wantsHuman(text)).toBe(true)
   })
-  it.each(['How do I connect a Telegram bot?', 'Is this personal data safe?', 'Какие операции доступны?'])('does not trigger on %s', (text) => {
+  it.each(['How do I connect a Telegram bot?', 'Is this personal data safe?', 'Какие операции доступны?', 'What does the operator role do?', 'Can a human edit the knowledge base?', 'Что может менеджер в админке?'])('does not trigger on %s', (text) => {
     expect(wantsHuman(text)).toBe(false)
   })
   it('exists as a pipeline step', () => {
