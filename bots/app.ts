@@ -8,7 +8,13 @@ import { createDefaultPipeline } from '../core/conversation/default-pipeline.ts'
 import { createOperatorService } from '../core/conversation/operator-service.ts'
 import { createTurnService, TURN_JOB } from '../core/conversation/turn-service.ts'
 import { createKnowledgeService, INGEST_JOB } from '../core/knowledge/knowledge-service.ts'
-import type { ChannelAdapter, ChannelKind, ChatModel, Embedder, Logger, Notifier, Queue, RateLimiter, Store } from '../core/ports.ts'
+import type { ChannelAdapter, ChannelKind, ChatModel, Embedder, LlmClient, Logger, Notifier, Queue, RateLimiter, Store } from '../core/ports.ts'
+import { createAgentTools } from '../core/crm/tools.ts'
+import { createLlmAnswerer, createModelChooser } from '../core/llm/llm-answerer.ts'
+import { DEFAULT_PRICES } from '../core/llm/prices.ts'
+import { createProviderKeyService } from '../core/llm/provider-keys.ts'
+import { createPrismaContactMemory, createPrismaCrm } from '../adapters/db/crm-store.ts'
+import { registerCrmRoutes } from '../admin-web/api/crm-routes.ts'
 import { createSecretBox } from '../core/security/secrets.ts'
 import { createAuthService } from '../core/tenancy/auth-service.ts'
 import { openDatabase } from '../adapters/db/database.ts'
@@ -28,7 +34,7 @@ import { registerAdminRoutes, tokenOf } from '../admin-web/api/routes.ts'
 export const VERSION = '0.1.0'
 
 export type AppRole = 'all' | 'server' | 'worker'
-export type AppOverrides = { chatModel?: ChatModel; embedder?: Embedder; queue?: Queue; notifier?: Notifier; channels?: ChannelAdapter[] }
+export type AppOverrides = { chatModel?: ChatModel; llm?: LlmClient; embedder?: Embedder; queue?: Queue; notifier?: Notifier; channels?: ChannelAdapter[] }
 
 const turnJobSchema = z.object({ organizationId: z.string().min(1), conversationId: z.string().min(1) })
 const ingestJobSchema = z.object({ organizationId: z.string().min(1), sourceId: z.string().min(1) })
@@ -72,19 +78,42 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   closers.unshift(() => notifier.close(), () => queue.close())
 
   let embedder: Embedder = o.embedder ?? createHashingEmbedder()
-  let chatModel: ChatModel = o.chatModel ?? createExtractiveAnswerer()
-  if (config.OPENAI_API_KEY) {
-    const [{ createOpenAIEmbedder }, { createOpenAIChatModel }] = await Promise.all([import('../adapters/openai/openai-embedder.ts'), import('../adapters/openai/openai-chat-model.ts')])
-    embedder = o.embedder ?? createOpenAIEmbedder({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_EMBEDDING_MODEL, dimensions: config.OPENAI_EMBEDDING_DIMENSIONS })
-    chatModel = o.chatModel ?? createOpenAIChatModel({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_CHAT_MODEL })
+  if (config.OPENAI_API_KEY && !o.embedder) {
+    const { createOpenAIEmbedder } = await import('../adapters/openai/openai-embedder.ts')
+    embedder = createOpenAIEmbedder({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_EMBEDDING_MODEL, dimensions: config.OPENAI_EMBEDDING_DIMENSIONS })
   }
+
+  // Answers: an agent with a model (the environment's OPENAI_* or the organization's own keys, with
+  // fallbacks) answers through the LLM router; an agent without one uses the offline answerer.
+  // The router and its SDK load on the first model call.
+  let router: Promise<LlmClient> | undefined
+  const llm: LlmClient = o.llm ?? {
+    complete: async (request) => (await (router ??= import('../adapters/openai/llm-router.ts').then((m) => m.createLlmRouter({ timeoutMs: config.LLM_TIMEOUT_MS, logger })))).complete(request),
+  }
+  const providerKeys = createProviderKeyService({
+    store,
+    secrets,
+    environment: config.OPENAI_API_KEY ? { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_CHAT_MODEL } : undefined,
+  })
+  const crm = createPrismaCrm(db)
+  const memory = createPrismaContactMemory(db)
+  const tools = createAgentTools({
+    crm,
+    memory,
+    openHandoff: async ({ organizationId, conversationId, reason }) => {
+      await store.handoffs.open({ organizationId, conversationId, reason })
+      await store.conversations.setState(organizationId, conversationId, 'handoff')
+    },
+  })
+  const llmAnswerer = createLlmAnswerer({ llm, resolveTargets: providerKeys.targetsFor, tools, memory, prices: { ...DEFAULT_PRICES, ...config.LLM_PRICES } })
+  const chatModel: ChatModel = o.chatModel ?? createModelChooser({ llm: llmAnswerer, offline: createExtractiveAnswerer(), hasModel: providerKeys.hasModel })
 
   const channelList = o.channels ?? [createWebchatChannel()]
   const channels = new Map<ChannelKind, ChannelAdapter>(channelList.map((c) => [c.kind, c]))
   const metrics = createMetrics({ queueDepth: () => queue.depth() })
 
   const knowledge = createKnowledgeService({ store, embedder, queue, logger })
-  const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, metrics })
+  const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, notifier, metrics })
   const turns = createTurnService({ store, queue, notifier, channels, runPipeline, logger, metrics })
   const auth = createAuthService({ store })
   const agents = createAgentService({ store })
@@ -103,8 +132,9 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
       return token ? auth.authenticate(token) : null
     },
   })
-  const webchatPages = registerWebchatRoutes({ api, store, turns, channel: channels.get('webchat') ?? createWebchatChannel(), replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS })
-  registerAdminRoutes({ api, store, auth, agents, knowledge, conversations: operators, secureCookies: config.NODE_ENV === 'production', version: VERSION })
+  const webchatPages = registerWebchatRoutes({ api, store, turns, notifier, channel: channels.get('webchat') ?? createWebchatChannel(), replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS })
+  registerCrmRoutes({ api, crm, memory, store })
+  registerAdminRoutes({ api, store, auth, agents, knowledge, conversations: operators, providerKeys, turns, notifier, replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS, secureCookies: config.NODE_ENV === 'production', version: VERSION })
   const http = createHttpApp({
     logger,
     metrics,
@@ -128,6 +158,9 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
     chatModel,
     knowledge,
     turns,
+    providerKeys,
+    crm,
+    memory,
     auth,
     agents,
     operators,

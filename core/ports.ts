@@ -100,8 +100,11 @@ export type Message = {
   attachments: Attachment[]
   status: MessageStatus
   replyToId: string | null
+  meta: ReplyMeta
   createdAt: Date
 }
+/** How a reply was made: shown in the test chat and kept for reports. */
+export type ReplyMeta = { provider?: string; model?: string; inputTokens?: number; outputTokens?: number; costUsd?: number }
 export type KnowledgeSourceStatus = 'queued' | 'processing' | 'ready' | 'failed'
 export type KnowledgeSource = {
   id: string
@@ -132,6 +135,12 @@ export type Passage = {
   similarity: number | null
 }
 export type Handoff = { id: string; organizationId: string; conversationId: string; status: 'open' | 'taken' | 'closed'; reason: string; operatorUserId: string | null; createdAt: Date }
+
+export type ApiCall = { provider: string; model: string; inputTokens: number; outputTokens: number; latencyMs: number; costUsd: number; success: boolean; error?: string }
+type UsageTotals = { calls: number; failed: number; inputTokens: number; outputTokens: number; costUsd: number }
+export type ApiCallSummary = { totals: UsageTotals; byDay: (UsageTotals & { day: string })[]; byAgent: (UsageTotals & { agentId: string | null })[]; byModel: (UsageTotals & { provider: string; model: string })[] }
+/** An organization's own provider key; the secret itself is never part of this. */
+export type ProviderKey = { id: string; organizationId: string; name: string; provider: string; baseUrl: string | null; keyId: string; last4: string; createdAt: Date }
 
 // ---------- repositories ----------
 export type Tx = unknown
@@ -177,7 +186,7 @@ export interface Store {
     /** Inserts an inbound message; a second insert with the same (inboxId, externalMessageId) returns the first one and `created: false`. */
     insertInbound(input: { conversation: Conversation; message: InboundMessage }): Promise<{ message: Message; created: boolean }>
     /** Inserts the reply to an inbound message at most once (keyed by the inbound id); returns the existing one otherwise. */
-    insertReply(input: { organizationId: string; inboxId: string; conversationId: string; replyToId: string | null; externalMessageId: string; author: MessageAuthor; text: string; sources: Source[] }): Promise<{ message: Message; created: boolean }>
+    insertReply(input: { organizationId: string; inboxId: string; conversationId: string; replyToId: string | null; externalMessageId: string; author: MessageAuthor; text: string; sources: Source[]; meta?: ReplyMeta }): Promise<{ message: Message; created: boolean }>
     get(organizationId: string, id: string): Promise<Message | null>
     nextPending(organizationId: string, conversationId: string): Promise<Message | null>
     replyTo(organizationId: string, inboundId: string): Promise<Message | null>
@@ -207,7 +216,17 @@ export interface Store {
     /** Adds one answered response to the organization's current monthly period. */
     recordResponse(organizationId: string, at: Date): Promise<void>
     responsesInPeriod(organizationId: string, at: Date): Promise<{ periodStart: Date; periodEnd: Date; responses: number }>
-    recordApiCall(input: { organizationId: string; agentId: string | null; provider: string; model: string; kind: 'chat' | 'embedding'; inputTokens: number; outputTokens: number; latencyMs: number; costUsd: number }): Promise<void>
+    recordApiCall(input: ApiCall & { organizationId: string; agentId: string | null; kind: 'chat' | 'embedding' }): Promise<void>
+    /** Model calls between two dates: totals by day, agent and model. */
+    apiCallSummary(organizationId: string, input: { from: Date; to: Date }): Promise<ApiCallSummary>
+  }
+  providerKeys: {
+    create(input: { organizationId: string; name: string; provider: string; baseUrl: string | null; secret: string; keyId: string; last4: string }): Promise<ProviderKey>
+    list(organizationId: string): Promise<ProviderKey[]>
+    /** With the sealed secret: only for calling the provider. */
+    getSealed(organizationId: string, id: string): Promise<(ProviderKey & { secret: string }) | null>
+    reseal(organizationId: string, id: string, input: { secret: string; keyId: string }): Promise<void>
+    delete(organizationId: string, id: string): Promise<boolean>
   }
   audit: {
     record(input: { organizationId: string; actorUserId: string | null; action: string; target?: string; data?: Record<string, unknown> }): Promise<void>
@@ -267,11 +286,19 @@ export type AnswerInput = {
   passages: Passage[]
   /** False when retrieval found nothing relevant: the answer must say so instead of inventing. */
   relevant: boolean
+  /** Who is asking where: tools and memory act on these. */
+  context?: { organizationId: string; contactId: string; conversationId: string }
+  /** Receives the answer's text as it is generated (streaming channels). */
+  onDelta?: (text: string) => void
 }
 export type Answer = {
   text: string
   sources: Source[]
-  usage?: { provider: string; model: string; inputTokens: number; outputTokens: number; latencyMs: number; costUsd: number }
+  /** Every model call the answer took, failed ones included. */
+  calls?: ApiCall[]
+  meta?: ReplyMeta
+  /** The answer handed the conversation to a person (a tool call). */
+  handoff?: boolean
 }
 export interface ChatModel {
   name: string

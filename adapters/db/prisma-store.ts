@@ -11,6 +11,8 @@ import type {
   Message,
   ModelRef,
   Passage,
+  ProviderKey,
+  ReplyMeta,
   Role,
   Source,
   Store,
@@ -54,6 +56,7 @@ const toMessage = (m: Models.MessageModel): Message => ({
   attachments: m.attachments as Attachment[],
   status: m.status as Message['status'],
   replyToId: m.replyToId,
+  meta: (m.meta ?? {}) as ReplyMeta,
   createdAt: m.createdAt,
 })
 const toSource = (s: Models.KnowledgeSourceModel): KnowledgeSource => ({
@@ -80,6 +83,8 @@ const toHandoff = (h: Models.HandoffModel): Handoff => ({
   operatorUserId: h.operatorUserId,
   createdAt: h.createdAt,
 })
+
+const toProviderKey = (k: Models.ProviderKeyModel): ProviderKey => ({ id: k.id, organizationId: k.organizationId, name: k.name, provider: k.provider, baseUrl: k.baseUrl, keyId: k.keyId, last4: k.last4, createdAt: k.createdAt })
 
 const isUniqueViolation = (e: unknown) => e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002'
 const sourceSelect = { content: false } as const
@@ -249,6 +254,7 @@ export function createPrismaStore(db: Database): Store {
               sources: input.sources as unknown as Prisma.InputJsonValue,
               status: 'pending',
               replyToId: input.replyToId,
+              meta: (input.meta ?? {}) as Prisma.InputJsonValue,
             },
           })
           return { message: toMessage(created), created: true }
@@ -413,8 +419,45 @@ export function createPrismaStore(db: Database): Store {
         return { periodStart, periodEnd, responses: row?.responses ?? 0 }
       },
       recordApiCall: async (input) => {
-        await prisma.apiUsage.create({ data: { id: newId(), ...input } })
+        await prisma.apiUsage.create({ data: { id: newId(), ...input, error: input.error ?? null } })
       },
+      apiCallSummary: async (organizationId, { from, to }) => {
+        type Row = { key1: string | null; key2: string | null; calls: bigint; failed: bigint; input: bigint | null; output: bigint | null; cost: number | null }
+        const group = (keys: string) =>
+          prisma.$queryRawUnsafe<Row[]>(
+            `SELECT ${keys}, count(*) AS calls, count(*) FILTER (WHERE NOT success) AS failed, sum("inputTokens") AS input, sum("outputTokens") AS output, sum("costUsd")::float8 AS cost
+             FROM "ApiUsage" WHERE "organizationId" = $1 AND "createdAt" >= $2 AND "createdAt" < $3 GROUP BY 1, 2 ORDER BY 1, 2`,
+            organizationId,
+            from,
+            to,
+          )
+        const totals = (r: Row) => ({ calls: Number(r.calls), failed: Number(r.failed), inputTokens: Number(r.input ?? 0), outputTokens: Number(r.output ?? 0), costUsd: Number((r.cost ?? 0).toFixed(6)) })
+        const [byDay, byAgent, byModel] = await Promise.all([
+          group(`to_char(date_trunc('day', "createdAt"), 'YYYY-MM-DD') AS key1, NULL::text AS key2`),
+          group(`"agentId" AS key1, NULL::text AS key2`),
+          group(`provider AS key1, model AS key2`),
+        ])
+        const all = byModel.map(totals).reduce((a, b) => ({ calls: a.calls + b.calls, failed: a.failed + b.failed, inputTokens: a.inputTokens + b.inputTokens, outputTokens: a.outputTokens + b.outputTokens, costUsd: a.costUsd + b.costUsd }), { calls: 0, failed: 0, inputTokens: 0, outputTokens: 0, costUsd: 0 })
+        return {
+          totals: { ...all, costUsd: Number(all.costUsd.toFixed(6)) },
+          byDay: byDay.map((r) => ({ day: r.key1!, ...totals(r) })),
+          byAgent: byAgent.map((r) => ({ agentId: r.key1, ...totals(r) })),
+          byModel: byModel.map((r) => ({ provider: r.key1!, model: r.key2!, ...totals(r) })),
+        }
+      },
+    },
+
+    providerKeys: {
+      create: async (input) => toProviderKey(await prisma.providerKey.create({ data: { id: newId(), ...input } })),
+      list: async (organizationId) => (await prisma.providerKey.findMany({ where: { organizationId }, orderBy: { createdAt: 'asc' } })).map(toProviderKey),
+      getSealed: async (organizationId, id) => {
+        const k = await prisma.providerKey.findFirst({ where: { id, organizationId } })
+        return k ? { ...toProviderKey(k), secret: k.secret } : null
+      },
+      reseal: async (organizationId, id, input) => {
+        await prisma.providerKey.updateMany({ where: { id, organizationId }, data: input })
+      },
+      delete: async (organizationId, id) => (await prisma.providerKey.deleteMany({ where: { id, organizationId } })).count > 0,
     },
 
     audit: {

@@ -1,19 +1,20 @@
 import express, { type Router } from 'express'
 import { z } from 'zod'
 import { AppError } from '../../core/errors.ts'
-import type { ChannelAdapter, Message, Store } from '../../core/ports.ts'
+import type { ChannelAdapter, Notifier, Store } from '../../core/ports.ts'
 import type { TurnService } from '../../core/conversation/turn-service.ts'
 import type { createApi } from '../http/api.ts'
 import { webchatMessageSchema } from './webchat-channel.ts'
 import { renderChatPage } from './page.ts'
+import { publicMessage, receiveAndRespond } from './respond.ts'
 
-const publicMessage = (m: Message) => ({ id: m.id, author: m.author, text: m.text, sources: m.sources.map((s) => ({ title: s.title, snippet: s.snippet })), createdAt: m.createdAt.toISOString() })
 
 export function registerWebchatRoutes(deps: {
   api: ReturnType<typeof createApi>
   store: Store
   turns: TurnService
   channel: ChannelAdapter
+  notifier: Notifier
   replyTimeoutMs: number
 }): Router {
   const { api, store, turns, channel } = deps
@@ -41,7 +42,7 @@ export function registerWebchatRoutes(deps: {
     method: 'post',
     path: '/api/v1/webchat/:key/messages',
     tag: 'webchat',
-    summary: 'Send a customer message and wait for the reply',
+    summary: 'Send a customer message and wait for the reply (JSON, or server-sent events with Accept: text/event-stream)',
     auth: 'none',
     body: webchatMessageSchema,
     responses: { 200: 'The reply (messages is empty when a person has taken over)', 202: 'Still being answered: poll GET .../messages' },
@@ -50,11 +51,7 @@ export function registerWebchatRoutes(deps: {
       const header = req.header('idempotency-key')
       const [inbound] = channel.normalize(header && !req.body.messageId ? { ...req.body, messageId: header } : req.body, inbox)
       if (!inbound) throw new AppError('validation_failed', 'Invalid message', 422)
-      const { conversation, message } = await turns.receive(inbox, inbound)
-      const { reply, settled } = await turns.waitForReply({ organizationId: inbox.organizationId, message, timeoutMs: deps.replyTimeoutMs })
-      if (!settled) res.status(202)
-      const state = (await store.conversations.get(inbox.organizationId, conversation.id))?.state ?? conversation.state
-      return { conversationId: conversation.id, messageId: message.id, state, pending: !settled, messages: reply ? [publicMessage(reply)] : [] }
+      return receiveAndRespond({ req, res, inbox, inbound, turns, store, notifier: deps.notifier, timeoutMs: deps.replyTimeoutMs })
     },
   })
 

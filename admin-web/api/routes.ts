@@ -3,7 +3,11 @@ import { AppError, notFound } from '../../core/errors.ts'
 import type { AgentService } from '../../core/agents/agent-service.ts'
 import type { KnowledgeService } from '../../core/knowledge/knowledge-service.ts'
 import type { ConversationOps } from '../../core/conversation/operator-service.ts'
-import type { Message, Store } from '../../core/ports.ts'
+import type { Message, Notifier, Store } from '../../core/ports.ts'
+import type { TurnService } from '../../core/conversation/turn-service.ts'
+import { maskKey, providerKeyInput, type ProviderKeyService } from '../../core/llm/provider-keys.ts'
+import { receiveAndRespond } from '../../adapters/webchat/respond.ts'
+import { newId } from '../../core/ids.ts'
 import type { AuthService } from '../../core/tenancy/auth-service.ts'
 import { requireRole } from '../../core/tenancy/auth-service.ts'
 import type { createApi } from '../../adapters/http/api.ts'
@@ -15,8 +19,14 @@ const agentFields = {
   model: z.string().trim().min(1).max(200).nullable(),
   temperature: z.number().min(0).max(2),
   maxTokens: z.number().int().min(16).max(32_000),
+  providerKeyId: z.string().uuid().nullable(),
+  fallbacks: z.array(z.object({ providerKeyId: z.string().uuid().nullable(), model: z.string().trim().min(1).max(200) }).strict()).max(5),
+  responseDelayMs: z.number().int().min(0).max(30_000),
 }
-const createAgentSchema = z.object({ name: z.string().trim().min(1).max(120), ...agentFields }).partial({ instructions: true, model: true, temperature: true, maxTokens: true }).strict()
+const createAgentSchema = z
+  .object({ name: z.string().trim().min(1).max(120), ...agentFields })
+  .partial({ instructions: true, model: true, temperature: true, maxTokens: true, providerKeyId: true, fallbacks: true, responseDelayMs: true })
+  .strict()
 const updateAgentSchema = z.object({ name: z.string().trim().min(1).max(120), ...agentFields }).partial().strict()
 const sourceSchema = z
   .object({
@@ -28,7 +38,7 @@ const sourceSchema = z
   })
   .strict()
 
-const messageView = (m: Message) => ({ id: m.id, seq: m.seq, direction: m.direction, author: m.author, text: m.text, sources: m.sources, status: m.status, createdAt: m.createdAt })
+const messageView = (m: Message) => ({ id: m.id, seq: m.seq, direction: m.direction, author: m.author, text: m.text, sources: m.sources, status: m.status, meta: m.meta, createdAt: m.createdAt })
 
 /** The admin API: thin over core, every route authorised by role and scoped to the caller's organization. */
 export function registerAdminRoutes(deps: {
@@ -38,10 +48,20 @@ export function registerAdminRoutes(deps: {
   agents: AgentService
   knowledge: KnowledgeService
   conversations: ConversationOps
+  providerKeys: ProviderKeyService
+  turns: TurnService
+  notifier: Notifier
+  replyTimeoutMs: number
   secureCookies: boolean
   version: string
 }) {
-  const { api, store, auth, agents, knowledge } = deps
+  const { api, store, auth, agents, knowledge, providerKeys } = deps
+
+  /** Provider keys named by an agent must be the organization's own. */
+  const checkKeys = async (organizationId: string, body: { providerKeyId?: string | null; fallbacks?: { providerKeyId: string | null }[] }) => {
+    const ids = [body.providerKeyId, ...(body.fallbacks ?? []).map((f) => f.providerKeyId)].filter((id): id is string => Boolean(id))
+    for (const id of ids) if (!(await store.providerKeys.getSealed(organizationId, id))) throw new AppError('validation_failed', `Provider key ${id} does not exist in this organization`, 422)
+  }
 
   api.route({
     method: 'post',
@@ -117,6 +137,7 @@ export function registerAdminRoutes(deps: {
     body: createAgentSchema,
     responses: { 201: 'Created' },
     handler: async ({ principal, body, res }) => {
+      await checkKeys(principal.organizationId, body)
       const { agent, webchat } = await agents.create(principal, body)
       res.status(201)
       return { agent, webchat: { inboxId: webchat.id, key: webchat.publicKey } }
@@ -133,7 +154,80 @@ export function registerAdminRoutes(deps: {
       return { agent, inboxes: inboxes.map((i) => ({ id: i.id, channel: i.channel, name: i.name, key: i.publicKey })) }
     },
   })
-  api.route({ method: 'patch', path: '/api/v1/agents/:id', tag: 'agents', summary: 'Update an agent (admin)', auth: 'session', body: updateAgentSchema, handler: async ({ principal, params, body }) => ({ agent: await agents.update(principal, params.id!, body) }) })
+  api.route({
+    method: 'patch',
+    path: '/api/v1/agents/:id',
+    tag: 'agents',
+    summary: 'Update an agent (admin): instructions, model and fallbacks, temperature, max tokens, response delay',
+    auth: 'session',
+    body: updateAgentSchema,
+    handler: async ({ principal, params, body }) => {
+      await checkKeys(principal.organizationId, body)
+      return { agent: await agents.update(principal, params.id!, body) }
+    },
+  })
+
+  api.route({
+    method: 'post',
+    path: '/api/v1/agents/:id/test-chat',
+    tag: 'agents',
+    summary: 'Ask an agent as a customer would, without using the plan (admin); streams with Accept: text/event-stream',
+    auth: 'session',
+    body: z.object({ text: z.string().trim().min(1).max(4000), sessionId: z.string().trim().regex(/^[\w.:-]{1,64}$/).default('default') }).strict(),
+    handler: async ({ principal, params, body, req, res }) => {
+      requireRole(principal, 'admin')
+      const { inboxes } = await agents.get(principal, params.id!)
+      const inbox =
+        inboxes.find((i) => i.settings.test === true) ??
+        (await store.inboxes.create({ organizationId: principal.organizationId, agentId: params.id!, channel: 'webchat', name: 'Test chat', publicKey: null, settings: { test: true } }))
+      const thread = `test:${principal.userId}:${body.sessionId}`
+      const inbound = { inboxId: inbox.id, externalThreadId: thread, externalUserId: `admin:${principal.userId}`, externalMessageId: `test:${newId()}`, text: body.text, attachments: [], receivedAt: new Date(), raw: body }
+      return receiveAndRespond({ req, res, inbox, inbound, turns: deps.turns, store, notifier: deps.notifier, timeoutMs: deps.replyTimeoutMs, view: (m) => ({ ...messageView(m), meta: m.meta }) })
+    },
+  })
+
+  // ---- organizations' own model provider keys (BYOK)
+  api.route({ method: 'get', path: '/api/v1/provider-keys', tag: 'models', summary: 'Provider keys (only their last 4 characters)', auth: 'session', handler: async ({ principal }) => ({ keys: (await providerKeys.list(principal)).map(maskKey) }) })
+  api.route({
+    method: 'post',
+    path: '/api/v1/provider-keys',
+    tag: 'models',
+    summary: 'Add a key for OpenAI or any OpenAI-compatible API (admin); stored encrypted',
+    auth: 'session',
+    body: providerKeyInput,
+    responses: { 201: 'Added' },
+    handler: async ({ principal, body, res }) => {
+      const key = await providerKeys.add(principal, body)
+      res.status(201)
+      return { key: maskKey(key) }
+    },
+  })
+  api.route({
+    method: 'delete',
+    path: '/api/v1/provider-keys/:id',
+    tag: 'models',
+    summary: 'Delete a provider key (admin)',
+    auth: 'session',
+    responses: { 204: 'Deleted' },
+    handler: async ({ principal, params }) => {
+      await providerKeys.remove(principal, params.id!)
+      return undefined
+    },
+  })
+  api.route({
+    method: 'get',
+    path: '/api/v1/usage/llm',
+    tag: 'billing',
+    summary: 'Model calls, tokens and estimated cost: totals by day, agent and model',
+    auth: 'session',
+    query: z.object({ from: z.coerce.date().optional(), to: z.coerce.date().optional() }),
+    handler: async ({ principal, query }) => {
+      const to = query.to ?? new Date()
+      const from = query.from ?? new Date(to.getTime() - 30 * 24 * 3600 * 1000)
+      if (from >= to) throw new AppError('validation_failed', 'from must be before to', 422)
+      return { from, to, ...(await store.usage.apiCallSummary(principal.organizationId, { from, to })) }
+    },
+  })
   api.route({
     method: 'delete',
     path: '/api/v1/agents/:id',

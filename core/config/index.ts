@@ -38,6 +38,19 @@ export const configSchema = z.object({
   OPENAI_BASE_URL: optionalUrl(['http://', 'https://']),
   OPENAI_CHAT_MODEL: z.string().default('gpt-4o-mini'),
   OPENAI_EMBEDDING_MODEL: z.string().default('text-embedding-3-small'),
+  LLM_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
+  LLM_PRICES: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      if (!v) return {}
+      try {
+        return z.record(z.string(), z.object({ input: z.number().min(0), output: z.number().min(0) })).parse(JSON.parse(v))
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'expected JSON like {"model":{"input":0.15,"output":0.6}} (USD per million tokens)' })
+        return z.NEVER
+      }
+    }),
   OPENAI_EMBEDDING_DIMENSIONS: z.coerce.number().int().min(1).max(16_000).optional(),
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

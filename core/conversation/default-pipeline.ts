@@ -1,18 +1,26 @@
-import type { ChatModel, Metrics, RateLimiter, Store } from '../ports.ts'
+import type { ChatModel, Metrics, Notifier, RateLimiter, Store } from '../ports.ts'
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
 import { createCommandRegistry, customerCommands } from '../commands/registry.ts'
 import { compose } from './pipeline.ts'
-import { answer, commandGate, handoffGate, rateLimit, recordCost, retrieve } from './steps.ts'
+import { answer, commandGate, handoffGate, rateLimit, recordCost, responseDelay, retrieve } from './steps.ts'
+import { streamTopic } from './turn-service.ts'
 
-/** The turn of DESIGN.md: handoff gate, commands, rate limit, retrieval, answer, cost. */
-export function createDefaultPipeline(deps: { store: Store; knowledge: KnowledgeService; chatModel: ChatModel; limiter: RateLimiter; metrics?: Metrics }) {
+/** The turn of DESIGN.md: handoff gate, commands, rate limit, response delay, retrieval, answer, cost. */
+export function createDefaultPipeline(deps: { store: Store; knowledge: KnowledgeService; chatModel: ChatModel; limiter: RateLimiter; notifier?: Notifier; metrics?: Metrics }) {
   return compose(
     [
       handoffGate({ store: deps.store }),
       commandGate({ commands: createCommandRegistry(customerCommands) }),
       rateLimit({ limiter: deps.limiter, limit: 30, windowMs: 60_000 }),
+      responseDelay(),
       retrieve({ knowledge: deps.knowledge }),
-      answer({ chatModel: deps.chatModel, store: deps.store, historyTurns: 10 }),
+      answer({
+        chatModel: deps.chatModel,
+        store: deps.store,
+        historyTurns: 10,
+        // Streaming channels (web chat with text/event-stream, the test chat) hear the answer as it is written.
+        onDelta: deps.notifier ? (ctx, text) => void deps.notifier!.publish(streamTopic(ctx.message.id), { delta: text }) : undefined,
+      }),
       recordCost({ store: deps.store }),
     ],
     (step) => deps.metrics?.turnError(step),

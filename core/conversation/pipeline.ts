@@ -1,4 +1,4 @@
-import type { Agent, Answer, Conversation, Inbox, JobContext, Logger, Message, MessageAuthor, OutboundMessage } from '../ports.ts'
+import type { Agent, Answer, Conversation, Inbox, JobContext, Logger, Message, MessageAuthor, OutboundMessage, ReplyMeta } from '../ports.ts'
 import type { SearchResult } from '../knowledge/knowledge-service.ts'
 
 /** Everything one turn knows. Steps read it, add to it, and decide whether the chain goes on. */
@@ -12,9 +12,10 @@ export type TurnContext = {
   search?: SearchResult
   answer?: Answer
   /** The reply to store and send; absent when the turn ends in silence (e.g. an operator owns the chat). */
-  reply?: OutboundMessage & { author: MessageAuthor }
-  /** Whether the reply consumes one response of the organization's plan. */
+  reply?: OutboundMessage & { author: MessageAuthor; meta?: ReplyMeta }
+  /** Whether the reply consumes one response of the organization's plan (not for admins' test chats). */
   billable: boolean
+  startedAt: number
 }
 
 export type Step = { name: string; run: (ctx: TurnContext, next: () => Promise<void>) => Promise<void> }

@@ -1,7 +1,7 @@
 import type { ChatModel, ChatTurn, RateLimiter, Store } from '../ports.ts'
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
 import type { CommandRegistry } from '../commands/registry.ts'
-import type { Step } from './pipeline.ts'
+import type { Step, TurnContext } from './pipeline.ts'
 
 // A request for a person, not any sentence that mentions one ("what does the operator role do?").
 const HANDOFF_PATTERNS = [
@@ -77,16 +77,38 @@ export function retrieve(deps: { knowledge: KnowledgeService }): Step {
   }
 }
 
-export function answer(deps: { chatModel: ChatModel; store: Store; historyTurns: number }): Step {
+export function answer(deps: { chatModel: ChatModel; store: Store; historyTurns: number; onDelta?: (ctx: TurnContext, text: string) => void }): Step {
   return {
     name: 'answer',
     async run(ctx, next) {
       const previous = await deps.store.messages.history(ctx.conversation.organizationId, ctx.conversation.id, { limit: deps.historyTurns, beforeSeq: ctx.message.seq })
       const history: ChatTurn[] = previous.map((m) => ({ role: m.direction === 'in' ? 'user' : 'assistant', content: m.text }))
       const search = ctx.search ?? { passages: [], relevant: false, confidence: 0 }
-      ctx.answer = await deps.chatModel.answer({ agent: ctx.agent, question: ctx.message.text ?? '', history, passages: search.passages, relevant: search.relevant })
-      ctx.reply = { author: 'agent', text: ctx.answer.text, sources: ctx.answer.sources }
+      ctx.answer = await deps.chatModel.answer({
+        agent: ctx.agent,
+        question: ctx.message.text ?? '',
+        history,
+        passages: search.passages,
+        relevant: search.relevant,
+        context: { organizationId: ctx.conversation.organizationId, contactId: ctx.conversation.contactId, conversationId: ctx.conversation.id },
+        onDelta: deps.onDelta ? (text) => deps.onDelta!(ctx, text) : undefined,
+      })
+      if (ctx.answer.handoff) ctx.conversation.state = 'handoff'
+      ctx.reply = { author: 'agent', text: ctx.answer.text, sources: ctx.answer.sources, meta: ctx.answer.meta }
       await next()
+    },
+  }
+}
+
+/** Waits out the agent's response delay (counted from the start of the turn) before the reply goes out. */
+export function responseDelay(deps: { sleep?: (ms: number) => Promise<void> } = {}): Step {
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
+  return {
+    name: 'response_delay',
+    async run(ctx, next) {
+      await next()
+      const left = ctx.agent.responseDelayMs - (Date.now() - ctx.startedAt)
+      if (ctx.reply && left > 0) await sleep(left)
     },
   }
 }
@@ -95,8 +117,9 @@ export function recordCost(deps: { store: Store }): Step {
   return {
     name: 'record_cost',
     async run(ctx, next) {
-      const usage = ctx.answer?.usage
-      if (usage) await deps.store.usage.recordApiCall({ organizationId: ctx.conversation.organizationId, agentId: ctx.agent.id, kind: 'chat', ...usage })
+      for (const call of ctx.answer?.calls ?? []) {
+        await deps.store.usage.recordApiCall({ organizationId: ctx.conversation.organizationId, agentId: ctx.agent.id, kind: 'chat', ...call })
+      }
       await next()
     },
   }

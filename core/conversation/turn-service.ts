@@ -9,6 +9,8 @@ export const FAILURE_REPLY = 'Sorry, I could not answer that just now. Please tr
 const MAX_TURNS_PER_JOB = 100
 
 export const conversationTopic = (conversationId: string) => `conversation:${conversationId}`
+/** Text deltas of the answer to one inbound message, while it is being written. */
+export const streamTopic = (inboundId: string) => `stream:${inboundId}`
 
 export type TurnServiceDeps = {
   store: Store
@@ -90,7 +92,7 @@ export function createTurnService(deps: TurnServiceDeps) {
       await store.messages.setStatus(message.organizationId, message.id, 'failed', 'agent was deleted')
       return
     }
-    const ctx: TurnContext = { message, conversation, agent, inbox, job: jobCtx, log, billable: true }
+    const ctx: TurnContext = { message, conversation, agent, inbox, job: jobCtx, log, billable: inbox.settings.test !== true, startedAt: Date.now() }
     try {
       await deps.runPipeline(ctx)
     } catch (error) {
@@ -121,6 +123,7 @@ export function createTurnService(deps: TurnServiceDeps) {
         author: ctx.reply.author,
         text: ctx.reply.text,
         sources: ctx.reply.sources ?? [],
+        meta: ctx.reply.meta,
       })
       if (created && ctx.billable) await store.usage.recordResponse(message.organizationId, now())
       await deliver({ reply, conversation, inbox })

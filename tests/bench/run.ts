@@ -12,6 +12,10 @@ const BENCHMARKS: Record<string, Benchmark> = {
     description: 'web chat turns over HTTP with the extractive answerer on PGlite, ~300 chunks, concurrency 1 and 32',
     run: async () => (await import('./turns.ts')).turns(),
   },
+  llm: {
+    description: 'the LLM router against a local fake OpenAI-compatible server: calls/s at concurrency 1 and 16, router overhead p50/p95',
+    run: async () => (await import('./llm.ts')).llm(),
+  },
 }
 
 function usage(out: (s: string) => void = console.log) {

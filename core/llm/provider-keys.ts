@@ -1,0 +1,100 @@
+import { z } from 'zod'
+import { AppError, notFound } from '../errors.ts'
+import type { Agent, ProviderKey, ProviderTarget, Store } from '../ports.ts'
+import type { SecretBox } from '../security/secrets.ts'
+import type { Principal } from '../tenancy/auth-service.ts'
+import { requireRole } from '../tenancy/auth-service.ts'
+
+export const PROVIDERS: Record<string, string | null> = {
+  openai: 'https://api.openai.com/v1',
+  openrouter: 'https://openrouter.ai/api/v1',
+  groq: 'https://api.groq.com/openai/v1',
+  together: 'https://api.together.xyz/v1',
+  ollama: 'http://127.0.0.1:11434/v1',
+  vllm: null,
+  custom: null,
+}
+
+export const providerKeyInput = z
+  .object({
+    name: z.string().trim().min(1).max(80),
+    provider: z.enum(Object.keys(PROVIDERS) as [string, ...string[]]),
+    baseUrl: z.string().trim().url().optional(),
+    apiKey: z.string().trim().min(1).max(500),
+  })
+  .strict()
+  .refine((v) => v.baseUrl || PROVIDERS[v.provider], { message: 'baseUrl is required for this provider', path: ['baseUrl'] })
+
+/** What the API shows of a key: never the key, only its last four characters. */
+export const maskKey = (k: ProviderKey) => ({ id: k.id, name: k.name, provider: k.provider, baseUrl: k.baseUrl, last4: k.last4, createdAt: k.createdAt })
+
+/**
+ * Organizations' own provider keys (BYOK): sealed with AES-256-GCM before they are stored, opened
+ * only to call the provider, and resolved into the ordered model targets of an agent.
+ */
+export function createProviderKeyService(deps: { store: Store; secrets: SecretBox; environment?: { apiKey: string; baseURL?: string; model: string } }) {
+  const { store, secrets } = deps
+
+  async function add(principal: Principal, input: z.infer<typeof providerKeyInput>) {
+    requireRole(principal, 'admin')
+    const key = await store.providerKeys.create({
+      organizationId: principal.organizationId,
+      name: input.name,
+      provider: input.provider,
+      baseUrl: input.baseUrl ?? PROVIDERS[input.provider] ?? null,
+      secret: secrets.seal(input.apiKey),
+      keyId: secrets.keyId,
+      last4: input.apiKey.slice(-4),
+    }).catch((error: unknown) => {
+      if ((error as { code?: string })?.code === 'P2002') throw new AppError('name_taken', `A provider key named "${input.name}" exists already`, 409)
+      throw error
+    })
+    await store.audit.record({ organizationId: principal.organizationId, actorUserId: principal.userId, action: 'provider_key.added', target: key.id, data: { provider: key.provider, last4: key.last4 } })
+    return key
+  }
+
+  async function remove(principal: Principal, id: string) {
+    requireRole(principal, 'admin')
+    if (!(await store.providerKeys.delete(principal.organizationId, id))) throw notFound('Provider key')
+    await store.audit.record({ organizationId: principal.organizationId, actorUserId: principal.userId, action: 'provider_key.deleted', target: id })
+  }
+
+  async function target(organizationId: string, providerKeyId: string | null, model: string | null): Promise<ProviderTarget | null> {
+    if (providerKeyId) {
+      const key = await store.providerKeys.getSealed(organizationId, providerKeyId)
+      if (!key || !model) return null
+      return { provider: key.provider, baseURL: key.baseUrl ?? undefined, apiKey: secrets.open(key.secret), model, providerKeyId: key.id }
+    }
+    if (!deps.environment) return null
+    return { provider: 'openai', baseURL: deps.environment.baseURL, apiKey: deps.environment.apiKey, model: model ?? deps.environment.model, providerKeyId: null }
+  }
+
+  /** The agent's primary model, then its fallbacks; targets whose key is gone are left out. */
+  async function targetsFor(agent: Agent): Promise<ProviderTarget[]> {
+    const refs = [{ providerKeyId: agent.providerKeyId, model: agent.model }, ...agent.fallbacks]
+    const targets = await Promise.all(refs.map((r) => target(agent.organizationId, r.providerKeyId, r.model)))
+    return targets.filter((t): t is ProviderTarget => t !== null)
+  }
+
+  async function hasModel(agent: Agent) {
+    if (agent.providerKeyId || agent.fallbacks.length) return (await targetsFor(agent)).length > 0
+    return Boolean(deps.environment)
+  }
+
+  /** Re-seals every stored key with the current encryption key (after a rotation). */
+  async function reseal(organizationId: string): Promise<number> {
+    let n = 0
+    for (const k of await store.providerKeys.list(organizationId)) {
+      if (k.keyId === secrets.keyId) continue
+      const sealed = await store.providerKeys.getSealed(organizationId, k.id)
+      if (!sealed) continue
+      await store.providerKeys.reseal(organizationId, k.id, { secret: secrets.seal(secrets.open(sealed.secret)), keyId: secrets.keyId })
+      n++
+    }
+    return n
+  }
+
+  return { add, remove, list: (principal: Principal) => store.providerKeys.list(principal.organizationId), targetsFor, hasModel, reseal }
+}
+
+export type ProviderKeyService = ReturnType<typeof createProviderKeyService>
