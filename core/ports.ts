@@ -18,6 +18,8 @@ export type InboundMessage = {
   text?: string
   attachments: Attachment[]
   command?: { name: string; args: string }
+  /** The customer's client shows the answer as it is written (server-sent events). */
+  streaming?: boolean
   receivedAt: Date
   raw: unknown
 }
@@ -104,7 +106,7 @@ export type Message = {
   createdAt: Date
 }
 /** How a reply was made: shown in the test chat and kept for reports. */
-export type ReplyMeta = { provider?: string; model?: string; inputTokens?: number; outputTokens?: number; costUsd?: number }
+export type ReplyMeta = { provider?: string; model?: string; inputTokens?: number; outputTokens?: number; costUsd?: number; streaming?: boolean }
 export type KnowledgeSourceStatus = 'queued' | 'processing' | 'ready' | 'failed'
 export type KnowledgeSource = {
   id: string

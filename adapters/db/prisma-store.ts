@@ -227,6 +227,7 @@ export function createPrismaStore(db: Database): Store {
                 author: 'contact',
                 text: message.text ?? '',
                 attachments: message.attachments as unknown as Prisma.InputJsonValue,
+                meta: message.streaming ? { streaming: true } : {},
                 status: 'pending',
               },
             }),

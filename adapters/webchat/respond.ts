@@ -31,10 +31,11 @@ export async function receiveAndRespond(input: {
 }): Promise<Record<string, unknown> | undefined> {
   const { inbox, turns, store, res } = input
   const view = input.view ?? publicMessage
-  const { conversation, message } = await turns.receive(inbox, input.inbound)
+  const streaming = wantsStream(input.req)
+  const { conversation, message } = await turns.receive(inbox, { ...input.inbound, streaming })
   const stateOf = async (c: Conversation) => (await store.conversations.get(inbox.organizationId, c.id))?.state ?? c.state
 
-  if (!wantsStream(input.req)) {
+  if (!streaming) {
     const { reply, settled } = await turns.waitForReply({ organizationId: inbox.organizationId, message, timeoutMs: input.timeoutMs })
     if (!settled) res.status(202)
     return { conversationId: conversation.id, messageId: message.id, state: await stateOf(conversation), pending: !settled, messages: reply ? [view(reply)] : [] }

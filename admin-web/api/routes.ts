@@ -203,6 +203,17 @@ export function registerAdminRoutes(deps: {
     },
   })
   api.route({
+    method: 'post',
+    path: '/api/v1/provider-keys/reseal',
+    tag: 'models',
+    summary: 'After an encryption key rotation: re-encrypt every provider key with the current key (admin)',
+    auth: 'session',
+    handler: async ({ principal }) => {
+      requireRole(principal, 'admin')
+      return { resealed: await providerKeys.reseal(principal.organizationId) }
+    },
+  })
+  api.route({
     method: 'delete',
     path: '/api/v1/provider-keys/:id',
     tag: 'models',

@@ -91,7 +91,7 @@ export function answer(deps: { chatModel: ChatModel; store: Store; historyTurns:
         passages: search.passages,
         relevant: search.relevant,
         context: { organizationId: ctx.conversation.organizationId, contactId: ctx.conversation.contactId, conversationId: ctx.conversation.id },
-        onDelta: deps.onDelta ? (text) => deps.onDelta!(ctx, text) : undefined,
+        onDelta: deps.onDelta && ctx.message.meta.streaming ? (text) => deps.onDelta!(ctx, text) : undefined,
       })
       if (ctx.answer.handoff) ctx.conversation.state = 'handoff'
       ctx.reply = { author: 'agent', text: ctx.answer.text, sources: ctx.answer.sources, meta: ctx.answer.meta }

@@ -21,6 +21,9 @@ describe('configuration', () => {
     [{ REDIS_URL: 'http://localhost' }, 'REDIS_URL'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ ENCRYPTION_KEY: 'short' }, 'ENCRYPTION_KEY'],
+    [{ ENCRYPTION_KEYS_PREVIOUS: 'aa,bb' }, 'ENCRYPTION_KEYS_PREVIOUS'],
+    [{ LLM_PRICES: '{"gpt-4o-mini": {"input": "cheap"}}' }, 'LLM_PRICES'],
+    [{ LLM_PRICES: 'not json' }, 'LLM_PRICES'],
   ])('names the variable and what is expected for %o', (env, name) => {
     try {
       loadConfig(env)
@@ -40,6 +43,10 @@ describe('configuration', () => {
     } catch (error) {
       expect((error as Error).message).not.toContain(secret)
     }
+  })
+
+  it('reads a price table for model costs', () => {
+    expect(loadConfig({ LLM_PRICES: '{"llama-3.1-8b":{"input":0.05,"output":0.08}}' }).LLM_PRICES).toEqual({ 'llama-3.1-8b': { input: 0.05, output: 0.08 } })
   })
 
   it('requires ENCRYPTION_KEY in production', () => {

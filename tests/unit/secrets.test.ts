@@ -55,3 +55,26 @@ describe('logs', () => {
     expect(text).toContain('[redacted]')
   })
 })
+
+describe('provider keys after a rotation', () => {
+  it('are re-sealed under the current key and still open to the same value', async () => {
+    const { createProviderKeyService } = await import('../../core/llm/provider-keys.ts')
+    const oldKey = key()
+    const rows = new Map<string, { secret: string; keyId: string }>()
+    const sealedOld = createSecretBox(oldKey).seal('sk-live-rotate-me-9999')
+    rows.set('k1', { secret: sealedOld, keyId: sealedOld.split('.')[1]! })
+    const store = {
+      providerKeys: {
+        list: async () => [...rows.entries()].map(([id, r]) => ({ id, organizationId: 'o', name: id, provider: 'openai', baseUrl: null, keyId: r.keyId, last4: '9999', createdAt: new Date() })),
+        getSealed: async (_o: string, id: string) => ({ id, secret: rows.get(id)!.secret }),
+        reseal: async (_o: string, id: string, input: { secret: string; keyId: string }) => void rows.set(id, input),
+      },
+    }
+    const current = createSecretBox(key(), [oldKey])
+    const service = createProviderKeyService({ store: store as never, secrets: current })
+    expect(await service.reseal('o')).toBe(1)
+    expect(rows.get('k1')!.keyId).toBe(current.keyId)
+    expect(current.open(rows.get('k1')!.secret)).toBe('sk-live-rotate-me-9999')
+    expect(await service.reseal('o')).toBe(0)
+  })
+})
