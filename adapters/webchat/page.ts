@@ -80,14 +80,32 @@ export function renderChatPage(input: { key: string; agentName: string }): strin
     const messageId = crypto.randomUUID();
     inFlight = true; render({ author: 'contact', text }); input.value = ''; button.disabled = true; status.textContent = 'Thinking…';
     try {
-      for (let attempt = 0; attempt < 3; attempt++) {
-        const res = await fetch(base, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ sessionId, text, messageId }) });
-        const body = await res.json();
-        if (body.messageId) seen.add(body.messageId);
-        if (!res.ok) { status.textContent = body.error ? body.error.message : 'Something went wrong'; break; }
-        body.messages.forEach(render);
-        status.textContent = body.state === 'handoff' && !body.messages.length ? 'A person from the team will reply here.' : '';
-        if (res.status !== 202) break;
+      // The answer streams in as server-sent events: 'delta' while it is written, then 'message' and 'done'.
+      const res = await fetch(base, { method: 'POST', headers: { 'Content-Type': 'application/json', 'Accept': 'text/event-stream' }, body: JSON.stringify({ sessionId, text, messageId }) });
+      if (!res.ok || !res.body) {
+        const body = await res.json().catch(() => ({}));
+        status.textContent = body.error ? body.error.message : 'Something went wrong';
+      } else {
+        const reader = res.body.getReader(); const decoder = new TextDecoder();
+        let buffer = '', live = null, done = null;
+        for (;;) {
+          const { value, done: end } = await reader.read(); if (end) break;
+          buffer += decoder.decode(value, { stream: true });
+          let cut;
+          while ((cut = buffer.indexOf('\\n\\n')) >= 0) {
+            const block = buffer.slice(0, cut); buffer = buffer.slice(cut + 2);
+            const event = (/^event: (.+)$/m.exec(block) || [])[1], data = JSON.parse((/^data: (.+)$/m.exec(block) || [, 'null'])[1]);
+            if (event === 'accepted') seen.add(data.messageId);
+            if (event === 'delta') {
+              if (!live) { live = document.createElement('div'); live.className = 'msg agent'; log.appendChild(live); status.textContent = ''; }
+              live.textContent += data.text; log.scrollTop = log.scrollHeight;
+            }
+            if (event === 'message') { if (live) live.remove(); live = null; render(data); }
+            if (event === 'done') done = data;
+          }
+        }
+        if (live) live.remove();
+        status.textContent = done && done.pending ? 'Still working on it; the answer will appear here.' : done && done.state === 'handoff' ? 'A person from the team will reply here.' : '';
       }
     } catch { status.textContent = 'Cannot reach the server; check your connection and try again.'; }
     finally { button.disabled = false; input.focus(); await poll(); inFlight = false; }

@@ -12,20 +12,49 @@
  *   at concurrency 1; target p95 under 2 ms. Also router calls against bare SDK calls made
  *   alternately with them (their percentiles include local HTTP jitter: indicative only).
  *
- * Bounded: ~6 000 local calls, a few seconds. Prints a table and a final JSON line.
+ * Then "turns through a model": the whole app on the embedded defaults (as in turns.ts: PGlite in
+ * a temporary DATA_DIR, in-process queue, hashing embedder) with a ~100-chunk knowledge base and an
+ * agent that answers through a provider key added with the real admin API (sign-in, POST
+ * /api/v1/provider-keys, PATCH /api/v1/agents/:id) pointing at a fresh fake server. Real web chat
+ * turns over HTTP (POST /api/v1/webchat/{key}/messages, JSON replies) at concurrency 1 and 16:
+ * turns/s and latency, every reply checked (HTTP 200, text equal to the fake model's content), and
+ * the model calls the fake server received (must equal the turns sent).
+ *
+ * Bounded: ~6 000 local router calls and ~700 turns, about half a minute. Prints tables and a
+ * final JSON line.
  */
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { readFileSync } from 'node:fs'
-import { cpus, loadavg } from 'node:os'
+import { mkdtemp, rm } from 'node:fs/promises'
+import type { Server } from 'node:http'
+import { cpus, loadavg, tmpdir } from 'node:os'
+import path from 'node:path'
 import OpenAI from 'openai'
 import { createLlmRouter } from '../../adapters/openai/llm-router.ts'
+import { createLogger } from '../../adapters/log/logger.ts'
+import { listen } from '../../adapters/http/server.ts'
+import { buildApp, type App } from '../../bots/app.ts'
+import { loadConfig } from '../../core/config/index.ts'
 import type { LlmRequest } from '../../core/ports.ts'
+import { generateCorpus, type BenchQuestion } from './corpus.ts'
 
 export const TARGETS = { overheadP95Ms: 2 }
 
-type Options = { warmup: number; overheadCalls: number; c1Calls: number; c16Calls: number; streamCalls: number; concurrency: number }
-const DEFAULTS: Options = { warmup: 300, overheadCalls: 1000, c1Calls: 1000, c16Calls: 2000, streamCalls: 300, concurrency: 16 }
+type Options = {
+  warmup: number
+  overheadCalls: number
+  c1Calls: number
+  c16Calls: number
+  streamCalls: number
+  concurrency: number
+  /** turns through a model: articles of the corpus (10 sections, so 10 chunks, each) */
+  turnArticles: number
+  turnWarmup: number
+  c1Turns: number
+  c16Turns: number
+}
+const DEFAULTS: Options = { warmup: 300, overheadCalls: 1000, c1Calls: 1000, c16Calls: 2000, streamCalls: 300, concurrency: 16, turnArticles: 10, turnWarmup: 20, c1Turns: 200, c16Turns: 500 }
 
 type Phase = { name: string; concurrency: number; calls: number; seconds: number; callsPerSecond: number; p50Ms: number; p95Ms: number; p99Ms: number; errors: number }
 
@@ -41,18 +70,60 @@ export type LlmBenchResult = {
     stream: { calls: number; medianRouterMs: number; medianBareMs: number; medianDifferenceMs: number }
   }
   targets: { overheadP95Ms: { target: number; actual: number; met: boolean } }
+  /** web chat turns over HTTP through the whole app, answered by the agent's model (the fake server) */
+  turnsThroughModel: ModelTurnsResult
   machine: { cpus: number; node: string; loadAverage1mAtStart: number; loadAverage1mAtEnd: number }
+}
+
+type TurnPhase = {
+  name: string
+  concurrency: number
+  turns: number
+  seconds: number
+  turnsPerSecond: number
+  p50Ms: number
+  p95Ms: number
+  p99Ms: number
+  maxMs: number
+  /** not HTTP 200, or no reply in the body */
+  errors: number
+  /** HTTP 200 with a reply whose text is not the fake model's content */
+  wrongReplies: number
+  /** POST /v1/chat/completions the fake server received during the phase */
+  modelCalls: number
+}
+
+export type ModelTurnsResult = {
+  sources: number
+  chunks: number
+  ingestSeconds: number
+  /** the reply every turn must get: the fake model's content */
+  expectedReply: string
+  warmup: { turns: number; errors: number; wrongReplies: number; modelCalls: number }
+  phases: TurnPhase[]
+  /** the fake server's count over the whole part (warm-up included), against the turns sent */
+  modelCalls: { turns: number; received: number; streamed: number; wrongModelOrKey: number; equal: boolean }
+  /** model calls the app recorded for usage (GET /api/v1/usage/llm), against the turns sent */
+  usageRecorded: { calls: number; equal: boolean }
+  errorSamples: string[]
 }
 
 const COMPLETION = readFileSync(new URL('../fixtures/openai/chat-completion.json', import.meta.url), 'utf8')
 const STREAM = readFileSync(new URL('../fixtures/openai/stream-text.sse', import.meta.url), 'utf8')
 const API_KEY = 'sk-bench-not-a-real-key-0000000000'
+/** The content of the fixture's chat.completion, as the answerer returns it (trimmed). */
+const COMPLETION_CONTENT = (JSON.parse(COMPLETION) as { choices: { message: { content: string } }[] }).choices[0]!.message.content.trim()
+/** The pipeline allows 30 turns a minute per conversation: a client starts a new session every 20. */
+const TURNS_PER_SESSION = 20
+const BENCH_MODEL = 'bench-model'
+const BENCH_PROVIDER_KEY = 'bench-key'
 
 export async function runLlmBenchmark(partial: Partial<Options> = {}): Promise<LlmBenchResult> {
   const opts = { ...DEFAULTS, ...partial }
   const loadAtStart = loadavg()[0]!
-  const server = await startFakeOpenAI()
-  const baseURL = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1`
+  const fake = await startFakeOpenAI()
+  const baseURL = `http://127.0.0.1:${fake.port}/v1`
+  let routerPart: Omit<LlmBenchResult, 'turnsThroughModel' | 'machine'>
   try {
     // The router, with the SDK client it builds wrapped to time the SDK call alone.
     let lastSdkMs = 0
@@ -143,7 +214,7 @@ export async function runLlmBenchmark(partial: Partial<Options> = {}): Promise<L
     const sortedRouter = sorted(routerMs)
     const sortedBare = sorted(bareMs)
     const overheadP95 = round(pct(sortedInternal, 0.95))
-    const result: LlmBenchResult = {
+    routerPart = {
       benchmark: 'llm',
       phases,
       overhead: {
@@ -165,12 +236,15 @@ export async function runLlmBenchmark(partial: Partial<Options> = {}): Promise<L
         },
       },
       targets: { overheadP95Ms: { target: TARGETS.overheadP95Ms, actual: overheadP95, met: overheadP95 < TARGETS.overheadP95Ms } },
-      machine: { cpus: cpus().length, node: process.version, loadAverage1mAtStart: round(loadAtStart), loadAverage1mAtEnd: round(loadavg()[0]!) },
     }
-    return result
   } finally {
-    await new Promise<void>((resolve) => server.close(() => resolve()))
-    server.closeAllConnections()
+    await fake.close()
+  }
+  const turnsThroughModel = await runModelTurns(opts)
+  return {
+    ...routerPart,
+    turnsThroughModel,
+    machine: { cpus: cpus().length, node: process.version, loadAverage1mAtStart: round(loadAtStart), loadAverage1mAtEnd: round(loadavg()[0]!) },
   }
 }
 
