@@ -267,6 +267,18 @@ export async function llm(): Promise<void> {
   console.log(`\nstreamed answers, median call: router ${o.stream.medianRouterMs} ms, bare SDK ${o.stream.medianBareMs} ms`)
   const t = r.targets.overheadP95Ms
   console.log(`target: router overhead (complete() minus the SDK call) p95 < ${t.target} ms: ${t.actual} ms, ${t.met ? 'met' : 'NOT MET'}`)
+  const m = r.turnsThroughModel
+  console.log('')
+  console.log(`turns through a model: web chat over HTTP (JSON replies), whole app on PGlite, ${m.sources} sources / ${m.chunks} chunks (indexed in ${m.ingestSeconds} s), agent on a provider key (custom, fake server)`)
+  printTable([
+    ['phase', 'concurrency', 'turns', 'seconds', 'turns/s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'errors', 'wrong replies', 'model calls'],
+    ...m.phases.map((p) => [p.name, p.concurrency, p.turns, p.seconds, p.turnsPerSecond, p.p50Ms, p.p95Ms, p.p99Ms, p.maxMs, p.errors, p.wrongReplies, p.modelCalls].map(String)),
+  ])
+  const c = m.modelCalls
+  console.log(`model calls received by the fake server: ${c.received} for ${c.turns} turns (warm-up of ${m.warmup.turns} included), ${c.equal ? 'equal' : 'NOT EQUAL'}; streamed ${c.streamed}, wrong model or key ${c.wrongModelOrKey}`)
+  console.log(`model calls recorded for usage (GET /api/v1/usage/llm): ${m.usageRecorded.calls}, ${m.usageRecorded.equal ? 'equal to the turns' : 'NOT EQUAL to the turns'}`)
+  console.log(`every reply must be HTTP 200 with the text ${JSON.stringify(m.expectedReply)}`)
+  if (m.errorSamples.length) console.log(`errors (first ${m.errorSamples.length}):\n  ${m.errorSamples.join('\n  ')}`)
   console.log(`machine: ${r.machine.cpus} CPUs, Node ${r.machine.node}, load ${r.machine.loadAverage1mAtStart} -> ${r.machine.loadAverage1mAtEnd}`)
   console.log(JSON.stringify(r))
 }
@@ -295,7 +307,20 @@ async function runPhase(name: string, concurrency: number, calls: number, call: 
   return { name, concurrency, calls, seconds: round(seconds, 2), callsPerSecond: Math.round(calls / seconds), p50Ms: round(pct(s, 0.5)), p95Ms: round(pct(s, 0.95)), p99Ms: round(pct(s, 0.99)), errors }
 }
 
-function startFakeOpenAI(): Promise<http.Server> {
+type FakeOpenAI = {
+  port: number
+  /** requests to POST /v1/chat/completions: all, streamed, and those not for the expected model and key */
+  counts: { completions: number; streamed: number; wrongModelOrKey: number }
+  close: () => Promise<void>
+}
+
+/**
+ * A fake OpenAI-compatible server on 127.0.0.1 that answers at once. With `expect`, it counts the
+ * calls whose model or bearer key is not the expected one (and still answers them).
+ */
+async function startFakeOpenAI(expect?: { model: string; apiKey: string }): Promise<FakeOpenAI> {
+  const counts = { completions: 0, streamed: 0, wrongModelOrKey: 0 }
+  const modelField = expect ? Buffer.from(`"model":${JSON.stringify(expect.model)}`) : undefined
   const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
     if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":{"message":"not found","type":"invalid_request_error","param":null,"code":null}}')
@@ -304,13 +329,277 @@ function startFakeOpenAI(): Promise<http.Server> {
     const parts: Buffer[] = []
     req.on('data', (part: Buffer) => parts.push(part))
     req.on('end', () => {
-      const stream = Buffer.concat(parts).includes('"stream":true')
-      const body = stream ? STREAM : COMPLETION
-      res.writeHead(200, { 'content-type': stream ? 'text/event-stream' : 'application/json', 'content-length': Buffer.byteLength(body) }).end(body)
+      const body = Buffer.concat(parts)
+      const stream = body.includes('"stream":true')
+      counts.completions++
+      if (stream) counts.streamed++
+      if (expect && (!body.includes(modelField!) || req.headers.authorization !== `Bearer ${expect.apiKey}`)) counts.wrongModelOrKey++
+      const answer = stream ? STREAM : COMPLETION
+      res.writeHead(200, { 'content-type': stream ? 'text/event-stream' : 'application/json', 'content-length': Buffer.byteLength(answer) }).end(answer)
     })
   })
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  return {
+    port: (server.address() as AddressInfo).port,
+    counts,
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      server.closeAllConnections()
+      await closed
+    },
+  }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Turns through a model
+
+/**
+ * Builds the app on the embedded defaults (as turns.ts does), gives its agent a model through the
+ * admin API, and runs web chat turns over HTTP that the model (the fake server) answers.
+ */
+async function runModelTurns(opts: Options): Promise<ModelTurnsResult> {
+  const fake = await startFakeOpenAI({ model: BENCH_MODEL, apiKey: BENCH_PROVIDER_KEY })
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'switchboard-bench-llm-'))
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 256 })
+  let app: App | undefined
+  let server: Server | undefined
+  try {
+    const config = loadConfig({ ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'silent', DEMO_SEED: 'false', PORT: '0', HOST: '127.0.0.1' })
+    const logger = createLogger({ level: config.LOG_LEVEL, destination: process.stderr })
+    app = await buildApp({ config, logger, role: 'all' })
+    server = await listen(app.http, 0, '127.0.0.1')
+    const port = (server.address() as AddressInfo).port
+    const request = makeRequester(port, agent)
+
+    // An organization, its owner, its agent and web chat inbox.
+    const email = `bench-llm-${Date.now()}@example.com`
+    const password = 'correct horse battery staple'
+    const { organization } = await app.auth.createOrganizationWithOwner({ organizationName: 'Bench Co', email, name: 'Bench owner', password })
+    const created = await app.agents.createFor(organization.id, { name: 'Bench assistant' })
+    const key = created.webchat.publicKey!
+
+    // The knowledge base: a part of the turns benchmark's corpus.
+    const corpus = generateCorpus({ articles: opts.turnArticles })
+    const ingestStarted = performance.now()
+    for (const article of corpus.articles) {
+      await app.knowledge.addSource({ organizationId: organization.id, agentId: null, title: article.title, kind: 'markdown', content: article.content, uri: `bench/${slug(article.title)}.md` })
+    }
+    await waitUntil(async () => {
+      const sources = await app!.store.knowledge.listSources(organization.id)
+      const failed = sources.filter((s) => s.status === 'failed')
+      if (failed.length) throw new Error(`ingestion failed: ${failed.map((s) => `${s.title}: ${s.error}`).join('; ')}`)
+      return sources.length === corpus.articles.length && sources.every((s) => s.status === 'ready')
+    }, 60_000)
+    const ingestSeconds = (performance.now() - ingestStarted) / 1000
+    const chunks = await app.store.knowledge.countChunks(organization.id)
+
+    // The model, through the admin API as an admin would set it.
+    const login = await request('POST', '/api/v1/auth/login', { body: { email, password }, expect: 200 })
+    const token = (login as { token: string }).token
+    const added = await request('POST', '/api/v1/provider-keys', { token, body: { name: 'Bench fake', provider: 'custom', baseUrl: `http://127.0.0.1:${fake.port}/v1`, apiKey: BENCH_PROVIDER_KEY }, expect: 201 })
+    const providerKeyId = (added as { key: { id: string } }).key.id
+    const patched = await request('PATCH', `/api/v1/agents/${created.agent.id}`, { token, body: { providerKeyId, model: BENCH_MODEL }, expect: 200 })
+    const updated = (patched as { agent: { providerKeyId: string | null; model: string | null; responseDelayMs: number } }).agent
+    if (updated.providerKeyId !== providerKeyId || updated.model !== BENCH_MODEL) throw new Error(`the agent was not pointed at the provider key: ${JSON.stringify(updated)}`)
+    if (updated.responseDelayMs > 0) throw new Error(`the agent has a response delay of ${updated.responseDelayMs} ms: the figures would measure it`)
+
+    const errorSamples: string[] = []
+    const send = makeTurnClient({ port, key, agent, errorSamples })
+    const questions = shuffle(corpus.questions, 7)
+    const runTag = Date.now().toString(36)
+    const phase = async (name: string, concurrency: number, turns: number, prefix: string) => {
+      const before = fake.counts.completions
+      const result = await runTurnPhase({ name, concurrency, turns, questions, send, sessionPrefix: `m${runTag}-${prefix}` })
+      return { ...result, modelCalls: fake.counts.completions - before }
+    }
+
+    const warm = await phase('warm-up', 1, opts.turnWarmup, 'w')
+    const c1 = await phase('concurrency 1', 1, opts.c1Turns, 'a')
+    // Open the clients' keep-alive connections before the clock starts (as turns.ts does).
+    await openConnections({ port, agent, count: opts.concurrency })
+    const cN = await phase(`concurrency ${opts.concurrency}`, opts.concurrency, opts.c16Turns, 'b')
+
+    const turns = warm.turns + c1.turns + cN.turns
+    const usage = (await request('GET', '/api/v1/usage/llm', { token, expect: 200 })) as { totals?: { calls?: number } }
+    const recorded = usage.totals?.calls ?? -1
+    return {
+      sources: corpus.articles.length,
+      chunks,
+      ingestSeconds: round(ingestSeconds, 2),
+      expectedReply: COMPLETION_CONTENT,
+      warmup: { turns: warm.turns, errors: warm.errors, wrongReplies: warm.wrongReplies, modelCalls: warm.modelCalls },
+      phases: [c1, cN],
+      modelCalls: { turns, received: fake.counts.completions, streamed: fake.counts.streamed, wrongModelOrKey: fake.counts.wrongModelOrKey, equal: fake.counts.completions === turns },
+      usageRecorded: { calls: recorded, equal: recorded === turns },
+      errorSamples: errorSamples.slice(0, 5),
+    }
+  } finally {
+    agent.destroy()
+    if (server) {
+      const s = server
+      const closed = new Promise<void>((resolve) => s.close(() => resolve()))
+      s.closeAllConnections()
+      await closed
+    }
+    await app?.close()
+    await fake.close()
+    await rm(dataDir, { recursive: true, force: true })
+  }
+}
+
+type Method = 'GET' | 'POST' | 'PATCH'
+
+/** JSON requests to the app's API; throws unless the status is the expected one. */
+function makeRequester(port: number, agent: http.Agent) {
+  return (method: Method, urlPath: string, input: { token?: string; body?: unknown; expect: number }) =>
+    new Promise<unknown>((resolve, reject) => {
+      const payload = input.body === undefined ? undefined : JSON.stringify(input.body)
+      const headers: Record<string, string | number> = { accept: 'application/json' }
+      if (payload !== undefined) Object.assign(headers, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) })
+      if (input.token) headers.authorization = `Bearer ${input.token}`
+      const req = http.request({ host: '127.0.0.1', port, path: urlPath, method, agent, headers }, (res) => {
+        const parts: Buffer[] = []
+        res.on('data', (d: Buffer) => parts.push(d))
+        res.on('end', () => {
+          const text = Buffer.concat(parts).toString('utf8')
+          if (res.statusCode !== input.expect) return reject(new Error(`${method} ${urlPath}: HTTP ${res.statusCode} (expected ${input.expect}): ${text.slice(0, 300)}`))
+          try {
+            resolve(text ? JSON.parse(text) : undefined)
+          } catch {
+            reject(new Error(`${method} ${urlPath}: unparseable body: ${text.slice(0, 300)}`))
+          }
+        })
+        res.on('error', reject)
+      })
+      req.on('error', reject)
+      req.end(payload)
+    })
+}
+
+type TurnOutcome = 'ok' | 'error' | 'wrong'
+type SendTurn = (body: { sessionId: string; text: string; messageId: string }) => Promise<TurnOutcome>
+
+/** POST /api/v1/webchat/{key}/messages; the reply must be HTTP 200 with the fake model's content. */
+function makeTurnClient(input: { port: number; key: string; agent: http.Agent; errorSamples: string[] }): SendTurn {
+  const urlPath = `/api/v1/webchat/${input.key}/messages`
+  const sample = (why: string) => {
+    if (input.errorSamples.length < 20) input.errorSamples.push(why)
+  }
+  return (body) =>
+    new Promise((resolve) => {
+      const fail = (why: string) => {
+        sample(why)
+        resolve('error')
+      }
+      const payload = JSON.stringify(body)
+      const req = http.request(
+        { host: '127.0.0.1', port: input.port, path: urlPath, method: 'POST', agent: input.agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+        (res) => {
+          const parts: Buffer[] = []
+          res.on('data', (d: Buffer) => parts.push(d))
+          res.on('end', () => {
+            const text = Buffer.concat(parts).toString('utf8')
+            if (res.statusCode !== 200) return fail(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`)
+            let reply: string | undefined
+            try {
+              reply = (JSON.parse(text) as { messages?: { text?: string }[] }).messages?.[0]?.text
+            } catch {
+              return fail(`unparseable body: ${text.slice(0, 200)}`)
+            }
+            if (reply === undefined) return fail(`no reply: ${text.slice(0, 200)}`)
+            if (reply !== COMPLETION_CONTENT) {
+              sample(`wrong reply: ${reply.slice(0, 200)}`)
+              return resolve('wrong')
+            }
+            resolve('ok')
+          })
+          res.on('error', (err) => fail(`response error: ${err.message}`))
+        },
+      )
+      req.on('error', (err) => fail(`request error: ${err.message}`))
+      req.end(payload)
+    })
+}
+
+async function runTurnPhase(input: { name: string; concurrency: number; turns: number; questions: BenchQuestion[]; send: SendTurn; sessionPrefix: string }): Promise<Omit<TurnPhase, 'modelCalls'>> {
+  const { concurrency, turns, questions, send } = input
+  const latencies: number[] = []
+  let errors = 0
+  let wrongReplies = 0
+  let next = 0
+  const started = performance.now()
+  const client = async (c: number) => {
+    let own = 0
+    for (;;) {
+      const i = next++
+      if (i >= turns) return
+      const session = Math.floor(own / TURNS_PER_SESSION)
+      own++
+      const q = questions[i % questions.length]!
+      const t0 = performance.now()
+      const outcome = await send({ sessionId: `${input.sessionPrefix}-c${c}-s${session}`, text: q.text, messageId: `${input.sessionPrefix}-${i}` })
+      latencies.push(performance.now() - t0)
+      if (outcome === 'error') errors++
+      if (outcome === 'wrong') wrongReplies++
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, (_, c) => client(c)))
+  const seconds = (performance.now() - started) / 1000
+  const s = sorted(latencies)
+  return {
+    name: input.name,
+    concurrency,
+    turns,
+    seconds: round(seconds, 2),
+    turnsPerSecond: round(turns / seconds, 1),
+    p50Ms: round(pct(s, 0.5), 1),
+    p95Ms: round(pct(s, 0.95), 1),
+    p99Ms: round(pct(s, 0.99), 1),
+    maxMs: round(s.at(-1) ?? 0, 1),
+    errors,
+    wrongReplies,
+  }
+}
+
+/** Opens `count` keep-alive connections in the agent's pool (GET /healthz on each at once). */
+async function openConnections(input: { port: number; agent: http.Agent; count: number }) {
+  await Promise.all(
+    Array.from(
+      { length: input.count },
+      () =>
+        new Promise<void>((resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port: input.port, path: '/healthz', agent: input.agent }, (res) => {
+              res.resume()
+              res.on('end', resolve)
+            })
+            .on('error', reject)
+        }),
+    ),
+  )
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number) {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await check()) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`condition not met within ${timeoutMs} ms`)
+}
+
+function shuffle<X>(xs: X[], seed: number): X[] {
+  const out = [...xs]
+  let s = seed
+  for (let i = out.length - 1; i > 0; i--) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0
+    const j = s % (i + 1)
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
+}
+
+const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')
 
 const sorted = (values: number[]) => [...values].sort((a, b) => a - b)
 const pct = (s: number[], p: number) => (s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]! : 0)

@@ -13,7 +13,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
     run: async () => (await import('./turns.ts')).turns(),
   },
   llm: {
-    description: 'the LLM router against a local fake OpenAI-compatible server: calls/s at concurrency 1 and 16, router overhead p50/p95',
+    description: 'the LLM router against a local fake OpenAI-compatible server (calls/s, router overhead p50/p95), then web chat turns answered through it (turns/s, latency)',
     run: async () => (await import('./llm.ts')).llm(),
   },
 }
