@@ -6,8 +6,6 @@ export const TURN_JOB = 'conversation.turn'
 export type TurnJob = { organizationId: string; conversationId: string }
 
 export const FAILURE_REPLY = 'Sorry, I could not answer that just now. Please try again in a moment, or write "talk to a person".'
-const MAX_TURNS_PER_JOB = 100
-
 export const conversationTopic = (conversationId: string) => `conversation:${conversationId}`
 /** Text deltas of the answer to one inbound message, while it is being written. */
 export const streamTopic = (inboundId: string) => `stream:${inboundId}`
@@ -51,22 +49,18 @@ export function createTurnService(deps: TurnServiceDeps) {
   /** After a restart: every stored message still waiting for its turn gets one (nothing is lost with the in-process queue). */
   async function recover(): Promise<number> {
     const pending = await store.recovery.pendingTurns(10_000)
-    const seen = new Set<string>()
-    for (const p of pending) {
-      if (seen.has(p.conversationId)) continue
-      seen.add(p.conversationId)
-      await enqueueTurn(p)
-    }
+    for (const p of pending) await enqueueTurn(p)
     return pending.length
   }
 
-  /** Runs every pending inbound message of one conversation, oldest first. */
+  /**
+   * Runs the oldest pending inbound message of the conversation. Every stored message has its own
+   * job, so one turn per job answers them all; taking the oldest (not the job's own message) keeps
+   * them in order even if jobs were picked up out of order.
+   */
   async function processConversation(job: TurnJob, jobCtx: JobContext): Promise<void> {
-    for (let i = 0; i < MAX_TURNS_PER_JOB; i++) {
-      const message = await store.messages.nextPending(job.organizationId, job.conversationId)
-      if (!message) return
-      await runTurn(message, jobCtx)
-    }
+    const message = await store.messages.nextPending(job.organizationId, job.conversationId)
+    if (message) await runTurn(message, jobCtx)
   }
 
   async function runTurn(message: Message, jobCtx: JobContext): Promise<void> {
@@ -80,7 +74,8 @@ export function createTurnService(deps: TurnServiceDeps) {
     }
 
     // A previous attempt may have stored the reply and then failed to send it: send that one.
-    const stored = await store.messages.replyTo(message.organizationId, message.id)
+    // (On a first attempt there is none; after a crash, storing the reply again returns the stored one.)
+    const stored = jobCtx.attempt > 1 ? await store.messages.replyTo(message.organizationId, message.id) : null
     if (stored) {
       if (stored.status !== 'sent') await deliver({ reply: stored, conversation, inbox })
       await finish(message, 'done')
@@ -126,7 +121,8 @@ export function createTurnService(deps: TurnServiceDeps) {
         meta: ctx.reply.meta,
       })
       if (created && ctx.billable) await store.usage.recordResponse(message.organizationId, now())
-      await deliver({ reply, conversation, inbox })
+      // A reply stored and sent by an earlier run (that died before finishing) is not sent again.
+      if (created || reply.status !== 'sent') await deliver({ reply, conversation, inbox })
     }
     await finish(message, status, error)
   }

@@ -78,6 +78,19 @@ describe('retries never produce a second reply', () => {
     expect((await history('retry-session-2')).map((m) => m.author)).toEqual(['contact', 'agent'])
   })
 
+  it('a turn re-run after a crash (reply stored and sent, message not marked done) does not send again', async () => {
+    const inbox = (await t.app.store.inboxes.findByPublicKey(org.webchatKey))!
+    const conversation = await t.app.store.conversations.resolve({ inbox, externalThreadId: 'crash-session-1', externalUserId: 'crash-session-1' })
+    const { message } = await t.app.store.messages.insertInbound({ conversation, message: { inboxId: inbox.id, externalThreadId: 'crash-session-1', externalUserId: 'crash-session-1', externalMessageId: 'crash-1', text: 'How do I connect a Telegram bot?', attachments: [], receivedAt: new Date(), raw: {} } })
+    const { message: reply } = await t.app.store.messages.insertReply({ organizationId: org.organizationId, inboxId: inbox.id, conversationId: conversation.id, replyToId: message.id, externalMessageId: `reply:${message.id}`, author: 'agent', text: 'stored before the crash', sources: [] })
+    await t.app.store.messages.setStatus(org.organizationId, reply.id, 'sent')
+    const before = channel.sends.length
+    await t.app.turns.processConversation({ organizationId: org.organizationId, conversationId: conversation.id }, { jobId: 'recovered', attempt: 1, maxAttempts: 3 })
+    expect(channel.sends.length).toBe(before)
+    expect((await t.app.store.messages.get(org.organizationId, message.id))!.status).toBe('done')
+    expect((await history('crash-session-1')).map((m) => m.text)).toEqual(['How do I connect a Telegram bot?', 'stored before the crash'])
+  })
+
   it('when every attempt fails the customer gets a short honest message, not silence', async () => {
     const question = 'How do I connect a Telegram bot? (always failing)'
     model.failNext(question, 10)
