@@ -15,6 +15,10 @@ import { DEFAULT_PRICES } from '../core/llm/prices.ts'
 import { createProviderKeyService } from '../core/llm/provider-keys.ts'
 import { createPrismaContactMemory, createPrismaCrm } from '../adapters/db/crm-store.ts'
 import { registerCrmRoutes } from '../admin-web/api/crm-routes.ts'
+import { registerBillingRoutes } from '../admin-web/api/billing-routes.ts'
+import { loadPlans } from '../core/billing/plans.ts'
+import { createQuotaService } from '../core/billing/quota.ts'
+import { createPrismaBillingStore } from '../adapters/db/billing-store.ts'
 import { createSecretBox } from '../core/security/secrets.ts'
 import { createAuthService } from '../core/tenancy/auth-service.ts'
 import { openDatabase } from '../adapters/db/database.ts'
@@ -112,8 +116,15 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const channels = new Map<ChannelKind, ChannelAdapter>(channelList.map((c) => [c.kind, c]))
   const metrics = createMetrics({ queueDepth: () => queue.depth() })
 
-  const knowledge = createKnowledgeService({ store, embedder, queue, logger })
-  const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, notifier, metrics })
+  const plans = loadPlans(config.PLANS_JSON)
+  const quota = createQuotaService({
+    store: createPrismaBillingStore(db),
+    plans,
+    logger,
+    notify: (n) => logger.warn({ organizationId: n.organizationId, kind: n.kind }, n.message),
+  })
+  const knowledge = createKnowledgeService({ store, embedder, queue, logger, checkChunkCap: (input) => quota.checkCap({ ...input, kind: 'chunks' }) })
+  const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, notifier, metrics, quota })
   const turns = createTurnService({ store, queue, notifier, channels, runPipeline, logger, metrics })
   const auth = createAuthService({ store })
   const agents = createAgentService({ store })
@@ -134,7 +145,8 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   })
   const webchatPages = registerWebchatRoutes({ api, store, turns, notifier, channel: channels.get('webchat') ?? createWebchatChannel(), replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS })
   registerCrmRoutes({ api, crm, memory, store })
-  registerAdminRoutes({ api, store, auth, agents, knowledge, conversations: operators, providerKeys, turns, notifier, replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS, secureCookies: config.NODE_ENV === 'production', version: VERSION })
+  registerBillingRoutes({ api, quota, store })
+  registerAdminRoutes({ api, store, auth, agents, knowledge, quota, conversations: operators, providerKeys, turns, notifier, replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS, secureCookies: config.NODE_ENV === 'production', version: VERSION })
   const http = createHttpApp({
     logger,
     metrics,
@@ -158,6 +170,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
     chatModel,
     knowledge,
     turns,
+    quota,
     providerKeys,
     crm,
     memory,

@@ -215,9 +215,6 @@ export interface Store {
     close(organizationId: string, conversationId: string): Promise<void>
   }
   usage: {
-    /** Adds one answered response to the organization's current monthly period. */
-    recordResponse(organizationId: string, at: Date): Promise<void>
-    responsesInPeriod(organizationId: string, at: Date): Promise<{ periodStart: Date; periodEnd: Date; responses: number }>
     recordApiCall(input: ApiCall & { organizationId: string; agentId: string | null; kind: 'chat' | 'embedding' }): Promise<void>
     /** Model calls between two dates: totals by day, agent and model. */
     apiCallSummary(organizationId: string, input: { from: Date; to: Date }): Promise<ApiCallSummary>

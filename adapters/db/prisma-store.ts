@@ -90,11 +90,6 @@ const isUniqueViolation = (e: unknown) => e instanceof Prisma.PrismaClientKnownR
 const sourceSelect = { content: false } as const
 const vectorLiteral = (v: number[]) => `[${v.map((x) => (Number.isFinite(x) ? x : 0)).join(',')}]`
 
-function monthPeriod(at: Date): { periodStart: Date; periodEnd: Date } {
-  const periodStart = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1))
-  const periodEnd = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1))
-  return { periodStart, periodEnd }
-}
 
 /** The core Store over Prisma. Every query on customer data filters by organizationId. */
 export function createPrismaStore(db: Database): Store {
@@ -407,18 +402,6 @@ export function createPrismaStore(db: Database): Store {
     },
 
     usage: {
-      recordResponse: async (organizationId, at) => {
-        const { periodStart, periodEnd } = monthPeriod(at)
-        await prisma.$executeRaw`
-          INSERT INTO "UsageCounter" (id, "organizationId", "periodStart", "periodEnd", responses)
-          VALUES (${newId()}, ${organizationId}, ${periodStart}, ${periodEnd}, 1)
-          ON CONFLICT ("organizationId", "periodStart") DO UPDATE SET responses = "UsageCounter".responses + 1`
-      },
-      responsesInPeriod: async (organizationId, at) => {
-        const { periodStart, periodEnd } = monthPeriod(at)
-        const row = await prisma.usageCounter.findUnique({ where: { organizationId_periodStart: { organizationId, periodStart } } })
-        return { periodStart, periodEnd, responses: row?.responses ?? 0 }
-      },
       recordApiCall: async (input) => {
         await prisma.apiUsage.create({ data: { id: newId(), ...input, error: input.error ?? null } })
       },

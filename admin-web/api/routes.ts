@@ -5,6 +5,7 @@ import type { KnowledgeService } from '../../core/knowledge/knowledge-service.ts
 import type { ConversationOps } from '../../core/conversation/operator-service.ts'
 import type { Message, Notifier, Store } from '../../core/ports.ts'
 import type { TurnService } from '../../core/conversation/turn-service.ts'
+import type { QuotaService } from '../../core/billing/quota.ts'
 import { maskKey, providerKeyInput, type ProviderKeyService } from '../../core/llm/provider-keys.ts'
 import { receiveAndRespond } from '../../adapters/webchat/respond.ts'
 import { newId } from '../../core/ids.ts'
@@ -49,6 +50,7 @@ export function registerAdminRoutes(deps: {
   knowledge: KnowledgeService
   conversations: ConversationOps
   providerKeys: ProviderKeyService
+  quota: QuotaService
   turns: TurnService
   notifier: Notifier
   replyTimeoutMs: number
@@ -137,7 +139,13 @@ export function registerAdminRoutes(deps: {
     body: createAgentSchema,
     responses: { 201: 'Created' },
     handler: async ({ principal, body, res }) => {
+      requireRole(principal, 'admin')
       await checkKeys(principal.organizationId, body)
+      // The plan caps agents and channels; every agent brings its web chat inbox.
+      const existing = await store.agents.list(principal.organizationId)
+      await deps.quota.checkCap({ organizationId: principal.organizationId, kind: 'agents', adding: 1, current: existing.length })
+      const inboxes = (await Promise.all(existing.map((a) => store.inboxes.listByAgent(principal.organizationId, a.id)))).flat().filter((i) => i.settings.test !== true)
+      await deps.quota.checkCap({ organizationId: principal.organizationId, kind: 'channels', adding: 1, current: inboxes.length })
       const { agent, webchat } = await agents.create(principal, body)
       res.status(201)
       return { agent, webchat: { inboxId: webchat.id, key: webchat.publicKey } }
@@ -378,7 +386,10 @@ export function registerAdminRoutes(deps: {
     tag: 'billing',
     summary: 'Responses used in the current monthly period',
     auth: 'session',
-    handler: async ({ principal }) => store.usage.responsesInPeriod(principal.organizationId, new Date()),
+    handler: async ({ principal }) => {
+      const summary = await deps.quota.summary(principal.organizationId)
+      return { periodStart: summary.period.start, periodEnd: summary.period.end, responses: summary.used, limit: summary.limit, remaining: summary.remaining }
+    },
   })
 
   api.route({

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { loadPlans } from '../billing/plans.ts'
 
 const optionalUrl = (protocols: string[]) =>
   z
@@ -38,6 +39,17 @@ export const configSchema = z.object({
   OPENAI_BASE_URL: optionalUrl(['http://', 'https://']),
   OPENAI_CHAT_MODEL: z.string().default('gpt-4o-mini'),
   OPENAI_EMBEDDING_MODEL: z.string().default('text-embedding-3-small'),
+  PLANS_JSON: z
+    .string()
+    .optional()
+    .superRefine((v, ctx) => {
+      if (!v) return
+      try {
+        loadPlans(v)
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message })
+      }
+    }),
   LLM_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(20_000),
   LLM_PRICES: z
     .string()

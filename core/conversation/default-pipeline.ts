@@ -4,14 +4,17 @@ import { createCommandRegistry, customerCommands } from '../commands/registry.ts
 import { compose } from './pipeline.ts'
 import { answer, commandGate, handoffGate, rateLimit, recordCost, responseDelay, retrieve } from './steps.ts'
 import { streamTopic } from './turn-service.ts'
+import { quotaStep, type QuotaService } from '../billing/quota.ts'
 
-/** The turn of DESIGN.md: handoff gate, commands, rate limit, response delay, retrieval, answer, cost. */
-export function createDefaultPipeline(deps: { store: Store; knowledge: KnowledgeService; chatModel: ChatModel; limiter: RateLimiter; notifier?: Notifier; metrics?: Metrics }) {
+/** The turn of DESIGN.md: handoff gate, commands, rate limit, plan quota, response delay, retrieval, answer, cost. */
+export function createDefaultPipeline(deps: { store: Store; knowledge: KnowledgeService; chatModel: ChatModel; limiter: RateLimiter; notifier?: Notifier; metrics?: Metrics; quota: QuotaService }) {
   return compose(
     [
       handoffGate({ store: deps.store }),
       commandGate({ commands: createCommandRegistry(customerCommands) }),
       rateLimit({ limiter: deps.limiter, limit: 30, windowMs: 60_000 }),
+      // One response of the plan is reserved here, atomically; handoffs, commands and refusals above never count.
+      quotaStep({ quota: deps.quota, store: deps.store }),
       responseDelay(),
       retrieve({ knowledge: deps.knowledge }),
       answer({

@@ -18,7 +18,6 @@ export type TurnServiceDeps = {
   runPipeline: (ctx: TurnContext) => Promise<void>
   logger: Logger
   metrics?: Metrics
-  clock?: { now(): Date }
 }
 
 /**
@@ -29,7 +28,6 @@ export type TurnServiceDeps = {
  */
 export function createTurnService(deps: TurnServiceDeps) {
   const { store, queue, notifier, logger } = deps
-  const now = () => deps.clock?.now() ?? new Date()
 
   const enqueueTurn = (input: { organizationId: string; conversationId: string; messageId: string }) =>
     queue.add(TURN_JOB, { organizationId: input.organizationId, conversationId: input.conversationId } satisfies TurnJob, {
@@ -120,7 +118,6 @@ export function createTurnService(deps: TurnServiceDeps) {
         sources: ctx.reply.sources ?? [],
         meta: ctx.reply.meta,
       })
-      if (created && ctx.billable) await store.usage.recordResponse(message.organizationId, now())
       // A reply stored and sent by an earlier run (that died before finishing) is not sent again.
       if (created || reply.status !== 'sent') await deliver({ reply, conversation, inbox })
     }

@@ -25,6 +25,8 @@ export type KnowledgeServiceDeps = {
   logger: Logger
   maxSourceBytes?: number
   chunking?: ChunkOptions
+  /** Throws when the organization's plan does not allow that many more chunks. */
+  checkChunkCap?: (input: { organizationId: string; adding: number; current: number }) => Promise<void>
 }
 
 export function createKnowledgeService(deps: KnowledgeServiceDeps) {
@@ -75,6 +77,10 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
       await store.knowledge.updateSource(organizationId, sourceId, { status: 'processing', progress: 5, error: null })
       const chunks = chunkMarkdown(source.kind === 'markdown' ? content : content.replace(/^#/gm, '\\#'), chunking)
       if (chunks.length === 0) throw new AppError('empty_source', `"${source.title}" has no text to index`, 422)
+      if (deps.checkChunkCap) {
+        const current = (await store.knowledge.countChunks(organizationId)) - source.chunkCount
+        await deps.checkChunkCap({ organizationId, adding: chunks.length, current })
+      }
       const embeddings: number[][] = []
       for (let i = 0; i < chunks.length; i += EMBED_BATCH) {
         const batch = chunks.slice(i, i + EMBED_BATCH)

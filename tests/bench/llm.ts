@@ -36,6 +36,9 @@ import { createLogger } from '../../adapters/log/logger.ts'
 import { listen } from '../../adapters/http/server.ts'
 import { buildApp, type App } from '../../bots/app.ts'
 import { loadConfig } from '../../core/config/index.ts'
+
+/** The benchmarks run far more turns than a Trial's monthly responses: measure without the quota. */
+const UNLIMITED_TRIAL = JSON.stringify({ trial: { responsesPerPeriod: null, limits: { agents: null, chunks: null, channels: null } } })
 import type { LlmRequest } from '../../core/ports.ts'
 import { generateCorpus, type BenchQuestion } from './corpus.ts'
 
@@ -364,7 +367,7 @@ async function runModelTurns(opts: Options): Promise<ModelTurnsResult> {
   let app: App | undefined
   let server: Server | undefined
   try {
-    const config = loadConfig({ ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'silent', DEMO_SEED: 'false', PORT: '0', HOST: '127.0.0.1' })
+    const config = loadConfig({ ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'silent', DEMO_SEED: 'false', PORT: '0', HOST: '127.0.0.1', PLANS_JSON: UNLIMITED_TRIAL })
     const logger = createLogger({ level: config.LOG_LEVEL, destination: process.stderr })
     app = await buildApp({ config, logger, role: 'all' })
     server = await listen(app.http, 0, '127.0.0.1')

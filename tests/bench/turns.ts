@@ -11,6 +11,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import path from 'node:path'
 import { loadConfig } from '../../core/config/index.ts'
+
+/** The benchmarks run far more turns than a Trial's monthly responses: measure without the quota. */
+const UNLIMITED_TRIAL = JSON.stringify({ trial: { responsesPerPeriod: null, limits: { agents: null, chunks: null, channels: null } } })
 import { createLogger } from '../../adapters/log/logger.ts'
 import { listen } from '../../adapters/http/server.ts'
 import { buildApp, type App } from '../../bots/app.ts'
@@ -74,7 +77,7 @@ export async function runTurnsBenchmark(partial: Partial<Options> = {}): Promise
   }
   try {
     snapshot('start (modules loaded)')
-    const config = loadConfig({ ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'error', DEMO_SEED: 'false', PORT: '0', HOST: '127.0.0.1' })
+    const config = loadConfig({ ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'error', DEMO_SEED: 'false', PORT: '0', HOST: '127.0.0.1', PLANS_JSON: UNLIMITED_TRIAL })
     const logger = createLogger({ level: config.LOG_LEVEL, destination: process.stderr })
     const bootStarted = performance.now()
     app = await buildApp({ config, logger, role: 'all' })
