@@ -19,6 +19,9 @@ import { registerBillingRoutes } from '../admin-web/api/billing-routes.ts'
 import { loadPlans } from '../core/billing/plans.ts'
 import { createQuotaService } from '../core/billing/quota.ts'
 import { createPrismaBillingStore } from '../adapters/db/billing-store.ts'
+import { createSubscriptionService, type PaymentProvider } from '../core/billing/payments.ts'
+import { createPrismaSubscriptionStore } from '../adapters/db/subscription-store.ts'
+import { registerPaymentRoutes } from '../admin-web/api/payment-routes.ts'
 import { createSecretBox } from '../core/security/secrets.ts'
 import { createAuthService } from '../core/tenancy/auth-service.ts'
 import { openDatabase } from '../adapters/db/database.ts'
@@ -146,6 +149,18 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const webchatPages = registerWebchatRoutes({ api, store, turns, notifier, channel: channels.get('webchat') ?? createWebchatChannel(), replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS })
   registerCrmRoutes({ api, crm, memory, store })
   registerBillingRoutes({ api, quota, store })
+  // Payments: each provider is on when its settings are present; its SDK loads only then.
+  const providers = new Map<string, PaymentProvider>()
+  if (config.LEMONSQUEEZY_API_KEY) {
+    const p = (await import('../adapters/lemonsqueezy/lemonsqueezy.ts')).lemonSqueezyFromConfig(config)
+    if (p) providers.set(p.name, p)
+  }
+  if (config.STRIPE_SECRET_KEY) {
+    const p = (await import('../adapters/stripe/stripe.ts')).stripeFromConfig(config)
+    if (p) providers.set(p.name, p)
+  }
+  const subscriptions = createSubscriptionService({ store: createPrismaSubscriptionStore(db), graceDays: config.BILLING_GRACE_DAYS })
+  const paymentWebhooks = registerPaymentRoutes({ api, providers, subscriptions, logger, maxBodyBytes: config.MAX_BODY_BYTES })
   registerAdminRoutes({ api, store, auth, agents, knowledge, quota, conversations: operators, providerKeys, turns, notifier, replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS, secureCookies: config.NODE_ENV === 'production', version: VERSION })
   const http = createHttpApp({
     logger,
@@ -155,7 +170,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
       await store.ping()
       await queue.ping()
     },
-    routers: [api.router, webchatPages],
+    routers: [api.router, paymentWebhooks, webchatPages],
   })
 
   return {
@@ -171,6 +186,8 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
     knowledge,
     turns,
     quota,
+    subscriptions,
+    providers,
     providerKeys,
     crm,
     memory,

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { loadPlans } from '../billing/plans.ts'
+import { checkPaymentsConfig, paymentsConfigSchema } from '../billing/payments.ts'
 
 const optionalUrl = (protocols: string[]) =>
   z
@@ -18,7 +19,7 @@ const emptyToUndefined = z
   .transform((v) => (v ? v : undefined))
 
 /** The one schema of the environment. Parsed once at boot; a bad value stops start-up. */
-export const configSchema = z.object({
+const baseSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('0.0.0.0'),
@@ -72,6 +73,9 @@ export const configSchema = z.object({
   WEBCHAT_REPLY_TIMEOUT_MS: z.coerce.number().int().min(100).default(20_000),
 })
 
+/** Payments (Lemon Squeezy, Stripe) add their settings from core/billing/payments.ts. */
+export const configSchema = baseSchema.extend(paymentsConfigSchema.shape)
+
 export type Config = z.infer<typeof configSchema>
 
 export class ConfigError extends Error {
@@ -88,6 +92,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`))
   }
   const config = parsed.data
+  const payments = checkPaymentsConfig(config)
+  if (payments.length) throw new ConfigError(payments)
   if (config.NODE_ENV === 'production' && !config.ENCRYPTION_KEY) {
     throw new ConfigError(['ENCRYPTION_KEY: required when NODE_ENV=production (32 bytes as 64 hex characters)'])
   }

@@ -43,3 +43,34 @@ describe('plan limits end to end', () => {
     expect((await api(t, '/api/v1/agents', { token: org.token })).json.agents).toHaveLength(1)
   })
 })
+
+describe('a Stripe subscription raises the limits of the running app', () => {
+  let t: TestApp
+  let org: TestOrg
+  const SECRET = 'whsec_switchboard_app_test'
+  beforeAll(async () => {
+    t = await startTestApp({ env: { STRIPE_SECRET_KEY: 'sk_test_app_0000', STRIPE_WEBHOOK_SECRET: SECRET, STRIPE_PRICES: '{"basic:month":"price_1SbBasicMonthly","pro:month":"price_1SbProMonthly"}' } })
+    org = await createOrg(t, { name: 'Paying' })
+  })
+  afterAll(async () => t?.close())
+
+  it('verifies the webhook signature, applies the subscription once, and the billing summary shows the paid plan', async () => {
+    const { default: Stripe } = await import('stripe')
+    const { readFileSync } = await import('node:fs')
+    const raw = readFileSync(new URL('../fixtures/stripe/customer.subscription.created.json', import.meta.url), 'utf8').replaceAll('org-fixture', org.organizationId)
+    const post = (header: string) => fetch(`${t.url}/webhooks/stripe`, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8', 'stripe-signature': header }, body: raw })
+
+    const forged = await post(Stripe.webhooks.generateTestHeaderString({ payload: raw, secret: 'whsec_someone_else' }))
+    expect(forged.status).toBe(401)
+    expect((await api(t, '/api/v1/billing', { token: org.token })).json.plan.id).toBe('trial')
+
+    const header = Stripe.webhooks.generateTestHeaderString({ payload: raw, secret: SECRET })
+    expect(((await (await post(header)).json()) as { result: string }).result).toBe('applied')
+    expect(((await (await post(header)).json()) as { result: string }).result).toBe('duplicate')
+    const billing = await api(t, '/api/v1/billing', { token: org.token })
+    expect(billing.json.plan).toMatchObject({ id: 'basic', responsesPerPeriod: 5000 })
+    expect(billing.json.limit).toBe(5000)
+    // the subscription's period started in January; billing periods have rolled over on their dates since
+    expect(new Date(billing.json.period.end).getTime()).toBeGreaterThan(Date.now())
+  })
+})
