@@ -8,6 +8,8 @@ import { createDefaultPipeline } from '../core/conversation/default-pipeline.ts'
 import { createOperatorService } from '../core/conversation/operator-service.ts'
 import { createTurnService, TURN_JOB } from '../core/conversation/turn-service.ts'
 import { createKnowledgeService, INGEST_JOB } from '../core/knowledge/knowledge-service.ts'
+import { createDocumentParser } from '../adapters/files/document-parser.ts'
+import { registerKnowledgeFileRoutes } from '../admin-web/api/knowledge-file-routes.ts'
 import type { ChannelAdapter, ChannelKind, ChatModel, Embedder, LlmClient, Logger, Notifier, Queue, RateLimiter, Store } from '../core/ports.ts'
 import { createAgentTools } from '../core/crm/tools.ts'
 import { createLlmAnswerer, createModelChooser } from '../core/llm/llm-answerer.ts'
@@ -126,7 +128,10 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
     logger,
     notify: (n) => logger.warn({ organizationId: n.organizationId, kind: n.kind }, n.message),
   })
-  const knowledge = createKnowledgeService({ store, embedder, queue, logger, checkChunkCap: (input) => quota.checkCap({ ...input, kind: 'chunks' }) })
+  // Files and web pages: parsing libraries live in adapters/files, loaded on the first file.
+  const maxFileBytes = config.KNOWLEDGE_MAX_FILE_BYTES
+  const parser = createDocumentParser({ maxBytes: maxFileBytes })
+  const knowledge = createKnowledgeService({ store, embedder, queue, logger, parser, maxSourceBytes: maxFileBytes, checkChunkCap: (input) => quota.checkCap({ ...input, kind: 'chunks' }) })
   const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, notifier, metrics, quota })
   const turns = createTurnService({ store, queue, notifier, channels, runPipeline, logger, metrics })
   const auth = createAuthService({ store })
@@ -161,6 +166,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   }
   const subscriptions = createSubscriptionService({ store: createPrismaSubscriptionStore(db), graceDays: config.BILLING_GRACE_DAYS })
   const paymentWebhooks = registerPaymentRoutes({ api, providers, subscriptions, logger, maxBodyBytes: config.MAX_BODY_BYTES })
+  registerKnowledgeFileRoutes({ api, knowledge, maxFileBytes })
   registerAdminRoutes({ api, store, auth, agents, knowledge, quota, conversations: operators, providerKeys, turns, notifier, replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS, secureCookies: config.NODE_ENV === 'production', version: VERSION })
   const http = createHttpApp({
     logger,

@@ -1,19 +1,26 @@
-// The command line: `npm run chat` talks to a running Switchboard over its web chat API.
+// The command line: `npm run chat` talks to a running Switchboard over its web chat API;
+// `npm run kb` imports files and web pages into its knowledge base (bots/kb-cli.ts).
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { createInterface } from 'node:readline/promises'
 import { randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
+import { kbUsage, runKb } from './kb-cli.ts'
 
 type Reply = { text: string; sources: { title: string; snippet: string }[]; author: string }
 
 const usage = `Usage:
   npm run chat [-- --url http://localhost:3000] [--key <webchat key>] [--session <id>]
   npm run cli -- ask "<question>" [same options]
+${kbUsage.replace(/^Usage:\n/, '')}
 
 Without --key the demo agent's key is read from DATA_DIR/demo-credentials.json.`
 
 async function main() {
+  if (process.argv[2] === 'kb') {
+    process.exitCode = await runKb(process.argv.slice(3))
+    return
+  }
   const { values, positionals } = parseArgs({
     allowPositionals: true,
     options: { url: { type: 'string' }, key: { type: 'string' }, session: { type: 'string' }, help: { type: 'boolean', short: 'h' } },

@@ -113,7 +113,8 @@ export type KnowledgeSource = {
   organizationId: string
   agentId: string | null
   title: string
-  kind: 'markdown' | 'text'
+  /** markdown/text: typed or pasted; file: an uploaded document (PDF, DOCX, CSV, HTML, ...); url: a web page or sitemap. */
+  kind: 'markdown' | 'text' | 'file' | 'url'
   uri: string | null
   checksum: string
   status: KnowledgeSourceStatus
@@ -123,7 +124,9 @@ export type KnowledgeSource = {
   createdAt: Date
   updatedAt: Date
 }
-export type ChunkInput = { ordinal: number; heading: string; text: string; language: FtsLanguage; embedding: number[] }
+/** Where in its source a passage sits: the page of a PDF, the row of a CSV, the heading path, the page's URL. */
+export type ChunkLocation = { page?: number; row?: number; heading?: string; url?: string }
+export type ChunkInput = { ordinal: number; heading: string; text: string; language: FtsLanguage; embedding: number[]; location?: ChunkLocation }
 export type FtsLanguage = 'english' | 'russian' | 'simple'
 export type Passage = {
   chunkId: string
@@ -135,6 +138,20 @@ export type Passage = {
   ftsRank: number | null
   vectorRank: number | null
   similarity: number | null
+  location?: ChunkLocation
+}
+/** A document turned into text: sections in reading order, each with where it came from. */
+export type ParsedSection = { text: string; heading?: string; location: ChunkLocation }
+export type ParsedDocument = { title: string; sections: ParsedSection[] }
+export type DocumentInput =
+  | { kind: 'file'; filename: string; mimeType?: string; bytes: Buffer }
+  | { kind: 'url'; url: string; sitemap?: boolean; maxPages?: number }
+/** Reads files and web pages (adapters/files); throws AppError with the file or URL and the reason. */
+export interface DocumentParser {
+  /** The format of a file by its extension, content type and first bytes; throws 415 unsupported_format. */
+  formatOf(file: { filename: string; mimeType?: string; bytes: Buffer }): string
+  /** onProgress gets 0..1 as pages of a sitemap are fetched. */
+  parse(input: DocumentInput, onProgress?: (fraction: number) => Promise<void> | void): Promise<ParsedDocument>
 }
 export type Handoff = { id: string; organizationId: string; conversationId: string; status: 'open' | 'taken' | 'closed'; reason: string; operatorUserId: string | null; createdAt: Date }
 

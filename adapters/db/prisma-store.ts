@@ -3,6 +3,7 @@ import type {
   Agent,
   Attachment,
   ChannelKind,
+  ChunkLocation,
   Conversation,
   ConversationState,
   Handoff,
@@ -319,10 +320,10 @@ export function createPrismaStore(db: Database): Store {
               const text = p(c.text)
               return `(${p(newId())}, ${p(organizationId)}, ${p(sourceId)}, ${p(c.ordinal)}, ${heading}::text, ${text}::text, ${lang}::text,
                 setweight(to_tsvector(${lang}::text::regconfig, ${p(source.title)}::text || ' ' || ${heading}::text), 'A') || setweight(to_tsvector(${lang}::text::regconfig, ${text}::text), 'B'),
-                ${p(vectorLiteral(c.embedding))}::vector, ${p(embedder)}, ${p(dimensions)})`
+                ${p(vectorLiteral(c.embedding))}::vector, ${p(embedder)}, ${p(dimensions)}, ${p(c.location && Object.keys(c.location).length ? JSON.stringify(c.location) : null)}::jsonb)`
             })
             await tx.$executeRawUnsafe(
-              `INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", ordinal, heading, text, language, tsv, embedding, embedder, dimensions) VALUES ${rows.join(',\n')}`,
+              `INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", ordinal, heading, text, language, tsv, embedding, embedder, dimensions, location) VALUES ${rows.join(',\n')}`,
               ...params,
             )
           }
@@ -339,7 +340,7 @@ export function createPrismaStore(db: Database): Store {
       search: async (input) => {
         const dims = Math.trunc(input.dimensions)
         const rows = await prisma.$queryRawUnsafe<
-          { id: string; sourceId: string; title: string; heading: string; text: string; fts_rank: bigint | null; vec_rank: bigint | null; sim: number | null; score: number }[]
+          { id: string; sourceId: string; title: string; heading: string; text: string; location: ChunkLocation | null; fts_rank: bigint | null; vec_rank: bigint | null; sim: number | null; score: number }[]
         >(
           `WITH allowed AS (
              SELECT id, title FROM "KnowledgeSource"
@@ -359,7 +360,7 @@ export function createPrismaStore(db: Database): Store {
              WHERE c."organizationId" = $1 AND c.dimensions = ${dims} AND c.embedder = $6 AND c."sourceId" IN (SELECT id FROM allowed)
              ORDER BY c.embedding::vector(${dims}) <=> $5::vector(${dims}) LIMIT 40
            )
-           SELECT c.id, c."sourceId", s.title, c.heading, c.text, fts.r AS fts_rank, vec.r AS vec_rank, vec.sim,
+           SELECT c.id, c."sourceId", s.title, c.heading, c.text, c.location, fts.r AS fts_rank, vec.r AS vec_rank, vec.sim,
                   (COALESCE(1.0 / (60 + fts.r), 0) + COALESCE(1.0 / (60 + vec.r), 0))::float8 AS score
            FROM (SELECT id FROM fts UNION SELECT id FROM vec) ids
            JOIN "KnowledgeChunk" c ON c.id = ids.id
@@ -383,6 +384,7 @@ export function createPrismaStore(db: Database): Store {
             title: r.title,
             heading: r.heading,
             text: r.text,
+            ...(r.location ? { location: r.location } : {}),
             score: Number(r.score),
             ftsRank: r.fts_rank === null ? null : Number(r.fts_rank),
             vectorRank: r.vec_rank === null ? null : Number(r.vec_rank),

@@ -68,6 +68,7 @@ const baseSchema = z.object({
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  KNOWLEDGE_MAX_FILE_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   DEMO_SEED: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   WEBCHAT_REPLY_TIMEOUT_MS: z.coerce.number().int().min(100).default(20_000),

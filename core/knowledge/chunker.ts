@@ -20,7 +20,29 @@ type Section = { heading: string; blocks: string[] }
  * heading path it sits under, so a passage found later can name where it came from.
  */
 export function chunkMarkdown(content: string, options: ChunkOptions = DEFAULT_CHUNKING): Chunk[] {
-  const sections = splitSections(content.replace(/\r\n?/g, '\n'))
+  return packSections(splitSections(content.replace(/\r\n?/g, '\n'), true), options)
+}
+
+/**
+ * Chunks sections that a parser already found (a PDF page, a DOCX heading, a CSV row): each
+ * section's text is split by blank line only (a `#` inside it is text, not a heading), and each
+ * chunk records the index of the section it came from.
+ */
+export function chunkSections(sections: { heading: string; text: string }[], options: ChunkOptions = DEFAULT_CHUNKING): (Chunk & { section: number })[] {
+  const out: (Chunk & { section: number })[] = []
+  sections.forEach((s, index) => {
+    const blocks = splitSections(s.text.replace(/\r\n?/g, '\n'), false).flatMap((x) => x.blocks)
+    for (const c of packSections([{ heading: s.heading, blocks }], options)) out.push({ ...c, ordinal: out.length, section: index })
+  })
+  return out
+}
+
+/** The sections of a Markdown text by heading (heading path joined with ›), each with its text. */
+export function markdownSections(content: string): { heading: string; text: string }[] {
+  return splitSections(content.replace(/\r\n?/g, '\n'), true).map((s) => ({ heading: s.heading, text: s.blocks.join('\n\n') }))
+}
+
+function packSections(sections: Section[], options: ChunkOptions): Chunk[] {
   const chunks: Chunk[] = []
   for (const section of sections) {
     let current = ''
@@ -43,7 +65,7 @@ export function chunkMarkdown(content: string, options: ChunkOptions = DEFAULT_C
   return chunks
 }
 
-function splitSections(content: string): Section[] {
+function splitSections(content: string, headings: boolean): Section[] {
   const sections: Section[] = []
   const path: string[] = []
   let section: Section = { heading: '', blocks: [] }
@@ -56,7 +78,7 @@ function splitSections(content: string): Section[] {
   }
   for (const line of content.split('\n')) {
     if (/^\s*(```|~~~)/.test(line)) fenced = !fenced
-    const heading = !fenced ? /^(#{1,6})\s+(.+?)\s*#*\s*$/.exec(line) : null
+    const heading = headings && !fenced ? /^(#{1,6})\s+(.+?)\s*#*\s*$/.exec(line) : null
     if (heading) {
       endBlock()
       if (section.blocks.length) sections.push(section)

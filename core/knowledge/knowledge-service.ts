@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { AppError, notFound } from '../errors.ts'
-import type { Embedder, KnowledgeSource, Logger, Passage, Queue, Store } from '../ports.ts'
-import { chunkMarkdown, DEFAULT_CHUNKING, type ChunkOptions } from './chunker.ts'
+import type { ChunkLocation, DocumentParser, Embedder, KnowledgeSource, Logger, Passage, Queue, Store } from '../ports.ts'
+import { chunkMarkdown, chunkSections, DEFAULT_CHUNKING, type ChunkOptions } from './chunker.ts'
 import { detectLanguage, keywordCoverage, orTsQuery } from './text.ts'
 
 export const INGEST_JOB = 'knowledge.ingest'
@@ -17,13 +17,41 @@ export type SearchResult = {
 
 export const RELEVANCE_THRESHOLD = 0.5
 const EMBED_BATCH = 32
+/** The default size limit of one uploaded file or fetched page (KNOWLEDGE_MAX_FILE_BYTES). */
+export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
+
+/**
+ * Progress of a source while it is processed: parsing 5..20, chunking 20..25, embedding 25..95,
+ * stored 100. `ingestStage` names the stage a progress figure belongs to (the CLI shows it).
+ */
+export const PROGRESS = { parsing: 5, chunking: 20, embedding: 25, stored: 95 } as const
+export function ingestStage(source: Pick<KnowledgeSource, 'status' | 'progress'>): string {
+  if (source.status !== 'processing') return source.status
+  if (source.progress < PROGRESS.chunking) return 'parsing'
+  if (source.progress < PROGRESS.embedding) return 'chunking'
+  if (source.progress < PROGRESS.stored) return 'embedding'
+  return 'storing'
+}
+
+/** How a file or a URL waits in KnowledgeSource.content until it is processed. */
+type FileContent = { filename: string; mimeType?: string }
+type UrlContent = { url: string; sitemap?: boolean; maxPages?: number }
+const encodeFile = (meta: FileContent, bytes: Buffer) => `${JSON.stringify(meta)}\n${bytes.toString('base64')}`
+function decodeFile(content: string): { meta: FileContent; bytes: Buffer } {
+  const newline = content.indexOf('\n')
+  return { meta: JSON.parse(content.slice(0, newline)) as FileContent, bytes: Buffer.from(content.slice(newline + 1), 'base64') }
+}
+const locationLabel = (l: ChunkLocation) => (l.page ? `Page ${l.page}` : l.row ? `Row ${l.row}` : '')
 
 export type KnowledgeServiceDeps = {
   store: Store
   embedder: Embedder
   queue: Queue
   logger: Logger
+  /** Limit of one text source or uploaded file; DEFAULT_MAX_FILE_BYTES when not given. */
   maxSourceBytes?: number
+  /** Reads files and URLs (adapters/files); without it only Markdown and text can be added. */
+  parser?: DocumentParser
   chunking?: ChunkOptions
   /** Throws when the organization's plan does not allow that many more chunks. */
   checkChunkCap?: (input: { organizationId: string; adding: number; current: number }) => Promise<void>
@@ -31,7 +59,7 @@ export type KnowledgeServiceDeps = {
 
 export function createKnowledgeService(deps: KnowledgeServiceDeps) {
   const { store, embedder, queue } = deps
-  const maxBytes = deps.maxSourceBytes ?? 10 * 1024 * 1024
+  const maxBytes = deps.maxSourceBytes ?? DEFAULT_MAX_FILE_BYTES
   const chunking = deps.chunking ?? DEFAULT_CHUNKING
 
   async function addSource(input: {
@@ -48,9 +76,49 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     const bytes = Buffer.byteLength(input.content, 'utf8')
     if (bytes > maxBytes) throw new AppError('source_too_large', `"${title}" is ${bytes} bytes; the limit is ${maxBytes}`, 413)
     if (!input.content.trim()) throw new AppError('empty_source', `"${title}" is empty`, 422)
-    if (input.agentId && !(await store.agents.get(input.organizationId, input.agentId))) throw notFound('Agent')
-
     const checksum = createHash('sha256').update(input.content).digest('hex')
+    return enqueue({ ...input, title, checksum, bytes })
+  }
+
+  /** An uploaded file (PDF, DOCX, TXT, Markdown, CSV, HTML): checked now, parsed by the ingest job. */
+  async function addFile(input: { organizationId: string; agentId: string | null; filename: string; mimeType?: string; bytes: Buffer; actorUserId?: string | null }): Promise<KnowledgeSource> {
+    const parser = requireParser()
+    const filename = input.filename.replace(/^.*[\\/]/, '').trim().slice(0, 300)
+    if (!filename) throw new AppError('invalid_source', 'An uploaded file needs a name', 422)
+    const size = input.bytes.length
+    if (size > maxBytes) throw new AppError('source_too_large', `"${filename}" is ${size} bytes; the limit is ${maxBytes} bytes`, 413)
+    if (size === 0) throw new AppError('empty_source', `"${filename}" is empty: the file has no bytes`, 422)
+    parser.formatOf({ filename, mimeType: input.mimeType, bytes: input.bytes })
+    const checksum = createHash('sha256').update(input.bytes).digest('hex')
+    const content = encodeFile({ filename, ...(input.mimeType ? { mimeType: input.mimeType } : {}) }, input.bytes)
+    return enqueue({ organizationId: input.organizationId, agentId: input.agentId, title: filename, kind: 'file', content, uri: `file:${filename}`, checksum, bytes: size, actorUserId: input.actorUserId })
+  }
+
+  /** A web page, or every page of a sitemap up to maxPages: fetched and parsed by the ingest job. */
+  async function addUrl(input: { organizationId: string; agentId: string | null; url: string; sitemap?: boolean; maxPages?: number; actorUserId?: string | null }): Promise<KnowledgeSource> {
+    requireParser()
+    let url: URL
+    try {
+      url = new URL(input.url)
+    } catch {
+      throw new AppError('invalid_url', `"${input.url}" is not a valid URL`, 422)
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AppError('invalid_url', `${input.url}: only http and https URLs can be imported`, 422)
+    const spec: UrlContent = { url: url.toString(), ...(input.sitemap ? { sitemap: true } : {}), ...(input.maxPages ? { maxPages: input.maxPages } : {}) }
+    const content = JSON.stringify(spec)
+    // The page may have changed since the last import: every import of a URL fetches it again.
+    const checksum = createHash('sha256').update(`${content}\n${new Date().toISOString()}`).digest('hex')
+    return enqueue({ organizationId: input.organizationId, agentId: input.agentId, title: spec.url, kind: 'url', content, uri: spec.sitemap ? `sitemap:${spec.url}` : spec.url, checksum, bytes: 0, actorUserId: input.actorUserId })
+  }
+
+  function requireParser(): DocumentParser {
+    if (!deps.parser) throw new AppError('unsupported_format', 'This server cannot read files or web pages: no document parser is configured', 415)
+    return deps.parser
+  }
+
+  async function enqueue(input: { organizationId: string; agentId: string | null; title: string; kind: KnowledgeSource['kind']; content: string; uri?: string | null; checksum: string; bytes: number; actorUserId?: string | null }): Promise<KnowledgeSource> {
+    const { title, checksum } = input
+    if (input.agentId && !(await store.agents.get(input.organizationId, input.agentId))) throw notFound('Agent')
     const uri = input.uri ?? null
     const existing = uri ? await store.knowledge.findSourceByUri(input.organizationId, uri) : null
     let source: KnowledgeSource
@@ -61,9 +129,42 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     } else {
       source = await store.knowledge.createSource({ organizationId: input.organizationId, agentId: input.agentId, title, kind: input.kind, uri, checksum, content: input.content })
     }
-    await store.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId ?? null, action: 'knowledge.source.added', target: source.id, data: { title, bytes } })
+    await store.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId ?? null, action: 'knowledge.source.added', target: source.id, data: { title, bytes: input.bytes, kind: input.kind } })
     await queue.add(INGEST_JOB, { organizationId: input.organizationId, sourceId: source.id } satisfies IngestJob, { jobId: `ingest:${source.id}:${checksum.slice(0, 12)}`, attempts: 3, backoffMs: 500 })
     return source
+  }
+
+  type Prepared = { ordinal: number; heading: string; text: string; language: ReturnType<typeof chunkMarkdown>[number]['language']; location?: ChunkLocation }
+
+  /** Turns a source's content into chunks: Markdown and text directly, files and URLs through the parser. */
+  async function prepare(source: KnowledgeSource, content: string): Promise<{ title: string; chunks: Prepared[] }> {
+    if (source.kind !== 'file' && source.kind !== 'url') {
+      return { title: source.title, chunks: chunkMarkdown(source.kind === 'markdown' ? content : content.replace(/^#/gm, '\\#'), chunking) }
+    }
+    const parser = requireParser()
+    const { organizationId, id } = source
+    let lastReported: number = PROGRESS.parsing
+    const onProgress = async (fraction: number) => {
+      const progress = PROGRESS.parsing + Math.round((PROGRESS.chunking - PROGRESS.parsing) * Math.max(0, Math.min(1, fraction)))
+      if (progress > lastReported) {
+        lastReported = progress
+        await store.knowledge.updateSource(organizationId, id, { progress })
+      }
+    }
+    let parsed
+    if (source.kind === 'file') {
+      const { meta, bytes } = decodeFile(content)
+      parsed = await parser.parse({ kind: 'file', filename: meta.filename, ...(meta.mimeType ? { mimeType: meta.mimeType } : {}), bytes }, onProgress)
+    } else {
+      parsed = await parser.parse({ kind: 'url', ...(JSON.parse(content) as UrlContent) }, onProgress)
+    }
+    await store.knowledge.updateSource(organizationId, id, { progress: PROGRESS.chunking })
+    const sections = parsed.sections.map((s) => ({ heading: s.heading || locationLabel(s.location), text: s.text }))
+    const chunks = chunkSections(sections, chunking).map(({ section, ...c }) => {
+      const location = parsed.sections[section]!.location
+      return { ...c, location: { ...location, ...(c.heading && !location.heading && !locationLabel(location) ? { heading: c.heading } : {}) } }
+    })
+    return { title: parsed.title.trim().slice(0, 300) || source.title, chunks }
   }
 
   /** Chunks, embeds and stores one source; reports progress on the source row. */
@@ -74,9 +175,11 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     const content = await store.knowledge.sourceContent(organizationId, sourceId)
     if (content === null) return
     try {
-      await store.knowledge.updateSource(organizationId, sourceId, { status: 'processing', progress: 5, error: null })
-      const chunks = chunkMarkdown(source.kind === 'markdown' ? content : content.replace(/^#/gm, '\\#'), chunking)
+      await store.knowledge.updateSource(organizationId, sourceId, { status: 'processing', progress: PROGRESS.parsing, error: null })
+      const { title, chunks } = await prepare(source, content)
       if (chunks.length === 0) throw new AppError('empty_source', `"${source.title}" has no text to index`, 422)
+      if (title !== source.title) await store.knowledge.updateSource(organizationId, sourceId, { title })
+      await store.knowledge.updateSource(organizationId, sourceId, { progress: PROGRESS.embedding })
       if (deps.checkChunkCap) {
         const current = (await store.knowledge.countChunks(organizationId)) - source.chunkCount
         await deps.checkChunkCap({ organizationId, adding: chunks.length, current })
@@ -84,8 +187,8 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
       const embeddings: number[][] = []
       for (let i = 0; i < chunks.length; i += EMBED_BATCH) {
         const batch = chunks.slice(i, i + EMBED_BATCH)
-        embeddings.push(...(await embedder.embed(batch.map((c) => embeddingText(source.title, c.heading, c.text)))))
-        const progress = 5 + Math.round((90 * Math.min(chunks.length, i + EMBED_BATCH)) / chunks.length)
+        embeddings.push(...(await embedder.embed(batch.map((c) => embeddingText(title, c.heading, c.text)))))
+        const progress = PROGRESS.embedding + Math.round(((PROGRESS.stored - PROGRESS.embedding) * Math.min(chunks.length, i + EMBED_BATCH)) / chunks.length)
         await store.knowledge.updateSource(organizationId, sourceId, { progress })
       }
       await store.knowledge.replaceChunks({
@@ -98,7 +201,9 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
       await store.knowledge.updateSource(organizationId, sourceId, { status: 'ready', progress: 100, chunkCount: chunks.length })
     } catch (error) {
       const message = error instanceof AppError ? error.message : `Processing "${source.title}" failed: ${(error as Error).message}`
-      await store.knowledge.updateSource(organizationId, sourceId, { status: 'failed', error: message })
+      // A failed source keeps no chunks: nothing partial (nor a stale earlier version) stays searchable.
+      await store.knowledge.replaceChunks({ organizationId, sourceId, embedder: embedder.name, dimensions: embedder.dimensions, chunks: [] })
+      await store.knowledge.updateSource(organizationId, sourceId, { status: 'failed', error: message, chunkCount: 0 })
       if (!(error instanceof AppError)) throw error
     }
   }
@@ -134,7 +239,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     return { passages, confidence, relevant: confidence >= RELEVANCE_THRESHOLD }
   }
 
-  return { addSource, processSource, deleteSource, search, recover }
+  return { addSource, addFile, addUrl, processSource, deleteSource, search, recover }
 }
 
 export type KnowledgeService = ReturnType<typeof createKnowledgeService>

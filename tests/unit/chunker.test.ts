@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { chunkMarkdown } from '../../core/knowledge/chunker.ts'
+import { chunkMarkdown, chunkSections } from '../../core/knowledge/chunker.ts'
 import { detectLanguage, keywordCoverage, orTsQuery, passageLabel } from '../../core/knowledge/text.ts'
 
 describe('chunking Markdown along its structure', () => {
@@ -59,5 +59,29 @@ describe('query helpers', () => {
   it('labels passages without repeating the title', () => {
     expect(passageLabel({ title: 'Channels', heading: 'Channels › Telegram' })).toBe('Channels › Telegram')
     expect(passageLabel({ title: 'FAQ', heading: '' })).toBe('FAQ')
+  })
+})
+
+describe('chunking sections a parser found', () => {
+  it('keeps each section apart, numbers chunks across sections, and treats # inside text as text', () => {
+    const chunks = chunkSections(
+      [
+        { heading: 'Page 1', text: '# not a heading\n\nSecond paragraph.' },
+        { heading: 'Row 2', text: 'Plan: Pro; Price: 49 USD' },
+      ],
+      { maxChars: 1200, overlapChars: 0 },
+    )
+    expect(chunks).toEqual([
+      { ordinal: 0, section: 0, heading: 'Page 1', text: '# not a heading\n\nSecond paragraph.', language: expect.any(String) },
+      { ordinal: 1, section: 1, heading: 'Row 2', text: 'Plan: Pro; Price: 49 USD', language: expect.any(String) },
+    ])
+  })
+
+  it('splits a long section and keeps its index on every piece', () => {
+    const text = Array.from({ length: 30 }, (_, i) => `Sentence number ${i} is here.`).join(' ')
+    const chunks = chunkSections([{ heading: '', text }], { maxChars: 200, overlapChars: 0 })
+    expect(chunks.length).toBeGreaterThan(3)
+    expect(new Set(chunks.map((c) => c.section))).toEqual(new Set([0]))
+    expect(chunks.map((c) => c.ordinal)).toEqual(chunks.map((_, i) => i))
   })
 })

@@ -1,0 +1,155 @@
+// Web pages for the knowledge base: one page by URL, or every page a sitemap.xml lists, up to a
+// page limit. Outgoing HTTP goes only through the global fetch, with a timeout and a size limit.
+import { isIP } from 'node:net'
+import path from 'node:path'
+import { AppError } from '../../core/errors.ts'
+import type { ParsedDocument, ParsedSection } from '../../core/ports.ts'
+import { detectFormat, parseFile } from './formats.ts'
+
+export type WebOptions = { maxBytes: number; timeoutMs: number; maxPages: number; fetch?: typeof fetch }
+type Fetched = { url: string; bytes: Buffer; contentType: string }
+
+const urlError = (url: string, why: string, code = 'url_failed') => new AppError(code, `Could not import ${url}: ${why}`, 422)
+
+/** Only http(s) to a public host: an admin must not make the server read its own network. */
+export function checkPublicUrl(raw: string): URL {
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new AppError('invalid_url', `"${raw}" is not a valid URL`, 422)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AppError('invalid_url', `${raw}: only http and https URLs can be imported`, 422)
+  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase()
+  if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.internal') || (isIP(host) && isPrivateIp(host))) {
+    throw new AppError('invalid_url', `${raw}: addresses on a private network cannot be imported`, 422)
+  }
+  return url
+}
+
+function isPrivateIp(ip: string): boolean {
+  if (isIP(ip) === 6) return ip === '::1' || ip === '::' || /^(fc|fd|fe8|fe9|fea|feb)/.test(ip) || ip.startsWith('::ffff:')
+  const [a = 0, b = 0] = ip.split('.').map(Number)
+  return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127)
+}
+
+export async function fetchUrl(raw: string, options: WebOptions): Promise<Fetched> {
+  const url = checkPublicUrl(raw).toString()
+  const doFetch = options.fetch ?? fetch
+  let res: Response
+  try {
+    res = await doFetch(url, {
+      redirect: 'follow',
+      signal: AbortSignal.timeout(options.timeoutMs),
+      headers: { 'user-agent': 'SwitchboardKnowledgeImporter/1.0', accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,text/*;q=0.8,*/*;q=0.5' },
+    })
+  } catch (error) {
+    const e = error as Error & { cause?: { code?: string; message?: string } }
+    if (e.name === 'TimeoutError' || e.name === 'AbortError') throw urlError(url, `no answer within ${options.timeoutMs} ms`, 'url_timeout')
+    throw urlError(url, `the request failed (${e.cause?.code ?? e.cause?.message ?? e.message})`)
+  }
+  if (res.redirected) checkPublicUrl(res.url)
+  if (res.status !== 200) {
+    await res.body?.cancel().catch(() => undefined)
+    throw urlError(url, `the server answered HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`)
+  }
+  const declared = Number(res.headers.get('content-length') ?? '0')
+  const tooLarge = () => new AppError('source_too_large', `Could not import ${url}: the page is larger than the limit of ${options.maxBytes} bytes`, 413)
+  if (declared > options.maxBytes) {
+    await res.body?.cancel().catch(() => undefined)
+    throw tooLarge()
+  }
+  const parts: Buffer[] = []
+  let size = 0
+  try {
+    if (res.body) {
+      const reader = res.body.getReader()
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) break
+        size += value.byteLength
+        if (size > options.maxBytes) {
+          await reader.cancel().catch(() => undefined)
+          throw tooLarge()
+        }
+        parts.push(Buffer.from(value))
+      }
+    }
+  } catch (error) {
+    if (error instanceof AppError) throw error
+    const e = error as Error
+    if (e.name === 'TimeoutError' || e.name === 'AbortError') throw urlError(url, `no answer within ${options.timeoutMs} ms`, 'url_timeout')
+    throw urlError(url, `reading the page failed (${e.message})`)
+  }
+  return { url: res.url || url, bytes: Buffer.concat(parts), contentType: res.headers.get('content-type') ?? '' }
+}
+
+const isSitemap = (f: Fetched) => /\b(xml)\b/i.test(f.contentType) || /^\s*(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*<(urlset|sitemapindex)\b/i.test(f.bytes.subarray(0, 2048).toString('utf8'))
+
+/** Reads one fetched page with the file parsers: HTML, or a PDF/text/Markdown/CSV/DOCX behind a URL. */
+async function parsePage(page: Fetched): Promise<ParsedDocument> {
+  const pathname = new URL(page.url).pathname
+  const base = path.basename(pathname)
+  const filename = path.extname(base) ? base : `${base || 'index'}.html`
+  const mimeType = page.contentType.split(';')[0]?.trim() || undefined
+  const file = { filename, mimeType, bytes: page.bytes }
+  // The server's content type outranks the URL's extension ("/page.php" is HTML).
+  const format = mimeType === 'text/html' || mimeType === 'application/xhtml+xml' ? 'html' : detectFormat(file)
+  const doc = await parseFile(file, format, page.url)
+  return { title: doc.title, sections: doc.sections.map((s) => ({ ...s, location: { ...s.location, url: page.url } })) }
+}
+
+/** One page, or with sitemap (or when the URL turns out to be one) every page it lists, up to maxPages. */
+export async function parseWeb(input: { url: string; sitemap?: boolean; maxPages?: number }, options: WebOptions, onProgress?: (fraction: number) => Promise<void> | void): Promise<ParsedDocument> {
+  const maxPages = Math.max(1, Math.min(input.maxPages ?? options.maxPages, options.maxPages))
+  const first = await fetchUrl(input.url, options)
+  if (!input.sitemap && !isSitemap(first)) return parsePage(first)
+  if (!isSitemap(first)) throw urlError(input.url, 'it is not a sitemap (expected <urlset> or <sitemapindex> XML)', 'invalid_sitemap')
+
+  const pages: string[] = []
+  const seen = new Set<string>()
+  const queue: Fetched[] = [first]
+  let sitemapsRead = 0
+  while (queue.length && pages.length < maxPages) {
+    const sitemap = queue.shift()!
+    const xml = sitemap.bytes.toString('utf8')
+    const locs = [...xml.matchAll(/<loc>\s*([\s\S]*?)\s*<\/loc>/gi)].map((m) => decodeXml(m[1]!))
+    if (/<sitemapindex\b/i.test(xml)) {
+      for (const loc of locs) {
+        if (sitemapsRead >= 20 || pages.length >= maxPages) break
+        sitemapsRead++
+        queue.push(await fetchUrl(new URL(loc, sitemap.url).toString(), options))
+      }
+      continue
+    }
+    for (const loc of locs) {
+      const url = new URL(loc, sitemap.url).toString()
+      if (seen.has(url)) continue
+      seen.add(url)
+      pages.push(url)
+      if (pages.length >= maxPages) break
+    }
+  }
+  if (pages.length === 0) throw urlError(input.url, 'the sitemap lists no pages', 'empty_source')
+
+  const sections: ParsedSection[] = []
+  for (const [i, url] of pages.entries()) {
+    const doc = await parsePage(await fetchUrl(url, options))
+    for (const s of doc.sections) {
+      const heading = [doc.title, s.heading].filter(Boolean).join(' › ')
+      sections.push({ text: s.text, heading, location: { ...s.location, heading, url } })
+    }
+    await onProgress?.((i + 1) / pages.length)
+  }
+  return { title: `${new URL(first.url).hostname} (${pages.length} page${pages.length === 1 ? '' : 's'})`, sections }
+}
+
+function decodeXml(s: string): string {
+  return s
+    .replace(/^<!\[CDATA\[([\s\S]*)\]\]>$/, '$1')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&apos;/g, "'")
+    .replace(/&amp;/g, '&')
+}
