@@ -1,3 +1,4 @@
+import type { App } from '../../bots/app.ts'
 /**
  * A deterministic knowledge base for the benchmarks: 30 product-help articles in Markdown, each
  * with 10 sections of 2–4 sentences, so each section becomes one chunk (~300 chunks in all), and
@@ -191,3 +192,33 @@ export function generateCorpus(options: { articles?: number; sectionsPerArticle?
   }
   return { articles, questions }
 }
+
+/** Adds the articles as knowledge sources of the organization and waits until every one is indexed. */
+export async function ingestCorpus(app: App, organizationId: string, articles: { title: string; content: string }[], timeoutMs: number): Promise<void> {
+  for (const article of articles) {
+    await app.knowledge.addSource({ organizationId, agentId: null, title: article.title, kind: 'markdown', content: article.content, uri: `bench/${slug(article.title)}.md` })
+  }
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const sources = await app.store.knowledge.listSources(organizationId)
+    const failed = sources.filter((s) => s.status === 'failed')
+    if (failed.length) throw new Error(`ingestion failed: ${failed.map((s) => `${s.title}: ${s.error}`).join('; ')}`)
+    if (sources.length === articles.length && sources.every((s) => s.status === 'ready')) return
+    if (Date.now() > deadline) throw new Error(`knowledge not indexed within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 50))
+  }
+}
+
+/** A fixed pseudo-random order, so runs are comparable. */
+export function shuffle<X>(xs: X[], seed: number): X[] {
+  const out = [...xs]
+  let s = seed
+  for (let i = out.length - 1; i > 0; i--) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0
+    const j = s % (i + 1)
+    ;[out[i], out[j]] = [out[j]!, out[i]!]
+  }
+  return out
+}
+
+const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')

@@ -40,7 +40,7 @@ import { loadConfig } from '../../core/config/index.ts'
 /** The benchmarks run far more turns than a Trial's monthly responses: measure without the quota. */
 const UNLIMITED_TRIAL = JSON.stringify({ trial: { responsesPerPeriod: null, limits: { agents: null, chunks: null, channels: null } } })
 import type { LlmRequest } from '../../core/ports.ts'
-import { generateCorpus, type BenchQuestion } from './corpus.ts'
+import { generateCorpus, ingestCorpus, shuffle, type BenchQuestion } from './corpus.ts'
 
 export const TARGETS = { overheadP95Ms: 2 }
 
@@ -384,15 +384,7 @@ async function runModelTurns(opts: Options): Promise<ModelTurnsResult> {
     // The knowledge base: a part of the turns benchmark's corpus.
     const corpus = generateCorpus({ articles: opts.turnArticles })
     const ingestStarted = performance.now()
-    for (const article of corpus.articles) {
-      await app.knowledge.addSource({ organizationId: organization.id, agentId: null, title: article.title, kind: 'markdown', content: article.content, uri: `bench/${slug(article.title)}.md` })
-    }
-    await waitUntil(async () => {
-      const sources = await app!.store.knowledge.listSources(organization.id)
-      const failed = sources.filter((s) => s.status === 'failed')
-      if (failed.length) throw new Error(`ingestion failed: ${failed.map((s) => `${s.title}: ${s.error}`).join('; ')}`)
-      return sources.length === corpus.articles.length && sources.every((s) => s.status === 'ready')
-    }, 60_000)
+    await ingestCorpus(app, organization.id, corpus.articles, 60_000)
     const ingestSeconds = (performance.now() - ingestStarted) / 1000
     const chunks = await app.store.knowledge.countChunks(organization.id)
 
@@ -582,27 +574,8 @@ async function openConnections(input: { port: number; agent: http.Agent; count: 
   )
 }
 
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`)
-}
 
-function shuffle<X>(xs: X[], seed: number): X[] {
-  const out = [...xs]
-  let s = seed
-  for (let i = out.length - 1; i > 0; i--) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0
-    const j = s % (i + 1)
-    ;[out[i], out[j]] = [out[j]!, out[i]!]
-  }
-  return out
-}
 
-const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')
 
 const sorted = (values: number[]) => [...values].sort((a, b) => a - b)
 const pct = (s: number[], p: number) => (s.length ? s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]! : 0)

@@ -17,7 +17,7 @@ const UNLIMITED_TRIAL = JSON.stringify({ trial: { responsesPerPeriod: null, limi
 import { createLogger } from '../../adapters/log/logger.ts'
 import { listen } from '../../adapters/http/server.ts'
 import { buildApp, type App } from '../../bots/app.ts'
-import { generateCorpus, type BenchQuestion } from './corpus.ts'
+import { generateCorpus, ingestCorpus, shuffle, type BenchQuestion } from './corpus.ts'
 
 export const TARGETS = { p95MsAtConcurrency1: 50, peakRssMb: 300 }
 const CHUNKS_MIN = 280
@@ -94,15 +94,7 @@ export async function runTurnsBenchmark(partial: Partial<Options> = {}): Promise
     // The knowledge base: ~300 chunks.
     const corpus = generateCorpus()
     const ingestStarted = performance.now()
-    for (const article of corpus.articles) {
-      await app.knowledge.addSource({ organizationId: organization.id, agentId: null, title: article.title, kind: 'markdown', content: article.content, uri: `bench/${slug(article.title)}.md` })
-    }
-    await waitUntil(async () => {
-      const sources = await app!.store.knowledge.listSources(organization.id)
-      const failed = sources.filter((s) => s.status === 'failed')
-      if (failed.length) throw new Error(`ingestion failed: ${failed.map((s) => `${s.title}: ${s.error}`).join('; ')}`)
-      return sources.length === corpus.articles.length && sources.every((s) => s.status === 'ready')
-    }, 120_000)
+    await ingestCorpus(app, organization.id, corpus.articles, 120_000)
     const ingestSeconds = (performance.now() - ingestStarted) / 1000
     const chunks = await app.store.knowledge.countChunks(organization.id)
     snapshot('knowledge indexed')
@@ -324,27 +316,8 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!
 }
 
-function shuffle<X>(xs: X[], seed: number): X[] {
-  const out = [...xs]
-  let s = seed
-  for (let i = out.length - 1; i > 0; i--) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0
-    const j = s % (i + 1)
-    ;[out[i], out[j]] = [out[j]!, out[i]!]
-  }
-  return out
-}
 
-async function waitUntil(check: () => Promise<boolean>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await check()) return
-    await new Promise((r) => setTimeout(r, 50))
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`)
-}
 
-const slug = (s: string) => s.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '')
 const round = (x: number, digits: number) => Number(x.toFixed(digits))
 const ms = (x: number) => Math.round(x)
 const log = (msg: string) => console.log(`[turns] ${msg}`)

@@ -5,11 +5,10 @@ import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import type { Request } from 'express'
 import nock from 'nock'
-import pg from 'pg'
 import Stripe from 'stripe'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { postgresAnswers, scratchDatabase } from '../support/postgres.ts'
 import { openDatabase, type Database } from '../../adapters/db/database.ts'
-import { readMigrations } from '../../adapters/db/migrate.ts'
 import { createPrismaSubscriptionStore } from '../../adapters/db/subscription-store.ts'
 import { createApi } from '../../adapters/http/api.ts'
 import { createMetrics } from '../../adapters/http/metrics.ts'
@@ -525,51 +524,16 @@ describe('payments', () => {
  * (PGlite runs one query at a time). Skipped with a warning when no server answers, like the
  * quota's concurrency test (TEST_POSTGRES_URL, default postgres@127.0.0.1:5432).
  */
-const ADMIN_URL = process.env.TEST_POSTGRES_URL || 'postgresql://postgres@127.0.0.1:5432/postgres'
-async function postgresAnswers(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 2000 })
-  client.on('error', () => undefined)
-  try {
-    await client.connect()
-    return true
-  } catch (error) {
-    if (process.env.CI === 'true') throw new Error(`CI=true but PostgreSQL at ${ADMIN_URL} does not answer: ${(error as Error).message}`, { cause: error })
-    console.warn(`\n!!! SKIPPING the webhook concurrency test: no PostgreSQL answers at ${ADMIN_URL}. !!!\n`)
-    return false
-  } finally {
-    await client.end().catch(() => undefined)
-  }
-}
-const postgres = await postgresAnswers()
+const postgres = await postgresAnswers('the webhook concurrency test')
 
 describe.skipIf(!postgres)('webhook events racing on PostgreSQL (10 connections)', () => {
-  const dbName = `sbtest_payments_${process.pid}_${Date.now().toString(36)}`
-  const admin = new pg.Client({ connectionString: ADMIN_URL })
   let db: Database
+  let drop: () => Promise<void>
 
   beforeAll(async () => {
-    await admin.connect()
-    await admin.query(`CREATE DATABASE "${dbName}"`)
-    const url = new URL(ADMIN_URL)
-    url.pathname = `/${dbName}`
-    const setup = new pg.Client({ connectionString: url.toString() })
-    await setup.connect()
-    try {
-      // PostgreSQL 15 here has no pgvector; the billing tables do not need it.
-      for (const m of await readMigrations()) {
-        await setup.query(m.sql.replace(/CREATE EXTENSION IF NOT EXISTS vector;/gi, '').replace(/CREATE INDEX[^;]*USING hnsw[^;]*;/gi, '').replace(/("embedding"\s+)vector(\(\d+\))?/gi, '$1bytea'))
-      }
-    } finally {
-      await setup.end()
-    }
-    url.searchParams.set('connection_limit', '10')
-    db = await openDatabase({ databaseUrl: url.toString(), dataDir: 'memory://' })
+    ;({ db, drop } = await scratchDatabase('payments', 10))
   })
-  afterAll(async () => {
-    await db?.close()
-    await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch((e: unknown) => console.warn(`could not drop ${dbName}: ${(e as Error).message}`))
-    await admin.end()
-  })
+  afterAll(async () => drop?.())
 
   it('one event delivered 20 times at once applies once; 20 events of one organization at once end on the newest', async () => {
     await db.prisma.organization.create({ data: { id: 'org-race', name: 'Race' } })

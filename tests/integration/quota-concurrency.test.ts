@@ -1,11 +1,10 @@
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createPrismaBillingStore } from '../../adapters/db/billing-store.ts'
-import { openDatabase, type Database } from '../../adapters/db/database.ts'
-import { readMigrations } from '../../adapters/db/migrate.ts'
+import type { Database } from '../../adapters/db/database.ts'
 import { DEFAULT_PLANS } from '../../core/billing/plans.ts'
 import { createQuotaService, type BillingNotification } from '../../core/billing/quota.ts'
 import { newId } from '../../core/ids.ts'
+import { postgresAnswers, scratchDatabase } from '../support/postgres.ts'
 
 /**
  * The quota's race, on the machine's real PostgreSQL with 20 parallel connections: PGlite runs one
@@ -13,71 +12,18 @@ import { newId } from '../../core/ids.ts'
  * server where the user may create databases; each run creates its own database and drops it.
  * Where no server answers the test is skipped with a warning; under CI (CI=true) that is a failure.
  */
-const ADMIN_URL = process.env.TEST_POSTGRES_URL || 'postgresql://postgres@127.0.0.1:5432/postgres'
-
-async function postgresAnswers(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 2000 })
-  client.on('error', () => undefined)
-  try {
-    await client.connect()
-    await client.query('SELECT 1')
-    return true
-  } catch (error) {
-    if (process.env.CI === 'true') throw new Error(`CI=true but PostgreSQL at ${ADMIN_URL} does not answer: ${(error as Error).message}`, { cause: error })
-    console.warn(`\n!!! SKIPPING the quota concurrency test: no PostgreSQL answers at ${ADMIN_URL}. Start PostgreSQL or set TEST_POSTGRES_URL to run it. !!!\n`)
-    return false
-  } finally {
-    await client.end().catch(() => undefined)
-  }
-}
-
-/**
- * The project's migrations without what needs pgvector: the PostgreSQL 15 on these machines has no
- * pgvector (Debian bookworm does not package it), and the quota's tables do not use vectors. So the
- * extension is not created, the embedding column becomes bytea, and the HNSW indexes are left out.
- * Anything else that mentions vectors would be a new migration this test does not know: it stops.
- */
-function withoutPgvector(name: string, sql: string): string {
-  const out = sql
-    .replace(/CREATE EXTENSION IF NOT EXISTS vector;/gi, '')
-    .replace(/CREATE INDEX[^;]*USING hnsw[^;]*;/gi, '')
-    .replace(/("embedding"\s+)vector(\(\d+\))?/gi, '$1bytea')
-  const left = out.split('\n').filter((line) => /(?<!ts)vector\b/i.test(line.replace(/--.*$/, '')))
-  if (left.length) throw new Error(`Migration ${name} uses pgvector in a way this test does not strip: ${left.join(' | ')}`)
-  return out
-}
-
-const available = await postgresAnswers()
+const available = await postgresAnswers('the quota concurrency test')
 
 describe.skipIf(!available)('response quota under real concurrency (PostgreSQL, 20 connections)', () => {
-  const dbName = `sbtest_quota_${process.pid}_${Date.now().toString(36)}`
-  const admin = new pg.Client({ connectionString: ADMIN_URL })
   let db: Database
+  let drop: () => Promise<void>
   const now = new Date('2026-03-15T10:00:00Z')
   const periodStart = new Date('2026-03-01T00:00:00Z')
 
   beforeAll(async () => {
-    await admin.connect()
-    await admin.query(`CREATE DATABASE "${dbName}"`)
-    const url = new URL(ADMIN_URL)
-    url.pathname = `/${dbName}`
-    const setup = new pg.Client({ connectionString: url.toString() })
-    await setup.connect()
-    try {
-      for (const m of await readMigrations()) await setup.query(withoutPgvector(m.name, m.sql))
-    } finally {
-      await setup.end()
-    }
-    url.searchParams.set('connection_limit', '20')
-    // Not db.migrate(): the migrations above are applied already, minus pgvector.
-    db = await openDatabase({ databaseUrl: url.toString(), dataDir: 'memory://' })
+    ;({ db, drop } = await scratchDatabase('quota', 20))
   })
-
-  afterAll(async () => {
-    await db?.close()
-    await admin.query(`DROP DATABASE IF EXISTS "${dbName}" WITH (FORCE)`).catch((e: unknown) => console.warn(`could not drop ${dbName}: ${(e as Error).message}`))
-    await admin.end()
-  })
+  afterAll(async () => drop?.())
 
   const organization = async (used: number) => {
     const id = newId()
