@@ -39,6 +39,11 @@ import { createMemoryRateLimiter, createRedisRateLimiter } from '../adapters/que
 import { createWebchatChannel } from '../adapters/webchat/webchat-channel.ts'
 import { registerWebchatRoutes } from '../adapters/webchat/routes.ts'
 import { registerAdminRoutes, tokenOf } from '../admin-web/api/routes.ts'
+import { registerTeamRoutes } from '../admin-web/api/team-routes.ts'
+import { registerReportRoutes } from '../admin-web/api/report-routes.ts'
+import { createAdminWebRouter } from '../admin-web/static.ts'
+import { createLogMailer, createSmtpMailer } from '../adapters/mail/mailer.ts'
+import { csrfTokenOf } from '../core/tenancy/auth-service.ts'
 
 export const VERSION = '0.1.0'
 
@@ -134,7 +139,9 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const knowledge = createKnowledgeService({ store, embedder, queue, logger, parser, maxSourceBytes: maxFileBytes, checkChunkCap: (input) => quota.checkCap({ ...input, kind: 'chunks' }) })
   const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, notifier, metrics, quota })
   const turns = createTurnService({ store, queue, notifier, channels, runPipeline, logger, metrics })
-  const auth = createAuthService({ store })
+  const mailer = config.SMTP_URL ? createSmtpMailer({ url: config.SMTP_URL, from: config.MAIL_FROM, logger }) : createLogMailer(logger)
+  const adminUrl = `${(config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).replace(/\/$/, '')}/admin/`
+  const auth = createAuthService({ store, limiter, mailer, adminUrl })
   const agents = createAgentService({ store })
   const operators = createOperatorService({ store, notifier, channels })
 
@@ -150,10 +157,16 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
       const token = tokenOf(req.headers.authorization, req.headers.cookie)
       return token ? auth.authenticate(token) : null
     },
+    // Bearer clients are not browsers: only cookie sessions need the CSRF header.
+    csrfTokenOf: (req) => {
+      if (/^Bearer\s/i.test(req.headers.authorization ?? '')) return null
+      const token = tokenOf(undefined, req.headers.cookie)
+      return token ? csrfTokenOf(token) : null
+    },
   })
   const webchatPages = registerWebchatRoutes({ api, store, turns, notifier, channel: channels.get('webchat') ?? createWebchatChannel(), replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS })
   registerCrmRoutes({ api, crm, memory, store })
-  registerBillingRoutes({ api, quota, store })
+  registerBillingRoutes({ api, quota, store, plans, paymentsEnabled: Boolean(config.LEMONSQUEEZY_API_KEY || config.STRIPE_SECRET_KEY) })
   // Payments: each provider is on when its settings are present; its SDK loads only then.
   const providers = new Map<string, PaymentProvider>()
   if (config.LEMONSQUEEZY_API_KEY) {
@@ -168,6 +181,8 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const paymentWebhooks = registerPaymentRoutes({ api, providers, subscriptions, logger, maxBodyBytes: config.MAX_BODY_BYTES })
   registerKnowledgeFileRoutes({ api, knowledge, maxFileBytes })
   registerAdminRoutes({ api, store, auth, agents, knowledge, quota, conversations: operators, providerKeys, turns, notifier, replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS, secureCookies: config.NODE_ENV === 'production', version: VERSION })
+  registerTeamRoutes({ api, store, auth, secureCookies: config.NODE_ENV === 'production' })
+  registerReportRoutes({ api, store })
   const http = createHttpApp({
     logger,
     metrics,
@@ -176,7 +191,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
       await store.ping()
       await queue.ping()
     },
-    routers: [api.router, paymentWebhooks, webchatPages],
+    routers: [api.router, paymentWebhooks, webchatPages, createAdminWebRouter()],
   })
 
   return {
@@ -198,6 +213,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
     crm,
     memory,
     auth,
+    mailer,
     agents,
     operators,
     http,

@@ -161,6 +161,18 @@ export type ApiCallSummary = { totals: UsageTotals; byDay: (UsageTotals & { day:
 /** An organization's own provider key; the secret itself is never part of this. */
 export type ProviderKey = { id: string; organizationId: string; name: string; provider: string; baseUrl: string | null; keyId: string; last4: string; createdAt: Date }
 
+/** A person in an organization, as the admin web lists them. */
+export type Member = { userId: string; email: string; name: string; role: Role; joinedAt: Date }
+/** An invitation to join an organization; the token itself is never stored, only its hash. */
+export type Invitation = { id: string; organizationId: string; email: string; role: Role; invitedByUserId: string | null; expiresAt: Date; acceptedAt: Date | null; createdAt: Date }
+export type ReportBucket = 'day' | 'week' | 'month'
+/** Agent responses in one period, one channel and one agent (admins' test chats not counted). */
+export type ResponseRow = { period: string; channel: ChannelKind; agentId: string; responses: number }
+export type InboxStatus = { id: string; agentId: string; agentName: string; channel: ChannelKind; name: string; publicKey: string | null; lastMessageAt: Date | null; failedReplies: number; lastError: string | null }
+export type BillingEventRow = { id: string; provider: string; type: string; occurredAt: Date; result: string }
+/** One conversation as the CSV export and the conversation list show it. */
+export type ConversationRow = { id: string; channel: ChannelKind; agentId: string; agentName: string; state: ConversationState; contactName: string | null; messages: number; createdAt: Date; lastMessageAt: Date }
+
 // ---------- repositories ----------
 export type Tx = unknown
 
@@ -174,11 +186,41 @@ export interface Store {
     findByEmail(email: string): Promise<User | null>
     addMembership(input: Membership): Promise<void>
     membership(userId: string, organizationId?: string): Promise<Membership | null>
+    get(id: string): Promise<User | null>
+    setPassword(userId: string, passwordHash: string): Promise<void>
+  }
+  members: {
+    list(organizationId: string): Promise<Member[]>
+    setRole(organizationId: string, userId: string, role: Role): Promise<boolean>
+    remove(organizationId: string, userId: string): Promise<boolean>
+  }
+  passwordResets: {
+    create(input: { tokenHash: string; userId: string; expiresAt: Date }): Promise<void>
+    /** Marks the link used and returns its user, once: a second call, or an expired link, returns null. */
+    consume(tokenHash: string, now: Date): Promise<string | null>
+  }
+  invitations: {
+    create(input: { organizationId: string; email: string; role: Role; tokenHash: string; invitedByUserId: string | null; expiresAt: Date }): Promise<Invitation>
+    list(organizationId: string): Promise<Invitation[]>
+    delete(organizationId: string, id: string): Promise<boolean>
+    find(tokenHash: string): Promise<Invitation | null>
+    /** Marks the invitation accepted, once: a second call, or an expired one, returns null. */
+    accept(tokenHash: string, now: Date): Promise<Invitation | null>
+  }
+  reports: {
+    responses(organizationId: string, input: { from: Date; to: Date; bucket: ReportBucket }): Promise<ResponseRow[]>
+    conversationStats(organizationId: string, input: { from: Date; to: Date }): Promise<{ conversations: number; handoffs: number }>
+    conversations(organizationId: string, input: { from: Date; to: Date; limit: number }): Promise<ConversationRow[]>
+    /** Each channel inbox (not the test chat) with its last customer message and failed replies in the last 7 days. */
+    inboxes(organizationId: string): Promise<InboxStatus[]>
+    /** Payment events applied to the organization, newest first. */
+    billingEvents(organizationId: string, limit: number): Promise<BillingEventRow[]>
   }
   sessions: {
     create(input: { tokenHash: string; userId: string; organizationId: string; expiresAt: Date }): Promise<void>
     find(tokenHash: string): Promise<{ userId: string; organizationId: string; expiresAt: Date } | null>
     delete(tokenHash: string): Promise<void>
+    deleteForUser(userId: string): Promise<void>
   }
   agents: {
     list(organizationId: string): Promise<Agent[]>
@@ -230,6 +272,8 @@ export interface Store {
     open(input: { organizationId: string; conversationId: string; reason: string }): Promise<Handoff>
     list(organizationId: string, status?: Handoff['status']): Promise<Handoff[]>
     close(organizationId: string, conversationId: string): Promise<void>
+    /** An operator takes the conversation's open handoff (or a new one); returns it. */
+    take(input: { organizationId: string; conversationId: string; operatorUserId: string; reason: string }): Promise<Handoff>
   }
   usage: {
     recordApiCall(input: ApiCall & { organizationId: string; agentId: string | null; kind: 'chat' | 'embedding' }): Promise<void>
@@ -390,6 +434,14 @@ export interface Logger {
 export interface RateLimiter {
   /** Returns true when the key may act now; counts the attempt. */
   take(key: string, input: { limit: number; windowMs: number }): Promise<boolean>
+  /** How many attempts the key made in its current window, without counting one. */
+  count(key: string): Promise<number>
+}
+
+/** Sends mail (password reset and invitation links); without a mail transport the message goes to the log. */
+export interface Mailer {
+  kind: 'smtp' | 'log'
+  send(input: { to: string; subject: string; text: string }): Promise<void>
 }
 
 export type Metrics = {

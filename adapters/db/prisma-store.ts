@@ -18,6 +18,7 @@ import type {
   Source,
   Store,
 } from '../../core/ports.ts'
+import { createPrismaAdminStore } from './admin-store.ts'
 import type { Database } from './database.ts'
 import { Prisma } from './generated/client.ts'
 import type * as Models from './generated/models.ts'
@@ -112,7 +113,12 @@ export function createPrismaStore(db: Database): Store {
         const m = await prisma.membership.findFirst({ where: { userId, ...(organizationId ? { organizationId } : {}) }, orderBy: { createdAt: 'asc' } })
         return m ? { userId: m.userId, organizationId: m.organizationId, role: m.role as Role } : null
       },
+      get: (id) => prisma.user.findUnique({ where: { id } }),
+      setPassword: async (userId, passwordHash) => {
+        await prisma.user.update({ where: { id: userId }, data: { passwordHash } })
+      },
     },
+    ...createPrismaAdminStore(prisma),
 
     sessions: {
       create: async (input) => {
@@ -121,6 +127,9 @@ export function createPrismaStore(db: Database): Store {
       find: (tokenHash) => prisma.session.findUnique({ where: { tokenHash }, select: { userId: true, organizationId: true, expiresAt: true } }),
       delete: async (tokenHash) => {
         await prisma.session.deleteMany({ where: { tokenHash } })
+      },
+      deleteForUser: async (userId) => {
+        await prisma.session.deleteMany({ where: { userId } })
       },
     },
 
@@ -400,6 +409,11 @@ export function createPrismaStore(db: Database): Store {
       list: async (organizationId, status) => (await prisma.handoff.findMany({ where: { organizationId, ...(status ? { status } : {}) }, orderBy: { createdAt: 'desc' }, take: 200 })).map(toHandoff),
       close: async (organizationId, conversationId) => {
         await prisma.handoff.updateMany({ where: { organizationId, conversationId, status: { in: ['open', 'taken'] } }, data: { status: 'closed', closedAt: new Date() } })
+      },
+      take: async ({ organizationId, conversationId, operatorUserId, reason }) => {
+        const current = await prisma.handoff.findFirst({ where: { organizationId, conversationId, status: { in: ['open', 'taken'] } }, orderBy: { createdAt: 'desc' } })
+        if (current) return toHandoff(await prisma.handoff.update({ where: { id: current.id }, data: { status: 'taken', operatorUserId } }))
+        return toHandoff(await prisma.handoff.create({ data: { id: newId(), organizationId, conversationId, status: 'taken', reason, operatorUserId } }))
       },
     },
 

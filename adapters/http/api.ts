@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response, Router } from 'express'
 import express from 'express'
 import { z } from 'zod'
 import { AppError } from '../../core/errors.ts'
+import { safeEqual } from '../../core/security/passwords.ts'
 import type { Principal } from '../../core/tenancy/auth-service.ts'
 
 export type AuthMode = 'none' | 'session'
@@ -18,12 +19,16 @@ export type RouteDef<B extends z.ZodType, Q extends z.ZodType> = {
 }
 
 type Authenticate = (req: Request) => Promise<Principal | null>
+/** The CSRF token a request must carry in X-CSRF-Token: set when it is authenticated by cookie, null for bearer tokens. */
+type CsrfTokenOf = (req: Request) => string | null
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /**
  * A tiny route registry over express: validates bodies and queries with zod at the edge and
  * writes the same schemas into the OpenAPI document, so the docs cannot drift from the code.
  */
-export function createApi(deps: { authenticate: Authenticate }) {
+export function createApi(deps: { authenticate: Authenticate; csrfTokenOf?: CsrfTokenOf }) {
   const router: Router = express.Router()
   const paths: Record<string, Record<string, unknown>> = {}
 
@@ -34,6 +39,10 @@ export function createApi(deps: { authenticate: Authenticate }) {
         if (def.auth === 'session') {
           principal = await deps.authenticate(req)
           if (!principal) throw new AppError('unauthorized', 'Sign in first: send a session cookie or an Authorization: Bearer token', 401)
+          // A browser sends the cookie with any request, even one another site makes it send: a
+          // state-changing request authenticated by cookie must also prove it read the CSRF token.
+          const expected = SAFE_METHODS.has(req.method) ? null : (deps.csrfTokenOf?.(req) ?? null)
+          if (expected && !safeEqual(req.header('x-csrf-token') ?? '', expected)) throw new AppError('csrf_failed', 'Missing or wrong X-CSRF-Token header; the signed-in page gets it from GET /api/v1/me', 403)
         }
         const body = def.body ? parse(def.body, req.body ?? {}, 'body') : undefined
         const query = def.query ? parse(def.query, req.query, 'query') : undefined
@@ -68,7 +77,10 @@ export function createApi(deps: { authenticate: Authenticate }) {
       info: { title: input.title, version: input.version, description: 'Switchboard HTTP API. Admin routes need a session: POST /api/v1/auth/login, then send the cookie or `Authorization: Bearer <token>`.' },
       paths,
       components: {
-        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, cookie: { type: 'apiKey', in: 'cookie', name: 'sb_session' } },
+        securitySchemes: {
+          bearer: { type: 'http', scheme: 'bearer' },
+          cookie: { type: 'apiKey', in: 'cookie', name: 'sb_session', description: 'With the cookie, POST, PATCH, PUT and DELETE also need the header X-CSRF-Token (from GET /api/v1/me or the sign-in response).' },
+        },
         schemas: {
           Error: { type: 'object', required: ['error'], properties: { error: { type: 'object', required: ['code', 'message'], properties: { code: { type: 'string' }, message: { type: 'string' } } } } },
         },

@@ -16,6 +16,10 @@ export function createMemoryRateLimiter(): RateLimiter {
       w.count++
       return w.count <= limit
     },
+    async count(key) {
+      const w = windows.get(key)
+      return w && w.resetAt > Date.now() ? w.count : 0
+    },
   }
 }
 
@@ -26,6 +30,9 @@ export function createRedisRateLimiter(redis: Redis, prefix = 'switchboard'): Ra
       const k = `${prefix}:rl:${key}`
       const [[, count]] = (await redis.multi().incr(k).pexpire(k, windowMs, 'NX').exec()) as [[Error | null, number]]
       return count <= limit
+    },
+    async count(key) {
+      return Number((await redis.get(`${prefix}:rl:${key}`)) ?? 0)
     },
   }
 }

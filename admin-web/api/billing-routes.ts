@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { QuotaService } from '../../core/billing/quota.ts'
 import type { Store } from '../../core/ports.ts'
+import type { Plans } from '../../core/billing/plans.ts'
 import { requireRole } from '../../core/tenancy/auth-service.ts'
 import type { createApi } from '../../adapters/http/api.ts'
 
@@ -18,8 +19,17 @@ const settingsSchema = z
  * notifications (quota at 80% and 100%), and what customers get at the limit. Payments (checkout,
  * provider webhooks) are registered elsewhere.
  */
-export function registerBillingRoutes(deps: { api: ReturnType<typeof createApi>; quota: QuotaService; store?: Pick<Store, 'audit'> }) {
+export function registerBillingRoutes(deps: { api: ReturnType<typeof createApi>; quota: QuotaService; store?: Pick<Store, 'audit'>; plans?: Plans; paymentsEnabled?: boolean }) {
   const { api, quota } = deps
+
+  api.route({
+    method: 'get',
+    path: '/api/v1/billing/plans',
+    tag: 'billing',
+    summary: 'The plans on offer with their prices and limits, and whether checkout is available',
+    auth: 'session',
+    handler: async () => ({ plans: Object.values(deps.plans ?? {}), checkout: deps.paymentsEnabled ?? false }),
+  })
 
   api.route({
     method: 'get',

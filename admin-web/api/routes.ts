@@ -12,6 +12,8 @@ import { newId } from '../../core/ids.ts'
 import type { AuthService } from '../../core/tenancy/auth-service.ts'
 import { requireRole } from '../../core/tenancy/auth-service.ts'
 import type { createApi } from '../../adapters/http/api.ts'
+import type { Response } from 'express'
+import { csrfTokenOf, type Principal } from '../../core/tenancy/auth-service.ts'
 
 export const SESSION_COOKIE = 'sb_session'
 
@@ -65,17 +67,28 @@ export function registerAdminRoutes(deps: {
     for (const id of ids) if (!(await store.providerKeys.getSealed(organizationId, id))) throw new AppError('validation_failed', `Provider key ${id} does not exist in this organization`, 422)
   }
 
+  const setSessionCookie = (res: Response, session: { token: string; expiresAt: Date }) =>
+    res.cookie(SESSION_COOKIE, session.token, { httpOnly: true, sameSite: 'lax', secure: deps.secureCookies, expires: session.expiresAt, path: '/' })
+  const sessionView = (session: { token: string; csrfToken: string; expiresAt: Date; principal: Principal }) => ({
+    token: session.token,
+    csrfToken: session.csrfToken,
+    expiresAt: session.expiresAt,
+    organizationId: session.principal.organizationId,
+    role: session.principal.role,
+  })
+
   api.route({
     method: 'post',
     path: '/api/v1/auth/login',
     tag: 'auth',
-    summary: 'Sign in: returns a bearer token and sets an HTTP-only session cookie',
+    summary: 'Sign in: returns a bearer token and sets an HTTP-only session cookie; 5 failed sign-ins a minute per account or IP get 429',
     auth: 'none',
     body: z.object({ email: z.string().trim().email(), password: z.string().min(1).max(1000) }),
-    handler: async ({ body, res }) => {
-      const session = await auth.login(body)
-      res.cookie(SESSION_COOKIE, session.token, { httpOnly: true, sameSite: 'lax', secure: deps.secureCookies, expires: session.expiresAt, path: '/' })
-      return { token: session.token, expiresAt: session.expiresAt, organizationId: session.principal.organizationId, role: session.principal.role }
+    responses: { 200: 'Signed in', 401: 'Email or password is wrong', 429: 'Too many failed sign-ins' },
+    handler: async ({ body, req, res }) => {
+      const session = await auth.login({ ...body, ip: req.ip })
+      setSessionCookie(res, session)
+      return sessionView(session)
     },
   })
 
@@ -92,12 +105,12 @@ export function registerAdminRoutes(deps: {
       password: z.string().min(10, 'at least 10 characters').max(1000),
     }),
     responses: { 201: 'Created and signed in', 409: 'Email already registered' },
-    handler: async ({ body, res }) => {
+    handler: async ({ body, req, res }) => {
       await auth.createOrganizationWithOwner({ organizationName: body.organizationName, email: body.email, name: body.name, password: body.password })
-      const session = await auth.login({ email: body.email, password: body.password })
-      res.cookie(SESSION_COOKIE, session.token, { httpOnly: true, sameSite: 'lax', secure: deps.secureCookies, expires: session.expiresAt, path: '/' })
+      const session = await auth.login({ email: body.email, password: body.password, ip: req.ip })
+      setSessionCookie(res, session)
       res.status(201)
-      return { token: session.token, expiresAt: session.expiresAt, organizationId: session.principal.organizationId, role: session.principal.role }
+      return sessionView(session)
     },
   })
 
@@ -111,7 +124,36 @@ export function registerAdminRoutes(deps: {
     handler: async ({ req, res }) => {
       const token = tokenOf(req.headers.authorization, req.headers.cookie)
       if (token) await auth.logout(token)
-      res.clearCookie(SESSION_COOKIE, { path: '/' })
+      res.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'lax', secure: deps.secureCookies })
+      return undefined
+    },
+  })
+
+  api.route({
+    method: 'post',
+    path: '/api/v1/auth/password-reset',
+    tag: 'auth',
+    summary: 'Send a one-time link to set a new password (by mail, or to the log when SMTP_URL is not set); always 202',
+    auth: 'none',
+    body: z.object({ email: z.string().trim().email() }).strict(),
+    responses: { 202: 'If the account exists, the link is on its way', 429: 'Too many requests' },
+    handler: async ({ body, req, res }) => {
+      await auth.requestPasswordReset({ email: body.email, ip: req.ip })
+      res.status(202)
+      return { status: 'sent' }
+    },
+  })
+
+  api.route({
+    method: 'post',
+    path: '/api/v1/auth/password-reset/confirm',
+    tag: 'auth',
+    summary: 'Set a new password with the token of a reset link (once); ends every session of the account',
+    auth: 'none',
+    body: z.object({ token: z.string().trim().min(20).max(200), password: z.string().min(10, 'at least 10 characters').max(1000) }).strict(),
+    responses: { 204: 'Password changed', 400: 'The link is invalid, expired or already used' },
+    handler: async ({ body }) => {
+      await auth.resetPassword(body)
       return undefined
     },
   })
@@ -120,11 +162,13 @@ export function registerAdminRoutes(deps: {
     method: 'get',
     path: '/api/v1/me',
     tag: 'auth',
-    summary: 'The signed-in user, organization and role',
+    summary: 'The signed-in user, organization and role, and the CSRF token for cookie sessions',
     auth: 'session',
-    handler: async ({ principal }) => {
-      const organization = await store.organizations.get(principal.organizationId)
-      return { userId: principal.userId, role: principal.role, organization }
+    handler: async ({ principal, req }) => {
+      const [organization, user] = await Promise.all([store.organizations.get(principal.organizationId), store.users.get(principal.userId)])
+      const viaCookie = !/^Bearer\s/i.test(req.headers.authorization ?? '')
+      const token = tokenOf(req.headers.authorization, req.headers.cookie)
+      return { userId: principal.userId, email: user?.email, name: user?.name, role: principal.role, organization, ...(viaCookie && token ? { csrfToken: csrfTokenOf(token) } : {}) }
     },
   })
 
@@ -326,10 +370,33 @@ export function registerAdminRoutes(deps: {
     method: 'get',
     path: '/api/v1/conversations',
     tag: 'conversations',
-    summary: 'Conversations, newest first',
+    summary: 'Conversations, newest first, with their channel',
     auth: 'session',
     query: z.object({ state: z.enum(['bot', 'handoff', 'closed']).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
-    handler: async ({ principal, query }) => ({ conversations: await store.conversations.list(principal.organizationId, query) }),
+    handler: async ({ principal, query }) => {
+      const conversations = await store.conversations.list(principal.organizationId, query)
+      const inboxes = new Map<string, Promise<Awaited<ReturnType<Store['inboxes']['get']>>>>()
+      const withChannel = await Promise.all(
+        conversations.map(async (c) => {
+          if (!inboxes.has(c.inboxId)) inboxes.set(c.inboxId, store.inboxes.get(c.inboxId))
+          const inbox = await inboxes.get(c.inboxId)!
+          return { ...c, channel: inbox?.channel ?? null, test: inbox?.settings.test === true }
+        }),
+      )
+      return { conversations: withChannel }
+    },
+  })
+  api.route({
+    method: 'post',
+    path: '/api/v1/conversations/:id/take',
+    tag: 'conversations',
+    summary: 'An operator takes the conversation: the bot stops answering until it is released (operator)',
+    auth: 'session',
+    handler: async ({ principal, params }) => {
+      requireRole(principal, 'operator')
+      const handoff = await deps.conversations.take({ organizationId: principal.organizationId, conversationId: params.id!, operatorUserId: principal.userId })
+      return { state: 'handoff', handoff }
+    },
   })
   api.route({
     method: 'get',

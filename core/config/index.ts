@@ -72,6 +72,9 @@ const baseSchema = z.object({
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   DEMO_SEED: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   WEBCHAT_REPLY_TIMEOUT_MS: z.coerce.number().int().min(100).default(20_000),
+  /** Mail for password reset and invitation links; without it they are written to the log. */
+  SMTP_URL: optionalUrl(['smtp://', 'smtps://']),
+  MAIL_FROM: z.string().trim().min(3).default('Switchboard <no-reply@localhost>'),
 })
 
 /** Payments (Lemon Squeezy, Stripe) add their settings from core/billing/payments.ts. */

@@ -26,6 +26,16 @@ export function createOperatorService(deps: { store: Store; notifier: Notifier; 
     return { ...message, status: 'sent' }
   }
 
+  /** An operator takes the conversation from the bot (or from the handoff queue). */
+  async function take(input: { organizationId: string; conversationId: string; operatorUserId: string }) {
+    const conversation = await store.conversations.get(input.organizationId, input.conversationId)
+    if (!conversation) throw notFound('Conversation')
+    await store.conversations.setState(input.organizationId, conversation.id, 'handoff')
+    const handoff = await store.handoffs.take({ organizationId: input.organizationId, conversationId: conversation.id, operatorUserId: input.operatorUserId, reason: 'operator_took' })
+    await store.audit.record({ organizationId: input.organizationId, actorUserId: input.operatorUserId, action: 'conversation.taken', target: conversation.id })
+    return handoff
+  }
+
   async function release(input: { organizationId: string; conversationId: string; operatorUserId: string }) {
     const conversation = await store.conversations.get(input.organizationId, input.conversationId)
     if (!conversation) throw notFound('Conversation')
@@ -34,7 +44,7 @@ export function createOperatorService(deps: { store: Store; notifier: Notifier; 
     await store.audit.record({ organizationId: input.organizationId, actorUserId: input.operatorUserId, action: 'conversation.released', target: conversation.id })
   }
 
-  return { operatorReply, release }
+  return { operatorReply, take, release }
 }
 
 export type ConversationOps = ReturnType<typeof createOperatorService>
