@@ -10,8 +10,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts && npm cache clean --force
 
 COPY . .
-# Generate the Prisma client; DATA_DIR must exist for the demo credentials file.
-RUN npm run generate && mkdir -p data && chown node:node data
+# Generate the Prisma client and build the admin web; DATA_DIR must exist for the demo credentials file.
+RUN npm run generate && npm run build:web && mkdir -p data && chown node:node data
 
 USER node
 EXPOSE 3000

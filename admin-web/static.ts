@@ -8,7 +8,7 @@ export const ADMIN_DIST = path.resolve(path.dirname(fileURLToPath(import.meta.ur
 
 /** Serves the admin web at /admin/ from the same process as the API; / leads there. */
 export function createAdminWebRouter(dist = ADMIN_DIST): Router {
-  const router = express.Router()
+  const router = express.Router({ strict: true })
   router.get('/', (_req, res) => res.redirect(302, '/admin/'))
   router.get('/admin', (_req, res) => res.redirect(301, '/admin/'))
   router.use('/admin', (_req, res, next) => {

@@ -20,8 +20,9 @@ if (config.DEMO_SEED) {
     [
       '',
       'Switchboard is running on its embedded defaults.',
+      `  Admin web:    ${base}/admin/`,
       `  Web chat:     ${base}/chat/${demo.webchatKey}`,
-      `  Admin login:  ${demo.adminEmail} / ${demo.adminPassword}   (POST ${base}/api/v1/auth/login)`,
+      `  Admin login:  ${demo.adminEmail} / ${demo.adminPassword}   (the admin web, or POST ${base}/api/v1/auth/login)`,
       `  API docs:     ${base}/api/v1/openapi.json`,
       `  Credentials:  ${config.DATA_DIR}/demo-credentials.json`,
       '  Terminal chat: npm run chat',

@@ -1,0 +1,225 @@
+import { useState, type FormEvent } from 'react'
+import { request, type Agent, type Inbox } from '../api.ts'
+import { navigate, type Session } from '../App.tsx'
+import { useI18n } from '../i18n.ts'
+import { Async, ConfirmButton, ErrorBox, Field, useLoad } from '../ui.tsx'
+
+const isAdmin = (s: Session) => s.me.role === 'owner' || s.me.role === 'admin'
+
+export function Agents({ session }: { session: Session }) {
+  const { t, formatDate } = useI18n()
+  const state = useLoad((signal) => request<{ agents: Agent[] }>('/api/v1/agents', { signal }), [])
+  const [name, setName] = useState('')
+  const [error, setError] = useState<unknown>()
+  const [busy, setBusy] = useState(false)
+  const create = async (e: FormEvent) => {
+    e.preventDefault()
+    setBusy(true)
+    setError(undefined)
+    try {
+      const { agent } = await request<{ agent: Agent }>('/api/v1/agents', { body: { name } })
+      setName('')
+      navigate(`/agents/${agent.id}`)
+    } catch (err) {
+      setError(err)
+    } finally {
+      setBusy(false)
+    }
+  }
+  return (
+    <>
+      <h1 tabIndex={-1}>{t('agentsTitle')}</h1>
+      {isAdmin(session) && (
+        <form onSubmit={create} className="row card">
+          <Field label={t('newAgent')}>{(id) => <input id={id} name="agentName" required maxLength={120} value={name} onChange={(e) => setName(e.target.value)} />}</Field>
+          <button type="submit" disabled={busy}>
+            {t('create')}
+          </button>
+          {error ? <ErrorBox error={error} /> : null}
+        </form>
+      )}
+      <Async state={state} isEmpty={(d) => d.agents.length === 0} empty={t('agentsEmpty')}>
+        {(d) => (
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">{t('name')}</th>
+                <th scope="col">{t('model')}</th>
+                <th scope="col">{t('created')}</th>
+                <th scope="col">{t('actions')}</th>
+              </tr>
+            </thead>
+            <tbody>
+              {d.agents.map((a) => (
+                <tr key={a.id}>
+                  <td>
+                    <a href={`#/agents/${a.id}`}>{a.name}</a>
+                  </td>
+                  <td>{a.model ?? t('offline')}</td>
+                  <td>{formatDate(a.createdAt)}</td>
+                  <td className="row">
+                    <a className="button secondary" href={`#/agents/${a.id}`} aria-label={`${t('edit')}: ${a.name}`}>
+                      {t('edit')}
+                    </a>
+                    {isAdmin(session) && (
+                      <ConfirmButton
+                        label={t('delete')}
+                        question={t('deleteAgentConfirm', { name: a.name })}
+                        confirmLabel={t('confirmDelete')}
+                        onConfirm={async () => {
+                          await request(`/api/v1/agents/${a.id}`, { method: 'DELETE' })
+                          state.reload()
+                        }}
+                      />
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Async>
+    </>
+  )
+}
+
+type ProviderKey = { id: string; name: string; provider: string; last4: string }
+
+export function AgentEdit({ id, session }: { id: string; session: Session }) {
+  const { t } = useI18n()
+  const state = useLoad(
+    async (signal) => {
+      const [agent, keys] = await Promise.all([request<{ agent: Agent; inboxes: Inbox[] }>(`/api/v1/agents/${id}`, { signal }), request<{ keys: ProviderKey[] }>('/api/v1/provider-keys', { signal })])
+      return { ...agent, keys: keys.keys }
+    },
+    [id],
+  )
+  return (
+    <>
+      <p>
+        <a href="#/agents">← {t('back')}</a>
+      </p>
+      <Async state={state}>{(d) => <AgentForm agent={d.agent} inboxes={d.inboxes} keys={d.keys} readOnly={!isAdmin(session)} />}</Async>
+    </>
+  )
+}
+
+function AgentForm({ agent, inboxes, keys, readOnly }: { agent: Agent; inboxes: Inbox[]; keys: ProviderKey[]; readOnly: boolean }) {
+  const { t } = useI18n()
+  const [form, setForm] = useState({
+    name: agent.name,
+    instructions: agent.instructions,
+    model: agent.model ?? '',
+    providerKeyId: agent.providerKeyId ?? '',
+    temperature: String(agent.temperature),
+    maxTokens: String(agent.maxTokens),
+    responseDelayMs: String(agent.responseDelayMs),
+    fallbacks: agent.fallbacks.map((f) => f.model).join('\n'),
+  })
+  const [status, setStatus] = useState<'idle' | 'saving' | 'saved'>('idle')
+  const [error, setError] = useState<unknown>()
+  const set = (k: keyof typeof form) => (e: { target: { value: string } }) => {
+    setForm({ ...form, [k]: e.target.value })
+    setStatus('idle')
+  }
+  const save = async (e: FormEvent) => {
+    e.preventDefault()
+    setStatus('saving')
+    setError(undefined)
+    try {
+      await request(`/api/v1/agents/${agent.id}`, {
+        method: 'PATCH',
+        body: {
+          name: form.name,
+          instructions: form.instructions,
+          model: form.model.trim() || null,
+          providerKeyId: form.providerKeyId || null,
+          temperature: Number(form.temperature),
+          maxTokens: Number(form.maxTokens),
+          responseDelayMs: Number(form.responseDelayMs),
+          fallbacks: form.fallbacks
+            .split('\n')
+            .map((m) => m.trim())
+            .filter(Boolean)
+            .map((model) => ({ providerKeyId: form.providerKeyId || null, model })),
+        },
+      })
+      setStatus('saved')
+    } catch (err) {
+      setError(err)
+      setStatus('idle')
+    }
+  }
+  return (
+    <>
+      <h1 tabIndex={-1}>{t('editAgent', { name: agent.name })}</h1>
+      <form onSubmit={save} className="stack card">
+        <fieldset disabled={readOnly} className="stack">
+          <Field label={t('name')}>{(id) => <input id={id} required maxLength={120} value={form.name} onChange={set('name')} />}</Field>
+          <Field label={t('instructions')}>{(id) => <textarea id={id} rows={6} maxLength={20000} value={form.instructions} onChange={set('instructions')} />}</Field>
+          <div className="grid2">
+            <Field label={t('model')} hint={t('modelHint')}>
+              {(id, hint) => <input id={id} aria-describedby={hint} placeholder="gpt-4o-mini" value={form.model} onChange={set('model')} />}
+            </Field>
+            <Field label={t('providerKey')}>
+              {(id) => (
+                <select id={id} value={form.providerKeyId} onChange={set('providerKeyId')}>
+                  <option value="">{t('environmentKey')}</option>
+                  {keys.map((k) => (
+                    <option key={k.id} value={k.id}>
+                      {k.name} ({k.provider}, …{k.last4})
+                    </option>
+                  ))}
+                </select>
+              )}
+            </Field>
+            <Field label={t('temperature')}>{(id) => <input id={id} type="number" min={0} max={2} step={0.1} required value={form.temperature} onChange={set('temperature')} />}</Field>
+            <Field label={t('maxTokens')}>{(id) => <input id={id} type="number" min={16} max={32000} required value={form.maxTokens} onChange={set('maxTokens')} />}</Field>
+            <Field label={t('responseDelay')}>{(id) => <input id={id} type="number" min={0} max={30000} step={100} required value={form.responseDelayMs} onChange={set('responseDelayMs')} />}</Field>
+            <Field label={t('fallbacks')} hint={t('fallbacksHint')}>
+              {(id, hint) => <textarea id={id} rows={3} aria-describedby={hint} value={form.fallbacks} onChange={set('fallbacks')} />}
+            </Field>
+          </div>
+        </fieldset>
+        {error ? <ErrorBox error={error} /> : null}
+        {!readOnly && (
+          <div className="row">
+            <button type="submit" disabled={status === 'saving'}>
+              {t('save')}
+            </button>
+            <span role="status" aria-live="polite" className="success">
+              {status === 'saved' ? t('saved') : ''}
+            </span>
+          </div>
+        )}
+      </form>
+      <section className="card">
+        <h2>{t('knowledgeScope')}</h2>
+        <p>{t('knowledgeScopeText')}</p>
+        <p>
+          <a href="#/knowledge">{t('nav_knowledge')} →</a>
+        </p>
+      </section>
+      <section className="card">
+        <h2>{t('agentChannels')}</h2>
+        <ul>
+          {inboxes
+            .filter((i) => i.key)
+            .map((i) => (
+              <li key={i.id}>
+                {i.channel}: {i.name}{' '}
+                {i.channel === 'webchat' && i.key && (
+                  <a href={`/chat/${i.key}`} target="_blank" rel="noreferrer">
+                    {t('openChat')}
+                  </a>
+                )}
+              </li>
+            ))}
+        </ul>
+        <p>
+          <a href="#/channels">{t('nav_channels')} →</a>
+        </p>
+      </section>
+    </>
+  )
+}

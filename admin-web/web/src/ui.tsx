@@ -1,0 +1,162 @@
+import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from 'react'
+import { Chart, BarController, BarElement, CategoryScale, DoughnutController, ArcElement, Legend, LinearScale, Tooltip, LineController, LineElement, PointElement, Filler, type ChartConfiguration } from 'chart.js'
+import { ApiError } from './api.ts'
+import { useI18n } from './i18n.ts'
+
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, DoughnutController, ArcElement, Legend, Tooltip, LineController, LineElement, PointElement, Filler)
+
+export type Loaded<T> = { data: T | undefined; error: unknown; loading: boolean; reload: () => void; setData: (d: T) => void }
+
+/** Loads data for a page; `reload` runs it again. Keeps the last data while reloading. */
+export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[]): Loaded<T> {
+  const [data, setData] = useState<T>()
+  const [error, setError] = useState<unknown>()
+  const [loading, setLoading] = useState(true)
+  const [tick, setTick] = useState(0)
+  const run = useCallback(load, deps)
+  useEffect(() => {
+    const ctl = new AbortController()
+    setLoading(true)
+    run(ctl.signal).then(
+      (d) => {
+        if (ctl.signal.aborted) return
+        setData(d)
+        setError(undefined)
+        setLoading(false)
+      },
+      (e) => {
+        if (ctl.signal.aborted) return
+        setError(e)
+        setLoading(false)
+      },
+    )
+    return () => ctl.abort()
+  }, [run, tick])
+  return { data, error, loading, reload: () => setTick((n) => n + 1), setData }
+}
+
+export function errorText(t: ReturnType<typeof useI18n>['t'], error: unknown): string {
+  if (error instanceof ApiError && error.code === 'network') return t('errorNetwork')
+  if (error instanceof ApiError) return error.message
+  return t('errorGeneric', { message: (error as Error)?.message ?? String(error) })
+}
+
+export function Loading() {
+  const { t } = useI18n()
+  return (
+    <p className="loading" role="status" aria-live="polite">
+      <span className="spinner" aria-hidden="true" /> {t('loading')}
+    </p>
+  )
+}
+
+export function ErrorBox({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
+  const { t } = useI18n()
+  return (
+    <div className="error" role="alert">
+      <p>{errorText(t, error)}</p>
+      {onRetry && (
+        <button type="button" className="secondary" onClick={onRetry}>
+          {t('retry')}
+        </button>
+      )}
+    </div>
+  )
+}
+
+export function Empty({ children }: { children: ReactNode }) {
+  return <p className="empty">{children}</p>
+}
+
+/** Loading, error and empty states around a page section. */
+export function Async<T>({ state, isEmpty, empty, children }: { state: Loaded<T>; isEmpty?: (d: T) => boolean; empty?: ReactNode; children: (d: T) => ReactNode }) {
+  if (state.data === undefined && state.loading) return <Loading />
+  if (state.error && state.data === undefined) return <ErrorBox error={state.error} onRetry={state.reload} />
+  if (state.data === undefined) return null
+  return (
+    <>
+      {state.error ? <ErrorBox error={state.error} onRetry={state.reload} /> : null}
+      {isEmpty?.(state.data) ? <Empty>{empty}</Empty> : children(state.data)}
+    </>
+  )
+}
+
+/** A button that asks for confirmation in a modal dialog before it acts. */
+export function ConfirmButton({ label, question, confirmLabel, onConfirm, className = 'danger' }: { label: string; question: string; confirmLabel: string; onConfirm: () => Promise<void> | void; className?: string }) {
+  const { t } = useI18n()
+  const ref = useRef<HTMLDialogElement>(null)
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<unknown>()
+  const id = useId()
+  return (
+    <>
+      <button type="button" className={className} onClick={() => ref.current?.showModal()}>
+        {label}
+      </button>
+      <dialog ref={ref} aria-labelledby={`${id}-q`} onClose={() => setError(undefined)}>
+        <p id={`${id}-q`}>{question}</p>
+        {error ? <ErrorBox error={error} /> : null}
+        <div className="row">
+          <button type="button" className="secondary" autoFocus onClick={() => ref.current?.close()}>
+            {t('cancel')}
+          </button>
+          <button
+            type="button"
+            className="danger"
+            disabled={busy}
+            onClick={async () => {
+              setBusy(true)
+              try {
+                await onConfirm()
+                ref.current?.close()
+              } catch (e) {
+                setError(e)
+              } finally {
+                setBusy(false)
+              }
+            }}
+          >
+            {confirmLabel}
+          </button>
+        </div>
+      </dialog>
+    </>
+  )
+}
+
+export function StatusBadge({ status, text }: { status: string; text: string }) {
+  return <span className={`badge badge-${status}`}>{text}</span>
+}
+
+export const PALETTE = ['#1d4ed8', '#b45309', '#047857', '#9d174d', '#6d28d9', '#0f766e', '#b91c1c', '#4d7c0f']
+
+/** A chart.js chart on a canvas, with a text summary for screen readers. */
+export function ChartView({ config, label, height = 260 }: { config: ChartConfiguration; label: string; height?: number }) {
+  const canvas = useRef<HTMLCanvasElement>(null)
+  useEffect(() => {
+    if (!canvas.current) return
+    const chart = new Chart(canvas.current, { ...config, options: { responsive: true, maintainAspectRatio: false, animation: false, ...config.options } })
+    return () => chart.destroy()
+  }, [config])
+  return (
+    <div className="chart" style={{ height }}>
+      <canvas ref={canvas} role="img" aria-label={label} />
+    </div>
+  )
+}
+
+export function Field({ label, hint, children, id }: { label: string; hint?: string; children: (id: string, describedBy?: string) => ReactNode; id?: string }) {
+  const auto = useId()
+  const fieldId = id ?? auto
+  return (
+    <div className="field">
+      <label htmlFor={fieldId}>{label}</label>
+      {children(fieldId, hint ? `${fieldId}-hint` : undefined)}
+      {hint && (
+        <small id={`${fieldId}-hint`} className="hint">
+          {hint}
+        </small>
+      )}
+    </div>
+  )
+}

@@ -1,0 +1,274 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { createServer } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+
+const root = path.resolve(import.meta.dirname, '../..')
+const OUTPUT = path.join(root, 'tests/output/admin-web')
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const available = existsSync(CHROMIUM)
+if (!available) {
+  if (process.env.CI === 'true') throw new Error(`CI=true but no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium package`)
+  console.warn(`\n!!! SKIPPING admin web browser test: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH). !!!\n`)
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+const RETURNS_DOC = `# Returns policy
+
+## Refunds
+
+Customers can return any item within 30 days of delivery for a full refund. Send the parcel to 12 Harbour Street with the order number inside.
+
+## Exchanges
+
+An exchange for another size is free of charge and takes about five working days.
+`
+
+type Violation = { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }
+
+/**
+ * The admin web in Chromium against the real app (bots/main.ts, as `npm start` runs it) on a
+ * temporary DATA_DIR: sign up, create an agent, upload a document by drag and drop and wait for
+ * it to be ready, ask it in the test chat and see a cited answer, take and release a handoff,
+ * open billing; a screenshot and an axe-core check of every page.
+ */
+describe.skipIf(!available)('admin web in Chromium', () => {
+  let dataDir: string
+  let child: ChildProcess | undefined
+  let out = ''
+  let base: string
+  let browser: Browser
+  let context: BrowserContext
+  let page: Page
+  const errors: string[] = []
+  const axeSource = () => readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+
+  beforeAll(async () => {
+    execFileSync(process.execPath, ['admin-web/build-web.mjs'], { cwd: root, stdio: 'ignore' })
+    await mkdir(OUTPUT, { recursive: true })
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-admin-web-'))
+    const port = await freePort()
+    base = `http://127.0.0.1:${port}`
+    child = spawn(process.execPath, ['--import', 'tsx', 'bots/main.ts'], {
+      cwd: root,
+      env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: 'development', DEMO_SEED: 'false', REDIS_URL: '', DATABASE_URL: '', OPENAI_API_KEY: '', PUBLIC_URL: base },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    child.stdout!.on('data', (d) => (out += d))
+    child.stderr!.on('data', (d) => (out += d))
+    const deadline = Date.now() + 90_000
+    while (!out.includes('Switchboard is listening')) {
+      if (child.exitCode !== null) throw new Error(`exited early:\n${out}`)
+      if (Date.now() > deadline) throw new Error(`not listening in time:\n${out}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] })
+    // axe-core is injected into each page for the check; the page's own CSP would refuse it.
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true, locale: 'en-GB' })
+    page = await context.newPage()
+    page.on('pageerror', (e) => errors.push(e.message))
+    page.on('console', (m) => m.type() === 'error' && !/status of 40[139]/.test(m.text()) && errors.push(m.text()))
+  }, 120_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r))
+      child.kill('SIGTERM')
+      await exited
+    }
+    if (dataDir) await rm(dataDir, { recursive: true, force: true })
+  })
+
+  /** Saves a full-page screenshot and runs axe-core: no serious or critical violations. */
+  async function check(name: string) {
+    await page.waitForFunction(() => !document.querySelector('.loading'))
+    await page.screenshot({ path: path.join(OUTPUT, `${name}.png`), fullPage: true })
+    if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(await axeSource())
+    const violations = (await page.evaluate(async () => {
+      const result = await (window as unknown as { axe: { run(ctx: Document, opts: object): Promise<{ violations: Violation[] }> } }).axe.run(document, { resultTypes: ['violations'] })
+      return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => ({ target: n.target })) }))
+    })) as Violation[]
+    const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    expect(serious, `${name}: ${JSON.stringify(serious, null, 1)}`).toEqual([])
+  }
+
+  const go = async (hash: string, heading: string | RegExp) => {
+    await page.click(`nav a[href="#${hash}"]`)
+    await page.getByRole('heading', { level: 1, name: heading }).waitFor()
+  }
+
+  it('signs up, creates an agent, feeds it a document, chats, handles a handoff, and shows every page', async () => {
+    await page.goto(`${base}/`)
+    await page.getByRole('heading', { name: 'Sign in to Switchboard' }).waitFor()
+    expect(page.url()).toBe(`${base}/admin/#/signin`)
+    await check('01-sign-in')
+
+    // A wrong password is refused with a readable message.
+    await page.getByLabel('Email').fill('nobody@example.com')
+    await page.getByLabel('Password').fill('wrong password')
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByRole('alert').filter({ hasText: 'Email or password is wrong' }).waitFor()
+
+    await page.getByRole('link', { name: 'Create an organization' }).click()
+    await page.getByRole('heading', { name: 'Create your organization' }).waitFor()
+    await page.getByLabel('Organization name').fill('Harbour Shop')
+    await page.getByLabel('Your name').fill('Hanna Berg')
+    await page.getByLabel('Email').fill('hanna@harbour.example')
+    await page.getByLabel('Password').fill('a long enough password')
+    await check('02-sign-up')
+    await page.getByRole('button', { name: 'Create organization' }).click()
+    await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor()
+    await page.getByText('No responses in this period yet').waitFor()
+    const cookies = await context.cookies()
+    expect(cookies.find((c) => c.name === 'sb_session')).toMatchObject({ httpOnly: true, sameSite: 'Lax' })
+    await check('03-dashboard-empty')
+
+    // Agents: create one, edit it, see it listed.
+    await go('/agents', 'Agents')
+    await page.getByText('No agents yet').waitFor()
+    await page.getByLabel('New agent').fill('Harbour helper')
+    await page.getByRole('button', { name: 'Create' }).click()
+    await page.getByRole('heading', { name: 'Edit agent Harbour helper' }).waitFor()
+    await page.getByLabel('Instructions').fill('Answer questions about orders, returns and exchanges.')
+    await page.getByLabel('Response delay (ms)').fill('0')
+    await page.getByRole('button', { name: 'Save' }).click()
+    await page.getByRole('status').filter({ hasText: 'Saved' }).waitFor()
+    await check('04-agent-edit')
+    await go('/agents', 'Agents')
+    await page.getByRole('link', { name: 'Harbour helper' }).first().waitFor()
+    await check('05-agents')
+
+    // Knowledge: drop a file on the drop zone, watch it upload and process until ready.
+    await go('/knowledge', 'Knowledge')
+    await page.getByText('No knowledge yet').waitFor()
+    await page.evaluate((text) => {
+      const transfer = new DataTransfer()
+      transfer.items.add(new File([text], 'returns.md', { type: 'text/markdown' }))
+      document.querySelector('.dropzone')!.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }))
+    }, RETURNS_DOC)
+    await page.getByText('returns.md is uploaded and being processed.').waitFor()
+    await page.locator('tr[data-status="ready"]', { hasText: 'Returns policy' }).waitFor({ timeout: 30_000 })
+    await page.getByLabel('Question or words').fill('refund within days')
+    await page.getByRole('button', { name: 'Search' }).click()
+    await page.locator('.passages li').first().waitFor()
+    expect(await page.locator('.passages li').first().textContent()).toMatch(/Returns policy.*score \d\.\d{3}.*30 days/s)
+    await check('06-knowledge')
+
+    // Test chat: a streamed answer that quotes the document and names it as the source.
+    await go('/chat', 'Test chat')
+    await page.getByText('Ask a question to see how the agent answers').waitFor()
+    await page.getByLabel('Your message').fill('How many days do I have to return an item for a refund?')
+    await page.keyboard.press('Enter')
+    const answer = page.locator('.bubble.agent').last()
+    await answer.locator('.sources li').first().waitFor({ timeout: 20_000 })
+    expect(await answer.locator('.text').textContent()).toContain('30 days')
+    expect(await answer.locator('.sources li').first().textContent()).toContain('Returns policy')
+    expect(await answer.locator('.meta').textContent()).toContain('Model:')
+    await check('07-test-chat')
+
+    // A customer on the web chat asks for a person: the conversation joins the handoff queue.
+    const { agents } = await page.evaluate(() => fetch('/api/v1/agents').then((r) => r.json()))
+    const { inboxes } = await page.evaluate((id) => fetch(`/api/v1/agents/${id}`).then((r) => r.json()), agents[0].id)
+    const key = inboxes.find((i: { channel: string; key: string | null }) => i.channel === 'webchat' && i.key).key
+    const customer = await fetch(`${base}/api/v1/webchat/${key}/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sessionId: 'customer-e2e-0001', text: 'I want to talk to a human, please' }) })
+    expect(customer.status).toBe(200)
+
+    await go('/channels', 'Channels')
+    await page.getByRole('cell', { name: /webchat/ }).first().waitFor()
+    await check('08-channels')
+
+    await go('/conversations', 'Conversations')
+    const queued = page.locator('section', { has: page.getByRole('heading', { name: 'Handoff queue' }) }).locator('tbody tr')
+    await queued.first().waitFor()
+    await check('09-conversations')
+    await queued.first().getByRole('button', { name: 'Take' }).click()
+    await queued.first().getByText('Taken').waitFor()
+    await queued.first().getByRole('link', { name: 'Open' }).click()
+    await page.getByRole('heading', { name: 'Conversation on webchat' }).waitFor()
+    await page.getByLabel('Reply to the customer').fill('Hello, this is Hanna from Harbour Shop. How can I help?')
+    await page.getByRole('button', { name: 'Send reply' }).click()
+    await page.locator('.bubble.operator', { hasText: 'this is Hanna' }).waitFor()
+    await check('10-conversation')
+    await page.getByRole('button', { name: 'Give back to the bot' }).click()
+    await page.locator('.badge', { hasText: 'Bot' }).waitFor()
+    const history = await (await fetch(`${base}/api/v1/webchat/${key}/messages?sessionId=customer-e2e-0001`)).json()
+    expect(history.messages.map((m: { author: string }) => m.author)).toContain('operator')
+
+    // Another customer gets an answer from the bot: the dashboard counts it.
+    const answered = await fetch(`${base}/api/v1/webchat/${key}/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sessionId: 'customer-e2e-0002', text: 'Can I exchange a jacket for another size?' }) })
+    expect((await answered.json()).messages[0].sources[0].title).toContain('Returns policy')
+
+    // Billing: plan, usage chart, plans (checkout is off without a payment provider), history.
+    await go('/billing', 'Billing')
+    await page.getByRole('heading', { name: 'Current plan' }).waitFor()
+    expect(await page.locator('.plan-name').first().textContent()).toContain('Trial')
+    await page.locator('.chart canvas').first().waitFor()
+    await page.getByText('Online payment is not set up on this server').waitFor()
+    await check('11-billing')
+
+    // Organization: invite an operator.
+    await go('/organization', 'Organization')
+    await page.getByRole('cell', { name: 'hanna@harbour.example' }).waitFor()
+    await page.locator('form').getByLabel('Email').fill('olga@harbour.example')
+    await page.locator('form').getByLabel('Role').selectOption('operator')
+    await page.getByRole('button', { name: 'Send invitation' }).click()
+    await page.getByText('olga@harbour.example · Operator').waitFor()
+    expect(out).toContain('#/invitation?token=')
+    await check('12-organization')
+
+    // The dashboard with data, in Russian too.
+    await go('/dashboard', 'Dashboard')
+    await page.locator('.stat-value').first().filter({ hasText: /^[1-9]/ }).waitFor()
+    expect(await page.locator('.chart canvas').count()).toBeGreaterThanOrEqual(2)
+    await check('13-dashboard')
+    await page.getByLabel('Language').selectOption('ru')
+    await page.getByRole('heading', { level: 1, name: 'Сводка' }).waitFor()
+    await check('14-dashboard-ru')
+    await page.getByLabel('Язык').selectOption('en')
+
+    // The CSV export downloads with the session cookie.
+    const csv = await page.evaluate(() => fetch('/api/v1/reports/conversations.csv').then((r) => r.text()))
+    expect(csv.split('\r\n')[0]).toBe('id,channel,agent,state,contact,messages,started_at,last_message_at')
+    expect(csv).toContain('Harbour helper')
+
+    // Keyboard: the skip link is the first stop, visible when focused, and leads to the page.
+    await page.reload()
+    await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor()
+    await page.keyboard.press('Tab')
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content')
+    expect(await page.evaluate(() => document.activeElement!.getBoundingClientRect().left >= 0)).toBe(true)
+    await page.keyboard.press('Enter')
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main')
+    await page.keyboard.press('Tab')
+    await page.keyboard.press('Tab')
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toMatch(/SELECT|A|BUTTON/)
+
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.getByRole('heading', { name: 'Sign in to Switchboard' }).waitFor()
+    expect((await context.cookies()).find((c) => c.name === 'sb_session')).toBeUndefined()
+    await page.getByRole('link', { name: 'Forgot your password?' }).click()
+    await page.getByRole('heading', { name: 'Reset your password' }).waitFor()
+    await page.getByLabel('Email').fill('hanna@harbour.example')
+    await page.getByRole('button', { name: 'Send the link' }).click()
+    await page.locator('.success, [role="alert"]').first().waitFor()
+    expect(await page.locator('.success, [role="alert"]').first().textContent()).toContain('If an account with this email exists')
+    await check('15-reset')
+    expect(out).toContain('#/reset?token=')
+    expect(out).not.toContain('a long enough password')
+    expect(errors).toEqual([])
+  }, 180_000)
+})
