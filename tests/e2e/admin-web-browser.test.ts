@@ -162,6 +162,15 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     }, RETURNS_DOC)
     await page.getByText('returns.md is uploaded and being processed.').waitFor()
     await page.locator('tr[data-status="ready"]', { hasText: 'Returns policy' }).waitFor({ timeout: 30_000 })
+    // An article written in Markdown, previewed, then added like a file.
+    await page.getByLabel('Title').fill('Opening hours')
+    await page.getByLabel('Text (Markdown)').fill('# Opening hours\n\nThe shop is open:\n\n- Monday to Friday: **9:00 to 18:00**\n- Saturday: 10:00 to 14:00')
+    await page.getByRole('button', { name: 'Preview' }).click()
+    expect(await page.locator('.preview strong').textContent()).toBe('9:00 to 18:00')
+    expect(await page.locator('.preview li').count()).toBe(2)
+    await page.getByRole('button', { name: 'Add to the knowledge' }).click()
+    await page.locator('tr[data-status="ready"]', { hasText: 'Opening hours' }).waitFor({ timeout: 30_000 })
+
     await page.getByLabel('Question or words').fill('refund within days')
     await page.getByRole('button', { name: 'Search' }).click()
     await page.locator('.passages li').first().waitFor()

@@ -3,6 +3,7 @@ import { request, upload, type Agent, type Passage, type Source } from '../api.t
 import type { Session } from '../App.tsx'
 import { useI18n } from '../i18n.ts'
 import { Async, ConfirmButton, Empty, ErrorBox, Field, StatusBadge, useLoad } from '../ui.tsx'
+import { MarkdownPreview } from '../markdown.tsx'
 
 type Uploading = { name: string; fraction: number; error?: unknown; done?: boolean }
 
@@ -29,6 +30,7 @@ export function Knowledge({ session }: { session: Session }) {
           <ImportUrl onImported={sources.reload} />
         </div>
       )}
+      {admin && <Article onSaved={sources.reload} />}
       <section className="card">
         <h2>{t('sourcesTitle')}</h2>
         <Async state={sources} isEmpty={(d) => d.sources.length === 0} empty={t('sourcesEmpty')}>
@@ -40,7 +42,7 @@ export function Knowledge({ session }: { session: Session }) {
                   <th scope="col">{t('kind')}</th>
                   <th scope="col">{t('status')}</th>
                   <th scope="col">{t('chunks')}</th>
-                  <th scope="col">{t('created')}</th>
+                  <th scope="col">{t('updated')}</th>
                   {admin && <th scope="col">{t('actions')}</th>}
                 </tr>
               </thead>
@@ -146,6 +148,64 @@ function Upload({ onUploaded }: { onUploaded: () => void }) {
         {current?.done && <p className="success">{t('uploadDone', { name: current.name })}</p>}
       </div>
       {current?.error ? <ErrorBox error={current.error} /> : null}
+    </section>
+  )
+}
+
+/** An article written here in Markdown, with a preview; it becomes a knowledge source like a file. */
+function Article({ onSaved }: { onSaved: () => void }) {
+  const { t } = useI18n()
+  const [title, setTitle] = useState('')
+  const [content, setContent] = useState('')
+  const [tab, setTab] = useState<'write' | 'preview'>('write')
+  const [error, setError] = useState<unknown>()
+  const [saved, setSaved] = useState('')
+  const submit = async (e: FormEvent) => {
+    e.preventDefault()
+    setError(undefined)
+    try {
+      await request('/api/v1/knowledge/sources', { body: { title, content, kind: 'markdown' } })
+      setSaved(title)
+      setTitle('')
+      setContent('')
+      setTab('write')
+      onSaved()
+    } catch (err) {
+      setError(err)
+    }
+  }
+  return (
+    <section className="card">
+      <h2>{t('articleTitle')}</h2>
+      <form onSubmit={submit} className="stack">
+        <Field label={t('title')}>{(id) => <input id={id} required maxLength={300} value={title} onChange={(e) => setTitle(e.target.value)} />}</Field>
+        <div className="row tabs" role="group" aria-label={t('articleTitle')}>
+          <button type="button" className={tab === 'write' ? '' : 'secondary'} aria-pressed={tab === 'write'} onClick={() => setTab('write')}>
+            {t('write')}
+          </button>
+          <button type="button" className={tab === 'preview' ? '' : 'secondary'} aria-pressed={tab === 'preview'} onClick={() => setTab('preview')}>
+            {t('preview')}
+          </button>
+        </div>
+        {tab === 'write' ? (
+          <Field label={t('articleText')} hint={t('markdownHint')}>
+            {(id, hint) => <textarea id={id} rows={8} required aria-describedby={hint} value={content} onChange={(e) => setContent(e.target.value)} />}
+          </Field>
+        ) : (
+          <div className="preview" aria-label={t('preview')} role="region">
+            {content.trim() ? <MarkdownPreview source={content} /> : <p className="hint">{t('previewEmpty')}</p>}
+          </div>
+        )}
+        {error ? <ErrorBox error={error} /> : null}
+        <p role="status" className="success">
+          {saved && t('articleSaved', { name: saved })}
+        </p>
+        <div className="row">
+          <button type="submit" disabled={!title.trim() || !content.trim()}>
+            {t('addArticle')}
+          </button>
+        </div>
+      </form>
     </section>
   )
 }
