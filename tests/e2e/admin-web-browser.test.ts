@@ -111,6 +111,22 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     await page.getByRole('heading', { level: 1, name: heading }).waitFor()
   }
 
+  it('serves the built pages at /admin/ with a strict content security policy; / leads there', async () => {
+    const root = await fetch(`${base}/`, { redirect: 'manual' })
+    expect(root.status).toBe(302)
+    expect(root.headers.get('location')).toBe('/admin/')
+    const index = await fetch(`${base}/admin/`)
+    expect(index.status).toBe(200)
+    expect(index.headers.get('content-security-policy')).toContain("default-src 'self'")
+    expect(index.headers.get('content-security-policy')).toContain("frame-ancestors 'none'")
+    expect(index.headers.get('x-frame-options')).toBe('DENY')
+    const script = /src="(\/admin\/assets\/[^"]+\.js)"/.exec(await index.text())![1]!
+    const asset = await fetch(`${base}${script}`)
+    expect(asset.status).toBe(200)
+    expect(asset.headers.get('cache-control')).toContain('immutable')
+    expect((await fetch(`${base}/admin/assets/missing.js`)).status).toBe(404)
+  })
+
   it('signs up, creates an agent, feeds it a document, chats, handles a handoff, and shows every page', async () => {
     await page.goto(`${base}/`)
     await page.getByRole('heading', { name: 'Sign in to Switchboard' }).waitFor()

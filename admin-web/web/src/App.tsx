@@ -1,16 +1,18 @@
-import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from 'react'
+import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from 'react'
 import { request, setCsrfToken, whenUnauthorized, type Me } from './api.ts'
 import { I18nContext, initialLang, translate, useI18n, type I18n, type Lang, type TextKey } from './i18n.ts'
 import { Loading, ErrorBox } from './ui.tsx'
 import { SignIn, SignUp, ResetPassword, AcceptInvitation } from './pages/auth.tsx'
-import { Dashboard } from './pages/dashboard.tsx'
 import { Agents, AgentEdit } from './pages/agents.tsx'
 import { Knowledge } from './pages/knowledge.tsx'
 import { TestChat } from './pages/chat.tsx'
 import { Channels } from './pages/channels.tsx'
 import { Conversations, ConversationView } from './pages/conversations.tsx'
-import { Billing } from './pages/billing.tsx'
 import { Organization } from './pages/organization.tsx'
+
+// The pages with charts bring chart.js: they load when first opened.
+const Dashboard = lazy(() => import('./pages/dashboard.tsx').then((m) => ({ default: m.Dashboard })))
+const Billing = lazy(() => import('./pages/billing.tsx').then((m) => ({ default: m.Billing })))
 
 /** The location after '#': path and query, e.g. #/reset?token=... */
 function readHash() {
@@ -193,7 +195,7 @@ function Shell() {
         </ul>
       </nav>
       <main id="main" ref={main} tabIndex={-1} className="content">
-        {page}
+        <Suspense fallback={<Loading />}>{page}</Suspense>
       </main>
     </div>
   )

@@ -1,9 +1,6 @@
 import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from 'react'
-import { Chart, BarController, BarElement, CategoryScale, DoughnutController, ArcElement, Legend, LinearScale, Tooltip, LineController, LineElement, PointElement, Filler, type ChartConfiguration } from 'chart.js'
 import { ApiError } from './api.ts'
 import { useI18n } from './i18n.ts'
-
-Chart.register(BarController, BarElement, CategoryScale, LinearScale, DoughnutController, ArcElement, Legend, Tooltip, LineController, LineElement, PointElement, Filler)
 
 export type Loaded<T> = { data: T | undefined; error: unknown; loading: boolean; reload: () => void; setData: (d: T) => void }
 
@@ -126,23 +123,6 @@ export function ConfirmButton({ label, question, confirmLabel, onConfirm, classN
 
 export function StatusBadge({ status, text }: { status: string; text: string }) {
   return <span className={`badge badge-${status}`}>{text}</span>
-}
-
-export const PALETTE = ['#1d4ed8', '#b45309', '#047857', '#9d174d', '#6d28d9', '#0f766e', '#b91c1c', '#4d7c0f']
-
-/** A chart.js chart on a canvas, with a text summary for screen readers. */
-export function ChartView({ config, label, height = 260 }: { config: ChartConfiguration; label: string; height?: number }) {
-  const canvas = useRef<HTMLCanvasElement>(null)
-  useEffect(() => {
-    if (!canvas.current) return
-    const chart = new Chart(canvas.current, { ...config, options: { responsive: true, maintainAspectRatio: false, animation: false, ...config.options } })
-    return () => chart.destroy()
-  }, [config])
-  return (
-    <div className="chart" style={{ height }}>
-      <canvas ref={canvas} role="img" aria-label={label} />
-    </div>
-  )
 }
 
 export function Field({ label, hint, children, id }: { label: string; hint?: string; children: (id: string, describedBy?: string) => ReactNode; id?: string }) {

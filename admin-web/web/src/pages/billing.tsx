@@ -3,7 +3,8 @@ import type { ChartConfiguration } from 'chart.js'
 import { request } from '../api.ts'
 import type { Session } from '../App.tsx'
 import { useI18n } from '../i18n.ts'
-import { Async, ChartView, Empty, ErrorBox, PALETTE, StatusBadge, useLoad } from '../ui.tsx'
+import { Async, Empty, ErrorBox, StatusBadge, useLoad } from '../ui.tsx'
+import { ChartView, PALETTE } from '../chart.tsx'
 
 type Plan = { id: string; name: string; responsesPerPeriod: number | null; priceUsd: number }
 type Summary = {

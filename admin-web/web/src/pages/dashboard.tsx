@@ -3,7 +3,8 @@ import type { ChartConfiguration } from 'chart.js'
 import { request } from '../api.ts'
 import type { Session } from '../App.tsx'
 import { useI18n } from '../i18n.ts'
-import { Async, ChartView, Empty, PALETTE, useLoad } from '../ui.tsx'
+import { Async, Empty, useLoad } from '../ui.tsx'
+import { ChartView, PALETTE } from '../chart.tsx'
 
 type Dashboard = {
   bucket: 'day' | 'week' | 'month'
