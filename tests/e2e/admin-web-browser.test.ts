@@ -94,11 +94,11 @@ describe.skipIf(!available)('admin web in Chromium', () => {
   })
 
   /** Saves a full-page screenshot and runs axe-core: no serious or critical violations. */
-  async function check(name: string) {
-    await page.waitForFunction(() => !document.querySelector('.loading'))
-    await page.screenshot({ path: path.join(OUTPUT, `${name}.png`), fullPage: true })
-    if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(await axeSource())
-    const violations = (await page.evaluate(async () => {
+  async function check(name: string, p: Page = page) {
+    await p.waitForFunction(() => !document.querySelector('.loading'))
+    await p.screenshot({ path: path.join(OUTPUT, `${name}.png`), fullPage: true })
+    if (!(await p.evaluate(() => 'axe' in window))) await p.evaluate(await axeSource())
+    const violations = (await p.evaluate(async () => {
       const result = await (window as unknown as { axe: { run(ctx: Document, opts: object): Promise<{ violations: Violation[] }> } }).axe.run(document, { resultTypes: ['violations'] })
       return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => ({ target: n.target })) }))
     })) as Violation[]
@@ -294,6 +294,41 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     await check('15-reset')
     expect(out).toContain('#/reset?token=')
     expect(out).not.toContain('a long enough password')
+
+    // The reset link from the log sets a new password once; the new password signs in.
+    const resetUrl = /http:\/\/[^\s"]+#\/reset\?token=[\w-]+/.exec(out)![0]
+    await page.goto(resetUrl)
+    await page.getByLabel('New password').fill('a brand new password')
+    await page.getByRole('button', { name: 'Set the new password' }).click()
+    await page.getByText('Your password is changed').waitFor()
+    await page.getByRole('link', { name: 'Back to sign in' }).click()
+    await page.getByRole('heading', { name: 'Sign in to Switchboard' }).waitFor()
+    await page.getByLabel('Email').fill('hanna@harbour.example')
+    await page.getByLabel('Password').fill('a brand new password')
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor()
+    expect(out).not.toContain('a brand new password')
+
+    // The invited operator joins through the link and gets the operator's controls only.
+    const invitationUrl = /http:\/\/[^\s"]+#\/invitation\?token=[\w-]+/.exec(out)![0]
+    const operator = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true, locale: 'en-GB' })
+    const op = await operator.newPage()
+    await op.goto(invitationUrl)
+    await op.getByRole('heading', { name: 'Join Harbour Shop' }).waitFor()
+    await op.getByLabel('Your name').fill('Olga Operator')
+    await op.getByLabel('Password').fill('operator password 1')
+    await check('16-invitation', op)
+    await op.getByRole('button', { name: 'Join' }).click()
+    await op.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor()
+    expect(await op.locator('.topbar .who').textContent()).toContain('(Operator)')
+    expect(await op.getByRole('link', { name: 'Conversations (CSV)' }).count()).toBe(0)
+    await op.click('nav a[href="#/agents"]')
+    await op.getByRole('link', { name: 'Harbour helper' }).first().waitFor()
+    expect(await op.getByLabel('New agent').count()).toBe(0)
+    expect(await op.getByRole('button', { name: 'Delete' }).count()).toBe(0)
+    await op.click('nav a[href="#/conversations"]')
+    await op.getByText('Nobody is waiting for a person.').waitFor()
+    await operator.close()
     expect(errors).toEqual([])
   }, 180_000)
 })

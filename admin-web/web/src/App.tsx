@@ -128,7 +128,7 @@ function Shell() {
   else if (me === undefined) page = <Loading />
   else if (me === null || PUBLIC.has(route.path)) {
     page =
-      route.path === '/signup' ? <SignUp onSignedIn={refresh} /> : route.path === '/reset' ? <ResetPassword token={route.params.get('token')} /> : route.path === '/invitation' ? <AcceptInvitation token={route.params.get('token')} onSignedIn={refresh} /> : <SignIn onSignedIn={refresh} />
+      route.path === '/signup' ? <SignUp onSignedIn={refresh} /> : route.path === '/reset' ? <ResetPassword key={route.params.get('token') ?? 'request'} token={route.params.get('token')} /> : route.path === '/invitation' ? <AcceptInvitation token={route.params.get('token')} onSignedIn={refresh} /> : <SignIn onSignedIn={refresh} />
     return (
       <div className="public">
         <a className="skip" href="#main" onClick={(e) => { e.preventDefault(); main.current?.focus() }}>{t('skipToContent')}</a>
