@@ -457,6 +457,25 @@ const ru: Record<TextKey, string> = {
   you_: '(вы)',
 }
 
+/**
+ * Russian texts for the server's error codes. The server writes its messages in English; for codes
+ * whose message names no file or field, the Russian interface shows these instead.
+ */
+export const serverErrorsRu: Record<string, string> = {
+  invalid_credentials: 'Неверная почта или пароль.',
+  too_many_attempts: 'Слишком много неудачных попыток. Подождите минуту и попробуйте снова.',
+  email_taken: 'Аккаунт с такой почтой уже есть.',
+  csrf_failed: 'Сессия устарела. Обновите страницу и повторите.',
+  forbidden: 'Вашей роли это действие недоступно.',
+  unauthorized: 'Войдите снова: сессия закончилась.',
+  invalid_token: 'Ссылка недействительна, устарела или уже использована. Запросите новую.',
+  already_member: 'Этот человек уже в организации.',
+  own_role: 'Свою роль изменить нельзя.',
+  own_membership: 'Себя исключить нельзя.',
+  payments_not_configured: 'Онлайн-оплата на этом сервере не настроена.',
+  not_found: 'Не найдено: возможно, это уже удалено.',
+}
+
 export type Lang = 'en' | 'ru'
 export const dictionaries: Record<Lang, Record<TextKey, string>> = { en, ru }
 

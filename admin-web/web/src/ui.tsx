@@ -1,6 +1,6 @@
 import { useCallback, useEffect, useId, useRef, useState, type ReactNode } from 'react'
 import { ApiError } from './api.ts'
-import { useI18n } from './i18n.ts'
+import { serverErrorsRu, useI18n, type Lang } from './i18n.ts'
 
 export type Loaded<T> = { data: T | undefined; error: unknown; loading: boolean; reload: () => void; setData: (d: T) => void }
 
@@ -32,9 +32,9 @@ export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unkn
   return { data, error, loading, reload: () => setTick((n) => n + 1), setData }
 }
 
-export function errorText(t: ReturnType<typeof useI18n>['t'], error: unknown): string {
+export function errorText(t: ReturnType<typeof useI18n>['t'], error: unknown, lang: Lang = 'en'): string {
   if (error instanceof ApiError && error.code === 'network') return t('errorNetwork')
-  if (error instanceof ApiError) return error.message
+  if (error instanceof ApiError) return (lang === 'ru' && serverErrorsRu[error.code]) || error.message
   return t('errorGeneric', { message: (error as Error)?.message ?? String(error) })
 }
 
@@ -48,10 +48,10 @@ export function Loading() {
 }
 
 export function ErrorBox({ error, onRetry }: { error: unknown; onRetry?: () => void }) {
-  const { t } = useI18n()
+  const { t, lang } = useI18n()
   return (
     <div className="error" role="alert">
-      <p>{errorText(t, error)}</p>
+      <p>{errorText(t, error, lang)}</p>
       {onRetry && (
         <button type="button" className="secondary" onClick={onRetry}>
           {t('retry')}

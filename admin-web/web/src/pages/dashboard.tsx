@@ -33,6 +33,8 @@ export function Dashboard({ session }: { session: Session }) {
   const [bucket, setBucket] = useState<Dashboard['bucket']>('day')
   const state = useLoad((signal) => request<Dashboard>(`/api/v1/reports/dashboard?bucket=${bucket}`, { signal }), [bucket])
   const canExport = session.me.role === 'owner' || session.me.role === 'admin'
+  // The exports cover the period the dashboard shows.
+  const since = useMemo(() => new Date(Date.now() - { day: 30, week: 84, month: 365 }[bucket] * 24 * 3600 * 1000).toISOString(), [bucket])
   const charts = useMemo(() => {
     const d = state.data
     if (!d) return null
@@ -61,10 +63,10 @@ export function Dashboard({ session }: { session: Session }) {
         {canExport && (
           <>
             <span className="spacer" />
-            <a className="button secondary" href="/api/v1/reports/conversations.csv" download>
+            <a className="button secondary" href={`/api/v1/reports/conversations.csv?from=${encodeURIComponent(since)}`} download>
               {t('exportConversations')}
             </a>
-            <a className="button secondary" href="/api/v1/reports/usage.csv" download>
+            <a className="button secondary" href={`/api/v1/reports/usage.csv?from=${encodeURIComponent(since)}`} download>
               {t('exportUsage')}
             </a>
           </>
