@@ -272,8 +272,10 @@ export interface Store {
     open(input: { organizationId: string; conversationId: string; reason: string }): Promise<Handoff>
     list(organizationId: string, status?: Handoff['status']): Promise<Handoff[]>
     close(organizationId: string, conversationId: string): Promise<void>
-    /** An operator takes the conversation's open handoff (or a new one); returns it. */
-    take(input: { organizationId: string; conversationId: string; operatorUserId: string; reason: string }): Promise<Handoff>
+    /** The open or taken handoff of a conversation. */
+    current(organizationId: string, conversationId: string): Promise<Handoff | null>
+    /** An open handoff becomes the operator's; false when it was taken already or is closed (atomic: one winner). */
+    take(input: { organizationId: string; conversationId: string; operatorUserId: string }): Promise<boolean>
   }
   usage: {
     recordApiCall(input: ApiCall & { organizationId: string; agentId: string | null; kind: 'chat' | 'embedding' }): Promise<void>

@@ -410,11 +410,12 @@ export function createPrismaStore(db: Database): Store {
       close: async (organizationId, conversationId) => {
         await prisma.handoff.updateMany({ where: { organizationId, conversationId, status: { in: ['open', 'taken'] } }, data: { status: 'closed', closedAt: new Date() } })
       },
-      take: async ({ organizationId, conversationId, operatorUserId, reason }) => {
-        const current = await prisma.handoff.findFirst({ where: { organizationId, conversationId, status: { in: ['open', 'taken'] } }, orderBy: { createdAt: 'desc' } })
-        if (current) return toHandoff(await prisma.handoff.update({ where: { id: current.id }, data: { status: 'taken', operatorUserId } }))
-        return toHandoff(await prisma.handoff.create({ data: { id: newId(), organizationId, conversationId, status: 'taken', reason, operatorUserId } }))
+      current: async (organizationId, conversationId) => {
+        const h = await prisma.handoff.findFirst({ where: { organizationId, conversationId, status: { in: ['open', 'taken'] } }, orderBy: { createdAt: 'desc' } })
+        return h ? toHandoff(h) : null
       },
+      take: async ({ organizationId, conversationId, operatorUserId }) =>
+        (await prisma.handoff.updateMany({ where: { organizationId, conversationId, status: 'open' }, data: { status: 'taken', operatorUserId } })).count > 0,
     },
 
     usage: {

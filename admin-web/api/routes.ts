@@ -392,10 +392,20 @@ export function registerAdminRoutes(deps: {
     tag: 'conversations',
     summary: 'An operator takes the conversation: the bot stops answering until it is released (operator)',
     auth: 'session',
+    responses: { 200: 'Taken', 409: 'Another operator took it first' },
     handler: async ({ principal, params }) => {
       requireRole(principal, 'operator')
-      const handoff = await deps.conversations.take({ organizationId: principal.organizationId, conversationId: params.id!, operatorUserId: principal.userId })
-      return { state: 'handoff', handoff }
+      const organizationId = principal.organizationId
+      const conversation = await store.conversations.get(organizationId, params.id!)
+      if (!conversation) throw notFound('Conversation')
+      // A conversation still with the bot gets a handoff first; the operator then takes it.
+      const current = (await store.handoffs.current(organizationId, conversation.id)) ?? (await store.handoffs.open({ organizationId, conversationId: conversation.id, reason: 'operator_took' }))
+      if (current.status === 'taken' && current.operatorUserId !== principal.userId) throw new AppError('already_taken', 'Another operator has taken this conversation', 409)
+      if (current.status === 'open' && !(await deps.conversations.take({ organizationId, conversationId: conversation.id, operatorUserId: principal.userId }))) {
+        throw new AppError('already_taken', 'Another operator has taken this conversation', 409)
+      }
+      await store.conversations.setState(organizationId, conversation.id, 'handoff')
+      return { state: 'handoff', handoff: await store.handoffs.current(organizationId, conversation.id) }
     },
   })
   api.route({

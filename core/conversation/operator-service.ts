@@ -26,16 +26,6 @@ export function createOperatorService(deps: { store: Store; notifier: Notifier; 
     return { ...message, status: 'sent' }
   }
 
-  /** An operator takes the conversation from the bot (or from the handoff queue). */
-  async function take(input: { organizationId: string; conversationId: string; operatorUserId: string }) {
-    const conversation = await store.conversations.get(input.organizationId, input.conversationId)
-    if (!conversation) throw notFound('Conversation')
-    await store.conversations.setState(input.organizationId, conversation.id, 'handoff')
-    const handoff = await store.handoffs.take({ organizationId: input.organizationId, conversationId: conversation.id, operatorUserId: input.operatorUserId, reason: 'operator_took' })
-    await store.audit.record({ organizationId: input.organizationId, actorUserId: input.operatorUserId, action: 'conversation.taken', target: conversation.id })
-    return handoff
-  }
-
   async function release(input: { organizationId: string; conversationId: string; operatorUserId: string }) {
     const conversation = await store.conversations.get(input.organizationId, input.conversationId)
     if (!conversation) throw notFound('Conversation')
@@ -44,7 +34,14 @@ export function createOperatorService(deps: { store: Store; notifier: Notifier; 
     await store.audit.record({ organizationId: input.organizationId, actorUserId: input.operatorUserId, action: 'conversation.released', target: conversation.id })
   }
 
-  return { operatorReply, take, release }
+  /** The operator takes an open handoff; false when someone else took it first. */
+  async function take(input: { organizationId: string; conversationId: string; operatorUserId: string }): Promise<boolean> {
+    const taken = await store.handoffs.take(input)
+    if (taken) await store.audit.record({ organizationId: input.organizationId, actorUserId: input.operatorUserId, action: 'conversation.taken', target: input.conversationId })
+    return taken
+  }
+
+  return { operatorReply, release, take }
 }
 
 export type ConversationOps = ReturnType<typeof createOperatorService>

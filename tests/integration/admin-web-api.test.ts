@@ -115,6 +115,10 @@ describe('admin API for the admin web', () => {
     expect(take.status).toBe(200)
     expect(take.json.handoff).toMatchObject({ status: 'taken', operatorUserId: expect.any(String) })
     expect((await api(t, '/api/v1/handoffs?status=taken', { token: a.token })).json.handoffs).toHaveLength(1)
+    const second = await api(t, `/api/v1/conversations/${conversationId}/take`, { token: a.token, method: 'POST' })
+    expect(second.status).toBe(409)
+    expect(second.json.error.code).toBe('already_taken')
+    expect((await api(t, `/api/v1/conversations/${conversationId}/take`, { token: olga.json.token, method: 'POST' })).status).toBe(200)
     expect((await api(t, `/api/v1/conversations/${conversationId}/reply`, { token: olga.json.token, body: { text: 'Hello, this is Olga.' } })).status).toBe(201)
     expect((await api(t, `/api/v1/conversations/${conversationId}/release`, { token: olga.json.token, method: 'POST' })).json.state).toBe('bot')
 

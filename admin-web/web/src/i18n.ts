@@ -470,6 +470,7 @@ export const serverErrorsRu: Record<string, string> = {
   unauthorized: 'Войдите снова: сессия закончилась.',
   invalid_token: 'Ссылка недействительна, устарела или уже использована. Запросите новую.',
   already_member: 'Этот человек уже в организации.',
+  already_taken: 'Этот диалог уже взял другой оператор.',
   own_role: 'Свою роль изменить нельзя.',
   own_membership: 'Себя исключить нельзя.',
   payments_not_configured: 'Онлайн-оплата на этом сервере не настроена.',

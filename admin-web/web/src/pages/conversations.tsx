@@ -163,7 +163,7 @@ export function ConversationView({ id, session }: { id: string; session: Session
             <h1 tabIndex={-1}>{t('conversationTitle', { channel: d.conversation.channel ?? 'webchat' })}</h1>
             <div className="row toolbar">
               <StatusBadge status={d.conversation.state === 'handoff' ? 'processing' : 'ready'} text={t(`state_${d.conversation.state}`)} />
-              {canOperate(session) && d.conversation.state !== 'handoff' && (
+              {canOperate(session) && d.conversation.state !== 'closed' && (
                 <button type="button" disabled={busy} onClick={() => run(() => request(`/api/v1/conversations/${id}/take`, { method: 'POST' }))}>
                   {t('take')}
                 </button>
