@@ -11,6 +11,10 @@ export function Knowledge({ session }: { session: Session }) {
   const { t, formatDate } = useI18n()
   const admin = session.me.role === 'owner' || session.me.role === 'admin'
   const sources = useLoad((signal) => request<{ sources: Source[] }>('/api/v1/knowledge/sources', { signal }), [])
+  const agents = useLoad((signal) => request<{ agents: Agent[] }>('/api/v1/agents', { signal }), [])
+  const agentName = new Map((agents.data?.agents ?? []).map((a) => [a.id, a.name]))
+  // New knowledge is for every agent, or for one agent only.
+  const [scope, setScope] = useState('')
   const busy = sources.data?.sources.some((s) => s.status === 'queued' || s.status === 'processing')
   // While something is processing, refresh its progress.
   useEffect(() => {
@@ -25,12 +29,28 @@ export function Knowledge({ session }: { session: Session }) {
     <>
       <h1 tabIndex={-1}>{t('knowledgeTitle')}</h1>
       {admin && (
-        <div className="grid2">
-          <Upload onUploaded={sources.reload} />
-          <ImportUrl onImported={sources.reload} />
-        </div>
+        <>
+          <div className="row toolbar">
+            <Field label={t('scope')} hint={t('scopeHint')}>
+              {(id, hint) => (
+                <select id={id} aria-describedby={hint} value={scope} onChange={(e) => setScope(e.target.value)}>
+                  <option value="">{t('allAgents')}</option>
+                  {(agents.data?.agents ?? []).map((a) => (
+                    <option key={a.id} value={a.id}>
+                      {a.name}
+                    </option>
+                  ))}
+                </select>
+              )}
+            </Field>
+          </div>
+          <div className="grid2">
+            <Upload agentId={scope} onUploaded={sources.reload} />
+            <ImportUrl agentId={scope} onImported={sources.reload} />
+          </div>
+          <Article agentId={scope} onSaved={sources.reload} />
+        </>
       )}
-      {admin && <Article onSaved={sources.reload} />}
       <section className="card">
         <h2>{t('sourcesTitle')}</h2>
         <Async state={sources} isEmpty={(d) => d.sources.length === 0} empty={t('sourcesEmpty')}>
@@ -40,6 +60,7 @@ export function Knowledge({ session }: { session: Session }) {
                 <tr>
                   <th scope="col">{t('title')}</th>
                   <th scope="col">{t('kind')}</th>
+                  <th scope="col">{t('scope')}</th>
                   <th scope="col">{t('status')}</th>
                   <th scope="col">{t('chunks')}</th>
                   <th scope="col">{t('updated')}</th>
@@ -51,6 +72,7 @@ export function Knowledge({ session }: { session: Session }) {
                   <tr key={s.id} data-status={s.status}>
                     <td>{s.title}</td>
                     <td>{s.kind}</td>
+                    <td>{s.agentId ? (agentName.get(s.agentId) ?? '—') : t('allAgents')}</td>
                     <td>
                       <StatusBadge status={s.status} text={t(`status_${s.status}`)} />
                       {(s.status === 'processing' || s.status === 'queued') && (
@@ -87,7 +109,7 @@ export function Knowledge({ session }: { session: Session }) {
   )
 }
 
-function Upload({ onUploaded }: { onUploaded: () => void }) {
+function Upload({ agentId, onUploaded }: { agentId: string; onUploaded: () => void }) {
   const { t } = useI18n()
   const [over, setOver] = useState(false)
   const [current, setCurrent] = useState<Uploading>()
@@ -95,7 +117,7 @@ function Upload({ onUploaded }: { onUploaded: () => void }) {
   const send = async (file: File) => {
     setCurrent({ name: file.name, fraction: 0 })
     try {
-      await upload('/api/v1/knowledge/files', file, (fraction) => setCurrent({ name: file.name, fraction }))
+      await upload(`/api/v1/knowledge/files${agentId ? `?agentId=${agentId}` : ''}`, file, (fraction) => setCurrent({ name: file.name, fraction }))
       setCurrent({ name: file.name, fraction: 1, done: true })
       onUploaded()
     } catch (error) {
@@ -153,7 +175,7 @@ function Upload({ onUploaded }: { onUploaded: () => void }) {
 }
 
 /** An article written here in Markdown, with a preview; it becomes a knowledge source like a file. */
-function Article({ onSaved }: { onSaved: () => void }) {
+function Article({ agentId, onSaved }: { agentId: string; onSaved: () => void }) {
   const { t } = useI18n()
   const [title, setTitle] = useState('')
   const [content, setContent] = useState('')
@@ -164,7 +186,7 @@ function Article({ onSaved }: { onSaved: () => void }) {
     e.preventDefault()
     setError(undefined)
     try {
-      await request('/api/v1/knowledge/sources', { body: { title, content, kind: 'markdown' } })
+      await request('/api/v1/knowledge/sources', { body: { title, content, kind: 'markdown', ...(agentId ? { agentId } : {}) } })
       setSaved(title)
       setTitle('')
       setContent('')
@@ -210,7 +232,7 @@ function Article({ onSaved }: { onSaved: () => void }) {
   )
 }
 
-function ImportUrl({ onImported }: { onImported: () => void }) {
+function ImportUrl({ agentId, onImported }: { agentId: string; onImported: () => void }) {
   const { t } = useI18n()
   const [url, setUrl] = useState('')
   const [sitemap, setSitemap] = useState(false)
@@ -219,7 +241,7 @@ function ImportUrl({ onImported }: { onImported: () => void }) {
     e.preventDefault()
     setError(undefined)
     try {
-      await request('/api/v1/knowledge/urls', { body: { url, sitemap } })
+      await request('/api/v1/knowledge/urls', { body: { url, sitemap, ...(agentId ? { agentId } : {}) } })
       setUrl('')
       onImported()
     } catch (err) {
