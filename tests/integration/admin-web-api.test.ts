@@ -163,3 +163,24 @@ describe('admin API for the admin web', () => {
     expect(usage.text).toContain(',responses,webchat,Acme assistant,1,')
   })
 })
+
+describe('admin web pages without a build', () => {
+  it('answers 503 with how to build them, and / still leads to /admin/', async () => {
+    const express = (await import('express')).default
+    const { createAdminWebRouter } = await import('../../admin-web/static.ts')
+    const app = express().use(createAdminWebRouter('/nonexistent-admin-web-dist'))
+    const server = app.listen(0, '127.0.0.1')
+    await new Promise((r) => server.once('listening', r))
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    try {
+      const index = await fetch(`${base}/admin/`)
+      expect(index.status).toBe(503)
+      expect(await index.text()).toContain('npm run build:web')
+      const root = await fetch(`${base}/`, { redirect: 'manual' })
+      expect(root.headers.get('location')).toBe('/admin/')
+      expect((await fetch(`${base}/admin`, { redirect: 'manual' })).headers.get('location')).toBe('/admin/')
+    } finally {
+      await new Promise((r) => server.close(r))
+    }
+  })
+})
