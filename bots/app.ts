@@ -7,9 +7,10 @@ import { createAgentService } from '../core/agents/agent-service.ts'
 import { createDefaultPipeline } from '../core/conversation/default-pipeline.ts'
 import { createOperatorService } from '../core/conversation/operator-service.ts'
 import { createTurnService, TURN_JOB } from '../core/conversation/turn-service.ts'
-import { createKnowledgeService, INGEST_JOB } from '../core/knowledge/knowledge-service.ts'
+import { createKnowledgeService, INGEST_JOB, REEMBED_JOB } from '../core/knowledge/knowledge-service.ts'
 import { createDocumentParser } from '../adapters/files/document-parser.ts'
 import { registerKnowledgeFileRoutes } from '../admin-web/api/knowledge-file-routes.ts'
+import { registerKnowledgeRoutes } from '../admin-web/api/knowledge-routes.ts'
 import type { ChannelAdapter, ChannelKind, ChatModel, Embedder, LlmClient, Logger, Notifier, Queue, RateLimiter, Store } from '../core/ports.ts'
 import { createAgentTools } from '../core/crm/tools.ts'
 import { createLlmAnswerer, createModelChooser } from '../core/llm/llm-answerer.ts'
@@ -148,8 +149,13 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   if (role !== 'server') {
     queue.process(TURN_JOB, (data, ctx) => turns.processConversation(turnJobSchema.parse(data), ctx), { concurrency: config.WORKER_CONCURRENCY })
     queue.process(INGEST_JOB, (data) => knowledge.processSource(ingestJobSchema.parse(data)), { concurrency: 1 })
+    queue.process(REEMBED_JOB, async () => {
+      const chunks = await knowledge.reembed((done) => logger.info({ chunks: done, embedder: embedder.name }, 're-embedding knowledge'))
+      logger.info({ chunks, embedder: embedder.name }, 'knowledge embedded again')
+    })
     const [turnsRecovered, sourcesRecovered] = [await turns.recover(), await knowledge.recover()]
     if (turnsRecovered || sourcesRecovered) logger.info({ turns: turnsRecovered, sources: sourcesRecovered }, 'picked up work left from before the restart')
+    await knowledge.scheduleReembed()
   }
 
   const api = createApi({
@@ -180,6 +186,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const subscriptions = createSubscriptionService({ store: createPrismaSubscriptionStore(db), graceDays: config.BILLING_GRACE_DAYS })
   const paymentWebhooks = registerPaymentRoutes({ api, providers, subscriptions, logger, maxBodyBytes: config.MAX_BODY_BYTES })
   registerKnowledgeFileRoutes({ api, knowledge, maxFileBytes })
+  registerKnowledgeRoutes({ api, store, knowledge })
   registerAdminRoutes({ api, store, auth, agents, knowledge, quota, conversations: operators, providerKeys, turns, notifier, replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS, secureCookies: config.NODE_ENV === 'production', version: VERSION })
   registerTeamRoutes({ api, store, auth, secureCookies: config.NODE_ENV === 'production' })
   registerReportRoutes({ api, store })

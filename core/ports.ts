@@ -121,9 +121,13 @@ export type KnowledgeSource = {
   progress: number
   error: string | null
   chunkCount: number
+  /** The collection (category) it belongs to; null = uncategorised. */
+  collectionId: string | null
   createdAt: Date
   updatedAt: Date
 }
+/** A category of knowledge (as managers organise articles); agents are given collections to answer from. */
+export type KnowledgeCollection = { id: string; organizationId: string; name: string; description: string; sourceCount: number; createdAt: Date; updatedAt: Date }
 /** Where in its source a passage sits: the page of a PDF, the row of a CSV, the heading path, the page's URL. */
 export type ChunkLocation = { page?: number; row?: number; heading?: string; url?: string }
 export type ChunkInput = { ordinal: number; heading: string; text: string; language: FtsLanguage; embedding: number[]; location?: ChunkLocation }
@@ -138,6 +142,9 @@ export type Passage = {
   ftsRank: number | null
   vectorRank: number | null
   similarity: number | null
+  /** BM25 score of the passage for the question (null when only the vector search found it). */
+  bm25: number | null
+  collectionId: string | null
   location?: ChunkLocation
 }
 /** A document turned into text: sections in reading order, each with where it came from. */
@@ -256,17 +263,36 @@ export interface Store {
     countByOrganization(organizationId: string): Promise<number>
   }
   knowledge: {
-    createSource(input: { organizationId: string; agentId: string | null; title: string; kind: KnowledgeSource['kind']; uri: string | null; checksum: string; content: string }): Promise<KnowledgeSource>
-    listSources(organizationId: string): Promise<KnowledgeSource[]>
+    createSource(input: { organizationId: string; agentId: string | null; collectionId?: string | null; title: string; kind: KnowledgeSource['kind']; uri: string | null; checksum: string; content: string }): Promise<KnowledgeSource>
+    listSources(organizationId: string, filter?: { collectionId?: string; kind?: KnowledgeSource['kind'] }): Promise<KnowledgeSource[]>
     getSource(organizationId: string, id: string): Promise<KnowledgeSource | null>
     sourceContent(organizationId: string, id: string): Promise<string | null>
     findSourceByUri(organizationId: string, uri: string): Promise<KnowledgeSource | null>
-    updateSource(organizationId: string, id: string, patch: Partial<Pick<KnowledgeSource, 'status' | 'progress' | 'error' | 'chunkCount' | 'title' | 'checksum'>> & { content?: string | null }): Promise<void>
-    /** Replaces every chunk of a source in one transaction: search never sees half of each. */
+    updateSource(organizationId: string, id: string, patch: Partial<Pick<KnowledgeSource, 'status' | 'progress' | 'error' | 'chunkCount' | 'title' | 'checksum' | 'collectionId'>> & { content?: string | null }): Promise<void>
+    /** Replaces every chunk of a source, its postings and the term statistics in one transaction: search never sees half of each. */
     replaceChunks(input: { organizationId: string; sourceId: string; embedder: string; dimensions: number; chunks: ChunkInput[] }): Promise<void>
     deleteSource(organizationId: string, id: string): Promise<boolean>
-    search(input: { organizationId: string; agentId: string; query: string; language: FtsLanguage; ftsQuery: string; embedding: number[]; embedder: string; dimensions: number; limit: number }): Promise<Passage[]>
+    /**
+     * Hybrid search: BM25 over the chunks' lexemes fused with vector similarity, over the ready
+     * sources the agent may use (its collections, or all when it has none; `agentId` null = every
+     * source), optionally within one collection.
+     */
+    search(input: { organizationId: string; agentId: string | null; collectionId?: string | null; query: string; language: FtsLanguage; embedding: number[]; embedder: string; dimensions: number; vectorWeight: number; limit: number }): Promise<Passage[]>
     countChunks(organizationId: string): Promise<number>
+    /** Chunks embedded by another embedder than `embedder` (or another size): to embed again. */
+    staleEmbeddings(input: { embedder: string; dimensions: number; limit: number }): Promise<{ id: string; organizationId: string; title: string; heading: string; text: string }[]>
+    setEmbeddings(input: { embedder: string; dimensions: number; vectors: { id: string; embedding: number[] }[] }): Promise<void>
+  }
+  collections: {
+    list(organizationId: string): Promise<KnowledgeCollection[]>
+    get(organizationId: string, id: string): Promise<KnowledgeCollection | null>
+    /** Throws AppError 409 when the organization has a collection of that name. */
+    create(organizationId: string, input: { name: string; description?: string }): Promise<KnowledgeCollection>
+    update(organizationId: string, id: string, input: { name?: string; description?: string }): Promise<KnowledgeCollection | null>
+    /** Its sources stay, uncategorised. */
+    delete(organizationId: string, id: string): Promise<boolean>
+    forAgent(organizationId: string, agentId: string): Promise<string[]>
+    setForAgent(organizationId: string, agentId: string, collectionIds: string[]): Promise<void>
   }
   handoffs: {
     open(input: { organizationId: string; conversationId: string; reason: string }): Promise<Handoff>
@@ -337,6 +363,11 @@ export interface Embedder {
   /** Identifies the model, e.g. `local-hash-v1` or `openai:text-embedding-3-small`. */
   name: string
   dimensions: number
+  /**
+   * Weight of vector similarity against BM25 in the hybrid search (BM25's best score counts 1):
+   * high for a semantic model, low for the local hashing embedder, whose similarity is lexical.
+   */
+  searchWeight: number
   embed(texts: string[]): Promise<number[][]>
 }
 

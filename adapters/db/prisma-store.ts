@@ -3,15 +3,12 @@ import type {
   Agent,
   Attachment,
   ChannelKind,
-  ChunkLocation,
   Conversation,
   ConversationState,
   Handoff,
   Inbox,
-  KnowledgeSource,
   Message,
   ModelRef,
-  Passage,
   ProviderKey,
   ReplyMeta,
   Role,
@@ -20,6 +17,7 @@ import type {
 } from '../../core/ports.ts'
 import { createPrismaAdminStore } from './admin-store.ts'
 import type { Database } from './database.ts'
+import { createKnowledgeRepository } from './knowledge-store.ts'
 import { Prisma } from './generated/client.ts'
 import type * as Models from './generated/models.ts'
 
@@ -61,21 +59,6 @@ const toMessage = (m: Models.MessageModel): Message => ({
   meta: (m.meta ?? {}) as ReplyMeta,
   createdAt: m.createdAt,
 })
-const toSource = (s: Models.KnowledgeSourceModel): KnowledgeSource => ({
-  id: s.id,
-  organizationId: s.organizationId,
-  agentId: s.agentId,
-  title: s.title,
-  kind: s.kind as KnowledgeSource['kind'],
-  uri: s.uri,
-  checksum: s.checksum,
-  status: s.status as KnowledgeSource['status'],
-  progress: s.progress,
-  error: s.error,
-  chunkCount: s.chunkCount,
-  createdAt: s.createdAt,
-  updatedAt: s.updatedAt,
-})
 const toHandoff = (h: Models.HandoffModel): Handoff => ({
   id: h.id,
   organizationId: h.organizationId,
@@ -89,8 +72,6 @@ const toHandoff = (h: Models.HandoffModel): Handoff => ({
 const toProviderKey = (k: Models.ProviderKeyModel): ProviderKey => ({ id: k.id, organizationId: k.organizationId, name: k.name, provider: k.provider, baseUrl: k.baseUrl, keyId: k.keyId, last4: k.last4, createdAt: k.createdAt })
 
 const isUniqueViolation = (e: unknown) => e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002'
-const sourceSelect = { content: false } as const
-const vectorLiteral = (v: number[]) => `[${v.map((x) => (Number.isFinite(x) ? x : 0)).join(',')}]`
 
 
 /** The core Store over Prisma. Every query on customer data filters by organizationId. */
@@ -295,114 +276,7 @@ export function createPrismaStore(db: Database): Store {
       countByOrganization: (organizationId) => prisma.message.count({ where: { organizationId } }),
     },
 
-    knowledge: {
-      createSource: async (input) => toSource(await prisma.knowledgeSource.create({ data: { id: newId(), status: 'queued', ...input }, omit: sourceSelect })),
-      listSources: async (organizationId) => (await prisma.knowledgeSource.findMany({ where: { organizationId }, orderBy: { createdAt: 'asc' }, omit: sourceSelect })).map(toSource),
-      getSource: async (organizationId, id) => {
-        const s = await prisma.knowledgeSource.findFirst({ where: { id, organizationId }, omit: sourceSelect })
-        return s ? toSource(s) : null
-      },
-      sourceContent: async (organizationId, id) => (await prisma.knowledgeSource.findFirst({ where: { id, organizationId }, select: { content: true } }))?.content ?? null,
-      findSourceByUri: async (organizationId, uri) => {
-        const s = await prisma.knowledgeSource.findFirst({ where: { organizationId, uri }, omit: sourceSelect })
-        return s ? toSource(s) : null
-      },
-      updateSource: async (organizationId, id, patch) => {
-        await prisma.knowledgeSource.updateMany({ where: { id, organizationId }, data: { ...patch, updatedAt: new Date() } })
-      },
-      replaceChunks: async ({ organizationId, sourceId, embedder, dimensions, chunks }) => {
-        const source = await prisma.knowledgeSource.findFirst({ where: { id: sourceId, organizationId }, select: { title: true } })
-        if (!source) return
-        await prisma.$transaction(async (tx) => {
-          await tx.knowledgeChunk.deleteMany({ where: { organizationId, sourceId } })
-          const PER_INSERT = 100
-          for (let i = 0; i < chunks.length; i += PER_INSERT) {
-            const batch = chunks.slice(i, i + PER_INSERT)
-            const params: unknown[] = []
-            const rows = batch.map((c) => {
-              const p = (v: unknown) => {
-                params.push(v)
-                return `$${params.length}`
-              }
-              const lang = p(c.language)
-              const heading = p(c.heading)
-              const text = p(c.text)
-              return `(${p(newId())}, ${p(organizationId)}, ${p(sourceId)}, ${p(c.ordinal)}, ${heading}::text, ${text}::text, ${lang}::text,
-                setweight(to_tsvector(${lang}::text::regconfig, ${p(source.title)}::text || ' ' || ${heading}::text), 'A') || setweight(to_tsvector(${lang}::text::regconfig, ${text}::text), 'B'),
-                ${p(vectorLiteral(c.embedding))}::vector, ${p(embedder)}, ${p(dimensions)}, ${p(c.location && Object.keys(c.location).length ? JSON.stringify(c.location) : null)}::jsonb)`
-            })
-            await tx.$executeRawUnsafe(
-              `INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", ordinal, heading, text, language, tsv, embedding, embedder, dimensions, location) VALUES ${rows.join(',\n')}`,
-              ...params,
-            )
-          }
-        })
-        // Fresh statistics so the planner picks the indexes (PGlite runs no autovacuum).
-        await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource"')
-      },
-      deleteSource: async (organizationId, id) =>
-        prisma.$transaction(async (tx) => {
-          await tx.knowledgeChunk.deleteMany({ where: { organizationId, sourceId: id } })
-          const { count } = await tx.knowledgeSource.deleteMany({ where: { id, organizationId } })
-          return count > 0
-        }),
-      search: async (input) => {
-        const dims = Math.trunc(input.dimensions)
-        const rows = await prisma.$queryRawUnsafe<
-          { id: string; sourceId: string; title: string; heading: string; text: string; location: ChunkLocation | null; fts_rank: bigint | null; vec_rank: bigint | null; sim: number | null; score: number }[]
-        >(
-          `WITH allowed AS (
-             SELECT id, title FROM "KnowledgeSource"
-             WHERE "organizationId" = $1 AND status = 'ready' AND ("agentId" IS NULL OR "agentId" = $2)
-           ),
-           q AS (SELECT to_tsquery($3::regconfig, $4) AS tsq),
-           fts AS (
-             SELECT c.id, row_number() OVER (ORDER BY ts_rank_cd(c.tsv, q.tsq) DESC) AS r
-             FROM "KnowledgeChunk" c, q
-             WHERE c."organizationId" = $1 AND c."sourceId" IN (SELECT id FROM allowed) AND c.tsv @@ q.tsq
-             ORDER BY ts_rank_cd(c.tsv, q.tsq) DESC LIMIT 40
-           ),
-           vec AS (
-             SELECT c.id, row_number() OVER (ORDER BY c.embedding::vector(${dims}) <=> $5::vector(${dims})) AS r,
-                    1 - (c.embedding::vector(${dims}) <=> $5::vector(${dims})) AS sim
-             FROM "KnowledgeChunk" c
-             WHERE c."organizationId" = $1 AND c.dimensions = ${dims} AND c.embedder = $6 AND c."sourceId" IN (SELECT id FROM allowed)
-             ORDER BY c.embedding::vector(${dims}) <=> $5::vector(${dims}) LIMIT 40
-           )
-           SELECT c.id, c."sourceId", s.title, c.heading, c.text, c.location, fts.r AS fts_rank, vec.r AS vec_rank, vec.sim,
-                  (COALESCE(1.0 / (60 + fts.r), 0) + COALESCE(1.0 / (60 + vec.r), 0))::float8 AS score
-           FROM (SELECT id FROM fts UNION SELECT id FROM vec) ids
-           JOIN "KnowledgeChunk" c ON c.id = ids.id
-           JOIN allowed s ON s.id = c."sourceId"
-           LEFT JOIN fts ON fts.id = c.id
-           LEFT JOIN vec ON vec.id = c.id
-           ORDER BY score DESC, c.id
-           LIMIT $7`,
-          input.organizationId,
-          input.agentId,
-          input.language,
-          input.ftsQuery,
-          vectorLiteral(input.embedding),
-          input.embedder,
-          input.limit,
-        )
-        return rows.map(
-          (r): Passage => ({
-            chunkId: r.id,
-            sourceId: r.sourceId,
-            title: r.title,
-            heading: r.heading,
-            text: r.text,
-            ...(r.location ? { location: r.location } : {}),
-            score: Number(r.score),
-            ftsRank: r.fts_rank === null ? null : Number(r.fts_rank),
-            vectorRank: r.vec_rank === null ? null : Number(r.vec_rank),
-            similarity: r.sim === null ? null : Number(r.sim),
-          }),
-        )
-      },
-      countChunks: (organizationId) => prisma.knowledgeChunk.count({ where: { organizationId } }),
-    },
+    ...createKnowledgeRepository(prisma),
 
     handoffs: {
       open: async (input) => toHandoff(await prisma.handoff.create({ data: { id: newId(), status: 'open', ...input } })),

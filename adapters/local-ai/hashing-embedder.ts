@@ -48,6 +48,9 @@ export function createHashingEmbedder(dimensions = 384): Embedder {
   return {
     name: `local-hash-v1-${dimensions}`,
     dimensions,
+    // Measured on the retrieval benchmark: its lexical similarity helps as a tie-breaker (0.3), and
+    // hurts at equal weight with BM25 (docs/knowledge.md).
+    searchWeight: 0.3,
     embed: async (texts) => texts.map(embedOne),
   }
 }

@@ -10,6 +10,8 @@ export function createOpenAIEmbedder(input: { apiKey: string; baseURL?: string; 
   return {
     name: `openai:${input.model}`,
     dimensions,
+    // A semantic model: its similarity counts as much as BM25 (not measured here: no network).
+    searchWeight: 1,
     async embed(texts) {
       if (texts.length === 0) return []
       try {

@@ -14,6 +14,7 @@ const urlSchema = z
     sitemap: z.boolean().optional(),
     maxPages: z.number().int().min(1).max(1000).optional(),
     agentId: z.string().uuid().nullable().optional(),
+    collectionId: z.string().uuid().nullable().optional(),
   })
   .strict()
 
@@ -31,16 +32,17 @@ export function registerKnowledgeFileRoutes(deps: {
     method: 'post',
     path: '/api/v1/knowledge/files',
     tag: 'knowledge',
-    summary: `Upload a file (multipart/form-data, field "file"; optional field "agentId"): PDF, DOCX, TXT, Markdown, CSV or HTML up to the size limit (admin); processed as a job`,
+    summary: `Upload a file (multipart/form-data, field "file"; optional fields "agentId" and "collectionId"): PDF, DOCX, TXT, Markdown, CSV or HTML up to the size limit (admin); processed as a job`,
     auth: 'session',
-    query: z.object({ agentId: z.string().uuid().optional() }),
+    query: z.object({ agentId: z.string().uuid().optional(), collectionId: z.string().uuid().optional() }),
     responses: { 202: 'Queued for processing', 413: 'The file is larger than the limit', 415: 'Not a supported file type', 422: 'Empty file' },
     handler: async ({ principal, req, res, query }) => {
       requireRole(principal, 'admin')
       const upload = await readUpload(req, res, maxFileBytes)
       const agentId = query.agentId ?? (upload.fields.agentId || null)
-      if (agentId && !z.string().uuid().safeParse(agentId).success) throw new AppError('validation_failed', 'Invalid body: agentId: must be a UUID', 422)
-      const source = await knowledge.addFile({ organizationId: principal.organizationId, agentId, filename: upload.filename, mimeType: upload.mimeType, bytes: upload.bytes, actorUserId: principal.userId })
+      const collectionId = query.collectionId ?? (upload.fields.collectionId || null)
+      for (const [name, id] of Object.entries({ agentId, collectionId })) if (id && !z.string().uuid().safeParse(id).success) throw new AppError('validation_failed', `Invalid body: ${name}: must be a UUID`, 422)
+      const source = await knowledge.addFile({ organizationId: principal.organizationId, agentId, collectionId, filename: upload.filename, mimeType: upload.mimeType, bytes: upload.bytes, actorUserId: principal.userId })
       res.status(202)
       return { source }
     },
@@ -56,7 +58,7 @@ export function registerKnowledgeFileRoutes(deps: {
     responses: { 202: 'Queued for processing' },
     handler: async ({ principal, body, res }) => {
       requireRole(principal, 'admin')
-      const source = await knowledge.addUrl({ organizationId: principal.organizationId, agentId: body.agentId ?? null, url: body.url, sitemap: body.sitemap, maxPages: body.maxPages, actorUserId: principal.userId })
+      const source = await knowledge.addUrl({ organizationId: principal.organizationId, agentId: body.agentId ?? null, collectionId: body.collectionId ?? null, url: body.url, sitemap: body.sitemap, maxPages: body.maxPages, actorUserId: principal.userId })
       res.status(202)
       return { source }
     },

@@ -37,6 +37,7 @@ const sourceSchema = z
     content: z.string().min(1, 'must not be empty'),
     kind: z.enum(['markdown', 'text']).default('markdown'),
     agentId: z.string().uuid().nullable().optional(),
+    collectionId: z.string().uuid().nullable().optional(),
     uri: z.string().max(2000).optional(),
   })
   .strict()
@@ -320,7 +321,7 @@ export function registerAdminRoutes(deps: {
       const raw = typeof req.body === 'string' ? { title: query.title ?? '', content: req.body, kind: req.is('text/markdown') ? 'markdown' : 'text', ...(query.agentId ? { agentId: query.agentId } : {}) } : req.body
       const parsed = sourceSchema.safeParse(raw)
       if (!parsed.success) throw new AppError('validation_failed', `Invalid body: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')}`, 422)
-      const source = await knowledge.addSource({ organizationId: principal.organizationId, agentId: parsed.data.agentId ?? null, title: parsed.data.title, kind: parsed.data.kind, content: parsed.data.content, uri: parsed.data.uri ?? null, actorUserId: principal.userId })
+      const source = await knowledge.addSource({ organizationId: principal.organizationId, agentId: parsed.data.agentId ?? null, collectionId: parsed.data.collectionId ?? null, title: parsed.data.title, kind: parsed.data.kind, content: parsed.data.content, uri: parsed.data.uri ?? null, actorUserId: principal.userId })
       res.status(202)
       return { source }
     },
@@ -354,14 +355,13 @@ export function registerAdminRoutes(deps: {
     method: 'get',
     path: '/api/v1/knowledge/search',
     tag: 'knowledge',
-    summary: 'Hybrid search (full-text + vectors) as an agent would see it',
+    summary: 'Hybrid search (BM25 over full-text lexemes fused with vectors): passages with scores and sources; with agentId as that agent sees it, with collectionId within one collection',
     auth: 'session',
-    query: z.object({ q: z.string().trim().min(1).max(2000), agentId: z.string().uuid().optional(), limit: z.coerce.number().int().min(1).max(50).default(5) }),
+    query: z.object({ q: z.string().trim().min(1).max(2000), agentId: z.string().uuid().optional(), collectionId: z.string().uuid().optional(), limit: z.coerce.number().int().min(1).max(50).default(5) }),
     handler: async ({ principal, query }) => {
-      const agentId = query.agentId ?? (await store.agents.list(principal.organizationId))[0]?.id
-      if (!agentId) return { passages: [], confidence: 0, relevant: false }
-      if (!(await store.agents.get(principal.organizationId, agentId))) throw notFound('Agent')
-      return knowledge.search({ organizationId: principal.organizationId, agentId, query: query.q, limit: query.limit })
+      if (query.agentId && !(await store.agents.get(principal.organizationId, query.agentId))) throw notFound('Agent')
+      if (query.collectionId && !(await store.collections.get(principal.organizationId, query.collectionId))) throw notFound('Collection')
+      return knowledge.search({ organizationId: principal.organizationId, agentId: query.agentId ?? null, collectionId: query.collectionId ?? null, query: query.q, limit: query.limit })
     },
   })
 

@@ -1,10 +1,15 @@
 import { createHash } from 'node:crypto'
 import { AppError, notFound } from '../errors.ts'
+import { newId } from '../ids.ts'
 import type { ChunkLocation, DocumentParser, Embedder, KnowledgeSource, Logger, Passage, Queue, Store } from '../ports.ts'
 import { chunkMarkdown, chunkSections, DEFAULT_CHUNKING, type ChunkOptions } from './chunker.ts'
-import { detectLanguage, keywordCoverage, orTsQuery } from './text.ts'
+import { detectLanguage, keywordCoverage } from './text.ts'
 
 export const INGEST_JOB = 'knowledge.ingest'
+export const REEMBED_JOB = 'knowledge.reembed'
+/** Articles are Markdown sources with an `article:` URI. */
+const ARTICLE_URI = 'article:'
+export const isArticle = (s: Pick<KnowledgeSource, 'kind' | 'uri'>) => s.kind === 'markdown' && Boolean(s.uri?.startsWith(ARTICLE_URI))
 export type IngestJob = { organizationId: string; sourceId: string }
 
 export type SearchResult = {
@@ -65,6 +70,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
   async function addSource(input: {
     organizationId: string
     agentId: string | null
+    collectionId?: string | null
     title: string
     kind: KnowledgeSource['kind']
     content: string
@@ -81,7 +87,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
   }
 
   /** An uploaded file (PDF, DOCX, TXT, Markdown, CSV, HTML): checked now, parsed by the ingest job. */
-  async function addFile(input: { organizationId: string; agentId: string | null; filename: string; mimeType?: string; bytes: Buffer; actorUserId?: string | null }): Promise<KnowledgeSource> {
+  async function addFile(input: { organizationId: string; agentId: string | null; collectionId?: string | null; filename: string; mimeType?: string; bytes: Buffer; actorUserId?: string | null }): Promise<KnowledgeSource> {
     const parser = requireParser()
     const filename = input.filename.replace(/^.*[\\/]/, '').trim().slice(0, 300)
     if (!filename) throw new AppError('invalid_source', 'An uploaded file needs a name', 422)
@@ -91,11 +97,11 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     parser.formatOf({ filename, mimeType: input.mimeType, bytes: input.bytes })
     const checksum = createHash('sha256').update(input.bytes).digest('hex')
     const content = encodeFile({ filename, ...(input.mimeType ? { mimeType: input.mimeType } : {}) }, input.bytes)
-    return enqueue({ organizationId: input.organizationId, agentId: input.agentId, title: filename, kind: 'file', content, uri: `file:${filename}`, checksum, bytes: size, actorUserId: input.actorUserId })
+    return enqueue({ organizationId: input.organizationId, agentId: input.agentId, collectionId: input.collectionId, title: filename, kind: 'file', content, uri: `file:${filename}`, checksum, bytes: size, actorUserId: input.actorUserId })
   }
 
   /** A web page, or every page of a sitemap up to maxPages: fetched and parsed by the ingest job. */
-  async function addUrl(input: { organizationId: string; agentId: string | null; url: string; sitemap?: boolean; maxPages?: number; actorUserId?: string | null }): Promise<KnowledgeSource> {
+  async function addUrl(input: { organizationId: string; agentId: string | null; collectionId?: string | null; url: string; sitemap?: boolean; maxPages?: number; actorUserId?: string | null }): Promise<KnowledgeSource> {
     requireParser()
     let url: URL
     try {
@@ -108,7 +114,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     const content = JSON.stringify(spec)
     // The page may have changed since the last import: every import of a URL fetches it again.
     const checksum = createHash('sha256').update(`${content}\n${new Date().toISOString()}`).digest('hex')
-    return enqueue({ organizationId: input.organizationId, agentId: input.agentId, title: spec.url, kind: 'url', content, uri: spec.sitemap ? `sitemap:${spec.url}` : spec.url, checksum, bytes: 0, actorUserId: input.actorUserId })
+    return enqueue({ organizationId: input.organizationId, agentId: input.agentId, collectionId: input.collectionId, title: spec.url, kind: 'url', content, uri: spec.sitemap ? `sitemap:${spec.url}` : spec.url, checksum, bytes: 0, actorUserId: input.actorUserId })
   }
 
   function requireParser(): DocumentParser {
@@ -116,18 +122,19 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     return deps.parser
   }
 
-  async function enqueue(input: { organizationId: string; agentId: string | null; title: string; kind: KnowledgeSource['kind']; content: string; uri?: string | null; checksum: string; bytes: number; actorUserId?: string | null }): Promise<KnowledgeSource> {
+  async function enqueue(input: { organizationId: string; agentId: string | null; collectionId?: string | null; title: string; kind: KnowledgeSource['kind']; content: string; uri?: string | null; checksum: string; bytes: number; actorUserId?: string | null }): Promise<KnowledgeSource> {
     const { title, checksum } = input
     if (input.agentId && !(await store.agents.get(input.organizationId, input.agentId))) throw notFound('Agent')
+    if (input.collectionId && !(await store.collections.get(input.organizationId, input.collectionId))) throw notFound('Collection')
     const uri = input.uri ?? null
     const existing = uri ? await store.knowledge.findSourceByUri(input.organizationId, uri) : null
     let source: KnowledgeSource
     if (existing) {
       if (existing.checksum === checksum && existing.status === 'ready') return existing
-      await store.knowledge.updateSource(input.organizationId, existing.id, { title, checksum, content: input.content, status: 'queued', progress: 0, error: null })
+      await store.knowledge.updateSource(input.organizationId, existing.id, { title, checksum, content: input.content, status: 'queued', progress: 0, error: null, ...(input.collectionId !== undefined ? { collectionId: input.collectionId } : {}) })
       source = (await store.knowledge.getSource(input.organizationId, existing.id))!
     } else {
-      source = await store.knowledge.createSource({ organizationId: input.organizationId, agentId: input.agentId, title, kind: input.kind, uri, checksum, content: input.content })
+      source = await store.knowledge.createSource({ organizationId: input.organizationId, agentId: input.agentId, collectionId: input.collectionId ?? null, title, kind: input.kind, uri, checksum, content: input.content })
     }
     await store.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId ?? null, action: 'knowledge.source.added', target: source.id, data: { title, bytes: input.bytes, kind: input.kind } })
     await queue.add(INGEST_JOB, { organizationId: input.organizationId, sourceId: source.id } satisfies IngestJob, { jobId: `ingest:${source.id}:${checksum.slice(0, 12)}`, attempts: 3, backoffMs: 500 })
@@ -220,26 +227,117 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     await store.audit.record({ organizationId, actorUserId, action: 'knowledge.source.deleted', target: id })
   }
 
-  async function search(input: { organizationId: string; agentId: string; query: string; limit?: number }): Promise<SearchResult> {
+  /** `agentId` limits the search to what that agent may use; null searches all of the organization's knowledge. */
+  async function search(input: { organizationId: string; agentId: string | null; collectionId?: string | null; query: string; limit?: number }): Promise<SearchResult> {
     const query = input.query.trim().slice(0, 2000)
     if (!query) return { passages: [], confidence: 0, relevant: false }
     const [embedding] = await embedder.embed([query])
     const passages = await store.knowledge.search({
       organizationId: input.organizationId,
       agentId: input.agentId,
+      collectionId: input.collectionId ?? null,
       query,
       language: detectLanguage(query),
-      ftsQuery: orTsQuery(query),
       embedding: embedding!,
       embedder: embedder.name,
       dimensions: embedder.dimensions,
+      vectorWeight: embedder.searchWeight,
       limit: input.limit ?? 5,
     })
     const confidence = passages.length ? Math.max(...passages.slice(0, 3).map((p) => keywordCoverage(query, `${p.title} ${p.heading} ${p.text}`))) : 0
     return { passages, confidence, relevant: confidence >= RELEVANCE_THRESHOLD }
   }
 
-  return { addSource, addFile, addUrl, processSource, deleteSource, search, recover }
+  // ---- collections
+
+  async function createCollection(input: { organizationId: string; name: string; description?: string; actorUserId: string | null }) {
+    const collection = await store.collections.create(input.organizationId, { name: input.name, description: input.description })
+    await store.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId, action: 'knowledge.collection.created', target: collection.id, data: { name: collection.name } })
+    return collection
+  }
+
+  async function updateCollection(input: { organizationId: string; id: string; name?: string; description?: string; actorUserId: string | null }) {
+    const collection = await store.collections.update(input.organizationId, input.id, { ...(input.name !== undefined ? { name: input.name } : {}), ...(input.description !== undefined ? { description: input.description } : {}) })
+    if (!collection) throw notFound('Collection')
+    await store.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId, action: 'knowledge.collection.updated', target: collection.id })
+    return collection
+  }
+
+  /** Its sources stay searchable, uncategorised; agents given only this collection then answer from all knowledge. */
+  async function deleteCollection(organizationId: string, id: string, actorUserId: string | null) {
+    if (!(await store.collections.delete(organizationId, id))) throw notFound('Collection')
+    await store.audit.record({ organizationId, actorUserId, action: 'knowledge.collection.deleted', target: id })
+  }
+
+  /** The collections an agent answers from; an empty list = all of the organization's knowledge. */
+  async function setAgentCollections(input: { organizationId: string; agentId: string; collectionIds: string[]; actorUserId: string | null }) {
+    if (!(await store.agents.get(input.organizationId, input.agentId))) throw notFound('Agent')
+    await store.collections.setForAgent(input.organizationId, input.agentId, input.collectionIds)
+    await store.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId, action: 'agent.collections.set', target: input.agentId, data: { collectionIds: input.collectionIds } })
+  }
+
+  // ---- articles: Markdown written in the admin web or sent through the API, kept for editing
+
+  async function addArticle(input: { organizationId: string; collectionId: string | null; title: string; markdown: string; actorUserId: string | null }): Promise<KnowledgeSource> {
+    return addSource({ organizationId: input.organizationId, agentId: null, collectionId: input.collectionId, title: input.title, kind: 'markdown', content: input.markdown, uri: `${ARTICLE_URI}${newId()}`, actorUserId: input.actorUserId })
+  }
+
+  async function getArticle(organizationId: string, id: string): Promise<{ article: KnowledgeSource; markdown: string }> {
+    const article = await store.knowledge.getSource(organizationId, id)
+    if (!article || !isArticle(article)) throw notFound('Article')
+    return { article, markdown: (await store.knowledge.sourceContent(organizationId, id)) ?? '' }
+  }
+
+  /** A changed title or text is indexed again (its chunks replaced at once when ready); a move to another collection applies at once. */
+  async function updateArticle(input: { organizationId: string; id: string; title?: string; markdown?: string; collectionId?: string | null; actorUserId: string | null }): Promise<KnowledgeSource> {
+    const { article, markdown } = await getArticle(input.organizationId, input.id)
+    if (input.collectionId !== undefined && input.collectionId !== article.collectionId) {
+      if (input.collectionId && !(await store.collections.get(input.organizationId, input.collectionId))) throw notFound('Collection')
+      await store.knowledge.updateSource(input.organizationId, article.id, { collectionId: input.collectionId })
+    }
+    const title = input.title ?? article.title
+    const text = input.markdown ?? markdown
+    if (title !== article.title || text !== markdown) {
+      await addSource({ organizationId: input.organizationId, agentId: article.agentId, title, kind: 'markdown', content: text, uri: article.uri, actorUserId: input.actorUserId })
+    }
+    return (await store.knowledge.getSource(input.organizationId, article.id))!
+  }
+
+  /** Moves any source (file, page, article) to a collection, or out of every collection with null. */
+  async function moveSource(input: { organizationId: string; id: string; collectionId: string | null; actorUserId: string | null }): Promise<KnowledgeSource> {
+    const source = await store.knowledge.getSource(input.organizationId, input.id)
+    if (!source) throw notFound('Knowledge source')
+    if (input.collectionId && !(await store.collections.get(input.organizationId, input.collectionId))) throw notFound('Collection')
+    await store.knowledge.updateSource(input.organizationId, source.id, { collectionId: input.collectionId })
+    await store.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId, action: 'knowledge.source.moved', target: source.id, data: { collectionId: input.collectionId } })
+    return (await store.knowledge.getSource(input.organizationId, source.id))!
+  }
+
+  // ---- vectors made by another embedder (the configuration changed): embedded again
+
+  /** Embeds again, batch by batch, every chunk whose vector another embedder (or size) made; returns how many. */
+  async function reembed(onProgress?: (done: number) => void): Promise<number> {
+    let done = 0
+    for (;;) {
+      const stale = await store.knowledge.staleEmbeddings({ embedder: embedder.name, dimensions: embedder.dimensions, limit: 256 })
+      if (!stale.length) return done
+      const vectors = await embedder.embed(stale.map((c) => embeddingText(c.title, c.heading, c.text)))
+      await store.knowledge.setEmbeddings({ embedder: embedder.name, dimensions: embedder.dimensions, vectors: stale.map((c, i) => ({ id: c.id, embedding: vectors[i]! })) })
+      done += stale.length
+      onProgress?.(done)
+    }
+  }
+
+  /** Queues re-embedding when any chunk was embedded by another embedder than the configured one. */
+  async function scheduleReembed(): Promise<boolean> {
+    const stale = await store.knowledge.staleEmbeddings({ embedder: embedder.name, dimensions: embedder.dimensions, limit: 1 })
+    if (!stale.length) return false
+    deps.logger.info({ embedder: embedder.name }, 'knowledge was embedded by another embedder: embedding it again')
+    await queue.add(REEMBED_JOB, {}, { jobId: `reembed:${embedder.name}:${embedder.dimensions}`, attempts: 5, backoffMs: 2000 })
+    return true
+  }
+
+  return { createCollection, updateCollection, deleteCollection, setAgentCollections, addSource, addFile, addUrl, addArticle, getArticle, updateArticle, moveSource, processSource, deleteSource, search, recover, reembed, scheduleReembed }
 }
 
 export type KnowledgeService = ReturnType<typeof createKnowledgeService>

@@ -41,14 +41,6 @@ export function detectLanguage(text: string): FtsLanguage {
   return cyrillic / letters.length > 0.3 ? 'russian' : 'english'
 }
 
-/** A tsquery that matches any of the question's keywords (OR), safe to pass to to_tsquery. */
-export function orTsQuery(text: string): string {
-  return keywords(text)
-    .map((w) => w.replace(/[^\p{L}\p{N}]/gu, ''))
-    .filter(Boolean)
-    .join(' | ')
-}
-
 /** Share of the question's keywords (by stem) that occur in the passage. */
 export function keywordCoverage(question: string, passage: string): number {
   const q = keywords(question).map(stem)

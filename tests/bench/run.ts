@@ -1,16 +1,25 @@
 /**
  * The benchmark runner: `npm run bench` runs every benchmark, `npm run bench -- <name> [...]`
- * runs the named ones, `npm run bench -- --help` lists them. Benchmarks print their own figures
+ * runs the named ones (options after a name go to that benchmark, e.g.
+ * `npm run bench -- retrieval --file x.json`), `npm run bench -- --help` lists them. Benchmarks print their own figures
  * (a table and a final JSON line); they report targets but do not fail on them.
  */
 
-type Benchmark = { description: string; run: () => Promise<void> }
+type Benchmark = { description: string; run: (options: string[]) => Promise<void> }
 
 /** name -> benchmark. Each is imported only when it runs. */
 const BENCHMARKS: Record<string, Benchmark> = {
   turns: {
     description: 'web chat turns over HTTP with the extractive answerer on PGlite, ~300 chunks, concurrency 1 and 32',
     run: async () => (await import('./turns.ts')).turns(),
+  },
+  retrieval: {
+    description: 'Recall@1/5, MRR@10 and search latency on the SQuAD and XQuAD-ru sets through ingestion and hybrid search (--file <path>, --limit <n>, --titles)',
+    run: async (options) => (await import('./retrieval.ts')).retrieval(options),
+  },
+  'retrieval-scale': {
+    description: 'search latency p50/p95 and ingestion chunks/s with 100,000 chunks in one organization on PGlite (--chunks <n>, --queries <n>)',
+    run: async (options) => (await import('./retrieval-scale.ts')).retrievalScale(options),
   },
   llm: {
     description: 'the LLM router against a local fake OpenAI-compatible server (calls/s, router overhead p50/p95), then web chat turns answered through it (turns/s, latency)',
@@ -31,7 +40,23 @@ async function main(argv: string[]): Promise<number> {
     usage()
     return 0
   }
-  const names = argv.length ? argv : Object.keys(BENCHMARKS)
+  // `name [--option value ...] name ...`: options belong to the name before them.
+  const options = new Map<string, string[]>()
+  const named: string[] = []
+  for (const arg of argv) {
+    if (arg.startsWith('--') || (named.length && options.get(named.at(-1)!)!.at(-1)?.startsWith('--') && !Object.hasOwn(BENCHMARKS, arg))) {
+      if (!named.length) {
+        console.error(`options must follow a benchmark's name: ${arg}\n`)
+        usage(console.error)
+        return 2
+      }
+      options.get(named.at(-1)!)!.push(arg)
+    } else {
+      named.push(arg)
+      options.set(arg, [])
+    }
+  }
+  const names = named.length ? named : Object.keys(BENCHMARKS)
   const unknown = names.filter((n) => !Object.hasOwn(BENCHMARKS, n))
   if (unknown.length) {
     console.error(`unknown benchmark${unknown.length > 1 ? 's' : ''}: ${unknown.join(', ')}\n`)
@@ -43,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
     const started = performance.now()
     console.log(`\n=== ${name} ===`)
     try {
-      await BENCHMARKS[name]!.run()
+      await BENCHMARKS[name]!.run(options.get(name) ?? [])
       console.log(`=== ${name}: finished in ${((performance.now() - started) / 1000).toFixed(1)} s ===`)
     } catch (error) {
       failed++

