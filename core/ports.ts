@@ -5,7 +5,8 @@
 // ---------- channels ----------
 export type ChannelKind = 'telegram' | 'slack' | 'messenger' | 'instagram' | 'kommo' | 'teams' | 'webchat'
 
-export type Attachment = { kind: 'image' | 'document' | 'audio' | 'video' | 'other'; name?: string; url?: string; mimeType?: string; size?: number }
+/** `ref` is the channel's own id of the file (e.g. a Telegram file_id): never a URL with credentials in it. */
+export type Attachment = { kind: 'image' | 'document' | 'audio' | 'video' | 'other'; name?: string; url?: string; ref?: string; mimeType?: string; size?: number }
 export type Source = { title: string; snippet: string; sourceId?: string; chunkId?: string; score?: number }
 export type Choice = { id: string; label: string }
 
@@ -47,6 +48,12 @@ export interface ChannelAdapter {
   normalize(body: unknown, inbox: Inbox): InboundMessage[]
   /** `sendKey` is derived from the turn, so a retried job never sends the same reply twice. */
   send(input: { to: ThreadRef; message: OutboundMessage; inbox: Inbox; sendKey: string }): Promise<SendResult>
+  /** Shows that an answer is being written (Telegram's "typing..."); called again while the turn runs. */
+  typing?(input: { to: ThreadRef; inbox: Inbox }): Promise<void>
+  /** Replaces the text of a message this channel sent earlier (progress messages). */
+  edit?(input: { to: ThreadRef; externalMessageId: string; text: string; inbox: Inbox }): Promise<void>
+  /** The bytes of an attachment a customer or admin sent (the channel fetches it with its own credentials). */
+  download?(input: { attachment: Attachment; inbox: Inbox; maxBytes: number }): Promise<Buffer>
 }
 
 // ---------- domain records ----------
@@ -106,7 +113,7 @@ export type Message = {
   createdAt: Date
 }
 /** How a reply was made: shown in the test chat and kept for reports. */
-export type ReplyMeta = { provider?: string; model?: string; inputTokens?: number; outputTokens?: number; costUsd?: number; streaming?: boolean }
+export type ReplyMeta = { provider?: string; model?: string; inputTokens?: number; outputTokens?: number; costUsd?: number; streaming?: boolean; choices?: Choice[] }
 export type KnowledgeSourceStatus = 'queued' | 'processing' | 'ready' | 'failed'
 export type KnowledgeSource = {
   id: string
@@ -160,6 +167,7 @@ export interface DocumentParser {
   /** onProgress gets 0..1 as pages of a sitemap are fetched. */
   parse(input: DocumentInput, onProgress?: (fraction: number) => Promise<void> | void): Promise<ParsedDocument>
 }
+export type ChannelAdmin = { id: string; organizationId: string; userId: string; inboxId: string; contactId: string; externalUserId: string; currentAgentId: string | null; createdAt: Date }
 export type Handoff = { id: string; organizationId: string; conversationId: string; status: 'open' | 'taken' | 'closed'; reason: string; operatorUserId: string | null; createdAt: Date }
 
 export type ApiCall = { provider: string; model: string; inputTokens: number; outputTokens: number; latencyMs: number; costUsd: number; success: boolean; error?: string }
@@ -241,6 +249,11 @@ export interface Store {
     get(id: string): Promise<Inbox | null>
     findByPublicKey(publicKey: string): Promise<Inbox | null>
     listByAgent(organizationId: string, agentId: string): Promise<Inbox[]>
+    /** System-wide: every inbox of a channel (e.g. the Telegram bots to poll at start-up). */
+    listByChannel(channel: ChannelKind): Promise<Inbox[]>
+    /** The sealed credentials envelope of the inbox (open it with the secret box); null when none. */
+    credentials(id: string): Promise<string | null>
+    update(organizationId: string, id: string, patch: { name?: string; settings?: Record<string, unknown>; credentials?: string | null }): Promise<Inbox | null>
   }
   conversations: {
     /** Finds or creates the contact, its identity in the inbox, and the conversation of the thread. */
@@ -302,6 +315,16 @@ export interface Store {
     current(organizationId: string, conversationId: string): Promise<Handoff | null>
     /** An open handoff becomes the operator's; false when it was taken already or is closed (atomic: one winner). */
     take(input: { organizationId: string; conversationId: string; operatorUserId: string }): Promise<boolean>
+  }
+  /** People who run admin commands from a messenger chat, linked with a one-time code. */
+  channelAdmins: {
+    createLinkCode(input: { organizationId: string; userId: string; codeHash: string; expiresAt: Date }): Promise<void>
+    /** Marks the code used and returns whom it belongs to; null when unknown, expired or used already (atomic: one winner). */
+    consumeLinkCode(codeHash: string, now: Date): Promise<{ organizationId: string; userId: string } | null>
+    link(input: { organizationId: string; userId: string; inboxId: string; contactId: string; externalUserId: string; currentAgentId: string | null }): Promise<ChannelAdmin>
+    findByContact(organizationId: string, contactId: string): Promise<ChannelAdmin | null>
+    listByInbox(organizationId: string, inboxId: string): Promise<ChannelAdmin[]>
+    setCurrentAgent(organizationId: string, id: string, agentId: string): Promise<void>
   }
   usage: {
     recordApiCall(input: ApiCall & { organizationId: string; agentId: string | null; kind: 'chat' | 'embedding' }): Promise<void>

@@ -2,6 +2,7 @@ import { newId } from '../../core/ids.ts'
 import type {
   Agent,
   Attachment,
+  ChannelAdmin,
   ChannelKind,
   Conversation,
   ConversationState,
@@ -31,6 +32,7 @@ const toInbox = (i: Models.InboxModel): Inbox => ({
   publicKey: i.publicKey,
   settings: (i.settings ?? {}) as Record<string, unknown>,
 })
+const toChannelAdmin = (a: Models.ChannelAdminModel): ChannelAdmin => ({ ...a })
 const toConversation = (c: Models.ConversationModel): Conversation => ({
   id: c.id,
   organizationId: c.organizationId,
@@ -156,6 +158,16 @@ export function createPrismaStore(db: Database): Store {
         return i ? toInbox(i) : null
       },
       listByAgent: async (organizationId, agentId) => (await prisma.inbox.findMany({ where: { organizationId, agentId }, orderBy: { createdAt: 'asc' } })).map(toInbox),
+      listByChannel: async (channel) => (await prisma.inbox.findMany({ where: { channel }, orderBy: { createdAt: 'asc' } })).map(toInbox),
+      credentials: async (id) => (await prisma.inbox.findUnique({ where: { id }, select: { credentials: true } }))?.credentials ?? null,
+      update: async (organizationId, id, patch) => {
+        const { count } = await prisma.inbox.updateMany({
+          where: { id, organizationId },
+          data: { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.settings !== undefined ? { settings: patch.settings as Prisma.InputJsonValue } : {}), ...(patch.credentials !== undefined ? { credentials: patch.credentials } : {}) },
+        })
+        if (!count) return null
+        return toInbox((await prisma.inbox.findUnique({ where: { id } }))!)
+      },
     },
 
     conversations: {
@@ -290,6 +302,35 @@ export function createPrismaStore(db: Database): Store {
       },
       take: async ({ organizationId, conversationId, operatorUserId }) =>
         (await prisma.handoff.updateMany({ where: { organizationId, conversationId, status: 'open' }, data: { status: 'taken', operatorUserId } })).count > 0,
+    },
+
+    channelAdmins: {
+      createLinkCode: async (input) => {
+        await prisma.adminLinkCode.create({ data: { id: newId(), ...input } })
+      },
+      consumeLinkCode: async (codeHash, now) => {
+        // One UPDATE decides: of two people sending the same code at once, only one links.
+        const { count } = await prisma.adminLinkCode.updateMany({ where: { codeHash, usedAt: null, expiresAt: { gt: now } }, data: { usedAt: now } })
+        if (!count) return null
+        const code = await prisma.adminLinkCode.findUnique({ where: { codeHash }, select: { organizationId: true, userId: true } })
+        return code
+      },
+      link: async (input) =>
+        toChannelAdmin(
+          await prisma.channelAdmin.upsert({
+            where: { contactId: input.contactId },
+            create: { id: newId(), ...input },
+            update: { organizationId: input.organizationId, userId: input.userId, inboxId: input.inboxId, externalUserId: input.externalUserId, currentAgentId: input.currentAgentId },
+          }),
+        ),
+      findByContact: async (organizationId, contactId) => {
+        const a = await prisma.channelAdmin.findFirst({ where: { organizationId, contactId } })
+        return a ? toChannelAdmin(a) : null
+      },
+      listByInbox: async (organizationId, inboxId) => (await prisma.channelAdmin.findMany({ where: { organizationId, inboxId }, orderBy: { createdAt: 'asc' } })).map(toChannelAdmin),
+      setCurrentAgent: async (organizationId, id, agentId) => {
+        await prisma.channelAdmin.updateMany({ where: { organizationId, id }, data: { currentAgentId: agentId } })
+      },
     },
 
     usage: {

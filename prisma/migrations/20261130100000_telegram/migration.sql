@@ -1,0 +1,34 @@
+-- Telegram: admins link their chat account with a one-time code, then run Switchboard from the chat.
+
+-- One-time link codes: only the SHA-256 of the code is stored; single use, short-lived.
+CREATE TABLE "AdminLinkCode" (
+    "id" TEXT NOT NULL,
+    "organizationId" TEXT NOT NULL,
+    "userId" TEXT NOT NULL,
+    "codeHash" TEXT NOT NULL,
+    "expiresAt" TIMESTAMP(3) NOT NULL,
+    "usedAt" TIMESTAMP(3),
+    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT "AdminLinkCode_pkey" PRIMARY KEY ("id")
+);
+CREATE UNIQUE INDEX "AdminLinkCode_codeHash_key" ON "AdminLinkCode"("codeHash");
+CREATE INDEX "AdminLinkCode_organizationId_idx" ON "AdminLinkCode"("organizationId");
+ALTER TABLE "AdminLinkCode" ADD CONSTRAINT "AdminLinkCode_organizationId_fkey" FOREIGN KEY ("organizationId") REFERENCES "Organization"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+
+-- A contact (one person in one inbox) linked to a user of the organization: that person may run
+-- admin commands from the chat. currentAgentId is the agent their commands act on.
+CREATE TABLE "ChannelAdmin" (
+    "id" TEXT NOT NULL,
+    "organizationId" TEXT NOT NULL,
+    "userId" TEXT NOT NULL,
+    "inboxId" TEXT NOT NULL,
+    "contactId" TEXT NOT NULL,
+    "externalUserId" TEXT NOT NULL,
+    "currentAgentId" TEXT,
+    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT "ChannelAdmin_pkey" PRIMARY KEY ("id")
+);
+CREATE UNIQUE INDEX "ChannelAdmin_contactId_key" ON "ChannelAdmin"("contactId");
+CREATE INDEX "ChannelAdmin_organizationId_idx" ON "ChannelAdmin"("organizationId");
+CREATE INDEX "ChannelAdmin_inboxId_idx" ON "ChannelAdmin"("inboxId");
+ALTER TABLE "ChannelAdmin" ADD CONSTRAINT "ChannelAdmin_organizationId_fkey" FOREIGN KEY ("organizationId") REFERENCES "Organization"("id") ON DELETE CASCADE ON UPDATE CASCADE;
