@@ -46,10 +46,14 @@ import { createAdminWebRouter } from '../admin-web/static.ts'
 import { createLogMailer, createSmtpMailer } from '../adapters/mail/mailer.ts'
 import { csrfTokenOf } from '../core/tenancy/auth-service.ts'
 
+import { createTelegramChannel } from '../adapters/telegram/telegram-channel.ts'
+import { createTelegram } from '../adapters/telegram/index.ts'
+import { registerTelegramRoutes } from '../admin-web/api/telegram-routes.ts'
+
 export const VERSION = '0.1.0'
 
 export type AppRole = 'all' | 'server' | 'worker'
-export type AppOverrides = { chatModel?: ChatModel; llm?: LlmClient; embedder?: Embedder; queue?: Queue; notifier?: Notifier; channels?: ChannelAdapter[] }
+export type AppOverrides = { chatModel?: ChatModel; llm?: LlmClient; embedder?: Embedder; queue?: Queue; notifier?: Notifier; channels?: ChannelAdapter[]; sleep?: (ms: number) => Promise<void> }
 
 const turnJobSchema = z.object({ organizationId: z.string().min(1), conversationId: z.string().min(1) })
 const ingestJobSchema = z.object({ organizationId: z.string().min(1), sourceId: z.string().min(1) })
@@ -123,7 +127,8 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const llmAnswerer = createLlmAnswerer({ llm, resolveTargets: providerKeys.targetsFor, tools, memory, prices: { ...DEFAULT_PRICES, ...config.LLM_PRICES } })
   const chatModel: ChatModel = o.chatModel ?? createModelChooser({ llm: llmAnswerer, offline: createExtractiveAnswerer(), hasModel: providerKeys.hasModel })
 
-  const channelList = o.channels ?? [createWebchatChannel()]
+  const telegramChannel = createTelegramChannel({ store, secrets, apiRoot: config.TELEGRAM_API_ROOT, logger: logger.child({ channel: 'telegram' }), sleep: o.sleep })
+  const channelList = o.channels ?? [createWebchatChannel(), telegramChannel]
   const channels = new Map<ChannelKind, ChannelAdapter>(channelList.map((c) => [c.kind, c]))
   const metrics = createMetrics({ queueDepth: () => queue.depth() })
 
@@ -145,6 +150,23 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const auth = createAuthService({ store, limiter, mailer, adminUrl })
   const agents = createAgentService({ store })
   const operators = createOperatorService({ store, notifier, channels })
+  const telegram = createTelegram({
+    store,
+    secrets,
+    channel: telegramChannel,
+    turns,
+    logger,
+    apiRoot: config.TELEGRAM_API_ROOT,
+    publicUrl: config.PUBLIC_URL,
+    mode: config.TELEGRAM_MODE,
+    receives: role !== 'worker',
+    checkChannelCap: async (organizationId) => {
+      const agentsOfOrg = await store.agents.list(organizationId)
+      const inboxes = (await Promise.all(agentsOfOrg.map((a) => store.inboxes.listByAgent(organizationId, a.id)))).flat().filter((i) => i.settings.test !== true)
+      await quota.checkCap({ organizationId, kind: 'channels', adding: 1, current: inboxes.length })
+    },
+  })
+  closers.unshift(() => telegram.close())
 
   if (role !== 'server') {
     queue.process(TURN_JOB, (data, ctx) => turns.processConversation(turnJobSchema.parse(data), ctx), { concurrency: config.WORKER_CONCURRENCY })
@@ -187,6 +209,8 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const paymentWebhooks = registerPaymentRoutes({ api, providers, subscriptions, logger, maxBodyBytes: config.MAX_BODY_BYTES })
   registerKnowledgeFileRoutes({ api, knowledge, maxFileBytes })
   registerKnowledgeRoutes({ api, store, knowledge })
+
+  registerTelegramRoutes({ api, store, connector: telegram.connector, publicUrl: config.PUBLIC_URL })
   registerAdminRoutes({ api, store, auth, agents, knowledge, quota, conversations: operators, providerKeys, turns, notifier, replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS, secureCookies: config.NODE_ENV === 'production', version: VERSION })
   registerTeamRoutes({ api, store, auth, secureCookies: config.NODE_ENV === 'production' })
   registerReportRoutes({ api, store })
@@ -198,8 +222,9 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
       await store.ping()
       await queue.ping()
     },
-    routers: [api.router, paymentWebhooks, webchatPages, createAdminWebRouter()],
+    routers: [api.router, paymentWebhooks, webchatPages, telegram.ingress.router, createAdminWebRouter()],
   })
+  await telegram.start()
 
   return {
     config,
@@ -223,6 +248,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
     mailer,
     agents,
     operators,
+    telegram,
     http,
     metrics,
     async close() {

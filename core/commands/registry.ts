@@ -11,6 +11,13 @@ export function createCommandRegistry(commands: Command[]): CommandRegistry {
 /** Commands every customer may use in any channel. Admin commands are added by later channels. */
 export const customerCommands: Command[] = [
   {
+    name: 'start',
+    description: 'Start the conversation',
+    async run({ ctx }) {
+      return `Hello! I am ${ctx.agent.name}. Ask me anything, and I will answer from our knowledge base with its sources.`
+    },
+  },
+  {
     name: 'help',
     description: 'What this assistant can do',
     async run({ ctx }) {

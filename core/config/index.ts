@@ -75,6 +75,13 @@ const baseSchema = z.object({
   /** Mail for password reset and invitation links; without it they are written to the log. */
   SMTP_URL: optionalUrl(['smtp://', 'smtps://']),
   MAIL_FROM: z.string().trim().min(3).default('Switchboard <no-reply@localhost>'),
+
+  /** A bot to connect at start-up to the first agent (long polling unless PUBLIC_URL is set): `npm start` then answers in Telegram. */
+  TELEGRAM_BOT_TOKEN: emptyToUndefined.refine((v) => v === undefined || /^\d{3,20}:[\w-]{20,100}$/.test(v), { message: 'expected a bot token from @BotFather (123456789:AA...)' }),
+  /** The Bot API server: the public one, or a self-hosted telegram-bot-api. */
+  TELEGRAM_API_ROOT: optionalUrl(['http://', 'https://']).transform((v) => v ?? 'https://api.telegram.org'),
+  /** webhook needs PUBLIC_URL; auto = webhook when PUBLIC_URL is set, else long polling. */
+  TELEGRAM_MODE: z.enum(['auto', 'webhook', 'polling']).default('auto'),
 })
 
 /** Payments (Lemon Squeezy, Stripe) add their settings from core/billing/payments.ts. */

@@ -2,7 +2,7 @@ import type { ChatModel, Metrics, Notifier, RateLimiter, Store } from '../ports.
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
 import { createCommandRegistry, customerCommands } from '../commands/registry.ts'
 import { compose } from './pipeline.ts'
-import { answer, commandGate, handoffGate, rateLimit, recordCost, responseDelay, retrieve } from './steps.ts'
+import { answer, commandGate, handoffGate, mediaGate, rateLimit, recordCost, responseDelay, retrieve } from './steps.ts'
 import { streamTopic } from './turn-service.ts'
 import { quotaStep, type QuotaService } from '../billing/quota.ts'
 
@@ -12,6 +12,7 @@ export function createDefaultPipeline(deps: { store: Store; knowledge: Knowledge
     [
       handoffGate({ store: deps.store }),
       commandGate({ commands: createCommandRegistry(customerCommands) }),
+      mediaGate(),
       rateLimit({ limiter: deps.limiter, limit: 30, windowMs: 60_000 }),
       // One response of the plan is reserved here, atomically; handoffs, commands and refusals above never count.
       quotaStep({ quota: deps.quota, store: deps.store }),

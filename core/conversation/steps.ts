@@ -16,6 +16,10 @@ const HANDOFF_PATTERNS = [
 ]
 
 export const HANDOFF_REPLY = 'I have asked a person from our team to join. They will reply here as soon as they can.'
+/** Offered under the agent's answers where the channel has buttons; pressing it sends the label as the customer's message. */
+export const HANDOFF_CHOICE = { id: 'handoff', label: 'Talk to a person' } as const
+export const VOICE_REPLY = 'Sorry, I cannot listen to voice messages yet. Could you type your question, please?'
+export const FILE_REPLY = 'Thank you, I received your file. Please also write your question as text, so I can help.'
 
 export function wantsHuman(text: string): boolean {
   return HANDOFF_PATTERNS.some((p) => p.test(text))
@@ -50,6 +54,18 @@ export function commandGate(deps: { commands: CommandRegistry }): Step {
       const command = match ? deps.commands.get(match[1]!.toLowerCase()) : undefined
       if (!command) return next()
       ctx.reply = { author: 'agent', text: await command.run({ ctx, args: match?.[2]?.trim() ?? '' }) }
+      ctx.billable = false
+    },
+  }
+}
+
+/** A message with nothing to read: a voice note gets a polite request for text, a bare file an ask for the question. */
+export function mediaGate(): Step {
+  return {
+    name: 'media',
+    async run(ctx, next) {
+      if (ctx.message.text?.trim() || !ctx.message.attachments.length) return next()
+      ctx.reply = { author: 'system', text: ctx.message.attachments.some((a) => a.kind === 'audio') ? VOICE_REPLY : FILE_REPLY }
       ctx.billable = false
     },
   }
@@ -94,7 +110,7 @@ export function answer(deps: { chatModel: ChatModel; store: Store; historyTurns:
         onDelta: deps.onDelta && ctx.message.meta.streaming ? (text) => deps.onDelta!(ctx, text) : undefined,
       })
       if (ctx.answer.handoff) ctx.conversation.state = 'handoff'
-      ctx.reply = { author: 'agent', text: ctx.answer.text, sources: ctx.answer.sources, meta: ctx.answer.meta }
+      ctx.reply = { author: 'agent', text: ctx.answer.text, sources: ctx.answer.sources, meta: ctx.answer.meta, choices: ctx.answer.handoff ? undefined : [HANDOFF_CHOICE] }
       await next()
     },
   }

@@ -86,9 +86,11 @@ export function createTurnService(deps: TurnServiceDeps) {
       return
     }
     const ctx: TurnContext = { message, conversation, agent, inbox, job: jobCtx, log, billable: inbox.settings.test !== true, startedAt: Date.now() }
+    const stopTyping = showTyping(inbox, conversation, log)
     try {
       await deps.runPipeline(ctx)
     } catch (error) {
+      stopTyping()
       if (jobCtx.attempt < jobCtx.maxAttempts) throw error
       log.error({ err: error }, 'turn failed after its last attempt')
       ctx.reply = { author: 'system', text: FAILURE_REPLY }
@@ -97,6 +99,7 @@ export function createTurnService(deps: TurnServiceDeps) {
       deps.metrics?.turnDuration((performance.now() - started) / 1000, 'failed')
       return
     }
+    stopTyping()
     await replyAndFinish(ctx, 'done')
     const outcome = ctx.reply ? 'answered' : 'silent'
     const ms = performance.now() - started
@@ -116,7 +119,7 @@ export function createTurnService(deps: TurnServiceDeps) {
         author: ctx.reply.author,
         text: ctx.reply.text,
         sources: ctx.reply.sources ?? [],
-        meta: ctx.reply.meta,
+        meta: ctx.reply.choices?.length ? { ...ctx.reply.meta, choices: ctx.reply.choices } : ctx.reply.meta,
       })
       // A reply stored and sent by an earlier run (that died before finishing) is not sent again.
       if (created || reply.status !== 'sent') await deliver({ reply, conversation, inbox })
@@ -130,11 +133,22 @@ export function createTurnService(deps: TurnServiceDeps) {
     if (!channel) throw new AppError('channel_unavailable', `No adapter for channel ${inbox.channel}`, 500)
     await channel.send({
       to: { conversationId: conversation.id, externalThreadId: conversation.externalThreadId },
-      message: { text: reply.text, sources: reply.sources },
+      message: { text: reply.text, sources: reply.sources, choices: reply.meta.choices },
       inbox,
       sendKey: reply.externalMessageId,
     })
     await store.messages.setStatus(reply.organizationId, reply.id, 'sent')
+  }
+
+  /** The channel's "typing..." while the turn runs (renewed every few seconds); failures only logged. */
+  function showTyping(inbox: Inbox, conversation: { id: string; externalThreadId: string; state: string }, log: Logger): () => void {
+    const channel = deps.channels.get(inbox.channel)
+    if (!channel?.typing || conversation.state !== 'bot') return () => {}
+    const to = { conversationId: conversation.id, externalThreadId: conversation.externalThreadId }
+    const tick = () => void channel.typing!({ to, inbox }).catch((error: unknown) => log.debug({ err: (error as Error).message }, 'typing indicator failed'))
+    tick()
+    const timer = setInterval(tick, 4500)
+    return () => clearInterval(timer)
   }
 
   async function finish(message: Message, status: 'done' | 'failed', error?: string) {

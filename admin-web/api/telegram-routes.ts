@@ -1,0 +1,37 @@
+import { z } from 'zod'
+import type { Store } from '../../core/ports.ts'
+import { requireRole } from '../../core/tenancy/auth-service.ts'
+import type { createApi } from '../../adapters/http/api.ts'
+import { connectedView, type TelegramConnector } from '../../adapters/telegram/connect.ts'
+
+/** Telegram bots of the organization: connect one to an agent, list them. Tokens never come back. */
+export function registerTelegramRoutes(deps: { api: ReturnType<typeof createApi>; store: Store; connector: TelegramConnector; publicUrl?: string }) {
+  const { api, store } = deps
+  api.route({
+    method: 'post',
+    path: '/api/v1/agents/:id/telegram',
+    tag: 'channels',
+    summary: 'Connect a Telegram bot to the agent (admin): checks the token with getMe, stores it encrypted, sets the webhook (or polls) and the command menu',
+    auth: 'session',
+    body: z.object({ token: z.string().trim().min(1).max(200) }).strict(),
+    responses: { 201: 'Connected', 422: 'Telegram did not accept the token' },
+    handler: async ({ principal, params, body, res }) => {
+      requireRole(principal, 'admin')
+      const bot = await deps.connector.connect({ organizationId: principal.organizationId, agentId: params.id!, token: body.token, actorUserId: principal.userId })
+      res.status(201)
+      return { bot }
+    },
+  })
+  api.route({
+    method: 'get',
+    path: '/api/v1/telegram/bots',
+    tag: 'channels',
+    summary: 'The Telegram bots connected to the agents of the organization',
+    auth: 'session',
+    handler: async ({ principal }) => {
+      const agents = await store.agents.list(principal.organizationId)
+      const inboxes = (await Promise.all(agents.map((a) => store.inboxes.listByAgent(principal.organizationId, a.id)))).flat().filter((i) => i.channel === 'telegram')
+      return { bots: inboxes.map((i) => connectedView(i, deps.publicUrl)) }
+    },
+  })
+}
