@@ -4,6 +4,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import type { Config } from '../core/config/index.ts'
 import { createAgentService } from '../core/agents/agent-service.ts'
+import { createAdminConsole } from '../core/commands/admin-console.ts'
 import { createDefaultPipeline } from '../core/conversation/default-pipeline.ts'
 import { createOperatorService } from '../core/conversation/operator-service.ts'
 import { createTurnService, TURN_JOB } from '../core/conversation/turn-service.ts'
@@ -143,12 +144,13 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const maxFileBytes = config.KNOWLEDGE_MAX_FILE_BYTES
   const parser = createDocumentParser({ maxBytes: maxFileBytes })
   const knowledge = createKnowledgeService({ store, embedder, queue, logger, parser, maxSourceBytes: maxFileBytes, checkChunkCap: (input) => quota.checkCap({ ...input, kind: 'chunks' }) })
-  const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, notifier, metrics, quota })
+  const agents = createAgentService({ store })
+  const adminConsole = createAdminConsole({ store, agents, knowledge, quota, chatModel, channels, maxFileBytes, logger })
+  const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, notifier, metrics, quota, admin: adminConsole.step() })
   const turns = createTurnService({ store, queue, notifier, channels, runPipeline, logger, metrics })
   const mailer = config.SMTP_URL ? createSmtpMailer({ url: config.SMTP_URL, from: config.MAIL_FROM, logger }) : createLogMailer(logger)
   const adminUrl = `${(config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).replace(/\/$/, '')}/admin/`
   const auth = createAuthService({ store, limiter, mailer, adminUrl })
-  const agents = createAgentService({ store })
   const operators = createOperatorService({ store, notifier, channels })
   const telegram = createTelegram({
     store,
@@ -209,8 +211,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const paymentWebhooks = registerPaymentRoutes({ api, providers, subscriptions, logger, maxBodyBytes: config.MAX_BODY_BYTES })
   registerKnowledgeFileRoutes({ api, knowledge, maxFileBytes })
   registerKnowledgeRoutes({ api, store, knowledge })
-
-  registerTelegramRoutes({ api, store, connector: telegram.connector, publicUrl: config.PUBLIC_URL })
+  registerTelegramRoutes({ api, store, connector: telegram.connector, adminConsole, publicUrl: config.PUBLIC_URL })
   registerAdminRoutes({ api, store, auth, agents, knowledge, quota, conversations: operators, providerKeys, turns, notifier, replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS, secureCookies: config.NODE_ENV === 'production', version: VERSION })
   registerTeamRoutes({ api, store, auth, secureCookies: config.NODE_ENV === 'production' })
   registerReportRoutes({ api, store })
@@ -248,6 +249,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
     mailer,
     agents,
     operators,
+    adminConsole,
     telegram,
     http,
     metrics,

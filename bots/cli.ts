@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline/promises'
 import { randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { kbUsage, runKb } from './kb-cli.ts'
+import { runTelegram, telegramUsage } from './telegram-cli.ts'
 
 type Reply = { text: string; sources: { title: string; snippet: string }[]; author: string }
 
@@ -13,12 +14,17 @@ const usage = `Usage:
   npm run chat [-- --url http://localhost:3000] [--key <webchat key>] [--session <id>]
   npm run cli -- ask "<question>" [same options]
 ${kbUsage.replace(/^Usage:\n/, '')}
+${telegramUsage}
 
 Without --key the demo agent's key is read from DATA_DIR/demo-credentials.json.`
 
 async function main() {
   if (process.argv[2] === 'kb') {
     process.exitCode = await runKb(process.argv.slice(3))
+    return
+  }
+  if (process.argv[2] === 'telegram') {
+    process.exitCode = await runTelegram(process.argv.slice(3))
     return
   }
   const { values, positionals } = parseArgs({

@@ -116,7 +116,7 @@ export function progressBar(source: Pick<KnowledgeSource, 'status' | 'progress'>
   return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${String(pct).padStart(3)}% ${ingestStage(source)}`
 }
 
-async function demoCredentials(env: NodeJS.ProcessEnv): Promise<{ email: string; password: string }> {
+export async function demoCredentials(env: NodeJS.ProcessEnv): Promise<{ email: string; password: string }> {
   const file = path.resolve(env.DATA_DIR ?? './data', 'demo-credentials.json')
   try {
     const saved = JSON.parse(await readFile(file, 'utf8')) as { adminEmail: string; adminPassword: string }

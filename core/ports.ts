@@ -54,6 +54,8 @@ export interface ChannelAdapter {
   edit?(input: { to: ThreadRef; externalMessageId: string; text: string; inbox: Inbox }): Promise<void>
   /** The bytes of an attachment a customer or admin sent (the channel fetches it with its own credentials). */
   download?(input: { attachment: Attachment; inbox: Inbox; maxBytes: number }): Promise<Buffer>
+  /** Sets the command menu one chat sees (e.g. admin commands for a linked admin only). */
+  setCommandMenu?(input: { inbox: Inbox; externalThreadId: string; commands: { name: string; description: string }[] }): Promise<void>
 }
 
 // ---------- domain records ----------
@@ -167,7 +169,7 @@ export interface DocumentParser {
   /** onProgress gets 0..1 as pages of a sitemap are fetched. */
   parse(input: DocumentInput, onProgress?: (fraction: number) => Promise<void> | void): Promise<ParsedDocument>
 }
-export type ChannelAdmin = { id: string; organizationId: string; userId: string; inboxId: string; contactId: string; externalUserId: string; currentAgentId: string | null; createdAt: Date }
+export type ChannelAdmin = { id: string; organizationId: string; userId: string; inboxId: string; contactId: string; externalThreadId: string; currentAgentId: string | null; createdAt: Date }
 export type Handoff = { id: string; organizationId: string; conversationId: string; status: 'open' | 'taken' | 'closed'; reason: string; operatorUserId: string | null; createdAt: Date }
 
 export type ApiCall = { provider: string; model: string; inputTokens: number; outputTokens: number; latencyMs: number; costUsd: number; success: boolean; error?: string }
@@ -320,8 +322,8 @@ export interface Store {
   channelAdmins: {
     createLinkCode(input: { organizationId: string; userId: string; codeHash: string; expiresAt: Date }): Promise<void>
     /** Marks the code used and returns whom it belongs to; null when unknown, expired or used already (atomic: one winner). */
-    consumeLinkCode(codeHash: string, now: Date): Promise<{ organizationId: string; userId: string } | null>
-    link(input: { organizationId: string; userId: string; inboxId: string; contactId: string; externalUserId: string; currentAgentId: string | null }): Promise<ChannelAdmin>
+    consumeLinkCode(input: { codeHash: string; organizationId: string; now: Date }): Promise<{ organizationId: string; userId: string } | null>
+    link(input: { organizationId: string; userId: string; inboxId: string; contactId: string; externalThreadId: string; currentAgentId: string | null }): Promise<ChannelAdmin>
     findByContact(organizationId: string, contactId: string): Promise<ChannelAdmin | null>
     listByInbox(organizationId: string, inboxId: string): Promise<ChannelAdmin[]>
     setCurrentAgent(organizationId: string, id: string, agentId: string): Promise<void>

@@ -308,9 +308,9 @@ export function createPrismaStore(db: Database): Store {
       createLinkCode: async (input) => {
         await prisma.adminLinkCode.create({ data: { id: newId(), ...input } })
       },
-      consumeLinkCode: async (codeHash, now) => {
+      consumeLinkCode: async ({ codeHash, organizationId, now }) => {
         // One UPDATE decides: of two people sending the same code at once, only one links.
-        const { count } = await prisma.adminLinkCode.updateMany({ where: { codeHash, usedAt: null, expiresAt: { gt: now } }, data: { usedAt: now } })
+        const { count } = await prisma.adminLinkCode.updateMany({ where: { codeHash, organizationId, usedAt: null, expiresAt: { gt: now } }, data: { usedAt: now } })
         if (!count) return null
         const code = await prisma.adminLinkCode.findUnique({ where: { codeHash }, select: { organizationId: true, userId: true } })
         return code
@@ -320,7 +320,7 @@ export function createPrismaStore(db: Database): Store {
           await prisma.channelAdmin.upsert({
             where: { contactId: input.contactId },
             create: { id: newId(), ...input },
-            update: { organizationId: input.organizationId, userId: input.userId, inboxId: input.inboxId, externalUserId: input.externalUserId, currentAgentId: input.currentAgentId },
+            update: { organizationId: input.organizationId, userId: input.userId, inboxId: input.inboxId, externalThreadId: input.externalThreadId, currentAgentId: input.currentAgentId },
           }),
         ),
       findByContact: async (organizationId, contactId) => {

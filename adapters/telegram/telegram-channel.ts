@@ -248,6 +248,10 @@ export function createTelegramChannel(deps: { store: Store; secrets: SecretBox; 
       })
     },
 
+    async setCommandMenu({ inbox, externalThreadId, commands }) {
+      await call(inbox, 'setMyCommands', (api) => api.setMyCommands(commands.map((c) => ({ command: c.name, description: c.description.slice(0, 256) })), { scope: { type: 'chat', chat_id: Number(externalThreadId) } }))
+    },
+
     async download({ attachment, inbox, maxBytes }) {
       if (!attachment.ref) throw new AppError('validation_failed', 'This attachment cannot be fetched', 422)
       if (attachment.size && attachment.size > maxBytes) throw new AppError('file_too_large', `The file is larger than ${Math.round(maxBytes / 1024 / 1024)} MB`, 413)

@@ -1,11 +1,12 @@
 import { z } from 'zod'
 import type { Store } from '../../core/ports.ts'
+import type { AdminConsole } from '../../core/commands/admin-console.ts'
 import { requireRole } from '../../core/tenancy/auth-service.ts'
 import type { createApi } from '../../adapters/http/api.ts'
 import { connectedView, type TelegramConnector } from '../../adapters/telegram/connect.ts'
 
 /** Telegram bots of the organization: connect one to an agent, list them. Tokens never come back. */
-export function registerTelegramRoutes(deps: { api: ReturnType<typeof createApi>; store: Store; connector: TelegramConnector; publicUrl?: string }) {
+export function registerTelegramRoutes(deps: { api: ReturnType<typeof createApi>; store: Store; connector: TelegramConnector; adminConsole: AdminConsole; publicUrl?: string }) {
   const { api, store } = deps
   api.route({
     method: 'post',
@@ -20,6 +21,19 @@ export function registerTelegramRoutes(deps: { api: ReturnType<typeof createApi>
       const bot = await deps.connector.connect({ organizationId: principal.organizationId, agentId: params.id!, token: body.token, actorUserId: principal.userId })
       res.status(201)
       return { bot }
+    },
+  })
+  api.route({
+    method: 'post',
+    path: '/api/v1/channel-admins/link-codes',
+    tag: 'channels',
+    summary: 'A one-time code (15 minutes, single use) to link your Telegram account: send /start <code> to the bot (admin)',
+    auth: 'session',
+    responses: { 201: 'Created' },
+    handler: async ({ principal, res }) => {
+      const { code, expiresAt } = await deps.adminConsole.createLinkCode(principal)
+      res.status(201)
+      return { code, expiresAt, instructions: `Send "/start ${code}" to your bot in Telegram within 15 minutes.` }
     },
   })
   api.route({

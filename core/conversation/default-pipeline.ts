@@ -1,4 +1,5 @@
 import type { ChatModel, Metrics, Notifier, RateLimiter, Store } from '../ports.ts'
+import type { Step } from './pipeline.ts'
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
 import { createCommandRegistry, customerCommands } from '../commands/registry.ts'
 import { compose } from './pipeline.ts'
@@ -6,11 +7,13 @@ import { answer, commandGate, handoffGate, mediaGate, rateLimit, recordCost, res
 import { streamTopic } from './turn-service.ts'
 import { quotaStep, type QuotaService } from '../billing/quota.ts'
 
-/** The turn of DESIGN.md: handoff gate, commands, rate limit, plan quota, response delay, retrieval, answer, cost. */
-export function createDefaultPipeline(deps: { store: Store; knowledge: KnowledgeService; chatModel: ChatModel; limiter: RateLimiter; notifier?: Notifier; metrics?: Metrics; quota: QuotaService }) {
+/** The turn of DESIGN.md: handoff gate, admin commands, commands, rate limit, plan quota, response delay, retrieval, answer, cost. */
+export function createDefaultPipeline(deps: { store: Store; knowledge: KnowledgeService; chatModel: ChatModel; limiter: RateLimiter; notifier?: Notifier; metrics?: Metrics; quota: QuotaService; admin?: Step }) {
   return compose(
     [
       handoffGate({ store: deps.store }),
+      // Linked admins' commands and uploads (messenger channels); everyone else's messages go on.
+      ...(deps.admin ? [deps.admin] : []),
       commandGate({ commands: createCommandRegistry(customerCommands) }),
       mediaGate(),
       rateLimit({ limiter: deps.limiter, limit: 30, windowMs: 60_000 }),

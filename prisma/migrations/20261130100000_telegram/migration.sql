@@ -16,14 +16,15 @@ CREATE INDEX "AdminLinkCode_organizationId_idx" ON "AdminLinkCode"("organization
 ALTER TABLE "AdminLinkCode" ADD CONSTRAINT "AdminLinkCode_organizationId_fkey" FOREIGN KEY ("organizationId") REFERENCES "Organization"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 
 -- A contact (one person in one inbox) linked to a user of the organization: that person may run
--- admin commands from the chat. currentAgentId is the agent their commands act on.
+-- admin commands from their private chat (externalThreadId) with the bot. currentAgentId is the
+-- agent their commands act on.
 CREATE TABLE "ChannelAdmin" (
     "id" TEXT NOT NULL,
     "organizationId" TEXT NOT NULL,
     "userId" TEXT NOT NULL,
     "inboxId" TEXT NOT NULL,
     "contactId" TEXT NOT NULL,
-    "externalUserId" TEXT NOT NULL,
+    "externalThreadId" TEXT NOT NULL,
     "currentAgentId" TEXT,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     CONSTRAINT "ChannelAdmin_pkey" PRIMARY KEY ("id")
