@@ -6,7 +6,7 @@ import type { Config } from '../core/config/index.ts'
 import { createAgentService } from '../core/agents/agent-service.ts'
 import { createAdminConsole } from '../core/commands/admin-console.ts'
 import { createDefaultPipeline } from '../core/conversation/default-pipeline.ts'
-import { createOperatorService } from '../core/conversation/operator-service.ts'
+import { createOperatorService, HANDOFF_TIMEOUT_JOB } from '../core/conversation/operator-service.ts'
 import { createTurnService, TURN_JOB } from '../core/conversation/turn-service.ts'
 import { createKnowledgeService, INGEST_JOB, REEMBED_JOB } from '../core/knowledge/knowledge-service.ts'
 import { createDocumentParser } from '../adapters/files/document-parser.ts'
@@ -49,6 +49,7 @@ import { csrfTokenOf } from '../core/tenancy/auth-service.ts'
 
 import { createTelegramChannel } from '../adapters/telegram/telegram-channel.ts'
 import { createTelegram } from '../adapters/telegram/index.ts'
+import { createTelegramDesk } from '../adapters/telegram/desk.ts'
 import { registerTelegramRoutes } from '../admin-web/api/telegram-routes.ts'
 
 export const VERSION = '0.1.0'
@@ -57,6 +58,7 @@ export type AppRole = 'all' | 'server' | 'worker'
 export type AppOverrides = { chatModel?: ChatModel; llm?: LlmClient; embedder?: Embedder; queue?: Queue; notifier?: Notifier; channels?: ChannelAdapter[]; sleep?: (ms: number) => Promise<void> }
 
 const turnJobSchema = z.object({ organizationId: z.string().min(1), conversationId: z.string().min(1) })
+const handoffTimeoutSchema = z.object({ organizationId: z.string().min(1), conversationId: z.string().min(1), handoffId: z.string().min(1) })
 const ingestJobSchema = z.object({ organizationId: z.string().min(1), sourceId: z.string().min(1) })
 
 /**
@@ -123,6 +125,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
     openHandoff: async ({ organizationId, conversationId, reason }) => {
       await store.handoffs.open({ organizationId, conversationId, reason })
       await store.conversations.setState(organizationId, conversationId, 'handoff')
+      await operators.opened({ organizationId, conversationId })
     },
   })
   const llmAnswerer = createLlmAnswerer({ llm, resolveTargets: providerKeys.targetsFor, tools, memory, prices: { ...DEFAULT_PRICES, ...config.LLM_PRICES } })
@@ -144,14 +147,24 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const maxFileBytes = config.KNOWLEDGE_MAX_FILE_BYTES
   const parser = createDocumentParser({ maxBytes: maxFileBytes })
   const knowledge = createKnowledgeService({ store, embedder, queue, logger, parser, maxSourceBytes: maxFileBytes, checkChunkCap: (input) => quota.checkCap({ ...input, kind: 'chunks' }) })
+  // Handoffs: announced where operators work (the Telegram group of the inbox), with a timer.
+  const telegramDesk = createTelegramDesk({ store, channel: telegramChannel, logger: logger.child({ channel: 'telegram' }) })
+  const operators = createOperatorService({
+    store,
+    notifier,
+    channels,
+    desks: new Map([['telegram', telegramDesk.desk]]),
+    queue,
+    logger,
+    handoffTimeout: { ms: config.HANDOFF_TIMEOUT_MS, action: config.HANDOFF_TIMEOUT_ACTION },
+  })
   const agents = createAgentService({ store })
   const adminConsole = createAdminConsole({ store, agents, knowledge, quota, chatModel, channels, maxFileBytes, logger })
-  const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, notifier, metrics, quota, admin: adminConsole.step() })
+  const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, notifier, metrics, quota, admin: adminConsole.step(), handoffs: operators })
   const turns = createTurnService({ store, queue, notifier, channels, runPipeline, logger, metrics })
   const mailer = config.SMTP_URL ? createSmtpMailer({ url: config.SMTP_URL, from: config.MAIL_FROM, logger }) : createLogMailer(logger)
   const adminUrl = `${(config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).replace(/\/$/, '')}/admin/`
   const auth = createAuthService({ store, limiter, mailer, adminUrl })
-  const operators = createOperatorService({ store, notifier, channels })
   const telegram = createTelegram({
     store,
     secrets,
@@ -162,6 +175,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
     publicUrl: config.PUBLIC_URL,
     mode: config.TELEGRAM_MODE,
     receives: role !== 'worker',
+    onUpdate: telegramDesk.ingress(operators),
     checkChannelCap: async (organizationId) => {
       const agentsOfOrg = await store.agents.list(organizationId)
       const inboxes = (await Promise.all(agentsOfOrg.map((a) => store.inboxes.listByAgent(organizationId, a.id)))).flat().filter((i) => i.settings.test !== true)
@@ -172,6 +186,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
 
   if (role !== 'server') {
     queue.process(TURN_JOB, (data, ctx) => turns.processConversation(turnJobSchema.parse(data), ctx), { concurrency: config.WORKER_CONCURRENCY })
+    queue.process(HANDOFF_TIMEOUT_JOB, (data) => operators.timeout(handoffTimeoutSchema.parse(data)), { concurrency: 1 })
     queue.process(INGEST_JOB, (data) => knowledge.processSource(ingestJobSchema.parse(data)), { concurrency: 1 })
     queue.process(REEMBED_JOB, async () => {
       const chunks = await knowledge.reembed((done) => logger.info({ chunks: done, embedder: embedder.name }, 're-embedding knowledge'))

@@ -312,11 +312,15 @@ export interface Store {
   handoffs: {
     open(input: { organizationId: string; conversationId: string; reason: string }): Promise<Handoff>
     list(organizationId: string, status?: Handoff['status']): Promise<Handoff[]>
-    close(organizationId: string, conversationId: string): Promise<void>
+    get(organizationId: string, id: string): Promise<Handoff | null>
     /** The open or taken handoff of a conversation. */
     current(organizationId: string, conversationId: string): Promise<Handoff | null>
     /** An open handoff becomes the operator's; false when it was taken already or is closed (atomic: one winner). */
     take(input: { organizationId: string; conversationId: string; operatorUserId: string }): Promise<boolean>
+    close(organizationId: string, conversationId: string): Promise<void>
+    /** Remembers a message posted where operators work, so a reply to it reaches the conversation. */
+    addPost(input: { organizationId: string; inboxId: string; conversationId: string; externalMessageId: string }): Promise<void>
+    findPost(inboxId: string, externalMessageId: string): Promise<{ organizationId: string; conversationId: string } | null>
   }
   /** People who run admin commands from a messenger chat, linked with a one-time code. */
   channelAdmins: {
@@ -325,6 +329,8 @@ export interface Store {
     consumeLinkCode(input: { codeHash: string; organizationId: string; now: Date }): Promise<{ organizationId: string; userId: string } | null>
     link(input: { organizationId: string; userId: string; inboxId: string; contactId: string; externalThreadId: string; currentAgentId: string | null }): Promise<ChannelAdmin>
     findByContact(organizationId: string, contactId: string): Promise<ChannelAdmin | null>
+    /** The linked person whose private chat with the bot is this thread (Telegram: their user id). */
+    findByThread(inboxId: string, externalThreadId: string): Promise<ChannelAdmin | null>
     listByInbox(organizationId: string, inboxId: string): Promise<ChannelAdmin[]>
     setCurrentAgent(organizationId: string, id: string, agentId: string): Promise<void>
   }
@@ -351,6 +357,17 @@ export interface Store {
   }
   ping(): Promise<void>
   close(): Promise<void>
+}
+
+/**
+ * Where operators work for a channel (a Telegram group, a Slack channel): handoffs are announced
+ * there with their transcript, and the customer's further messages are relayed.
+ */
+export interface HandoffDesk {
+  /** false when this inbox has no desk set up. */
+  announce(input: { inbox: Inbox; conversation: Conversation; handoff: Handoff; transcript: Message[] }): Promise<boolean>
+  relay(input: { inbox: Inbox; conversation: Conversation; message: Message }): Promise<void>
+  notice(input: { inbox: Inbox; conversation: Conversation; text: string }): Promise<void>
 }
 
 // ---------- jobs ----------

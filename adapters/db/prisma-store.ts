@@ -296,12 +296,20 @@ export function createPrismaStore(db: Database): Store {
       close: async (organizationId, conversationId) => {
         await prisma.handoff.updateMany({ where: { organizationId, conversationId, status: { in: ['open', 'taken'] } }, data: { status: 'closed', closedAt: new Date() } })
       },
+      get: async (organizationId, id) => {
+        const h = await prisma.handoff.findFirst({ where: { organizationId, id } })
+        return h ? toHandoff(h) : null
+      },
       current: async (organizationId, conversationId) => {
         const h = await prisma.handoff.findFirst({ where: { organizationId, conversationId, status: { in: ['open', 'taken'] } }, orderBy: { createdAt: 'desc' } })
         return h ? toHandoff(h) : null
       },
       take: async ({ organizationId, conversationId, operatorUserId }) =>
         (await prisma.handoff.updateMany({ where: { organizationId, conversationId, status: 'open' }, data: { status: 'taken', operatorUserId } })).count > 0,
+      addPost: async (input) => {
+        await prisma.handoffPost.upsert({ where: { inboxId_externalMessageId: { inboxId: input.inboxId, externalMessageId: input.externalMessageId } }, create: { id: newId(), ...input }, update: { conversationId: input.conversationId } })
+      },
+      findPost: async (inboxId, externalMessageId) => prisma.handoffPost.findUnique({ where: { inboxId_externalMessageId: { inboxId, externalMessageId } }, select: { organizationId: true, conversationId: true } }),
     },
 
     channelAdmins: {
@@ -325,6 +333,10 @@ export function createPrismaStore(db: Database): Store {
         ),
       findByContact: async (organizationId, contactId) => {
         const a = await prisma.channelAdmin.findFirst({ where: { organizationId, contactId } })
+        return a ? toChannelAdmin(a) : null
+      },
+      findByThread: async (inboxId, externalThreadId) => {
+        const a = await prisma.channelAdmin.findFirst({ where: { inboxId, externalThreadId } })
         return a ? toChannelAdmin(a) : null
       },
       listByInbox: async (organizationId, inboxId) => (await prisma.channelAdmin.findMany({ where: { organizationId, inboxId }, orderBy: { createdAt: 'asc' } })).map(toChannelAdmin),

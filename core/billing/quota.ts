@@ -255,7 +255,7 @@ export function quotaStep(deps: {
   defaultHandoffMessage?: string
   /** The organization's settings; defaults to quota.settings. */
   settingsOf?: (organizationId: string) => Promise<OrganizationSettings>
-  onHandoff?: (conversationId: string) => Promise<void>
+  onHandoff?: (conversationId: string, organizationId: string) => Promise<void>
 }): Step {
   const settingsOf = deps.settingsOf ?? ((id: string) => deps.quota.settings(id))
   return {
@@ -276,7 +276,7 @@ export function quotaStep(deps: {
         ctx.reply = { author: 'system', text: settings.quotaMessage ?? (handoff ? (deps.defaultHandoffMessage ?? DEFAULT_QUOTA_HANDOFF_MESSAGE) : (deps.defaultMessage ?? DEFAULT_QUOTA_MESSAGE)) }
         ctx.billable = false
         ctx.log.info({ organizationId, used: result.used, limit: result.limit, handoff }, 'quota reached: customer got the quota message')
-        if (handoff) await deps.onHandoff?.(ctx.conversation.id)
+        if (handoff) await deps.onHandoff?.(ctx.conversation.id, organizationId)
         return
       }
       const giveBack = async (why: string) => {

@@ -50,8 +50,9 @@ export function createAdminConsole(deps: {
   const { store } = deps
   const now = () => deps.now?.() ?? new Date()
 
+  /** Admins link to run admin commands; operators link to take handoffs where operators work. */
   async function createLinkCode(principal: Principal): Promise<{ code: string; expiresAt: Date }> {
-    requireRole(principal, 'admin')
+    requireRole(principal, 'operator')
     const code = Array.from({ length: 10 }, () => CODE_ALPHABET[randomInt(CODE_ALPHABET.length)]).join('')
     const expiresAt = new Date(now().getTime() + LINK_CODE_TTL_MS)
     await store.channelAdmins.createLinkCode({ organizationId: principal.organizationId, userId: principal.userId, codeHash: hashLinkCode(code), expiresAt })
@@ -74,9 +75,10 @@ export function createAdminConsole(deps: {
     const owner = await store.channelAdmins.consumeLinkCode({ codeHash: hashLinkCode(code), organizationId, now: now() })
     if (!owner) return invalid
     const membership = await store.users.membership(owner.userId, organizationId)
-    if (!membership || !hasRole(membership, 'admin')) return invalid
+    if (!membership || !hasRole(membership, 'operator')) return invalid
     const admin = await store.channelAdmins.link({ organizationId, userId: owner.userId, inboxId: ctx.inbox.id, contactId: ctx.conversation.contactId, externalThreadId: ctx.conversation.externalThreadId, currentAgentId: ctx.agent.id })
     await store.audit.record({ organizationId, actorUserId: owner.userId, action: 'channel_admin.linked', target: admin.id, data: { inboxId: ctx.inbox.id, channel: ctx.inbox.channel } })
+    if (!hasRole(membership, 'admin')) return { text: 'You are linked as an operator: you can take conversations in the operators’ group.' }
     await setMenu(ctx, true)
     return { text: `You are linked as an admin of this workspace. Your commands act on the agent "${ctx.agent.name}".\n\n${helpText()}` }
   }

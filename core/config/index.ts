@@ -82,6 +82,10 @@ const baseSchema = z.object({
   TELEGRAM_API_ROOT: optionalUrl(['http://', 'https://']).transform((v) => v ?? 'https://api.telegram.org'),
   /** webhook needs PUBLIC_URL; auto = webhook when PUBLIC_URL is set, else long polling. */
   TELEGRAM_MODE: z.enum(['auto', 'webhook', 'polling']).default('auto'),
+  /** How long a handoff may wait for an operator before HANDOFF_TIMEOUT_ACTION. */
+  HANDOFF_TIMEOUT_MS: z.coerce.number().int().min(100).default(15 * 60_000),
+  /** resume: the customer is told and the agent answers again; ping: the operators' group and linked admins are reminded. */
+  HANDOFF_TIMEOUT_ACTION: z.enum(['resume', 'ping']).default('resume'),
 })
 
 /** Payments (Lemon Squeezy, Stripe) add their settings from core/billing/payments.ts. */

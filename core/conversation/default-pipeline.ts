@@ -1,5 +1,6 @@
 import type { ChatModel, Metrics, Notifier, RateLimiter, Store } from '../ports.ts'
 import type { Step } from './pipeline.ts'
+import type { ConversationOps } from './operator-service.ts'
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
 import { createCommandRegistry, customerCommands } from '../commands/registry.ts'
 import { compose } from './pipeline.ts'
@@ -8,17 +9,21 @@ import { streamTopic } from './turn-service.ts'
 import { quotaStep, type QuotaService } from '../billing/quota.ts'
 
 /** The turn of DESIGN.md: handoff gate, admin commands, commands, rate limit, plan quota, response delay, retrieval, answer, cost. */
-export function createDefaultPipeline(deps: { store: Store; knowledge: KnowledgeService; chatModel: ChatModel; limiter: RateLimiter; notifier?: Notifier; metrics?: Metrics; quota: QuotaService; admin?: Step }) {
+export function createDefaultPipeline(deps: { store: Store; knowledge: KnowledgeService; chatModel: ChatModel; limiter: RateLimiter; notifier?: Notifier; metrics?: Metrics; quota: QuotaService; admin?: Step; handoffs?: ConversationOps }) {
   return compose(
     [
-      handoffGate({ store: deps.store }),
+      handoffGate({
+        store: deps.store,
+        onHandoff: deps.handoffs ? (conversationId, organizationId) => deps.handoffs!.opened({ organizationId, conversationId }) : undefined,
+        onMessageInHandoff: deps.handoffs ? (ctx) => deps.handoffs!.customerMessage(ctx) : undefined,
+      }),
       // Linked admins' commands and uploads (messenger channels); everyone else's messages go on.
       ...(deps.admin ? [deps.admin] : []),
       commandGate({ commands: createCommandRegistry(customerCommands) }),
       mediaGate(),
       rateLimit({ limiter: deps.limiter, limit: 30, windowMs: 60_000 }),
       // One response of the plan is reserved here, atomically; handoffs, commands and refusals above never count.
-      quotaStep({ quota: deps.quota, store: deps.store }),
+      quotaStep({ quota: deps.quota, store: deps.store, onHandoff: deps.handoffs ? (conversationId, organizationId) => deps.handoffs!.opened({ organizationId, conversationId }) : undefined }),
       responseDelay(),
       retrieve({ knowledge: deps.knowledge }),
       answer({

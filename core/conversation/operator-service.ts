@@ -1,29 +1,59 @@
 import { AppError, notFound } from '../errors.ts'
-import type { ChannelAdapter, ChannelKind, Message, Notifier, Store } from '../ports.ts'
+import type { ChannelAdapter, ChannelKind, Conversation, HandoffDesk, Inbox, Logger, Message, Notifier, Queue, Store } from '../ports.ts'
 import { newId } from '../ids.ts'
 import { conversationTopic } from './turn-service.ts'
 
-/** What a human operator does with a conversation: reply to the customer, hand it back to the bot. */
-export function createOperatorService(deps: { store: Store; notifier: Notifier; channels: Map<ChannelKind, ChannelAdapter> }) {
+export const HANDOFF_TIMEOUT_JOB = 'handoff.timeout'
+export const HANDOFF_TIMEOUT_REPLY = 'Sorry, nobody from our team is free right now. I am back and will help as best I can; write "talk to a person" to try again later.'
+export type HandoffTimeoutJob = { organizationId: string; conversationId: string; handoffId: string }
+
+/**
+ * What a human operator does with a conversation: get it announced where they work, take it,
+ * reply to the customer, hand it back to the bot. A handoff nobody takes in time either returns
+ * the customer to the agent or pings the desk and the linked admins, as configured.
+ */
+export function createOperatorService(deps: {
+  store: Store
+  notifier: Notifier
+  channels: Map<ChannelKind, ChannelAdapter>
+  desks?: Map<ChannelKind, HandoffDesk>
+  queue?: Queue
+  logger?: Logger
+  handoffTimeout?: { ms: number; action: 'resume' | 'ping' }
+}) {
   const { store } = deps
 
-  async function operatorReply(input: { organizationId: string; conversationId: string; text: string; operatorUserId: string }): Promise<Message> {
-    const conversation = await store.conversations.get(input.organizationId, input.conversationId)
+  async function load(organizationId: string, conversationId: string): Promise<{ conversation: Conversation; inbox: Inbox }> {
+    const conversation = await store.conversations.get(organizationId, conversationId)
     if (!conversation) throw notFound('Conversation')
     const inbox = await store.inboxes.get(conversation.inboxId)
-    const channel = inbox && deps.channels.get(inbox.channel)
-    if (!inbox || !channel) throw new AppError('channel_unavailable', 'This conversation has no channel to reply through', 409)
+    if (!inbox || inbox.organizationId !== organizationId) throw new AppError('channel_unavailable', 'This conversation has no channel to reply through', 409)
+    return { conversation, inbox }
+  }
+
+  /** Sends a message to the customer as the business and stores it. */
+  async function sendToCustomer(input: { conversation: Conversation; inbox: Inbox; text: string; author: 'operator' | 'system'; key: string }): Promise<Message> {
+    const channel = deps.channels.get(input.inbox.channel)
+    if (!channel) throw new AppError('channel_unavailable', 'This conversation has no channel to reply through', 409)
+    const { conversation, inbox } = input
+    const { message, created } = await store.messages.insertReply({ organizationId: inbox.organizationId, inboxId: inbox.id, conversationId: conversation.id, replyToId: null, externalMessageId: input.key, author: input.author, text: input.text, sources: [] })
+    if (created || message.status !== 'sent') {
+      await channel.send({ to: { conversationId: conversation.id, externalThreadId: conversation.externalThreadId }, message: { text: input.text }, inbox, sendKey: input.key })
+      await store.messages.setStatus(inbox.organizationId, message.id, 'sent')
+    }
+    await deps.notifier.publish(conversationTopic(conversation.id), { messageId: message.id })
+    return { ...message, status: 'sent' }
+  }
+
+  async function operatorReply(input: { organizationId: string; conversationId: string; text: string; operatorUserId: string }): Promise<Message> {
+    const { conversation, inbox } = await load(input.organizationId, input.conversationId)
     if (conversation.state !== 'handoff') {
       await store.conversations.setState(input.organizationId, conversation.id, 'handoff')
       await store.handoffs.open({ organizationId: input.organizationId, conversationId: conversation.id, reason: 'operator_joined' })
     }
-    const key = `operator:${newId()}`
-    const { message } = await store.messages.insertReply({ organizationId: input.organizationId, inboxId: inbox.id, conversationId: conversation.id, replyToId: null, externalMessageId: key, author: 'operator', text: input.text, sources: [] })
-    await channel.send({ to: { conversationId: conversation.id, externalThreadId: conversation.externalThreadId }, message: { text: input.text }, inbox, sendKey: key })
-    await store.messages.setStatus(input.organizationId, message.id, 'sent')
+    const message = await sendToCustomer({ conversation, inbox, text: input.text, author: 'operator', key: `operator:${newId()}` })
     await store.audit.record({ organizationId: input.organizationId, actorUserId: input.operatorUserId, action: 'conversation.operator_reply', target: conversation.id })
-    await deps.notifier.publish(conversationTopic(conversation.id), { messageId: message.id })
-    return { ...message, status: 'sent' }
+    return message
   }
 
   async function release(input: { organizationId: string; conversationId: string; operatorUserId: string }) {
@@ -41,7 +71,54 @@ export function createOperatorService(deps: { store: Store; notifier: Notifier; 
     return taken
   }
 
-  return { operatorReply, release, take }
+  /** A handoff was opened (by the customer, the agent's tool or the plan limit): announce it where operators work and start its timer. */
+  async function opened(input: { organizationId: string; conversationId: string }): Promise<void> {
+    const handoff = await store.handoffs.current(input.organizationId, input.conversationId)
+    if (!handoff) return
+    const { conversation, inbox } = await load(input.organizationId, input.conversationId)
+    const desk = deps.desks?.get(inbox.channel)
+    if (desk) {
+      const transcript = await store.messages.history(input.organizationId, conversation.id, { limit: 30 })
+      await desk.announce({ inbox, conversation, handoff, transcript }).catch((error: unknown) => deps.logger?.warn({ err: (error as Error).message, conversationId: conversation.id }, 'handoff not announced to operators'))
+    }
+    if (deps.queue && deps.handoffTimeout) {
+      await deps.queue.add(HANDOFF_TIMEOUT_JOB, { organizationId: input.organizationId, conversationId: conversation.id, handoffId: handoff.id } satisfies HandoffTimeoutJob, { delayMs: deps.handoffTimeout.ms, jobId: `handoff-timeout:${handoff.id}`, attempts: 3, backoffMs: 1000 })
+    }
+  }
+
+  /** A customer wrote while a person owns the conversation: the operators see it. */
+  async function customerMessage(input: { conversation: Conversation; inbox: Inbox; message: Message }): Promise<void> {
+    const desk = deps.desks?.get(input.inbox.channel)
+    if (desk) await desk.relay(input)
+  }
+
+  /** Nobody took the handoff in time. */
+  async function timeout(job: HandoffTimeoutJob): Promise<void> {
+    const handoff = await store.handoffs.get(job.organizationId, job.handoffId)
+    if (!handoff || handoff.status !== 'open') return
+    const { conversation, inbox } = await load(job.organizationId, job.conversationId)
+    const desk = deps.desks?.get(inbox.channel)
+    if (deps.handoffTimeout?.action === 'ping') {
+      await desk?.notice({ inbox, conversation, text: 'Still waiting: nobody has taken this conversation yet.' })
+      const channel = deps.channels.get(inbox.channel)
+      for (const admin of await store.channelAdmins.listByInbox(job.organizationId, inbox.id)) {
+        const membership = await store.users.membership(admin.userId, job.organizationId)
+        if (membership?.role !== 'admin' && membership?.role !== 'owner') continue
+        await channel
+          ?.send({ to: { conversationId: `admin:${admin.id}`, externalThreadId: admin.externalThreadId }, message: { text: 'A customer has been waiting for a person and nobody has taken the conversation yet. See /handoffs.' }, inbox, sendKey: `handoff-ping:${handoff.id}:${admin.id}` })
+          .catch((error: unknown) => deps.logger?.warn({ err: (error as Error).message }, 'admin not pinged'))
+      }
+      await store.audit.record({ organizationId: job.organizationId, actorUserId: null, action: 'handoff.timeout_pinged', target: conversation.id })
+      return
+    }
+    await store.handoffs.close(job.organizationId, conversation.id)
+    await store.conversations.setState(job.organizationId, conversation.id, 'bot')
+    await sendToCustomer({ conversation, inbox, text: HANDOFF_TIMEOUT_REPLY, author: 'system', key: `handoff-timeout:${handoff.id}` })
+    await desk?.notice({ inbox, conversation, text: 'Nobody took this conversation in time: the customer is back with the bot.' }).catch(() => undefined)
+    await store.audit.record({ organizationId: job.organizationId, actorUserId: null, action: 'handoff.timed_out', target: conversation.id })
+  }
+
+  return { operatorReply, release, take, opened, customerMessage, timeout }
 }
 
 export type ConversationOps = ReturnType<typeof createOperatorService>

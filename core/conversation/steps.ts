@@ -26,18 +26,22 @@ export function wantsHuman(text: string): boolean {
 }
 
 /** An operator owns the conversation: the bot stays silent. A request for a person opens a handoff. */
-export function handoffGate(deps: { store: Store; onHandoff?: (conversationId: string) => Promise<void> }): Step {
+export function handoffGate(deps: { store: Store; onHandoff?: (conversationId: string, organizationId: string) => Promise<void>; onMessageInHandoff?: (ctx: TurnContext) => Promise<void> }): Step {
   return {
     name: 'handoff',
     async run(ctx, next) {
-      if (ctx.conversation.state === 'handoff' || ctx.conversation.state === 'closed') return
+      if (ctx.conversation.state === 'closed') return
+      if (ctx.conversation.state === 'handoff') {
+        await deps.onMessageInHandoff?.(ctx)
+        return
+      }
       if (ctx.message.text && wantsHuman(ctx.message.text)) {
         await deps.store.handoffs.open({ organizationId: ctx.conversation.organizationId, conversationId: ctx.conversation.id, reason: 'customer_request' })
         await deps.store.conversations.setState(ctx.conversation.organizationId, ctx.conversation.id, 'handoff')
         ctx.conversation.state = 'handoff'
         ctx.reply = { author: 'system', text: HANDOFF_REPLY }
         ctx.billable = false
-        await deps.onHandoff?.(ctx.conversation.id)
+        await deps.onHandoff?.(ctx.conversation.id, ctx.conversation.organizationId)
         return
       }
       await next()

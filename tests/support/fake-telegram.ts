@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net'
  * `{ ok: true, result }` or `{ ok: false, error_code, description, parameters? }`.
  */
 export type FakeBot = { token: string; id: number; username: string; first_name: string }
-export type RecordedCall = { method: string; token: string; payload: Record<string, unknown>; at: number }
+export type RecordedCall = { method: string; token: string; payload: Record<string, unknown>; at: number; result?: unknown }
 type Failure = { error_code: number; description: string; parameters?: Record<string, unknown> }
 
 export async function startFakeTelegram() {
@@ -47,6 +47,8 @@ export async function startFakeTelegram() {
       case 'deleteMyCommands':
       case 'answerCallbackQuery':
         return true
+      case 'editMessageReplyMarkup':
+        return { message_id: Number(p.message_id), from: botUser(bot), chat: chatOf(p.chat_id), date: now(), text: '', ...(p.reply_markup ? { reply_markup: p.reply_markup } : {}) }
       default:
         throw { error_code: 404, description: 'Not Found: method not found' } satisfies Failure
     }
@@ -73,7 +75,8 @@ export async function startFakeTelegram() {
     for await (const chunk of req) chunks.push(chunk as Buffer)
     const raw = Buffer.concat(chunks).toString('utf8')
     const payload = raw && (req.headers['content-type'] ?? '').includes('json') ? (JSON.parse(raw) as Record<string, unknown>) : Object.fromEntries(url.searchParams)
-    calls.push({ method, token, payload, at: Date.now() })
+    const call: RecordedCall = { method, token, payload, at: Date.now() }
+    calls.push(call)
     const bot = bots.get(token)
     if (!bot) return send(res, 401, { ok: false, error_code: 401, description: 'Unauthorized' })
     const failure = failures.findIndex((f) => f.method === method)
@@ -93,7 +96,8 @@ export async function startFakeTelegram() {
       }
     }
     try {
-      return send(res, 200, { ok: true, result: result(bot, method, payload) })
+      call.result = result(bot, method, payload)
+      return send(res, 200, { ok: true, result: call.result })
     } catch (error) {
       const f = error as Failure
       return send(res, f.error_code, { ok: false, ...f })
@@ -204,13 +208,14 @@ export const updates = {
   edited(original: { message: Record<string, unknown> }, text: string) {
     return { update_id: updateId++, edited_message: { ...original.message, text, edit_date: Math.floor(Date.now() / 1000) } }
   },
-  callback(input: { chatId: number; userId?: number; data: string; messageId: number; botId: number; botUsername: string }) {
+  callback(input: { chatId: number; userId?: number; data: string; messageId: number; botId: number; botUsername: string; firstName?: string }) {
+    const chat = input.chatId < 0 ? { id: input.chatId, title: 'Team', type: 'supergroup' } : { id: input.chatId, first_name: 'Ada', type: 'private' }
     return {
       update_id: updateId++,
       callback_query: {
         id: String(4_000_000 + updateId),
-        from: { id: input.userId ?? input.chatId, is_bot: false, first_name: 'Ada' },
-        message: { message_id: input.messageId, from: { id: input.botId, is_bot: true, first_name: 'Bot', username: input.botUsername }, chat: { id: input.chatId, first_name: 'Ada', type: 'private' }, date: Math.floor(Date.now() / 1000), text: 'An answer' },
+        from: { id: input.userId ?? input.chatId, is_bot: false, first_name: input.firstName ?? 'Ada' },
+        message: { message_id: input.messageId, from: { id: input.botId, is_bot: true, first_name: 'Bot', username: input.botUsername }, chat, date: Math.floor(Date.now() / 1000), text: 'An answer' },
         chat_instance: '-1234567890',
         data: input.data,
       },

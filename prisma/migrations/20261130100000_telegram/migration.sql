@@ -33,3 +33,18 @@ CREATE UNIQUE INDEX "ChannelAdmin_contactId_key" ON "ChannelAdmin"("contactId");
 CREATE INDEX "ChannelAdmin_organizationId_idx" ON "ChannelAdmin"("organizationId");
 CREATE INDEX "ChannelAdmin_inboxId_idx" ON "ChannelAdmin"("inboxId");
 ALTER TABLE "ChannelAdmin" ADD CONSTRAINT "ChannelAdmin_organizationId_fkey" FOREIGN KEY ("organizationId") REFERENCES "Organization"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+
+-- Messages the bot posted where operators work (the transcript of a handoff, relayed customer
+-- messages): an operator's reply to one of them goes to that conversation's customer.
+CREATE TABLE "HandoffPost" (
+    "id" TEXT NOT NULL,
+    "organizationId" TEXT NOT NULL,
+    "inboxId" TEXT NOT NULL,
+    "conversationId" TEXT NOT NULL,
+    "externalMessageId" TEXT NOT NULL,
+    "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    CONSTRAINT "HandoffPost_pkey" PRIMARY KEY ("id")
+);
+CREATE UNIQUE INDEX "HandoffPost_inboxId_externalMessageId_key" ON "HandoffPost"("inboxId", "externalMessageId");
+CREATE INDEX "HandoffPost_conversationId_idx" ON "HandoffPost"("conversationId");
+ALTER TABLE "HandoffPost" ADD CONSTRAINT "HandoffPost_organizationId_fkey" FOREIGN KEY ("organizationId") REFERENCES "Organization"("id") ON DELETE CASCADE ON UPDATE CASCADE;
