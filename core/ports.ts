@@ -169,7 +169,7 @@ export interface DocumentParser {
   /** onProgress gets 0..1 as pages of a sitemap are fetched. */
   parse(input: DocumentInput, onProgress?: (fraction: number) => Promise<void> | void): Promise<ParsedDocument>
 }
-export type ChannelAdmin = { id: string; organizationId: string; userId: string; inboxId: string; contactId: string; externalThreadId: string; currentAgentId: string | null; createdAt: Date }
+export type ChannelAdmin = { id: string; organizationId: string; userId: string; inboxId: string; contactId: string; externalThreadId: string; currentAgentId: string | null; pendingCommand: string | null; createdAt: Date }
 export type Handoff = { id: string; organizationId: string; conversationId: string; status: 'open' | 'taken' | 'closed'; reason: string; operatorUserId: string | null; createdAt: Date }
 
 export type ApiCall = { provider: string; model: string; inputTokens: number; outputTokens: number; latencyMs: number; costUsd: number; success: boolean; error?: string }
@@ -333,6 +333,7 @@ export interface Store {
     findByThread(inboxId: string, externalThreadId: string): Promise<ChannelAdmin | null>
     listByInbox(organizationId: string, inboxId: string): Promise<ChannelAdmin[]>
     setCurrentAgent(organizationId: string, id: string, agentId: string): Promise<void>
+    setPendingCommand(organizationId: string, id: string, command: string | null): Promise<void>
   }
   usage: {
     recordApiCall(input: ApiCall & { organizationId: string; agentId: string | null; kind: 'chat' | 'embedding' }): Promise<void>

@@ -343,6 +343,9 @@ export function createPrismaStore(db: Database): Store {
       setCurrentAgent: async (organizationId, id, agentId) => {
         await prisma.channelAdmin.updateMany({ where: { organizationId, id }, data: { currentAgentId: agentId } })
       },
+      setPendingCommand: async (organizationId, id, command) => {
+        await prisma.channelAdmin.updateMany({ where: { organizationId, id }, data: { pendingCommand: command } })
+      },
     },
 
     usage: {

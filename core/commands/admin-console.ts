@@ -25,6 +25,8 @@ const temperature = z.coerce.number({ error: 'expected a number' }).min(0, 'at l
 const modelName = z.string().trim().min(1).max(200).regex(/^[\w.:/@+-]+$/, 'letters, digits and . : / @ + - _ only')
 const agentName = z.string().trim().min(1, 'give the agent a name').max(120, 'at most 120 characters')
 const instructions = z.string().trim().min(1, 'write the instructions after /prompt').max(20_000, 'at most 20,000 characters')
+/** Offered as buttons by /model; any model name of the configured provider works. */
+const SUGGESTED_MODELS = ['gpt-4o-mini', 'gpt-4o', 'gpt-4.1-mini']
 const problem = (error: z.ZodError) => error.issues.map((i) => i.message).join('; ')
 const statusMark: Record<KnowledgeSource['status'], string> = { queued: '⏳', processing: '⏳', ready: '✅', failed: '❌' }
 const pct = (n: number) => `${Math.round(n * 100)}%`
@@ -144,7 +146,10 @@ export function createAdminConsole(deps: {
       name: 'prompt',
       description: "Set the agent's instructions: /prompt <text>",
       async run({ admin, agent, args }) {
-        if (!args) return { text: `Instructions of "${agent.name}":\n\n${agent.instructions || '(none yet)'}\n\nChange them with /prompt <new instructions>.` }
+        if (!args) {
+          await store.channelAdmins.setPendingCommand(admin.organizationId, admin.id, 'prompt')
+          return { text: `Instructions of "${agent.name}":\n\n${agent.instructions || '(none yet)'}\n\nWhat should the new instructions be? Send them as your next message (or /cancel).` }
+        }
         const parsed = instructions.safeParse(args)
         if (!parsed.success) return { text: `Not changed: ${problem(parsed.error)}.` }
         await updateAgent(admin, agent, { instructions: parsed.data })
@@ -155,7 +160,13 @@ export function createAdminConsole(deps: {
       name: 'model',
       description: 'Show or set the model: /model <name> or /model default',
       async run({ admin, agent, args }) {
-        if (!args) return { text: `"${agent.name}" answers with ${agent.model ?? 'the default model'}. Change it with /model <name>, e.g. /model gpt-4o-mini; /model default goes back.` }
+        if (!args) {
+          const known = [...new Set([...agent.fallbacks.map((f) => f.model), ...SUGGESTED_MODELS])].filter((m) => m !== agent.model).slice(0, 5)
+          return {
+            text: `"${agent.name}" answers with ${agent.model ?? 'the default model'}. Pick one, or send /model <name>; /model default goes back.`,
+            choices: [...known.map((m) => ({ id: `/model ${m}`, label: m })), ...(agent.model ? [{ id: '/model default', label: 'Default model' }] : [])],
+          }
+        }
         if (args.toLowerCase() === 'default') {
           await updateAgent(admin, agent, { model: null })
           return { text: `"${agent.name}" now uses the default model.` }
@@ -259,6 +270,13 @@ export function createAdminConsole(deps: {
       },
     },
     {
+      name: 'cancel',
+      description: 'Forget a question I asked you',
+      async run() {
+        return { text: 'OK, nothing changed.' }
+      },
+    },
+    {
       name: 'help',
       description: 'What you can do here',
       async run() {
@@ -319,13 +337,17 @@ export function createAdminConsole(deps: {
         else {
           const command = name ? byName.get(name) : undefined
           const upload = !match && (ctx.message.attachments.some((a) => a.kind === 'document') || /^https?:\/\/\S+$/i.test(text))
-          if (!command && !upload) return next()
           const admin = await adminOf(ctx)
           // Not a linked admin: the message is the customer's, for the agent.
           if (!admin) return next()
+          // The answer to a question the bot asked (e.g. the new instructions after /prompt).
+          const pending = admin.pendingCommand ? byName.get(admin.pendingCommand) : undefined
+          if (admin.pendingCommand && (command || pending)) await store.channelAdmins.setPendingCommand(admin.organizationId, admin.id, null)
+          const answering = !command && !upload && pending && text ? pending : undefined
+          if (!command && !upload && !answering) return next()
           const agent = (admin.currentAgentId ? await store.agents.get(admin.organizationId, admin.currentAgentId) : null) ?? ctx.agent
           try {
-            reply = command ? await command.run({ ctx, admin, agent, args }) : await ingest(ctx, admin, agent)
+            reply = command ? await command.run({ ctx, admin, agent, args }) : answering ? await answering.run({ ctx, admin, agent, args: text }) : await ingest(ctx, admin, agent)
           } catch (error) {
             if (!(error instanceof AppError) || error.status >= 500) throw error
             reply = { text: `Could not do that: ${error.message}` }

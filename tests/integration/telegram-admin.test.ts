@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises'
+import nock from 'nock'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { api, waitFor, TELEGRAM_DOC, BILLING_DOC } from '../support/test-app.ts'
 import { updates } from '../support/fake-telegram.ts'
@@ -21,12 +22,18 @@ describe('Telegram admins: link codes and admin commands', () => {
   const audit = (action: string) => b.t.app.db.prisma.auditEvent.findMany({ where: { organizationId: b.org.organizationId, action } })
 
   beforeAll(async () => {
+    nock.disableNetConnect()
+    nock.enableNetConnect('127.0.0.1')
     b = await startTelegramTestBed({ name: 'Acme', bot: BOT, docs: [TELEGRAM_DOC, BILLING_DOC], env: { PLANS_JSON: JSON.stringify({ trial: { limits: { agents: 2, chunks: 500, channels: 5 } } }) } })
     const code = await linkCode()
     const reply = await ask(ADMIN_CHAT, `/start ${code}`)
     expect(reply.text).toContain('You are linked as an admin')
   })
-  afterAll(async () => b?.close())
+  afterAll(async () => {
+    nock.cleanAll()
+    nock.enableNetConnect()
+    await b?.close()
+  })
 
   it('a link code is 10 characters, lasts 15 minutes, and linking shows admin commands to that chat only', async () => {
     const res = await api(b.t, '/api/v1/channel-admins/link-codes', { token: b.org.token, body: {} })
@@ -100,7 +107,42 @@ describe('Telegram admins: link codes and admin commands', () => {
     const updatesAudited = await audit('agent.updated')
     expect(updatesAudited.length).toBe(4)
     expect(updatesAudited.every((e) => (e.data as { via?: string }).via === 'chat')).toBe(true)
-    expect((await ask(ADMIN_CHAT, '/prompt')).text).toContain('You are the Acme help desk.')
+  })
+
+  it('/prompt alone asks for the instructions and the next message answers it; /model offers buttons', async () => {
+    const question = await ask(ADMIN_CHAT, '/prompt')
+    expect(question.text).toContain('You are the Acme help desk.')
+    expect(question.text).toContain('What should the new instructions be?')
+    expect((await ask(ADMIN_CHAT, 'Answer like a friendly harbour master.')).text).toContain('Instructions of "Acme assistant" updated')
+    expect((await b.t.app.store.agents.get(b.org.organizationId, b.org.agentId))!.instructions).toBe('Answer like a friendly harbour master.')
+    // The question is answered once: the next message is for the agent again.
+    expect((await ask(ADMIN_CHAT, 'How do I connect a Telegram bot?')).text).toContain('@BotFather')
+    await ask(ADMIN_CHAT, '/prompt')
+    expect((await ask(ADMIN_CHAT, '/cancel')).text).toBe('OK, nothing changed.')
+    expect((await b.t.app.store.agents.get(b.org.organizationId, b.org.agentId))!.instructions).toBe('Answer like a friendly harbour master.')
+
+    const models = await ask(ADMIN_CHAT, '/model')
+    const buttons = (models.reply_markup as { inline_keyboard: { text: string; callback_data: string }[][] }).inline_keyboard.flat()
+    expect(buttons.map((x) => x.callback_data)).toEqual(['/model gpt-4o-mini', '/model gpt-4o', '/model gpt-4.1-mini'])
+  })
+
+  it('a link code of another organization does not link to this bot', async () => {
+    const other = await b.t.app.auth.createOrganizationWithOwner({ organizationName: 'Other', email: 'other-owner@example.com', name: 'Other owner', password: 'another long password' })
+    const login = await api(b.t, '/api/v1/auth/login', { body: { email: 'other-owner@example.com', password: 'another long password' } })
+    const code = (await api(b.t, '/api/v1/channel-admins/link-codes', { token: login.json.token, body: {} })).json.code
+    const chat = ++chatCounter
+    expect((await ask(chat, `/start ${code}`)).text).toMatch(/not valid/)
+    expect(await b.t.app.db.prisma.channelAdmin.count({ where: { organizationId: other.organization.id } })).toBe(0)
+  })
+
+  it('a link sent by the admin is imported as a web page', async () => {
+    nock('https://harbor.example.com').get('/ferry').reply(200, await readFile(new URL('../fixtures/files/page.html', import.meta.url)), { 'content-type': 'text/html; charset=utf-8' })
+    const before = b.tg.sentTo(ADMIN_CHAT).length
+    await b.deliver(updates.text({ chatId: ADMIN_CHAT, text: 'https://harbor.example.com/ferry' }))
+    await b.waitForSent(ADMIN_CHAT, before + 1)
+    expect(b.texts(ADMIN_CHAT)[before]).toContain('Adding "https://harbor.example.com/ferry"')
+    await waitFor(async () => b.tg.callsOf('editMessageText').some((c) => String(c.payload.text).includes('✅ "Ferry timetable | Harbor Lights" is in the knowledge')))
+    expect((await ask(ADMIN_CHAT, '/kb')).text).toContain('✅ Ferry timetable | Harbor Lights')
   })
 
   it('/kb, /search and /test read the knowledge; /test does not use the plan', async () => {

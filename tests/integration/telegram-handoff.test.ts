@@ -132,3 +132,28 @@ describe('a handoff nobody takes in time', () => {
     expect(b.texts(CUSTOMER)[2]).toContain('@BotFather')
   })
 })
+
+describe('a handoff nobody takes, with HANDOFF_TIMEOUT_ACTION=ping', () => {
+  let b: TelegramTestBed
+  beforeAll(async () => {
+    b = await startTelegramTestBed({ name: 'Pingco', bot: { ...BOT, token: '7000000033:AAH-ping-bot-token-for-tests-abcdef', id: 7000000033 }, docs: [TELEGRAM_DOC], env: { HANDOFF_TIMEOUT_MS: '1500', HANDOFF_TIMEOUT_ACTION: 'ping' } })
+  })
+  afterAll(async () => b?.close())
+
+  it('reminds the operators’ group and pings the linked admins; the customer stays with the team', async () => {
+    expect(await link(b, ADMIN, 'owner')).toContain('You are linked as an admin')
+    await b.deliver(groupText({ userId: ADMIN, text: '/operatorgroup' }))
+    await b.waitForSent(GROUP, 1)
+    const adminMessages = b.tg.sentTo(ADMIN).length
+    await b.deliver(updates.text({ chatId: CUSTOMER, text: 'Can I speak to a human?' }))
+    await b.waitForSent(CUSTOMER, 1)
+    await b.waitForSent(GROUP, 3)
+    expect(b.texts(GROUP)[1]).toContain('A customer wants a person')
+    expect(b.texts(GROUP)[2]).toContain('Still waiting: nobody has taken this conversation yet.')
+    await b.waitForSent(ADMIN, adminMessages + 1)
+    expect(b.texts(ADMIN)[adminMessages]).toContain('nobody has taken the conversation yet')
+    const conversation = (await b.t.app.store.conversations.findByThread(b.inboxId, String(CUSTOMER)))!
+    expect(conversation.state).toBe('handoff')
+    expect(b.tg.sentTo(CUSTOMER)).toHaveLength(1)
+  })
+})

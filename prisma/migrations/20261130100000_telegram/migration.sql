@@ -17,7 +17,8 @@ ALTER TABLE "AdminLinkCode" ADD CONSTRAINT "AdminLinkCode_organizationId_fkey" F
 
 -- A contact (one person in one inbox) linked to a user of the organization: that person may run
 -- admin commands from their private chat (externalThreadId) with the bot. currentAgentId is the
--- agent their commands act on.
+-- agent their commands act on; pendingCommand is a command waiting for its text (the admin's next
+-- message answers the bot's question, e.g. the new instructions after /prompt).
 CREATE TABLE "ChannelAdmin" (
     "id" TEXT NOT NULL,
     "organizationId" TEXT NOT NULL,
@@ -26,6 +27,7 @@ CREATE TABLE "ChannelAdmin" (
     "contactId" TEXT NOT NULL,
     "externalThreadId" TEXT NOT NULL,
     "currentAgentId" TEXT,
+    "pendingCommand" TEXT,
     "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     CONSTRAINT "ChannelAdmin_pkey" PRIMARY KEY ("id")
 );
