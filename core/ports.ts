@@ -21,6 +21,8 @@ export type InboundMessage = {
   command?: { name: string; args: string }
   /** The customer's client shows the answer as it is written (server-sent events). */
   streaming?: boolean
+  /** A one-to-one chat between this person and the bot (not a group): only there can accounts be linked and admin commands run. */
+  privateThread?: boolean
   receivedAt: Date
   raw: unknown
 }
@@ -115,7 +117,19 @@ export type Message = {
   createdAt: Date
 }
 /** How a reply was made: shown in the test chat and kept for reports. */
-export type ReplyMeta = { provider?: string; model?: string; inputTokens?: number; outputTokens?: number; costUsd?: number; streaming?: boolean; choices?: Choice[] }
+export type ReplyMeta = {
+  provider?: string
+  model?: string
+  inputTokens?: number
+  outputTokens?: number
+  costUsd?: number
+  streaming?: boolean
+  choices?: Choice[]
+  /** Inbound: who wrote it (in a group, the conversation has many writers). */
+  externalUserId?: string
+  /** Inbound: written in a one-to-one chat with the bot. */
+  privateThread?: boolean
+}
 export type KnowledgeSourceStatus = 'queued' | 'processing' | 'ready' | 'failed'
 export type KnowledgeSource = {
   id: string

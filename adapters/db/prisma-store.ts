@@ -225,7 +225,7 @@ export function createPrismaStore(db: Database): Store {
                 author: 'contact',
                 text: message.text ?? '',
                 attachments: message.attachments as unknown as Prisma.InputJsonValue,
-                meta: message.streaming ? { streaming: true } : {},
+                meta: { ...(message.streaming ? { streaming: true } : {}), ...(message.privateThread ? { privateThread: true } : {}), ...(message.externalUserId ? { externalUserId: message.externalUserId } : {}) },
                 status: 'pending',
               },
             }),

@@ -64,14 +64,17 @@ export function createAdminConsole(deps: {
 
   /** The linked admin behind this conversation, if they still hold the admin role. */
   async function adminOf(ctx: TurnContext): Promise<ChannelAdmin | null> {
+    // Only in the admin's own one-to-one chat with the bot: never in a group, whoever wrote there first.
+    if (ctx.message.meta.privateThread !== true) return null
     const admin = await store.channelAdmins.findByContact(ctx.conversation.organizationId, ctx.conversation.contactId)
-    if (!admin || admin.inboxId !== ctx.inbox.id) return null
+    if (!admin || admin.inboxId !== ctx.inbox.id || admin.externalThreadId !== ctx.conversation.externalThreadId) return null
     const membership = await store.users.membership(admin.userId, admin.organizationId)
     return membership && hasRole({ ...membership }, 'admin') ? admin : null
   }
 
   async function redeem(ctx: TurnContext, code: string): Promise<AdminReply> {
     const invalid = { text: 'This link code is not valid: it may have expired (codes last 15 minutes) or been used already. Make a new one in the admin web or with `npm run cli -- telegram link-code`.' }
+    if (ctx.message.meta.privateThread !== true) return { text: 'Send the link code to me in a private chat, not in a group.' }
     if (!CODE.test(code.toUpperCase())) return invalid
     const organizationId = ctx.conversation.organizationId
     const owner = await store.channelAdmins.consumeLinkCode({ codeHash: hashLinkCode(code), organizationId, now: now() })

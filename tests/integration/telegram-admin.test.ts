@@ -126,6 +126,25 @@ describe('Telegram admins: link codes and admin commands', () => {
     expect(buttons.map((x) => x.callback_data)).toEqual(['/model gpt-4o-mini', '/model gpt-4o', '/model gpt-4.1-mini'])
   })
 
+  it('admin commands and link codes work only in a private chat, never in a group', async () => {
+    const group = -100777
+    const mention = (text: string, userId: number) => updates.text({ chatId: group, chatType: 'supergroup', userId, text, entities: [{ offset: 0, length: BOT.username.length + 1, type: 'mention' }] })
+    // The linked admin writes first in the group; then someone else tries an admin command there.
+    await b.deliver(mention(`@${BOT.username} How do I connect a Telegram bot?`, ADMIN_CHAT))
+    await b.waitForSent(group, 1)
+    await b.deliver(mention(`@${BOT.username} /newagent Group takeover`, 4242))
+    await b.waitForSent(group, 2)
+    expect(b.texts(group)[1]).not.toMatch(/Created/)
+    await b.deliver(updates.text({ chatId: group, chatType: 'supergroup', userId: ADMIN_CHAT, text: `/agents@${BOT.username}` }))
+    await b.waitForSent(group, 3)
+    expect(b.texts(group)[2]).not.toMatch(/^Agents:/)
+    const code = await linkCode()
+    await b.deliver(updates.text({ chatId: group, chatType: 'supergroup', userId: 4242, text: `/start@${BOT.username} ${code}` }))
+    await b.waitForSent(group, 4)
+    expect(b.texts(group)[3]).toBe('Send the link code to me in a private chat, not in a group.')
+    expect((await b.t.app.store.agents.list(b.org.organizationId)).map((a) => a.name)).not.toContain('Group takeover')
+  })
+
   it('a link code of another organization does not link to this bot', async () => {
     const other = await b.t.app.auth.createOrganizationWithOwner({ organizationName: 'Other', email: 'other-owner@example.com', name: 'Other owner', password: 'another long password' })
     const login = await api(b.t, '/api/v1/auth/login', { body: { email: 'other-owner@example.com', password: 'another long password' } })
