@@ -160,7 +160,13 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   })
   const agents = createAgentService({ store })
   const adminConsole = createAdminConsole({ store, agents, knowledge, quota, chatModel, channels, maxFileBytes, logger })
-  const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, notifier, metrics, quota, admin: adminConsole.step(), handoffs: operators })
+  // Voice messages: transcribed when a transcription model is configured, else answered with a request for text.
+  const transcriptionKey = config.TRANSCRIPTION_API_KEY ?? config.OPENAI_API_KEY
+  const transcriber =
+    config.TRANSCRIPTION_MODEL && transcriptionKey
+      ? (await import('../adapters/openai/openai-transcriber.ts')).createOpenAITranscriber({ apiKey: transcriptionKey, baseURL: config.TRANSCRIPTION_BASE_URL ?? config.OPENAI_BASE_URL, model: config.TRANSCRIPTION_MODEL })
+      : undefined
+  const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, notifier, metrics, quota, admin: adminConsole.step(), handoffs: operators, transcriber, channels })
   const turns = createTurnService({ store, queue, notifier, channels, runPipeline, logger, metrics })
   const mailer = config.SMTP_URL ? createSmtpMailer({ url: config.SMTP_URL, from: config.MAIL_FROM, logger }) : createLogMailer(logger)
   const adminUrl = `${(config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).replace(/\/$/, '')}/admin/`

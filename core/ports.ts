@@ -288,6 +288,8 @@ export interface Store {
     nextPending(organizationId: string, conversationId: string): Promise<Message | null>
     replyTo(organizationId: string, inboundId: string): Promise<Message | null>
     setStatus(organizationId: string, id: string, status: MessageStatus, error?: string): Promise<void>
+    /** The text of an inbound message read from its attachment (a transcribed voice message). */
+    setText(organizationId: string, id: string, text: string): Promise<void>
     history(organizationId: string, conversationId: string, input: { limit: number; beforeSeq?: number; afterSeq?: number }): Promise<Message[]>
     countByOrganization(organizationId: string): Promise<number>
   }
@@ -426,6 +428,12 @@ export interface Embedder {
    */
   searchWeight: number
   embed(texts: string[]): Promise<number[][]>
+}
+
+/** Speech to text, for voice messages. */
+export interface Transcriber {
+  name: string
+  transcribe(input: { bytes: Buffer; filename: string; mimeType?: string }): Promise<string>
 }
 
 export type ChatTurn = { role: 'user' | 'assistant' | 'system'; content: string }

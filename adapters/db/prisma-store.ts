@@ -277,6 +277,9 @@ export function createPrismaStore(db: Database): Store {
       setStatus: async (organizationId, id, status, error) => {
         await prisma.message.updateMany({ where: { id, organizationId }, data: { status, error: error ?? null } })
       },
+      setText: async (organizationId, id, text) => {
+        await prisma.message.updateMany({ where: { id, organizationId, direction: 'in' }, data: { text } })
+      },
       history: async (organizationId, conversationId, { limit, beforeSeq, afterSeq }) => {
         const rows = await prisma.message.findMany({
           where: { organizationId, conversationId, seq: { ...(beforeSeq !== undefined ? { lt: beforeSeq } : {}), ...(afterSeq !== undefined ? { gt: afterSeq } : {}) } },

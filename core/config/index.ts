@@ -82,6 +82,10 @@ const baseSchema = z.object({
   TELEGRAM_API_ROOT: optionalUrl(['http://', 'https://']).transform((v) => v ?? 'https://api.telegram.org'),
   /** webhook needs PUBLIC_URL; auto = webhook when PUBLIC_URL is set, else long polling. */
   TELEGRAM_MODE: z.enum(['auto', 'webhook', 'polling']).default('auto'),
+  /** Voice messages are transcribed with this model (e.g. whisper-1) of TRANSCRIPTION_BASE_URL/TRANSCRIPTION_API_KEY, or of OPENAI_*. */
+  TRANSCRIPTION_MODEL: emptyToUndefined,
+  TRANSCRIPTION_API_KEY: emptyToUndefined,
+  TRANSCRIPTION_BASE_URL: optionalUrl(['http://', 'https://']),
   /** How long a handoff may wait for an operator before HANDOFF_TIMEOUT_ACTION. */
   HANDOFF_TIMEOUT_MS: z.coerce.number().int().min(100).default(15 * 60_000),
   /** resume: the customer is told and the agent answers again; ping: the operators' group and linked admins are reminded. */

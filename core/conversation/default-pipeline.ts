@@ -1,4 +1,4 @@
-import type { ChatModel, Metrics, Notifier, RateLimiter, Store } from '../ports.ts'
+import type { ChannelAdapter, ChannelKind, ChatModel, Metrics, Notifier, RateLimiter, Store, Transcriber } from '../ports.ts'
 import type { Step } from './pipeline.ts'
 import type { ConversationOps } from './operator-service.ts'
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
@@ -9,7 +9,7 @@ import { streamTopic } from './turn-service.ts'
 import { quotaStep, type QuotaService } from '../billing/quota.ts'
 
 /** The turn of DESIGN.md: handoff gate, admin commands, commands, rate limit, plan quota, response delay, retrieval, answer, cost. */
-export function createDefaultPipeline(deps: { store: Store; knowledge: KnowledgeService; chatModel: ChatModel; limiter: RateLimiter; notifier?: Notifier; metrics?: Metrics; quota: QuotaService; admin?: Step; handoffs?: ConversationOps }) {
+export function createDefaultPipeline(deps: { store: Store; knowledge: KnowledgeService; chatModel: ChatModel; limiter: RateLimiter; notifier?: Notifier; metrics?: Metrics; quota: QuotaService; admin?: Step; handoffs?: ConversationOps; transcriber?: Transcriber; channels?: Map<ChannelKind, ChannelAdapter> }) {
   return compose(
     [
       handoffGate({
@@ -20,7 +20,7 @@ export function createDefaultPipeline(deps: { store: Store; knowledge: Knowledge
       // Linked admins' commands and uploads (messenger channels); everyone else's messages go on.
       ...(deps.admin ? [deps.admin] : []),
       commandGate({ commands: createCommandRegistry(customerCommands) }),
-      mediaGate(),
+      mediaGate({ store: deps.store, transcriber: deps.transcriber, channels: deps.channels }),
       rateLimit({ limiter: deps.limiter, limit: 30, windowMs: 60_000 }),
       // One response of the plan is reserved here, atomically; handoffs, commands and refusals above never count.
       quotaStep({ quota: deps.quota, store: deps.store, onHandoff: deps.handoffs ? (conversationId, organizationId) => deps.handoffs!.opened({ organizationId, conversationId }) : undefined }),

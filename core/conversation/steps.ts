@@ -1,4 +1,4 @@
-import type { ChatModel, ChatTurn, RateLimiter, Store } from '../ports.ts'
+import type { ChannelAdapter, ChannelKind, ChatModel, ChatTurn, RateLimiter, Store, Transcriber } from '../ports.ts'
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
 import type { CommandRegistry } from '../commands/registry.ts'
 import type { Step, TurnContext } from './pipeline.ts'
@@ -63,12 +63,27 @@ export function commandGate(deps: { commands: CommandRegistry }): Step {
   }
 }
 
-/** A message with nothing to read: a voice note gets a polite request for text, a bare file an ask for the question. */
-export function mediaGate(): Step {
+/**
+ * A message with nothing to read: a voice note is transcribed when a transcriber is configured
+ * (and the channel can fetch the audio), otherwise it gets a polite request for text; a bare file
+ * gets an ask for the question.
+ */
+export function mediaGate(deps: { store?: Store; transcriber?: Transcriber; channels?: Map<ChannelKind, ChannelAdapter>; maxAudioBytes?: number } = {}): Step {
   return {
     name: 'media',
     async run(ctx, next) {
       if (ctx.message.text?.trim() || !ctx.message.attachments.length) return next()
+      const audio = ctx.message.attachments.find((a) => a.kind === 'audio')
+      const channel = deps.channels?.get(ctx.inbox.channel)
+      if (audio && deps.transcriber && channel?.download) {
+        const bytes = await channel.download({ attachment: audio, inbox: ctx.inbox, maxBytes: deps.maxAudioBytes ?? 20 * 1024 * 1024 })
+        const text = await deps.transcriber.transcribe({ bytes, filename: audio.name ?? 'voice.ogg', mimeType: audio.mimeType })
+        if (text) {
+          ctx.message.text = text
+          await deps.store?.messages.setText(ctx.message.organizationId, ctx.message.id, text)
+          return next()
+        }
+      }
       ctx.reply = { author: 'system', text: ctx.message.attachments.some((a) => a.kind === 'audio') ? VOICE_REPLY : FILE_REPLY }
       ctx.billable = false
     },
