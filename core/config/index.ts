@@ -18,6 +18,8 @@ const emptyToUndefined = z
   .optional()
   .transform((v) => (v ? v : undefined))
 
+const blankToUndefined = (v: unknown) => (typeof v === 'string' && !v.trim() ? undefined : v)
+
 /** The one schema of the environment. Parsed once at boot; a bad value stops start-up. */
 const baseSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -81,15 +83,15 @@ const baseSchema = z.object({
   /** The Bot API server: the public one, or a self-hosted telegram-bot-api. */
   TELEGRAM_API_ROOT: optionalUrl(['http://', 'https://']).transform((v) => v ?? 'https://api.telegram.org'),
   /** webhook needs PUBLIC_URL; auto = webhook when PUBLIC_URL is set, else long polling. */
-  TELEGRAM_MODE: z.enum(['auto', 'webhook', 'polling']).default('auto'),
+  TELEGRAM_MODE: z.preprocess(blankToUndefined, z.enum(['auto', 'webhook', 'polling']).default('auto')),
   /** Voice messages are transcribed with this model (e.g. whisper-1) of TRANSCRIPTION_BASE_URL/TRANSCRIPTION_API_KEY, or of OPENAI_*. */
   TRANSCRIPTION_MODEL: emptyToUndefined,
   TRANSCRIPTION_API_KEY: emptyToUndefined,
   TRANSCRIPTION_BASE_URL: optionalUrl(['http://', 'https://']),
   /** How long a handoff may wait for an operator before HANDOFF_TIMEOUT_ACTION. */
-  HANDOFF_TIMEOUT_MS: z.coerce.number().int().min(100).default(15 * 60_000),
+  HANDOFF_TIMEOUT_MS: z.preprocess(blankToUndefined, z.coerce.number().int().min(100).default(15 * 60_000)),
   /** resume: the customer is told and the agent answers again; ping: the operators' group and linked admins are reminded. */
-  HANDOFF_TIMEOUT_ACTION: z.enum(['resume', 'ping']).default('resume'),
+  HANDOFF_TIMEOUT_ACTION: z.preprocess(blankToUndefined, z.enum(['resume', 'ping']).default('resume')),
 })
 
 /** Payments (Lemon Squeezy, Stripe) add their settings from core/billing/payments.ts. */

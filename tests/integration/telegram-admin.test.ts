@@ -187,6 +187,16 @@ describe('Telegram admins: link codes and admin commands', () => {
     expect((await ask(ADMIN_CHAT, '/help')).text).toContain('/forget - Remove a knowledge source')
   })
 
+  it('/handoffs lists a waiting conversation; /test without a question explains itself', async () => {
+    const customer = ++chatCounter
+    expect((await ask(customer, 'I want to talk to a person')).text).toMatch(/asked a person from our team/)
+    const list = await ask(ADMIN_CHAT, '/handoffs')
+    const conversation = (await b.t.app.store.conversations.findByThread(b.inboxId, String(customer)))!
+    expect(list.text).toContain('Waiting for or with a person (1):')
+    expect(list.text).toMatch(new RegExp(`• open since .* UTC \\(customer request\\), conversation ${conversation.id.slice(0, 8)}`))
+    expect((await ask(ADMIN_CHAT, '/test')).text).toBe('Usage: /test &lt;question&gt;')
+  })
+
   it('a document sent by the admin is added to the current agent with a progress message edited to done; /forget removes it', async () => {
     const bytes = await readFile(new URL('../fixtures/files/parking.txt', import.meta.url))
     b.tg.addFile('doc-parking', 'documents/file_1.txt', bytes)

@@ -54,3 +54,24 @@ describe('configuration', () => {
     expect(loadConfig({ NODE_ENV: 'production', ENCRYPTION_KEY: 'a'.repeat(64) }).ENCRYPTION_KEY).toBe('a'.repeat(64))
   })
 })
+
+describe('Telegram and handoff settings', () => {
+  it('default to the public Bot API, automatic mode and a 15-minute handoff timeout that resumes the agent', () => {
+    const config = loadConfig({})
+    expect(config).toMatchObject({ TELEGRAM_API_ROOT: 'https://api.telegram.org', TELEGRAM_MODE: 'auto', HANDOFF_TIMEOUT_MS: 900_000, HANDOFF_TIMEOUT_ACTION: 'resume' })
+    expect(config.TELEGRAM_BOT_TOKEN).toBeUndefined()
+    expect(loadConfig({ TELEGRAM_MODE: '', HANDOFF_TIMEOUT_ACTION: ' ' })).toMatchObject({ TELEGRAM_MODE: 'auto', HANDOFF_TIMEOUT_ACTION: 'resume' })
+  })
+
+  it('refuses a malformed bot token without echoing it, and a Bot API root that is not a URL', () => {
+    expect(() => loadConfig({ TELEGRAM_BOT_TOKEN: 'secret-but-wrong' })).toThrow(/TELEGRAM_BOT_TOKEN: expected a bot token from @BotFather/)
+    try {
+      loadConfig({ TELEGRAM_BOT_TOKEN: 'secret-but-wrong' })
+    } catch (error) {
+      expect((error as Error).message).not.toContain('secret-but-wrong')
+    }
+    expect(() => loadConfig({ TELEGRAM_API_ROOT: 'ftp://bots.example.com' })).toThrow(/TELEGRAM_API_ROOT/)
+    expect(() => loadConfig({ TELEGRAM_MODE: 'push' })).toThrow(/TELEGRAM_MODE/)
+    expect(loadConfig({ TELEGRAM_BOT_TOKEN: '123456789:AAH-valid-looking-token-abcdefgh', TELEGRAM_API_ROOT: 'http://127.0.0.1:8081' })).toMatchObject({ TELEGRAM_API_ROOT: 'http://127.0.0.1:8081' })
+  })
+})
