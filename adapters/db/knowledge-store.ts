@@ -25,7 +25,7 @@ export const RANKING = {
   /** At most this many query lexemes count (the rarest): bounds the work of a very long question. */
   maxQueryTerms: 32,
   /** Postings read for the rarest terms before the common ones only score the candidates found: bounds the work at scale. */
-  postingsBudget: 20_000,
+  postingsBudget: 5_000,
   /** Bonus for question lexeme pairs found in the same order within nearWindow positions, times their mean idf. */
   nearWeight: 0.5,
   nearWindow: 3,
