@@ -59,7 +59,7 @@ const TOPICS: Topic[] = [
 ]
 
 /** A small seeded generator (mulberry32), so the corpus is the same on every run. */
-function rng(seed: number) {
+export function rng(seed: number) {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0

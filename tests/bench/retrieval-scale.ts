@@ -23,6 +23,7 @@ import { loadConfig } from '../../core/config/index.ts'
 import { sentences } from '../../core/knowledge/text.ts'
 import { createLogger } from '../../adapters/log/logger.ts'
 import { buildApp, type App } from '../../bots/app.ts'
+import { rng } from './corpus.ts'
 
 const SQUAD = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../shared/data/retrieval/squad-dev-v1.1.json')
 const TARGETS = { searchP95Ms: 20, chunksPerSecond: 500 }
@@ -30,17 +31,6 @@ const CHUNKS_PER_SOURCE = 500
 const UNLIMITED = JSON.stringify({ trial: { responsesPerPeriod: null, limits: { agents: null, chunks: null, channels: null } } })
 
 type Squad = { data: { paragraphs: { context: string; qas: { question: string }[] }[] }[] }
-
-function rng(seed: number) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 export async function retrievalScale(argv: string[] = []): Promise<void> {
   let total = 100_000
