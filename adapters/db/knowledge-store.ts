@@ -217,6 +217,8 @@ export function createKnowledgeRepository(prisma: PrismaClient): Pick<Store, 'kn
           const PER_INSERT = 100
           for (let i = 0; i < chunks.length; i += PER_INSERT) {
             const batch = chunks.slice(i, i + PER_INSERT)
+            // Let HTTP requests and timers in between batches (PGlite runs each statement synchronously).
+            if (i > 0) await new Promise((resolve) => setImmediate(resolve))
             const params: unknown[] = [organizationId, sourceId, source.title, embedder, dimensions]
             const p = (v: unknown) => {
               params.push(v)

@@ -38,6 +38,13 @@ export function ingestStage(source: Pick<KnowledgeSource, 'status' | 'progress'>
   return 'storing'
 }
 
+/**
+ * PGlite runs each query synchronously and its promises resolve without I/O, so a long import
+ * would hold the event loop until it ends: no HTTP request, no turn, no timer. Each batch lets
+ * them in first.
+ */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
+
 /** How a file or a URL waits in KnowledgeSource.content until it is processed. */
 type FileContent = { filename: string; mimeType?: string }
 type UrlContent = { url: string; sitemap?: boolean; maxPages?: number }
@@ -193,6 +200,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
       }
       const embeddings: number[][] = []
       for (let i = 0; i < chunks.length; i += EMBED_BATCH) {
+        await yieldToEventLoop()
         const batch = chunks.slice(i, i + EMBED_BATCH)
         embeddings.push(...(await embedder.embed(batch.map((c) => embeddingText(title, c.heading, c.text)))))
         const progress = PROGRESS.embedding + Math.round(((PROGRESS.stored - PROGRESS.embedding) * Math.min(chunks.length, i + EMBED_BATCH)) / chunks.length)

@@ -21,7 +21,7 @@ describe('knowledge collections, articles and hybrid search', () => {
   })
   afterAll(async () => t.close())
 
-  const ready = (organizationId: string) => waitFor(async () => (await t.app.store.knowledge.listSources(organizationId)).every((s) => s.status === 'ready'))
+  const ready = (organizationId: string, timeoutMs?: number) => waitFor(async () => (await t.app.store.knowledge.listSources(organizationId)).every((s) => s.status === 'ready'), timeoutMs)
 
   it('collections are created, listed with counts, renamed, unique by name, and refused to members', async () => {
     const made = await api(t, '/api/v1/knowledge/collections', { token: org.token, body: { name: 'Delivery', description: 'Shipping and tracking' } })
@@ -112,6 +112,18 @@ describe('knowledge collections, articles and hybrid search', () => {
     expect(theirs.json.passages.every((p: { title: string }) => p.title === 'Rival shipping')).toBe(true)
     expect((await api(t, `/api/v1/knowledge/search?q=x&agentId=${org.agentId}`, { token: other.token })).status).toBe(404)
   })
+
+  it('the server keeps answering while a large source is indexed', async () => {
+    const content = Array.from({ length: 300 }, (_, i) => `## Part ${i}\n\nPart ${i} explains pallet ${i} handling, carrier ${i % 7} pickups and depot ${i % 13} hours.`).join('\n\n')
+    const big = await t.app.knowledge.addSource({ organizationId: org.organizationId, agentId: null, title: 'Depot handbook', kind: 'markdown', content })
+    await waitFor(async () => (await t.app.store.knowledge.getSource(org.organizationId, big.id))?.status === 'processing', 60_000)
+    // Answered while the import runs, not after it: PGlite's synchronous queries must not hold the event loop.
+    const health = await fetch(`${t.url}/healthz`)
+    expect(health.status).toBe(200)
+    expect((await t.app.store.knowledge.getSource(org.organizationId, big.id))?.status).toBe('processing')
+    await ready(org.organizationId, 120_000)
+    await t.app.knowledge.deleteSource(org.organizationId, big.id, null)
+  }, 180_000)
 
   it('BM25 statistics follow deletes: document frequencies and counts return to what they were', async () => {
     const stats = async () => (await t.app.db.prisma.knowledgeIndexStats.findUnique({ where: { organizationId: org.organizationId } }))!
