@@ -48,6 +48,8 @@ import { createLogMailer, createSmtpMailer } from '../adapters/mail/mailer.ts'
 import { csrfTokenOf } from '../core/tenancy/auth-service.ts'
 
 import { createTelegramChannel } from '../adapters/telegram/telegram-channel.ts'
+import { createRedisSendScheduler } from '../adapters/telegram/redis-send-scheduler.ts'
+import type { SendScheduler } from '../adapters/telegram/send-scheduler.ts'
 import { createTelegram } from '../adapters/telegram/index.ts'
 import { createTelegramDesk } from '../adapters/telegram/desk.ts'
 import { registerTelegramRoutes } from '../admin-web/api/telegram-routes.ts'
@@ -84,6 +86,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   let queue: Queue
   let notifier: Notifier
   let limiter: RateLimiter
+  let telegramScheduler: SendScheduler | undefined
   if (config.REDIS_URL) {
     const [{ Redis }, { createBullQueue }, { createRedisNotifier }] = await Promise.all([import('ioredis'), import('../adapters/queue/bullmq.ts'), import('../adapters/queue/redis-notifier.ts')])
     const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 })
@@ -92,6 +95,8 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
     queue = o.queue ?? createBullQueue({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger })
     notifier = o.notifier ?? createRedisNotifier({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger })
     limiter = createRedisRateLimiter(redis, config.REDIS_PREFIX)
+    // Telegram's per-chat and per-bot limits hold across every worker that sends.
+    telegramScheduler = createRedisSendScheduler({ redis, prefix: config.REDIS_PREFIX, ...(o.sleep ? { sleep: o.sleep } : {}) })
   } else {
     queue = o.queue ?? createInProcessQueue({ logger })
     notifier = o.notifier ?? createMemoryNotifier()
@@ -131,7 +136,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const llmAnswerer = createLlmAnswerer({ llm, resolveTargets: providerKeys.targetsFor, tools, memory, prices: { ...DEFAULT_PRICES, ...config.LLM_PRICES } })
   const chatModel: ChatModel = o.chatModel ?? createModelChooser({ llm: llmAnswerer, offline: createExtractiveAnswerer(), hasModel: providerKeys.hasModel })
 
-  const telegramChannel = createTelegramChannel({ store, secrets, apiRoot: config.TELEGRAM_API_ROOT, logger: logger.child({ channel: 'telegram' }), sleep: o.sleep })
+  const telegramChannel = createTelegramChannel({ store, secrets, apiRoot: config.TELEGRAM_API_ROOT, logger: logger.child({ channel: 'telegram' }), sleep: o.sleep, ...(telegramScheduler ? { scheduler: telegramScheduler } : {}) })
   const channelList = o.channels ?? [createWebchatChannel(), telegramChannel]
   const channels = new Map<ChannelKind, ChannelAdapter>(channelList.map((c) => [c.kind, c]))
   const metrics = createMetrics({ queueDepth: () => queue.depth() })

@@ -2,8 +2,8 @@
  * Telegram's outbound limits, kept by reserving a time slot for every message before it is sent:
  * at most 1 message per second in a chat, 30 per second per bot, 20 per minute in a group.
  * Messages over the limit wait for their slot (queued, never dropped). Slots are reserved
- * synchronously, so concurrent sends in one process never overbook; across several worker
- * processes each keeps its own book (Telegram's 429 with retry_after covers the rest).
+ * synchronously, so concurrent sends in one process never overbook. With Redis, every worker
+ * shares one book instead (redis-send-scheduler.ts); Telegram's 429 with retry_after is the last guard.
  */
 export type SendLimits = { perChatMs: number; perBotPerSecond: number; perGroupPerMinute: number }
 export const TELEGRAM_LIMITS: SendLimits = { perChatMs: 1000, perBotPerSecond: 30, perGroupPerMinute: 20 }
