@@ -21,6 +21,8 @@ export function createDefaultPipeline(deps: { store: Store; knowledge: Knowledge
       ...(deps.admin ? [deps.admin] : []),
       commandGate({ commands: createCommandRegistry(customerCommands) }),
       mediaGate({ store: deps.store, transcriber: deps.transcriber, channels: deps.channels }),
+      // A transcribed voice message may ask for a person too: its words are checked like typed ones.
+      ...(deps.transcriber ? [handoffGate({ store: deps.store, onHandoff: deps.handoffs ? (conversationId, organizationId) => deps.handoffs!.opened({ organizationId, conversationId }) : undefined })] : []),
       rateLimit({ limiter: deps.limiter, limit: 30, windowMs: 60_000 }),
       // One response of the plan is reserved here, atomically; handoffs, commands and refusals above never count.
       quotaStep({ quota: deps.quota, store: deps.store, onHandoff: deps.handoffs ? (conversationId, organizationId) => deps.handoffs!.opened({ organizationId, conversationId }) : undefined }),

@@ -1,6 +1,7 @@
 import nock from 'nock'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { TELEGRAM_DOC } from '../support/test-app.ts'
+import { HANDOFF_REPLY } from '../../core/conversation/steps.ts'
 import { updates } from '../support/fake-telegram.ts'
 import { startTelegramTestBed, type TelegramTestBed } from '../support/telegram.ts'
 
@@ -40,5 +41,15 @@ describe('voice messages with a transcription model configured', () => {
     const conversation = (await b.t.app.store.conversations.findByThread(b.inboxId, '7100'))!
     const [inbound] = await b.t.app.store.messages.history(b.org.organizationId, conversation.id, { limit: 5 })
     expect(inbound).toMatchObject({ text: 'How do I connect a Telegram bot?', attachments: [{ kind: 'audio', ref: 'voice-1' }] })
+  })
+  it('a voice message that asks for a person opens a handoff, as typed words would', async () => {
+    b.tg.addFile('voice-1', 'voice/file_7.oga', Buffer.from('OggS more fake opus bytes'))
+    nock(SPEECH).post('/audio/transcriptions').reply(200, { text: 'Can I talk to a person please?' })
+    await b.deliver(updates.voice({ chatId: 7200 }))
+    await b.waitForSent(7200, 1)
+    const conversation = (await b.t.app.store.conversations.findByThread(b.inboxId, '7200'))!
+    expect(conversation.state).toBe('handoff')
+    expect((await b.t.app.store.handoffs.list(b.org.organizationId)).some((h) => h.conversationId === conversation.id && h.status === 'open')).toBe(true)
+    expect(b.texts(7200)[0]).toBe(HANDOFF_REPLY)
   })
 })
