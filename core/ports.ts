@@ -270,6 +270,8 @@ export interface Store {
     /** The sealed credentials envelope of the inbox (open it with the secret box); null when none. */
     credentials(id: string): Promise<string | null>
     update(organizationId: string, id: string, patch: { name?: string; settings?: Record<string, unknown>; credentials?: string | null }): Promise<Inbox | null>
+    /** Removes the inbox and its sealed credentials; its conversations stay. False when the organization has no such inbox. */
+    delete(organizationId: string, id: string): Promise<boolean>
   }
   conversations: {
     /** Finds or creates the contact, its identity in the inbox, and the conversation of the thread. */

@@ -168,6 +168,7 @@ export function createPrismaStore(db: Database): Store {
         if (!count) return null
         return toInbox((await prisma.inbox.findUnique({ where: { id } }))!)
       },
+      delete: async (organizationId, id) => (await prisma.inbox.deleteMany({ where: { id, organizationId } })).count > 0,
     },
 
     conversations: {

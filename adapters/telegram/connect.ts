@@ -34,6 +34,7 @@ export function createTelegramConnector(deps: {
   logger: Logger
   checkChannelCap: (organizationId: string) => Promise<void>
   startPolling: (inbox: Inbox) => void
+  stopPolling: (inboxId: string) => Promise<void>
 }) {
   const { store } = deps
 
@@ -77,7 +78,37 @@ export function createTelegramConnector(deps: {
     return connectedView(inbox, deps.publicUrl)
   }
 
-  return { connect }
+  /**
+   * Disconnects a bot: stops polling it, deletes its webhook, and removes the inbox with its sealed
+   * token (its conversations stay). When Telegram cannot be reached, or no longer accepts the token,
+   * the bot is disconnected anyway and `webhookDeleted` is false: a leftover webhook only reaches a
+   * route that no longer knows the inbox.
+   */
+  async function disconnect(input: { organizationId: string; inboxId: string; actorUserId: string | null }): Promise<{ inboxId: string; botUsername: string; webhookDeleted: boolean; warning: string | null }> {
+    const inbox = await store.inboxes.get(input.inboxId)
+    if (!inbox || inbox.organizationId !== input.organizationId || inbox.channel !== 'telegram') throw notFound('Telegram bot')
+    const settings = settingsOf(inbox)
+    await deps.stopPolling(inbox.id)
+    let webhookDeleted = false
+    let warning: string | null = null
+    let token = ''
+    try {
+      const client = await deps.channel.apiFor(inbox)
+      token = client.token
+      await client.api.deleteWebhook({ drop_pending_updates: true })
+      webhookDeleted = true
+    } catch (error) {
+      warning = telegramError('deleteWebhook', error, token).message
+      deps.logger.warn({ inboxId: inbox.id, err: warning }, 'deleteWebhook failed; disconnecting the bot anyway')
+    }
+    deps.channel.forget(inbox.id)
+    await store.inboxes.delete(input.organizationId, inbox.id)
+    await store.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId, action: 'channel.telegram_disconnected', target: inbox.id, data: { botUsername: settings.botUsername ?? null, mode: settings.mode ?? null, agentId: inbox.agentId, webhookDeleted } })
+    deps.logger.info({ inboxId: inbox.id, botUsername: settings.botUsername, webhookDeleted }, 'Telegram bot disconnected')
+    return { inboxId: inbox.id, botUsername: settings.botUsername ?? inbox.name.replace(/^@/, ''), webhookDeleted, warning }
+  }
+
+  return { connect, disconnect }
 }
 
 export type TelegramConnector = ReturnType<typeof createTelegramConnector>

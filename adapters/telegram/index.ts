@@ -29,7 +29,12 @@ export function createTelegram(deps: {
     if (!deps.receives || pollers.has(inbox.id)) return
     pollers.set(inbox.id, startPolling({ inbox, channel: deps.channel, handle: ingress.handleUpdate, logger: log }))
   }
-  const connector = createTelegramConnector({ ...deps, logger: log, startPolling: poll })
+  const stopPolling = async (inboxId: string) => {
+    const poller = pollers.get(inboxId)
+    pollers.delete(inboxId)
+    await poller?.stop()
+  }
+  const connector = createTelegramConnector({ ...deps, logger: log, startPolling: poll, stopPolling })
 
   return {
     ingress,

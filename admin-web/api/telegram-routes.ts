@@ -5,7 +5,7 @@ import { requireRole } from '../../core/tenancy/auth-service.ts'
 import type { createApi } from '../../adapters/http/api.ts'
 import { connectedView, type TelegramConnector } from '../../adapters/telegram/connect.ts'
 
-/** Telegram bots of the organization: connect one to an agent, list them. Tokens never come back. */
+/** Telegram bots of the organization: connect one to an agent, list them, disconnect one. Tokens never come back. */
 export function registerTelegramRoutes(deps: { api: ReturnType<typeof createApi>; store: Store; connector: TelegramConnector; adminConsole: AdminConsole; publicUrl?: string }) {
   const { api, store } = deps
   api.route({
@@ -34,6 +34,18 @@ export function registerTelegramRoutes(deps: { api: ReturnType<typeof createApi>
       const { code, expiresAt } = await deps.adminConsole.createLinkCode(principal)
       res.status(201)
       return { code, expiresAt, instructions: `Send "/start ${code}" to your bot in Telegram within 15 minutes.` }
+    },
+  })
+  api.route({
+    method: 'delete',
+    path: '/api/v1/telegram/bots/:inboxId',
+    tag: 'channels',
+    summary: 'Disconnect a Telegram bot (admin): stops polling it, deletes its webhook and removes the inbox with its stored token; its conversations stay',
+    auth: 'session',
+    responses: { 200: 'Disconnected (webhookDeleted is false, with a warning, when Telegram could not be told)', 404: 'No such bot in the organization' },
+    handler: async ({ principal, params }) => {
+      requireRole(principal, 'admin')
+      return await deps.connector.disconnect({ organizationId: principal.organizationId, inboxId: params.inboxId!, actorUserId: principal.userId })
     },
   })
   api.route({
