@@ -213,7 +213,7 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     expect(customer.status).toBe(200)
 
     await go('/channels', 'Channels')
-    await page.getByRole('cell', { name: /webchat/ }).first().waitFor()
+    await page.getByRole('cell', { name: /Web chat/ }).first().waitFor()
     await check('08-channels')
 
     await go('/conversations', 'Conversations')

@@ -151,7 +151,7 @@ function Shell() {
       : section === 'agents' ? <Agents session={session} />
       : section === 'knowledge' ? <Knowledge session={session} />
       : section === 'chat' ? <TestChat session={session} />
-      : section === 'channels' ? <Channels />
+      : section === 'channels' ? <Channels session={session} />
       : section === 'conversations' && id ? <ConversationView id={id} session={session} />
       : section === 'conversations' ? <Conversations session={session} />
       : section === 'billing' ? <Billing session={session} />

@@ -79,7 +79,7 @@ export function Async<T>({ state, isEmpty, empty, children }: { state: Loaded<T>
 }
 
 /** A button that asks for confirmation in a modal dialog before it acts. */
-export function ConfirmButton({ label, question, confirmLabel, onConfirm, className = 'danger' }: { label: string; question: string; confirmLabel: string; onConfirm: () => Promise<void> | void; className?: string }) {
+export function ConfirmButton({ label, ariaLabel, question, confirmLabel, onConfirm, className = 'danger' }: { label: string; /** The accessible name when the label alone is ambiguous (e.g. one button per table row). */ ariaLabel?: string; question: string; confirmLabel: string; onConfirm: () => Promise<void> | void; className?: string }) {
   const { t } = useI18n()
   const ref = useRef<HTMLDialogElement>(null)
   const [busy, setBusy] = useState(false)
@@ -87,7 +87,7 @@ export function ConfirmButton({ label, question, confirmLabel, onConfirm, classN
   const id = useId()
   return (
     <>
-      <button type="button" className={className} onClick={() => ref.current?.showModal()}>
+      <button type="button" className={className} aria-label={ariaLabel} onClick={() => ref.current?.showModal()}>
         {label}
       </button>
       <dialog ref={ref} aria-labelledby={`${id}-q`} onClose={() => setError(undefined)}>

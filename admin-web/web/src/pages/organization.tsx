@@ -88,6 +88,7 @@ export function Organization({ session }: { session: Session }) {
           )}
         </Async>
       </section>
+      {me.role !== 'member' && <TelegramLink />}
       {admin && (
         <div className="grid2">
           <InviteForm roles={assignable} onInvited={invitations.reload} />
@@ -164,6 +165,46 @@ function InviteForm({ roles, onInvited }: { roles: Role[]; onInvited: () => void
         </p>
         <button type="submit">{t('sendInvitation')}</button>
       </form>
+    </section>
+  )
+}
+
+/** The one-time code that links the signed-in person's Telegram account to the organization's bot. */
+function TelegramLink() {
+  const { t, formatDate } = useI18n()
+  const [link, setLink] = useState<{ code: string; expiresAt: string }>()
+  const [busy, setBusy] = useState(false)
+  const [error, setError] = useState<unknown>()
+  const make = async () => {
+    setError(undefined)
+    setBusy(true)
+    try {
+      setLink(await request<{ code: string; expiresAt: string }>('/api/v1/channel-admins/link-codes', { body: {} }))
+    } catch (err) {
+      setError(err)
+    } finally {
+      setBusy(false)
+    }
+  }
+  return (
+    <section className="card" aria-labelledby="tg-link">
+      <h2 id="tg-link">{t('tg_linkTitle')}</h2>
+      <p className="hint">{t('tg_linkHelp')}</p>
+      {error ? <ErrorBox error={error} /> : null}
+      <div role="status" aria-live="polite">
+        {link && (
+          <div className="link-code">
+            <p>{t('tg_linkSend')}</p>
+            <p>
+              <code className="command">/start {link.code}</code>
+            </p>
+            <p className="hint">{t('tg_linkExpires', { time: formatDate(link.expiresAt) })}</p>
+          </div>
+        )}
+      </div>
+      <button type="button" className={link ? 'secondary' : undefined} disabled={busy} onClick={make}>
+        {busy ? t('loading') : link ? t('tg_linkAgain') : t('tg_linkMake')}
+      </button>
     </section>
   )
 }

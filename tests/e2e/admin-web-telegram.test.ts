@@ -1,0 +1,220 @@
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { createServer } from 'node:net'
+import os from 'node:os'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { startFakeTelegram, updates, type FakeTelegram } from '../support/fake-telegram.ts'
+
+const root = path.resolve(import.meta.dirname, '../..')
+const OUTPUT = path.join(root, 'tests/output/admin-web')
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const available = existsSync(CHROMIUM)
+if (!available) {
+  if (process.env.CI === 'true') throw new Error(`CI=true but no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium package`)
+  console.warn(`\n!!! SKIPPING admin web Telegram browser test: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH). !!!\n`)
+}
+
+const BOT = { token: '7000000041:AAH-browser-bot-token-for-tests-abcdef', id: 7000000041, username: 'harbour_shop_bot', first_name: 'Harbour Shop' }
+const UNKNOWN_TOKEN = '7000000099:AAH-a-token-telegram-does-not-know-xyz'
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+type Violation = { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }
+
+/**
+ * The Telegram controls of the admin web in Chromium, against the real app (bots/main.ts) pointed
+ * at a fake Bot API: connect a bot from the Channels page (a wrong token shows why), see its
+ * status change when a customer writes, make a link code on the Organization page and link with
+ * it, disconnect the bot; a screenshot and an axe-core check of each state.
+ */
+describe.skipIf(!available)('admin web: Telegram in Chromium', () => {
+  let tg: FakeTelegram
+  let dataDir: string
+  let child: ChildProcess | undefined
+  let out = ''
+  let base: string
+  let browser: Browser
+  let page: Page
+  const errors: string[] = []
+  const axeSource = () => readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
+
+  beforeAll(async () => {
+    execFileSync(process.execPath, ['admin-web/build-web.mjs'], { cwd: root, stdio: 'ignore' })
+    await mkdir(OUTPUT, { recursive: true })
+    tg = await startFakeTelegram()
+    tg.addBot(BOT)
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-admin-web-tg-'))
+    const port = await freePort()
+    base = `http://127.0.0.1:${port}`
+    child = spawn(process.execPath, ['--import', 'tsx', 'bots/main.ts'], {
+      cwd: root,
+      env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: 'development', DEMO_SEED: 'false', REDIS_URL: '', DATABASE_URL: '', OPENAI_API_KEY: '', PUBLIC_URL: base, TELEGRAM_API_ROOT: tg.url, TELEGRAM_BOT_TOKEN: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    child.stdout!.on('data', (d) => (out += d))
+    child.stderr!.on('data', (d) => (out += d))
+    const deadline = Date.now() + 90_000
+    while (!out.includes('Switchboard is listening')) {
+      if (child.exitCode !== null) throw new Error(`exited early:\n${out}`)
+      if (Date.now() > deadline) throw new Error(`not listening in time:\n${out}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] })
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true, locale: 'en-GB' })
+    page = await context.newPage()
+    page.on('pageerror', (e) => errors.push(e.message))
+    page.on('console', (m) => m.type() === 'error' && !/status of 4(0[139]|04|22)/.test(m.text()) && errors.push(m.text()))
+  }, 120_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    if (child && child.exitCode === null) {
+      const exited = new Promise((r) => child!.once('exit', r))
+      child.kill('SIGTERM')
+      await exited
+    }
+    await tg?.close()
+    if (dataDir) await rm(dataDir, { recursive: true, force: true })
+  })
+
+  /** Saves a full-page screenshot and runs axe-core: no serious or critical violations. */
+  async function check(name: string) {
+    await page.waitForFunction(() => !document.querySelector('.loading'))
+    await page.screenshot({ path: path.join(OUTPUT, `${name}.png`), fullPage: true })
+    if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(await axeSource())
+    const violations = (await page.evaluate(async () => {
+      const result = await (window as unknown as { axe: { run(ctx: Document, opts: object): Promise<{ violations: Violation[] }> } }).axe.run(document, { resultTypes: ['violations'] })
+      return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => ({ target: n.target })) }))
+    })) as Violation[]
+    const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    expect(serious, `${name}: ${JSON.stringify(serious, null, 1)}`).toEqual([])
+  }
+
+  const go = async (hash: string, heading: string | RegExp) => {
+    await page.click(`nav a[href="#${hash}"]`)
+    await page.getByRole('heading', { level: 1, name: heading }).waitFor()
+  }
+  /** Delivers an update to the bot's webhook the way Telegram would, with the secret it was given. */
+  const deliver = async (inboxId: string, update: unknown) => {
+    const secret = tg.callsOf('setWebhook').at(-1)!.payload.secret_token as string
+    const res = await fetch(`${base}/webhooks/telegram/${inboxId}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-telegram-bot-api-secret-token': secret }, body: JSON.stringify(update) })
+    expect(res.status).toBe(200)
+  }
+  const waitForSent = async (chatId: number, count: number) => {
+    const deadline = Date.now() + 20_000
+    while (tg.sentTo(chatId).length < count) {
+      if (Date.now() > deadline) throw new Error(`no message to ${chatId}:\n${out.slice(-3000)}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+
+  it('connects a bot from the Channels page, shows its status, links an account with a code, and disconnects it', async () => {
+    await page.goto(`${base}/admin/#/signup`)
+    await page.getByRole('heading', { name: 'Create your organization' }).waitFor()
+    await page.getByLabel('Organization name').fill('Harbour Shop')
+    await page.getByLabel('Your name').fill('Hanna Berg')
+    await page.getByLabel('Email').fill('hanna@harbour.example')
+    await page.getByLabel('Password').fill('a long enough password')
+    await page.getByRole('button', { name: 'Create organization' }).click()
+    await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor()
+
+    // Without an agent there is nothing to connect a bot to: the page says what to do first.
+    await go('/channels', 'Channels')
+    await page.getByText('Create an agent first').waitFor()
+    await page.getByText('No channels yet').waitFor()
+    expect(await page.getByText('connected with their settings on the server').count()).toBe(0)
+
+    await go('/agents', 'Agents')
+    await page.getByLabel('New agent').fill('Harbour helper')
+    await page.getByRole('button', { name: 'Create' }).click()
+    await page.getByRole('heading', { name: 'Edit agent Harbour helper' }).waitFor()
+
+    await go('/channels', 'Channels')
+    const connect = page.locator('section', { has: page.getByRole('heading', { name: 'Connect a Telegram bot' }) })
+    await connect.getByLabel('Agent').waitFor()
+    expect(await connect.getByLabel('Bot token').getAttribute('type')).toBe('password')
+    await check('tg-01-channels-connect')
+
+    // A token that is not shaped like one, then one Telegram refuses: each says why.
+    await connect.getByLabel('Bot token').fill('not a token')
+    await connect.getByRole('button', { name: 'Connect the bot' }).click()
+    await connect.getByRole('alert').filter({ hasText: 'does not look like a bot token' }).waitFor()
+    await connect.getByLabel('Bot token').fill(UNKNOWN_TOKEN)
+    await connect.getByLabel('Bot token').press('Enter')
+    await connect.getByRole('alert').filter({ hasText: 'Telegram did not accept this bot token' }).waitFor()
+    // The error never repeats the token; the field keeps it (hidden) so that a typo can be fixed.
+    expect(await connect.getByRole('alert').textContent()).not.toContain(UNKNOWN_TOKEN.split(':')[1])
+    await check('tg-02-channels-invalid-token')
+
+    // The real token, by keyboard: the bot is listed with its mode; the token is gone from the page.
+    await connect.getByLabel('Bot token').fill(BOT.token)
+    await connect.getByLabel('Bot token').press('Enter')
+    await page.getByRole('status').filter({ hasText: `@${BOT.username} is connected.` }).waitFor()
+    const row = page.locator('tr[data-channel="telegram"]')
+    await row.getByText(`Telegram · @${BOT.username}`).waitFor()
+    await row.getByText('Webhook').waitFor()
+    await row.getByText('No messages yet').waitFor()
+    expect(await connect.getByLabel('Bot token').inputValue()).toBe('')
+    expect(await page.content()).not.toContain(BOT.token.split(':')[1])
+    expect(tg.callsOf('setWebhook')).toHaveLength(1)
+    await check('tg-03-channels-connected')
+
+    // A customer writes to the bot: the status shows the last message received.
+    const { bots } = await page.evaluate(() => fetch('/api/v1/telegram/bots').then((r) => r.json()))
+    const inboxId = bots[0].inboxId as string
+    await deliver(inboxId, updates.text({ chatId: 5001, text: 'Hello, are you open on Saturday?' }))
+    await waitForSent(5001, 1)
+    await go('/dashboard', 'Dashboard')
+    await go('/channels', 'Channels')
+    await row.getByText('Working').waitFor()
+    expect(await row.locator('td').nth(3).textContent()).not.toBe('never')
+    await check('tg-04-channels-status')
+    await page.getByLabel('Language').selectOption('ru')
+    await page.getByRole('heading', { level: 1, name: 'Каналы' }).waitFor()
+    await page.getByRole('heading', { name: 'Подключить бота Telegram' }).waitFor()
+    await check('tg-05-channels-ru')
+    await page.getByLabel('Язык').selectOption('en')
+
+    // Organization: a one-time link code, sent to the bot as /start <code>, links the account.
+    await go('/organization', 'Organization')
+    await page.getByRole('button', { name: 'Make a link code' }).focus()
+    await page.keyboard.press('Enter')
+    const command = page.locator('code.command')
+    await command.waitFor()
+    const text = (await command.textContent())!
+    expect(text).toMatch(/^\/start [A-Z2-9]{10}$/)
+    await page.getByText('The code works once, until').waitFor()
+    await page.getByText('Send this message to your bot in Telegram').waitFor()
+    await check('tg-06-organization-link-code')
+    await deliver(inboxId, updates.text({ chatId: 6001, text }))
+    await waitForSent(6001, 1)
+    expect(String(tg.sentTo(6001)[0]!.payload.text)).toContain('You are linked as an admin')
+
+    // Disconnect, after confirming: the webhook is deleted and the bot leaves the list.
+    await go('/channels', 'Channels')
+    await row.getByRole('button', { name: `Disconnect @${BOT.username}` }).click()
+    const dialog = page.getByRole('dialog')
+    await dialog.getByText(`Disconnect @${BOT.username} from Harbour helper?`).waitFor()
+    await dialog.getByRole('button', { name: 'Disconnect' }).click()
+    await page.getByRole('status').filter({ hasText: `@${BOT.username} is disconnected.` }).waitFor()
+    await row.waitFor({ state: 'detached' })
+    expect(tg.callsOf('deleteWebhook')).toHaveLength(1)
+    expect(tg.callsOf('deleteWebhook')[0]!.token).toBe(BOT.token)
+    await page.locator('tr[data-channel="webchat"]').waitFor()
+    await check('tg-07-channels-disconnected')
+
+    expect(out).not.toContain(BOT.token)
+    expect(errors).toEqual([])
+  }, 180_000)
+})
