@@ -89,14 +89,19 @@ function searchSql(dims: number): string {
    budgeted AS (
      SELECT term, idf, sum(df) OVER (ORDER BY df, term) - df < ${R.postingsBudget} AS scanned FROM weights
    ),
-   scan AS (
-     SELECT p."chunkId" AS id, sum(${bm25('w', 'p')}) AS s
+   -- Postings read once, then kept to the allowed sources (a hash join, whatever the planner's estimates).
+   hits AS MATERIALIZED (
+     SELECT p."chunkId" AS id, p."sourceId", ${bm25('w', 'p')} AS s
      FROM budgeted w
      JOIN "KnowledgePosting" p ON p."organizationId" = $1 AND p.term = w.term
      CROSS JOIN stats
-     WHERE w.scanned AND p."sourceId" IN (SELECT id FROM allowed)
-     GROUP BY p."chunkId"
-     ORDER BY s DESC, p."chunkId"
+     WHERE w.scanned
+   ),
+   scan AS (
+     SELECT h.id, sum(h.s) AS s
+     FROM hits h JOIN allowed a ON a.id = h."sourceId"
+     GROUP BY h.id
+     ORDER BY s DESC, h.id
      LIMIT ${R.candidates * 4}
    ),
    -- The common terms left out of the scan still count for the candidates it found.
