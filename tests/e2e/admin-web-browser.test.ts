@@ -182,6 +182,12 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     await page.getByLabel('New collection').fill('Delivery')
     await page.getByRole('button', { name: 'Create collection' }).click()
     await page.getByRole('alert').filter({ hasText: 'A collection named "Delivery" exists already' }).waitFor()
+    await page.getByLabel('New collection').fill('Old offers')
+    await page.getByRole('button', { name: 'Create collection' }).click()
+    await page.getByRole('button', { name: 'Rename: Old offers' }).waitFor()
+    await page.locator('tr', { hasText: 'Old offers' }).getByRole('button', { name: 'Delete' }).click()
+    await page.getByRole('dialog').filter({ hasText: 'Delete the collection “Old offers”?' }).getByRole('button', { name: 'Delete' }).click()
+    await page.locator('tr', { hasText: 'Old offers' }).waitFor({ state: 'detached' })
 
     // Drop a file on the drop zone, watch it upload and process until ready.
     await page.evaluate((text) => {
@@ -401,6 +407,15 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     await op.getByRole('link', { name: 'Harbour helper' }).first().waitFor()
     expect(await op.getByLabel('New agent').count()).toBe(0)
     expect(await op.getByRole('button', { name: 'Delete' }).count()).toBe(0)
+    await op.getByRole('link', { name: 'Harbour helper' }).first().click()
+    await op.getByRole('heading', { name: 'Knowledge collections' }).waitFor()
+    expect(await op.getByRole('checkbox', { name: 'Delivery' }).isDisabled()).toBe(true)
+    expect(await op.getByRole('button', { name: 'Save collections' }).count()).toBe(0)
+    await op.click('nav a[href="#/knowledge"]')
+    await op.locator('tr[data-status="ready"]', { hasText: 'Delivery times' }).getByRole('cell', { name: 'Delivery', exact: true }).waitFor()
+    expect(await op.getByLabel('New collection').count()).toBe(0)
+    expect(await op.getByRole('button', { name: /^Rename/ }).count()).toBe(0)
+    await check('17-knowledge-operator', op)
     await op.click('nav a[href="#/conversations"]')
     await op.getByText('Nobody is waiting for a person.').waitFor()
     await operator.close()

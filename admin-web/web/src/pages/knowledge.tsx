@@ -18,9 +18,9 @@ export function Knowledge({ session }: { session: Session }) {
   const collectionName = new Map(collectionList.map((c) => [c.id, c.name]))
   // New documents and pages are for every agent or for one agent only, and go to a collection or to none.
   const [scope, setScope] = useState('')
-  const [target, setTarget] = useState('')
+  const [chosenTarget, setTarget] = useState('')
   // The sources table shows every collection, the uncategorised sources, or one collection.
-  const [shown, setShown] = useState(ALL)
+  const [chosenShown, setShown] = useState(ALL)
   // The article opened in the editor from the table (none: a new one); `key` starts the editor afresh.
   const [opened, setOpened] = useState<{ id?: string; key: number }>({ key: 0 })
   // The article in the editor once it is saved, whose status and progress the editor shows.
@@ -47,6 +47,9 @@ export function Knowledge({ session }: { session: Session }) {
     startEditor(id)
     editor.current?.scrollIntoView({ block: 'start' })
   }
+  // A collection deleted meanwhile is no longer a choice.
+  const target = collectionName.has(chosenTarget) ? chosenTarget : ''
+  const shown = chosenShown === NONE || collectionName.has(chosenShown) ? chosenShown : ALL
   const visible = (sources.data?.sources ?? []).filter((s) => shown === ALL || (shown === NONE ? s.collectionId === null : s.collectionId === shown))
 
   return (
@@ -479,7 +482,9 @@ function ArticleForm({ initial, focus, collections, defaultCollectionId, source,
     setError(undefined)
     setBusy(true)
     try {
-      const body = { title, markdown: content, collectionId: collectionId || null }
+      // The collection is sent only when changed here: a move in the sources table meanwhile stays.
+      const moved = !initial || collectionId !== (initial.article.collectionId ?? '')
+      const body = { title, markdown: content, ...(moved ? { collectionId: collectionId || null } : {}) }
       const { article } = id
         ? await request<{ article: Source }>(`/api/v1/knowledge/articles/${id}`, { method: 'PATCH', body })
         : await request<{ article: Source }>('/api/v1/knowledge/articles', { body })
