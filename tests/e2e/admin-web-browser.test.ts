@@ -41,9 +41,11 @@ type Violation = { id: string; impact: string | null; help: string; nodes: { tar
 
 /**
  * The admin web in Chromium against the real app (bots/main.ts, as `npm start` runs it) on a
- * temporary DATA_DIR: sign up, create an agent, upload a document by drag and drop and wait for
- * it to be ready, ask it in the test chat and see a cited answer, take and release a handoff,
- * open billing; a screenshot and an axe-core check of every page.
+ * temporary DATA_DIR: sign up, create an agent, create and rename a knowledge collection, upload a
+ * document by drag and drop and wait for it to be ready, write, edit and delete an article, write
+ * one in the collection and move the document there, give the agent that collection, search within
+ * it and see the article's passage with its scores, ask in the test chat and see a cited answer,
+ * take and release a handoff, open billing; a screenshot and an axe-core check of every page.
  */
 describe.skipIf(!available)('admin web in Chromium', () => {
   let dataDir: string
