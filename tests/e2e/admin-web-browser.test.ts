@@ -41,9 +41,11 @@ type Violation = { id: string; impact: string | null; help: string; nodes: { tar
 
 /**
  * The admin web in Chromium against the real app (bots/main.ts, as `npm start` runs it) on a
- * temporary DATA_DIR: sign up, create an agent, upload a document by drag and drop and wait for
- * it to be ready, ask it in the test chat and see a cited answer, take and release a handoff,
- * open billing; a screenshot and an axe-core check of every page.
+ * temporary DATA_DIR: sign up, create an agent, create and rename a knowledge collection, upload a
+ * document by drag and drop and wait for it to be ready, write, edit and delete an article, write
+ * one in the collection and move the document there, give the agent that collection, search within
+ * it and see the article's passage with its scores, ask in the test chat and see a cited answer,
+ * take and release a handoff, open billing; a screenshot and an axe-core check of every page.
  */
 describe.skipIf(!available)('admin web in Chromium', () => {
   let dataDir: string
@@ -168,9 +170,27 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     await page.getByRole('link', { name: 'Harbour helper' }).first().waitFor()
     await check('05-agents')
 
-    // Knowledge: drop a file on the drop zone, watch it upload and process until ready.
+    // Knowledge: a collection, created and renamed; a second one of the same name is refused.
     await go('/knowledge', 'Knowledge')
     await page.getByText('No knowledge yet').waitFor()
+    await page.getByText('No collections yet').waitFor()
+    await page.getByLabel('New collection').fill('Deliveries')
+    await page.getByRole('button', { name: 'Create collection' }).click()
+    await page.getByRole('button', { name: 'Rename: Deliveries' }).click()
+    await page.getByLabel('New name for “Deliveries”').fill('Delivery')
+    await page.getByRole('button', { name: 'Save', exact: true }).click()
+    await page.getByRole('button', { name: 'Rename: Delivery' }).waitFor()
+    await page.getByLabel('New collection').fill('Delivery')
+    await page.getByRole('button', { name: 'Create collection' }).click()
+    await page.getByRole('alert').filter({ hasText: 'A collection named "Delivery" exists already' }).waitFor()
+    await page.getByLabel('New collection').fill('Old offers')
+    await page.getByRole('button', { name: 'Create collection' }).click()
+    await page.getByRole('button', { name: 'Rename: Old offers' }).waitFor()
+    await page.locator('tr', { hasText: 'Old offers' }).getByRole('button', { name: 'Delete' }).click()
+    await page.getByRole('dialog').filter({ hasText: 'Delete the collection “Old offers”?' }).getByRole('button', { name: 'Delete' }).click()
+    await page.locator('tr', { hasText: 'Old offers' }).waitFor({ state: 'detached' })
+
+    // Drop a file on the drop zone, watch it upload and process until ready.
     await page.evaluate((text) => {
       const transfer = new DataTransfer()
       transfer.items.add(new File([text], 'returns.md', { type: 'text/markdown' }))
@@ -185,13 +205,75 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     expect(await page.locator('.preview strong').textContent()).toBe('9:00 to 18:00')
     expect(await page.locator('.preview li').count()).toBe(2)
     await page.getByRole('button', { name: 'Add to the knowledge' }).click()
+    await page.getByText('“Opening hours” is added and being processed.').waitFor()
     await page.locator('tr[data-status="ready"]', { hasText: 'Opening hours' }).waitFor({ timeout: 30_000 })
+    // Opened again from the table, edited and saved: it is indexed again; then deleted.
+    await page.getByRole('button', { name: 'Write a new article' }).click()
+    await page.getByRole('button', { name: 'Edit: Opening hours' }).click()
+    await page.getByRole('heading', { name: 'Edit the article' }).waitFor()
+    expect(await page.getByLabel('Text (Markdown)').inputValue()).toContain('Saturday: 10:00 to 14:00')
+    // The focus moves to the opened article's title.
+    expect(await page.evaluate(() => (document.activeElement as HTMLInputElement | null)?.value)).toBe('Opening hours')
+    await page.getByLabel('Text (Markdown)').fill('# Opening hours\n\nMonday to Saturday, 9:00 to 18:00.')
+    await page.getByRole('button', { name: 'Save the article' }).click()
+    await page.getByText('“Opening hours” is saved and being indexed again.').waitFor()
+    await page.locator('.article-status .badge', { hasText: 'Ready' }).waitFor({ timeout: 30_000 })
+    const opening = await page.evaluate(() => fetch('/api/v1/knowledge/articles').then((r) => r.json()))
+    const article = await page.evaluate((id) => fetch(`/api/v1/knowledge/articles/${id}`).then((r) => r.json()), opening.articles[0].id)
+    expect(article.markdown).toContain('Monday to Saturday')
+    await page.getByRole('button', { name: 'Delete the article' }).click()
+    await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click()
+    await page.getByRole('heading', { name: 'Write an article' }).waitFor()
+    await page.locator('tr', { hasText: 'Opening hours' }).waitFor({ state: 'detached' })
 
+    // An article written in the collection; the document moved into it too.
+    await page.getByLabel('Title').fill('Delivery times')
+    await page.getByLabel('Collection of the article').selectOption({ label: 'Delivery' })
+    await page.getByLabel('Text (Markdown)').fill('# Delivery times\n\nParcels inside the city arrive the next working day. Parcels to other regions are delivered by courier in three to five working days.')
+    await page.getByRole('button', { name: 'Add to the knowledge' }).click()
+    await page.locator('tr[data-status="ready"]', { hasText: 'Delivery times' }).waitFor({ timeout: 30_000 })
+    await page.getByLabel('Collection of “Returns policy”').selectOption({ label: 'Delivery' })
+    const collectionsCard = page.locator('section', { has: page.getByRole('heading', { name: 'Collections', exact: true }) })
+    await collectionsCard.locator('tbody tr', { hasText: 'Delivery' }).locator('td:nth-child(2)', { hasText: /^2$/ }).waitFor()
+    await page.getByLabel('Show the sources of').selectOption({ label: 'No collection' })
+    await page.getByText('No sources in this collection.').waitFor()
+    await page.getByLabel('Show the sources of').selectOption({ label: 'Delivery' })
+    await page.locator('tr[data-status="ready"]', { hasText: 'Delivery times' }).waitFor()
+    await check('06-knowledge-collections')
+
+    // The agent answers from that collection only.
+    await go('/agents', 'Agents')
+    await page.getByRole('link', { name: 'Harbour helper' }).first().click()
+    await page.getByRole('heading', { name: 'Knowledge collections' }).waitFor()
+    await page.getByText('Now: all knowledge.').waitFor()
+    await page.getByRole('checkbox', { name: 'Delivery' }).check()
+    await page.getByRole('button', { name: 'Save collections' }).click()
+    await page.getByText('Now: 1 of 1 collections.').waitFor()
+    const { agents: listed } = await page.evaluate(() => fetch('/api/v1/agents').then((r) => r.json()))
+    const given = await page.evaluate((id) => fetch(`/api/v1/agents/${id}/collections`).then((r) => r.json()), listed[0].id)
+    expect(given.collectionIds).toHaveLength(1)
+    await check('06-agent-collections')
+
+    // Search as the agent, within the collection: the article's passage with its scores.
+    await go('/knowledge', 'Knowledge')
     await page.getByLabel('Question or words').fill('refund within days')
     await page.getByRole('button', { name: 'Search' }).click()
     await page.locator('.passages li').first().waitFor()
     expect(await page.locator('.passages li').first().textContent()).toMatch(/Returns policy.*score \d\.\d{3}.*30 days/s)
+    await page.getByLabel('Question or words').fill('parcels delivered to other regions')
+    await page.getByLabel('As seen by').selectOption({ label: 'Harbour helper' })
+    await page.getByLabel('In collection').selectOption({ label: 'Delivery' })
+    await page.getByRole('button', { name: 'Search' }).click()
+    const passage = page.locator('.passages li', { hasText: 'Delivery times' }).first()
+    await passage.waitFor()
+    expect(await passage.locator('.collection-name').textContent()).toBe('Delivery')
+    expect(await passage.locator('.scores').textContent()).toMatch(/score \d\.\d{3}.*BM25 \d+\.\d{3}.*similarity -?\d\.\d{3}/s)
+    expect(await passage.textContent()).toContain('three to five working days')
     await check('06-knowledge')
+    await page.getByLabel('Language').selectOption('ru')
+    await page.getByRole('heading', { level: 1, name: 'Знания' }).waitFor()
+    await check('06-knowledge-ru')
+    await page.getByLabel('Язык').selectOption('en')
 
     // Test chat: a streamed answer that quotes the document and names it as the source.
     await go('/chat', 'Test chat')
@@ -326,6 +408,15 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     await op.getByRole('link', { name: 'Harbour helper' }).first().waitFor()
     expect(await op.getByLabel('New agent').count()).toBe(0)
     expect(await op.getByRole('button', { name: 'Delete' }).count()).toBe(0)
+    await op.getByRole('link', { name: 'Harbour helper' }).first().click()
+    await op.getByRole('heading', { name: 'Knowledge collections' }).waitFor()
+    expect(await op.getByRole('checkbox', { name: 'Delivery' }).isDisabled()).toBe(true)
+    expect(await op.getByRole('button', { name: 'Save collections' }).count()).toBe(0)
+    await op.click('nav a[href="#/knowledge"]')
+    await op.locator('tr[data-status="ready"]', { hasText: 'Delivery times' }).getByRole('cell', { name: 'Delivery', exact: true }).waitFor()
+    expect(await op.getByLabel('New collection').count()).toBe(0)
+    expect(await op.getByRole('button', { name: /^Rename/ }).count()).toBe(0)
+    await check('17-knowledge-operator', op)
     await op.click('nav a[href="#/conversations"]')
     await op.getByText('Nobody is waiting for a person.').waitFor()
     await operator.close()

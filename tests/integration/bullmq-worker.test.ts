@@ -4,7 +4,7 @@ import { PGlite } from '@electric-sql/pglite'
 import { vector } from '@electric-sql/pglite-pgvector'
 import { PGLiteSocketServer } from '@electric-sql/pglite-socket'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { api, createOrg, startTestApp, TELEGRAM_DOC, type TestApp, type TestOrg } from '../support/test-app.ts'
+import { api, createOrg, startTestApp, TELEGRAM_DOC, waitFor, type TestApp, type TestOrg } from '../support/test-app.ts'
 import { redisForTests, uniquePrefix } from '../support/redis.ts'
 
 const root = path.resolve(import.meta.dirname, '../..')
@@ -67,6 +67,8 @@ describe.skipIf(!redisUrl)('web chat turn through BullMQ with a separate worker 
     expect(res.status).toBe(200)
     expect(res.json.messages[0].text).toContain('@BotFather')
     expect(res.json.messages[0].sources[0].title).toContain('Telegram')
+    // The worker logs the job after the reply is sent: its line may reach this process a little later.
+    await waitFor(async () => /"jobId":"turn_/.test(workerLog), 5_000).catch(() => undefined)
     expect(workerLog).toMatch(/"jobId":"turn_/)
   })
 

@@ -100,8 +100,11 @@ export type Role = 'owner' | 'admin' | 'operator' | 'member'
 export type Me = { userId: string; email: string; name: string; role: Role; organization: { id: string; name: string }; csrfToken?: string }
 export type Agent = { id: string; name: string; instructions: string; model: string | null; temperature: number; maxTokens: number; providerKeyId: string | null; fallbacks: { providerKeyId: string | null; model: string }[]; responseDelayMs: number; createdAt: string }
 export type Inbox = { id: string; channel: string; name: string; key: string | null }
-export type Source = { id: string; title: string; kind: string; status: 'queued' | 'processing' | 'ready' | 'failed'; progress: number; error: string | null; chunkCount: number; agentId: string | null; updatedAt: string }
-export type Passage = { chunkId: string; sourceId: string; title: string; heading: string; text: string; score: number }
+export type Source = { id: string; title: string; kind: string; uri: string | null; status: 'queued' | 'processing' | 'ready' | 'failed'; progress: number; error: string | null; chunkCount: number; agentId: string | null; collectionId: string | null; updatedAt: string }
+export type Collection = { id: string; name: string; description: string; sourceCount: number; createdAt: string; updatedAt: string }
+export type Passage = { chunkId: string; sourceId: string; title: string; heading: string; text: string; score: number; bm25: number | null; similarity: number | null; ftsRank: number | null; vectorRank: number | null; collectionId: string | null }
+/** Articles are Markdown written in the admin web; the server marks them with an article: URI. */
+export const isArticle = (s: Pick<Source, 'kind' | 'uri'>) => s.kind === 'markdown' && Boolean(s.uri?.startsWith('article:'))
 export type SourceRef = { title: string; snippet: string; score?: number }
 export type Message = { id: string; author: 'contact' | 'agent' | 'operator' | 'system'; text: string; sources: SourceRef[]; createdAt: string; meta?: { provider?: string; model?: string; inputTokens?: number; outputTokens?: number; costUsd?: number } }
 export type Conversation = { id: string; inboxId: string; agentId: string; state: 'bot' | 'handoff' | 'closed'; channel: string | null; test: boolean; createdAt: string; lastMessageAt: string }

@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react'
-import { request, type Agent, type Inbox } from '../api.ts'
+import { request, type Agent, type Collection, type Inbox } from '../api.ts'
 import { navigate, type Session } from '../App.tsx'
 import { useI18n } from '../i18n.ts'
 import { Async, ConfirmButton, ErrorBox, Field, useLoad } from '../ui.tsx'
@@ -193,13 +193,7 @@ function AgentForm({ agent, inboxes, keys, readOnly }: { agent: Agent; inboxes: 
           </div>
         )}
       </form>
-      <section className="card">
-        <h2>{t('knowledgeScope')}</h2>
-        <p>{t('knowledgeScopeText')}</p>
-        <p>
-          <a href="#/knowledge">{t('nav_knowledge')} →</a>
-        </p>
-      </section>
+      <AgentCollections agentId={agent.id} readOnly={readOnly} />
       <section className="card">
         <h2>{t('agentChannels')}</h2>
         <ul>
@@ -221,5 +215,86 @@ function AgentForm({ agent, inboxes, keys, readOnly }: { agent: Agent; inboxes: 
         </p>
       </section>
     </>
+  )
+}
+
+/** The collections an agent answers from, as checkboxes; none checked = all of the organization's knowledge. */
+function AgentCollections({ agentId, readOnly }: { agentId: string; readOnly: boolean }) {
+  const { t } = useI18n()
+  const state = useLoad(
+    async (signal) => {
+      const [all, mine] = await Promise.all([
+        request<{ collections: Collection[] }>('/api/v1/knowledge/collections', { signal }),
+        request<{ collectionIds: string[] }>(`/api/v1/agents/${agentId}/collections`, { signal }),
+      ])
+      return { collections: all.collections, collectionIds: mine.collectionIds }
+    },
+    [agentId],
+  )
+  return (
+    <section className="card" aria-labelledby="agent-collections">
+      <h2 id="agent-collections">{t('agentCollections')}</h2>
+      <Async state={state} isEmpty={(d) => d.collections.length === 0} empty={t('agentCollectionsEmpty')}>
+        {(d) => <AgentCollectionsForm agentId={agentId} collections={d.collections} initial={d.collectionIds} readOnly={readOnly} />}
+      </Async>
+      <p>
+        <a href="#/knowledge">{t('nav_knowledge')} →</a>
+      </p>
+    </section>
+  )
+}
+
+function AgentCollectionsForm({ agentId, collections, initial, readOnly }: { agentId: string; collections: Collection[]; initial: string[]; readOnly: boolean }) {
+  const { t } = useI18n()
+  const [checked, setChecked] = useState(() => new Set(initial))
+  const [current, setCurrent] = useState(initial.length)
+  const [status, setStatus] = useState<'idle' | 'saving' | 'saved'>('idle')
+  const [error, setError] = useState<unknown>()
+  const toggle = (id: string, on: boolean) => {
+    const next = new Set(checked)
+    if (on) next.add(id)
+    else next.delete(id)
+    setChecked(next)
+    setStatus('idle')
+  }
+  const save = async (e: FormEvent) => {
+    e.preventDefault()
+    setStatus('saving')
+    setError(undefined)
+    try {
+      const { collectionIds } = await request<{ collectionIds: string[] }>(`/api/v1/agents/${agentId}/collections`, { method: 'PUT', body: { collectionIds: [...checked] } })
+      setCurrent(collectionIds.length)
+      setStatus('saved')
+    } catch (err) {
+      setError(err)
+      setStatus('idle')
+    }
+  }
+  return (
+    <form onSubmit={save} className="stack">
+      <fieldset disabled={readOnly} className="stack" aria-describedby="agent-collections-hint">
+        <legend className="visually-hidden">{t('agentCollections')}</legend>
+        <small id="agent-collections-hint" className="hint">
+          {t('agentCollectionsHint')}
+        </small>
+        {collections.map((c) => (
+          <label key={c.id} className="check">
+            <input type="checkbox" checked={checked.has(c.id)} onChange={(e) => toggle(c.id, e.target.checked)} /> {c.name}
+          </label>
+        ))}
+      </fieldset>
+      <p>{current === 0 ? t('agentAllKnowledge') : t('agentSomeKnowledge', { count: current, total: collections.length })}</p>
+      {error ? <ErrorBox error={error} /> : null}
+      {!readOnly && (
+        <div className="row">
+          <button type="submit" disabled={status === 'saving'}>
+            {t('saveCollections')}
+          </button>
+          <span role="status" aria-live="polite" className="success">
+            {status === 'saved' ? t('saved') : ''}
+          </span>
+        </div>
+      )}
+    </form>
   )
 }
