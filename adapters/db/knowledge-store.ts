@@ -6,8 +6,8 @@ import type * as Models from './generated/models.ts'
 
 /**
  * Ranking constants, chosen on the retrieval benchmark (`npm run bench -- retrieval`, see
- * docs/knowledge.md): Okapi BM25's usual k1 and b over PostgreSQL's stemmed lexemes, fused with
- * the vector ranking by weighted reciprocal rank fusion.
+ * docs/knowledge.md): Okapi BM25's usual k1 and b over PostgreSQL's stemmed lexemes, a bonus for
+ * the question's words found close together, and vector similarity added at the embedder's weight.
  */
 export const RANKING = {
   k1: 1.2,
