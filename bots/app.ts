@@ -28,6 +28,7 @@ import { createPrismaSubscriptionStore } from '../adapters/db/subscription-store
 import { registerPaymentRoutes } from '../admin-web/api/payment-routes.ts'
 import { createSecretBox } from '../core/security/secrets.ts'
 import { createAuthService } from '../core/tenancy/auth-service.ts'
+import { createAdminNotifier } from '../core/tenancy/admin-notices.ts'
 import { openDatabase } from '../adapters/db/database.ts'
 import { createPrismaStore } from '../adapters/db/prisma-store.ts'
 import { createApi } from '../adapters/http/api.ts'
@@ -142,11 +143,16 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const metrics = createMetrics({ queueDepth: () => queue.depth() })
 
   const plans = loadPlans(config.PLANS_JSON)
+  const notifyAdmins = createAdminNotifier({ store, channels, logger })
   const quota = createQuotaService({
     store: createPrismaBillingStore(db),
     plans,
     logger,
-    notify: (n) => logger.warn({ organizationId: n.organizationId, kind: n.kind }, n.message),
+    // 80% / 100% notices: in the log, in the admin web (GET /api/v1/notifications), and in admins' chats.
+    notify: async (n) => {
+      logger.warn({ organizationId: n.organizationId, kind: n.kind }, n.message)
+      await notifyAdmins({ organizationId: n.organizationId, text: n.message, key: `quota-notice:${n.id}` })
+    },
   })
   // Files and web pages: parsing libraries live in adapters/files, loaded on the first file.
   const maxFileBytes = config.KNOWLEDGE_MAX_FILE_BYTES

@@ -1,0 +1,29 @@
+import type { ChannelAdapter, ChannelKind, Logger, Store } from '../ports.ts'
+
+/**
+ * Tells an organization's admins something in their admin chats: every person linked to one of
+ * its messenger bots (Telegram: `/start <code>`) whose role is admin or owner. `key` makes each
+ * notice go out at most once per admin, even when a job is retried.
+ */
+export function createAdminNotifier(deps: { store: Store; channels: Map<ChannelKind, ChannelAdapter>; logger: Logger }) {
+  return async function notifyAdmins(input: { organizationId: string; text: string; key: string }): Promise<number> {
+    let sent = 0
+    for (const [kind, channel] of deps.channels) {
+      if (kind === 'webchat') continue
+      const inboxes = (await deps.store.inboxes.listByChannel(kind)).filter((i) => i.organizationId === input.organizationId)
+      for (const inbox of inboxes) {
+        for (const admin of await deps.store.channelAdmins.listByInbox(input.organizationId, inbox.id)) {
+          const membership = await deps.store.users.membership(admin.userId, input.organizationId)
+          if (membership?.role !== 'admin' && membership?.role !== 'owner') continue
+          try {
+            await channel.send({ to: { conversationId: `admin:${admin.id}`, externalThreadId: admin.externalThreadId }, message: { text: input.text }, inbox, sendKey: `${input.key}:${admin.id}` })
+            sent++
+          } catch (error) {
+            deps.logger.warn({ err: (error as Error).message, organizationId: input.organizationId }, 'admin notice not delivered')
+          }
+        }
+      }
+    }
+    return sent
+  }
+}
