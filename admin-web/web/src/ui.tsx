@@ -125,6 +125,20 @@ export function StatusBadge({ status, text }: { status: string; text: string }) 
   return <span className={`badge badge-${status}`}>{text}</span>
 }
 
+/** A select of named things (agents, collections) with a first option for "none" or "all" (value ""). */
+export function NamedSelect(props: { id?: string; describedBy?: string; ariaLabel?: string; value: string; onChange: (value: string) => void; none: string; items: { id: string; name: string }[]; disabled?: boolean }) {
+  return (
+    <select id={props.id} aria-describedby={props.describedBy} aria-label={props.ariaLabel} value={props.value} disabled={props.disabled} onChange={(e) => props.onChange(e.target.value)}>
+      <option value="">{props.none}</option>
+      {props.items.map((item) => (
+        <option key={item.id} value={item.id}>
+          {item.name}
+        </option>
+      ))}
+    </select>
+  )
+}
+
 export function Field({ label, hint, children, id }: { label: string; hint?: string; children: (id: string, describedBy?: string) => ReactNode; id?: string }) {
   const auto = useId()
   const fieldId = id ?? auto

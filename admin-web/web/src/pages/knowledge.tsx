@@ -2,7 +2,7 @@ import { useEffect, useRef, useState, type DragEvent, type FormEvent } from 'rea
 import { isArticle, request, upload, type Agent, type Collection, type Passage, type Source } from '../api.ts'
 import type { Session } from '../App.tsx'
 import { useI18n, type TextKey } from '../i18n.ts'
-import { Async, ConfirmButton, Empty, ErrorBox, Field, Loading, StatusBadge, useLoad, type Loaded } from '../ui.tsx'
+import { Async, ConfirmButton, Empty, ErrorBox, Field, Loading, NamedSelect, StatusBadge, useLoad, type Loaded } from '../ui.tsx'
 import { MarkdownPreview } from '../markdown.tsx'
 
 type Uploading = { name: string; fraction: number; error?: unknown; done?: boolean }
@@ -61,26 +61,12 @@ export function Knowledge({ session }: { session: Session }) {
           <div className="grid2 placement">
             <Field label={t('scope')} hint={t('scopeHint')}>
               {(id, hint) => (
-                <select id={id} aria-describedby={hint} value={scope} onChange={(e) => setScope(e.target.value)}>
-                  <option value="">{t('allAgents')}</option>
-                  {(agents.data?.agents ?? []).map((a) => (
-                    <option key={a.id} value={a.id}>
-                      {a.name}
-                    </option>
-                  ))}
-                </select>
+                <NamedSelect id={id} describedBy={hint} value={scope} onChange={setScope} none={t('allAgents')} items={agents.data?.agents ?? []} />
               )}
             </Field>
             <Field label={t('targetCollection')} hint={t('targetCollectionHint')}>
               {(id, hint) => (
-                <select id={id} aria-describedby={hint} value={target} onChange={(e) => setTarget(e.target.value)}>
-                  <option value="">{t('noCollection')}</option>
-                  {collectionList.map((c) => (
-                    <option key={c.id} value={c.id}>
-                      {c.name}
-                    </option>
-                  ))}
-                </select>
+                <NamedSelect id={id} describedBy={hint} value={target} onChange={setTarget} none={t('noCollection')} items={collectionList} />
               )}
             </Field>
           </div>
@@ -365,14 +351,7 @@ function MoveSource({ source, collections, onMoved }: { source: Source; collecti
   }
   return (
     <>
-      <select aria-label={t('moveSource', { name: source.title })} value={source.collectionId ?? ''} disabled={busy} onChange={(e) => void move(e.target.value)}>
-        <option value="">{t('noCollection')}</option>
-        {collections.map((c) => (
-          <option key={c.id} value={c.id}>
-            {c.name}
-          </option>
-        ))}
-      </select>
+      <NamedSelect ariaLabel={t('moveSource', { name: source.title })} value={source.collectionId ?? ''} disabled={busy} onChange={(value) => void move(value)} none={t('noCollection')} items={collections} />
       {error ? <ErrorBox error={error} /> : null}
     </>
   )
@@ -506,14 +485,7 @@ function ArticleForm({ initial, focus, collections, defaultCollectionId, source,
           <Field label={t('title')}>{(fid) => <input id={fid} required maxLength={300} autoFocus={focus} value={title} onChange={(e) => setTitle(e.target.value)} />}</Field>
           <Field label={t('articleCollection')}>
             {(fid) => (
-              <select id={fid} value={collectionId} onChange={(e) => setCollectionId(e.target.value)}>
-                <option value="">{t('noCollection')}</option>
-                {collections.map((c) => (
-                  <option key={c.id} value={c.id}>
-                    {c.name}
-                  </option>
-                ))}
-              </select>
+              <NamedSelect id={fid} value={collectionId} onChange={setCollectionId} none={t('noCollection')} items={collections} />
             )}
           </Field>
         </div>
@@ -637,26 +609,12 @@ function Search({ agents, collections }: { agents: Agent[]; collections: Collect
         <Field label={t('searchLabel')}>{(id) => <input id={id} type="search" required value={q} onChange={(e) => setQ(e.target.value)} />}</Field>
         <Field label={t('searchAgent')}>
           {(id) => (
-            <select id={id} value={agentId} onChange={(e) => setAgentId(e.target.value)}>
-              <option value="">{t('anyAgent')}</option>
-              {agents.map((a) => (
-                <option key={a.id} value={a.id}>
-                  {a.name}
-                </option>
-              ))}
-            </select>
+            <NamedSelect id={id} value={agentId} onChange={setAgentId} none={t('anyAgent')} items={agents} />
           )}
         </Field>
         <Field label={t('searchCollection')}>
           {(id) => (
-            <select id={id} value={collectionId} onChange={(e) => setCollectionId(e.target.value)}>
-              <option value="">{t('allCollections')}</option>
-              {collections.map((c) => (
-                <option key={c.id} value={c.id}>
-                  {c.name}
-                </option>
-              ))}
-            </select>
+            <NamedSelect id={id} value={collectionId} onChange={setCollectionId} none={t('allCollections')} items={collections} />
           )}
         </Field>
         <button type="submit" disabled={busy}>
