@@ -1,10 +1,10 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
-import { createRequire } from 'node:module'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { checkPage } from '../support/browser.ts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 
@@ -37,7 +37,6 @@ Customers can return any item within 30 days of delivery for a full refund. Send
 An exchange for another size is free of charge and takes about five working days.
 `
 
-type Violation = { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }
 
 /**
  * The admin web in Chromium against the real app (bots/main.ts, as `npm start` runs it) on a
@@ -56,7 +55,6 @@ describe.skipIf(!available)('admin web in Chromium', () => {
   let context: BrowserContext
   let page: Page
   const errors: string[] = []
-  const axeSource = () => readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 
   beforeAll(async () => {
     execFileSync(process.execPath, ['admin-web/build-web.mjs'], { cwd: root, stdio: 'ignore' })
@@ -96,17 +94,7 @@ describe.skipIf(!available)('admin web in Chromium', () => {
   })
 
   /** Saves a full-page screenshot and runs axe-core: no serious or critical violations. */
-  async function check(name: string, p: Page = page) {
-    await p.waitForFunction(() => !document.querySelector('.loading'))
-    await p.screenshot({ path: path.join(OUTPUT, `${name}.png`), fullPage: true })
-    if (!(await p.evaluate(() => 'axe' in window))) await p.evaluate(await axeSource())
-    const violations = (await p.evaluate(async () => {
-      const result = await (window as unknown as { axe: { run(ctx: Document, opts: object): Promise<{ violations: Violation[] }> } }).axe.run(document, { resultTypes: ['violations'] })
-      return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => ({ target: n.target })) }))
-    })) as Violation[]
-    const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    expect(serious, `${name}: ${JSON.stringify(serious, null, 1)}`).toEqual([])
-  }
+  const check = (name: string, p: Page = page) => checkPage(p, name, OUTPUT)
 
   const go = async (hash: string, heading: string | RegExp) => {
     await page.click(`nav a[href="#${hash}"]`)

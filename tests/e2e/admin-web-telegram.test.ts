@@ -1,10 +1,10 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
-import { createRequire } from 'node:module'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
+import { checkPage } from '../support/browser.ts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { startFakeTelegram, updates, type FakeTelegram } from '../support/fake-telegram.ts'
@@ -30,7 +30,6 @@ async function freePort(): Promise<number> {
   })
 }
 
-type Violation = { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }
 
 /**
  * The Telegram controls of the admin web in Chromium, against the real app (bots/main.ts) pointed
@@ -47,7 +46,6 @@ describe.skipIf(!available)('admin web: Telegram in Chromium', () => {
   let browser: Browser
   let page: Page
   const errors: string[] = []
-  const axeSource = () => readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 
   beforeAll(async () => {
     execFileSync(process.execPath, ['admin-web/build-web.mjs'], { cwd: root, stdio: 'ignore' })
@@ -89,17 +87,7 @@ describe.skipIf(!available)('admin web: Telegram in Chromium', () => {
   })
 
   /** Saves a full-page screenshot and runs axe-core: no serious or critical violations. */
-  async function check(name: string) {
-    await page.waitForFunction(() => !document.querySelector('.loading'))
-    await page.screenshot({ path: path.join(OUTPUT, `${name}.png`), fullPage: true })
-    if (!(await page.evaluate(() => 'axe' in window))) await page.evaluate(await axeSource())
-    const violations = (await page.evaluate(async () => {
-      const result = await (window as unknown as { axe: { run(ctx: Document, opts: object): Promise<{ violations: Violation[] }> } }).axe.run(document, { resultTypes: ['violations'] })
-      return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map((n) => ({ target: n.target })) }))
-    })) as Violation[]
-    const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    expect(serious, `${name}: ${JSON.stringify(serious, null, 1)}`).toEqual([])
-  }
+  const check = (name: string) => checkPage(page, name, OUTPUT)
 
   const go = async (hash: string, heading: string | RegExp) => {
     await page.click(`nav a[href="#${hash}"]`)
