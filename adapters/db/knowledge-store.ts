@@ -58,11 +58,14 @@ export const toSource = (s: Models.KnowledgeSourceModel): KnowledgeSource => ({
  * $1 organization, $2 agent or null, $3 collection or null, $4 regconfig, $5 question,
  * $6 question vector, $7 embedder, $8 limit, $9 weight of the vector ranking.
  */
+const searchSqlByDims = new Map<number, string>()
 function searchSql(dims: number): string {
+  const cached = searchSqlByDims.get(dims)
+  if (cached) return cached
   const R = RANKING
   /** One term's BM25 contribution: w has idf, p has tf and length; stats has avgdl. */
   const bm25 = (w: string, p: string) => `${w}.idf * ${p}.tf * ${R.k1 + 1} / (${p}.tf + ${R.k1} * (${1 - R.b} + ${R.b} * ${p}."length" / stats.avgdl))`
-  return `WITH allowed AS (
+  const sql = `WITH allowed AS (
      SELECT s.id, s.title, s."collectionId" FROM "KnowledgeSource" s
      WHERE s."organizationId" = $1 AND s.status = 'ready'
        AND ($2::text IS NULL OR s."agentId" IS NULL OR s."agentId" = $2)
@@ -152,6 +155,8 @@ function searchSql(dims: number): string {
    LEFT JOIN vecr ON vecr.id = c.id
    ORDER BY score DESC, c.id
    LIMIT $8`
+  searchSqlByDims.set(dims, sql)
+  return sql
 }
 
 type Tx = Prisma.TransactionClient
