@@ -32,7 +32,7 @@ export async function openDatabase(input: { databaseUrl?: string; dataDir: strin
 
 // Small buffers: the embedded database serves one organization's knowledge and chats, and every
 // megabyte of shared_buffers is resident in the process.
-const PGLITE_CONF = ['shared_buffers = 16MB', 'work_mem = 4MB', 'maintenance_work_mem = 32MB', 'hnsw.iterative_scan = relaxed_order', 'hnsw.ef_search = 100']
+const PGLITE_CONF = ['shared_buffers = 16MB', 'work_mem = 4MB', 'maintenance_work_mem = 32MB', 'hnsw.iterative_scan = relaxed_order', 'hnsw.ef_search = 40']
 
 async function openPglite(dataDir: string): Promise<Database> {
   let target: string | undefined

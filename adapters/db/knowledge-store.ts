@@ -1,7 +1,10 @@
 import { AppError } from '../../core/errors.ts'
 import { newId } from '../../core/ids.ts'
 import type { ChunkLocation, KnowledgeCollection, KnowledgeSource, Passage, Store } from '../../core/ports.ts'
-import { Prisma, type PrismaClient } from './generated/client.ts'
+import { parseTsvector, questionPairs, refineCandidates, scoreCandidates, type PostingLists, type Term } from './bm25.ts'
+import type { Database } from './database.ts'
+import { Prisma } from './generated/client.ts'
+import type { SqlRunner } from './migrate.ts'
 import type * as Models from './generated/models.ts'
 
 /**
@@ -9,7 +12,20 @@ import type * as Models from './generated/models.ts'
  * docs/knowledge.md): Okapi BM25's usual k1 and b over PostgreSQL's stemmed lexemes, a bonus for
  * the question's words found close together, and vector similarity added at the embedder's weight.
  */
-export const RANKING = {
+export type Ranking = {
+  k1: number
+  b: number
+  fusion: 'rrf' | 'score'
+  rrfK: number
+  candidates: number
+  vectorCandidates: number
+  maxQueryTerms: number
+  postingsBudget: number
+  nearWeight: number
+  nearWindow: number
+}
+
+export const RANKING: Ranking = {
   k1: 1.2,
   b: 0.75,
   /**
@@ -18,13 +34,15 @@ export const RANKING = {
    * 1 / (rrfK + rank) from each. 'score' measured better with the local embedder, whose weak
    * similarity should only break near-ties, which RRF cannot express.
    */
-  fusion: 'score' as 'rrf' | 'score',
+  fusion: 'score',
   rrfK: 60,
-  /** Candidates taken from each ranking before fusion. */
+  /** Candidates of the lexical ranking; each also gets its vector similarity. */
   candidates: 50,
+  /** Nearest chunks by vector added to them: what the words alone would miss. */
+  vectorCandidates: 20,
   /** At most this many query lexemes count (the rarest): bounds the work of a very long question. */
   maxQueryTerms: 32,
-  /** Postings read for the rarest terms before the common ones only score the candidates found: bounds the work at scale. */
+  /** Postings read for the rarest terms; the more common ones then only score the candidates found, from their own lexemes: bounds the work at scale. */
   postingsBudget: 5_000,
   /** Bonus for question lexeme pairs found in the same order within nearWindow positions, times their mean idf. */
   nearWeight: 0.5,
@@ -32,6 +50,9 @@ export const RANKING = {
 }
 
 const sourceOmit = { content: false } as const
+/** Chunks written per statement, and posting lists per statement, with the event loop let in between. */
+const CHUNKS_PER_INSERT = 100
+const LISTS_PER_INSERT = 2_000
 const vectorLiteral = (v: number[]) => `[${v.map((x) => (Number.isFinite(x) ? x : 0)).join(',')}]`
 const isUniqueViolation = (e: unknown) => e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002'
 
@@ -52,20 +73,8 @@ export const toSource = (s: Models.KnowledgeSourceModel): KnowledgeSource => ({
   updatedAt: s.updatedAt,
 })
 
-/**
- * The hybrid search: the ready sources the agent may use; BM25 over the postings of the question's
- * lexemes (rarest first); nearest chunks by vector; the two rankings fused.
- * $1 organization, $2 agent or null, $3 collection or null, $4 regconfig, $5 question,
- * $6 question vector, $7 embedder, $8 limit, $9 weight of the vector ranking.
- */
-const searchSqlByDims = new Map<number, string>()
-function searchSql(dims: number): string {
-  const cached = searchSqlByDims.get(dims)
-  if (cached) return cached
-  const R = RANKING
-  /** One term's BM25 contribution: w has idf, p has tf and length; stats has avgdl. */
-  const bm25 = (w: string, p: string) => `${w}.idf * ${p}.tf * ${R.k1 + 1} / (${p}.tf + ${R.k1} * (${1 - R.b} + ${R.b} * ${p}."length" / stats.avgdl))`
-  const sql = `WITH allowed AS (
+/** The ready sources the agent may use ($1 organization, $2 agent or null, $3 collection or null). */
+const ALLOWED_SOURCES = `allowed AS (
      SELECT s.id, s.title, s."collectionId" FROM "KnowledgeSource" s
      WHERE s."organizationId" = $1 AND s.status = 'ready'
        AND ($2::text IS NULL OR s."agentId" IS NULL OR s."agentId" = $2)
@@ -73,96 +82,132 @@ function searchSql(dims: number): string {
        AND ($2::text IS NULL
             OR NOT EXISTS (SELECT 1 FROM "AgentCollection" a WHERE a."organizationId" = $1 AND a."agentId" = $2)
             OR s."collectionId" IN (SELECT a."collectionId" FROM "AgentCollection" a WHERE a."organizationId" = $1 AND a."agentId" = $2))
-   ),
+   )`
+/**
+ * Search, first statement: the question's lexemes known to the organization with their idf (at
+ * most maxQueryTerms, rarest first), and the posting lists in the allowed sources of the rarest
+ * ones, within the postings budget (always at least the rarest one). One row per term, its lists
+ * as text (see PostingLists): a few rows cross over to the adapter faster than many.
+ * $1 organization, $2 agent or null, $3 collection or null, $4 regconfig, $5 question.
+ */
+const postingsSqlCache = new WeakMap<Ranking, string>()
+function postingsSql(R: Ranking): string {
+  const cached = postingsSqlCache.get(R)
+  if (cached) return cached
+  const sql = `WITH ${ALLOWED_SOURCES},
    stats AS (
      SELECT chunks::float8 AS n, GREATEST(tokens::float8 / GREATEST(chunks, 1), 1) AS avgdl
      FROM "KnowledgeIndexStats" WHERE "organizationId" = $1
    ),
-   qpos AS (SELECT u.lexeme, p FROM unnest(to_tsvector($4::regconfig, $5)) u, unnest(u.positions) p),
-   qpairs AS (
-     SELECT DISTINCT a, b FROM (SELECT lexeme AS a, lead(lexeme) OVER (ORDER BY p) AS b FROM qpos) x WHERE b IS NOT NULL AND a <> b
-   ),
+   question AS (SELECT to_tsvector($4::regconfig, $5) AS tsv),
    weights AS (
-     SELECT t.term, t.df, ln(1 + (stats.n - t.df + 0.5) / (t.df + 0.5)) AS idf
+     SELECT t.term, t.df, ln(1 + (stats.n - t.df + 0.5) / (t.df + 0.5)) AS idf, stats.avgdl
      FROM "KnowledgeTerm" t, stats
-     WHERE t."organizationId" = $1 AND t.df > 0 AND t.term IN (SELECT lexeme FROM qpos)
+     WHERE t."organizationId" = $1 AND t.df > 0 AND t.term IN (SELECT unnest(tsvector_to_array(tsv)) FROM question)
      ORDER BY t.df, t.term LIMIT ${R.maxQueryTerms}
    ),
-   -- Rarest terms first, within a budget of postings read; always at least the rarest one.
    budgeted AS (
-     SELECT term, idf, sum(df) OVER (ORDER BY df, term) - df < ${R.postingsBudget} AS scanned FROM weights
+     SELECT term, idf, avgdl, sum(df) OVER (ORDER BY df, term) - df < ${R.postingsBudget} AS scanned FROM weights
    ),
-   -- Postings read once, then kept to the allowed sources (a hash join, whatever the planner's estimates).
-   hits AS MATERIALIZED (
-     SELECT p."chunkId" AS id, p."sourceId", ${bm25('w', 'p')} AS s
-     FROM budgeted w
-     JOIN "KnowledgePosting" p ON p."organizationId" = $1 AND p.term = w.term
-     CROSS JOIN stats
+   lists AS MATERIALIZED (
+     SELECT p.term, p."sourceId", p.ordinals, p.tfs, p.lengths
+     FROM budgeted w JOIN "KnowledgePostingList" p ON p."organizationId" = $1 AND p.term = w.term
      WHERE w.scanned
-   ),
-   scan AS (
-     SELECT h.id, sum(h.s) AS s
-     FROM hits h JOIN allowed a ON a.id = h."sourceId"
-     GROUP BY h.id
-     ORDER BY s DESC, h.id
-     LIMIT ${R.candidates * 4}
-   ),
-   -- The common terms left out of the scan still count for the candidates it found.
-   lex AS (
-     SELECT scan.id, scan.s + COALESCE((
-       SELECT sum(${bm25('w', 'p')})
-       FROM budgeted w JOIN "KnowledgePosting" p ON p."organizationId" = $1 AND p.term = w.term AND p."chunkId" = scan.id
-       CROSS JOIN stats
-       WHERE NOT w.scanned), 0) AS s
-     FROM scan
-     ORDER BY s DESC, scan.id
-     LIMIT ${R.candidates}
-   ),
-   near AS (
-     SELECT y.id, sum((wa.idf + wb.idf) / 2) AS bonus
-     FROM (
-       SELECT DISTINCT id, a, b FROM (
-         SELECT lex.id, u.lexeme AS a, lead(u.lexeme) OVER w AS b, p, lead(p) OVER w AS np
-         FROM lex JOIN "KnowledgeChunk" c ON c.id = lex.id, unnest(c.tsv) u, unnest(u.positions) p
-         WHERE u.lexeme IN (SELECT term FROM weights)
-         WINDOW w AS (PARTITION BY lex.id ORDER BY p)
-       ) z WHERE np - p <= ${R.nearWindow}
-     ) y
-     JOIN qpairs q ON q.a = y.a AND q.b = y.b
-     JOIN weights wa ON wa.term = y.a
-     JOIN weights wb ON wb.term = y.b
-     GROUP BY y.id
-   ),
-   lexs AS (SELECT lex.id, lex.s + ${R.nearWeight} * COALESCE(near.bonus, 0) AS s FROM lex LEFT JOIN near ON near.id = lex.id),
-   lexr AS (SELECT id, s, row_number() OVER (ORDER BY s DESC, id) AS r, s / NULLIF(max(s) OVER (), 0) AS norm FROM lexs),
-   vec AS (
-     SELECT c.id, 1 - (c.embedding::vector(${dims}) <=> $6::vector(${dims})) AS sim
-     FROM "KnowledgeChunk" c
-     WHERE c."organizationId" = $1 AND c.dimensions = ${dims} AND c.embedder = $7 AND c."sourceId" IN (SELECT id FROM allowed)
-     ORDER BY c.embedding::vector(${dims}) <=> $6::vector(${dims})
-     LIMIT ${R.candidates}
-   ),
-   vecr AS (SELECT id, sim, row_number() OVER (ORDER BY sim DESC, id) AS r FROM vec)
-   SELECT c.id, c."sourceId", s.title, s."collectionId", c.heading, c.text, c.location,
-          lexr.r AS lex_rank, lexr.s AS bm25, vecr.r AS vec_rank, vecr.sim,
-          (${R.fusion === 'rrf'
-            ? `COALESCE(1.0 / (${R.rrfK} + lexr.r), 0) + COALESCE($9::float8 / (${R.rrfK} + vecr.r), 0)`
-            : `COALESCE(lexr.norm, 0) + $9::float8 * COALESCE(vecr.sim, 0)`})::float8 AS score
-   FROM (SELECT id FROM lexr UNION SELECT id FROM vecr) ids
-   JOIN "KnowledgeChunk" c ON c.id = ids.id
-   JOIN allowed s ON s.id = c."sourceId"
-   LEFT JOIN lexr ON lexr.id = c.id
-   LEFT JOIN vecr ON vecr.id = c.id
-   ORDER BY score DESC, c.id
-   LIMIT $8`
-  searchSqlByDims.set(dims, sql)
+   )
+   SELECT w.term, w.idf, w.avgdl, w.scanned, (SELECT tsv::text FROM question) AS question,
+          string_agg(l."sourceId", ';') AS sources, string_agg(array_to_string(l.ordinals, ','), ';') AS ordinals,
+          string_agg(array_to_string(l.tfs, ','), ';') AS tfs, string_agg(array_to_string(l.lengths, ','), ';') AS lengths
+   FROM budgeted w LEFT JOIN lists l ON l.term = w.term AND l."sourceId" IN (SELECT id FROM allowed)
+   GROUP BY w.term, w.idf, w.avgdl, w.scanned`
+  postingsSqlCache.set(R, sql)
   return sql
+}
+type PostingRow = Term & { avgdl: number; question: string } & { [K in keyof PostingLists]: string | null }
+
+/**
+ * Search, second statement: the candidates' chunks, with their lexemes and their similarity to the
+ * question. $1 organization, $2 [{sourceId, ordinal}], $3 question vector, $4 embedder.
+ */
+const candidatesSql = (dims: number) => `SELECT c.id, c."sourceId", c.ordinal, c."length", c.tsv::text AS tsv,
+         CASE WHEN c.dimensions = ${dims} AND c.embedder = $4 THEN 1 - (c.embedding::vector(${dims}) <=> $3::vector(${dims})) END AS sim
+  FROM json_to_recordset($2::json) AS x("sourceId" text, ordinal int)
+  JOIN "KnowledgeChunk" c ON c."organizationId" = $1 AND c."sourceId" = x."sourceId" AND c.ordinal = x.ordinal`
+
+/**
+ * Search, last statement: the nearest chunks by vector in the allowed sources, fused with the
+ * lexical ranking (whose candidates bring their own similarity), as passages.
+ * $1 organization, $2 agent or null, $3 collection or null, $4 question vector, $5 embedder,
+ * $6 lexical ranking [{id, s, r, norm, sim}], $7 limit, $8 weight of the vector ranking.
+ */
+const fuseSqlCache = new WeakMap<Ranking, Map<number, string>>()
+export function fuseSql(dims: number, R: Ranking = RANKING): string {
+  let byDims = fuseSqlCache.get(R)
+  if (!byDims) fuseSqlCache.set(R, (byDims = new Map()))
+  const cached = byDims.get(dims)
+  if (cached) return cached
+  const sql = `WITH ${ALLOWED_SOURCES},
+   lexr AS (SELECT * FROM json_to_recordset($6::json) AS l(id text, s float8, r int, norm float8, sim float8)),
+   vec AS (
+     SELECT c.id, 1 - (c.embedding::vector(${dims}) <=> $4::vector(${dims})) AS sim
+     FROM "KnowledgeChunk" c
+     WHERE c."organizationId" = $1 AND c.dimensions = ${dims} AND c.embedder = $5 AND c."sourceId" IN (SELECT id FROM allowed)
+     ORDER BY c.embedding::vector(${dims}) <=> $4::vector(${dims})
+     LIMIT ${R.vectorCandidates}
+   ),
+   vecr AS (SELECT id, sim, (row_number() OVER (ORDER BY sim DESC, id))::int AS r FROM vec),
+   -- Only the passages returned are read.
+   top AS (
+     SELECT ids.id, lexr.r AS lex_rank, lexr.s AS bm25, vecr.r AS vec_rank, COALESCE(vecr.sim, lexr.sim) AS sim,
+            (${R.fusion === 'rrf'
+              ? `COALESCE(1.0 / (${R.rrfK} + lexr.r), 0) + COALESCE($8::float8 / (${R.rrfK} + vecr.r), 0)`
+              : `COALESCE(lexr.norm, 0) + $8::float8 * COALESCE(vecr.sim, lexr.sim, 0)`})::float8 AS score
+     FROM (SELECT id FROM lexr UNION SELECT id FROM vecr) ids
+     LEFT JOIN lexr ON lexr.id = ids.id
+     LEFT JOIN vecr ON vecr.id = ids.id
+     ORDER BY score DESC, ids.id
+     LIMIT $7
+   )
+   SELECT c.id, c."sourceId", s.title, s."collectionId", c.heading, c.text, c.location, top.lex_rank, top.bm25, top.vec_rank, top.sim, top.score
+   FROM top
+   JOIN "KnowledgeChunk" c ON c."organizationId" = $1 AND c.id = top.id
+   JOIN allowed s ON s.id = c."sourceId"
+   ORDER BY top.score DESC, c.id`
+  byDims.set(dims, sql)
+  return sql
+}
+
+/** The lexical ranking of a question: BM25 over the posting lists, refined on the candidates (adapters/db/bm25.ts). */
+async function lexicalRanking(
+  runner: SqlRunner,
+  R: Ranking,
+  scope: readonly unknown[],
+  vector: { dims: number; literal: string; embedder: string },
+): Promise<{ id: string; s: number; r: number; norm: number; sim: number | null }[]> {
+  const rows = await runner.query<PostingRow>(postingsSql(R), [...scope])
+  if (!rows.length) return []
+  const avgdl = Number(rows[0]!.avgdl)
+  const terms: Term[] = rows.map((r) => ({ term: r.term, idf: Number(r.idf), scanned: r.scanned }))
+  const lists = rows.flatMap((r) => (r.sources && r.ordinals && r.tfs && r.lengths ? [{ idf: Number(r.idf), lists: { sources: r.sources, ordinals: r.ordinals, tfs: r.tfs, lengths: r.lengths } }] : []))
+  const found = scoreCandidates(lists, avgdl, R)
+  if (!found.length) return []
+  const chunks = await runner.query<{ id: string; sourceId: string; ordinal: number; length: number; tsv: string | null; sim: number | null }>(candidatesSql(vector.dims), [
+    scope[0],
+    JSON.stringify(found.map((c) => ({ sourceId: c.sourceId, ordinal: c.ordinal }))),
+    vector.literal,
+    vector.embedder,
+  ])
+  const similarity = new Map(chunks.map((c) => [c.id, c.sim === null ? null : Number(c.sim)]))
+  const scanned = new Map(found.map((c) => [`${c.ordinal}:${c.sourceId}`, c.s]))
+  const candidates = chunks.map((c) => ({ id: c.id, s: scanned.get(`${c.ordinal}:${c.sourceId}`) ?? 0, length: Number(c.length), tsv: c.tsv ?? '' }))
+  const refined = refineCandidates(candidates, terms, questionPairs(parseTsvector(rows[0]!.question)), avgdl, R).sort((a, b) => b.s - a.s || (a.id < b.id ? -1 : 1))
+  const best = refined[0]?.s || 0
+  return refined.map((c, i) => ({ id: c.id, s: c.s, r: i + 1, norm: best ? c.s / best : 0, sim: similarity.get(c.id) ?? null }))
 }
 
 type Tx = Prisma.TransactionClient
 
 /**
- * Takes a source's chunks out of the lexical statistics and deletes their postings and the
+ * Takes a source's chunks out of the lexical statistics and deletes their posting lists and the
  * chunks themselves (inside the caller's transaction).
  */
 async function unindexSource(tx: Tx, organizationId: string, sourceId: string): Promise<void> {
@@ -174,17 +219,22 @@ async function unindexSource(tx: Tx, organizationId: string, sourceId: string): 
     sourceId,
   )
   await tx.$executeRawUnsafe(
-    `WITH gone AS (DELETE FROM "KnowledgePosting" WHERE "organizationId" = $1 AND "sourceId" = $2 RETURNING term)
-     UPDATE "KnowledgeTerm" t SET df = t.df - g.n
-     FROM (SELECT term, count(*)::int AS n FROM gone GROUP BY term) g
-     WHERE t."organizationId" = $1 AND t.term = g.term`,
+    `WITH gone AS (DELETE FROM "KnowledgePostingList" WHERE "organizationId" = $1 AND "sourceId" = $2 RETURNING term, cardinality(ordinals) AS n)
+     UPDATE "KnowledgeTerm" t SET df = t.df - gone.n FROM gone
+     WHERE t."organizationId" = $1 AND t.term = gone.term`,
     organizationId,
     sourceId,
   )
   await tx.knowledgeChunk.deleteMany({ where: { organizationId, sourceId } })
 }
 
-export function createKnowledgeRepository(prisma: PrismaClient): Pick<Store, 'knowledge' | 'collections'> {
+/**
+ * Knowledge sources, chunks, their lexical index and search, and collections. Search runs its
+ * statements on the database's runner directly (no ORM in between: it is on every turn's path).
+ * `ranking` is for tests and benchmarks that try other settings; the store uses RANKING.
+ */
+export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'>, ranking: Ranking = RANKING): Pick<Store, 'knowledge' | 'collections'> {
+  const { prisma, runner } = db
   /** Chunks of each organization at its last ANALYZE: PGlite runs no autovacuum, so fresh statistics come from here. */
   const analyzedAt = new Map<string, number>()
   async function analyzeIfGrown(organizationId: string): Promise<void> {
@@ -193,7 +243,7 @@ export function createKnowledgeRepository(prisma: PrismaClient): Pick<Store, 'kn
     const last = analyzedAt.get(organizationId)
     if (last !== undefined && now <= last * 1.25 + 50 && now >= last * 0.75 - 50) return
     analyzedAt.set(organizationId, now)
-    await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource", "KnowledgePosting", "KnowledgeTerm"')
+    await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource", "KnowledgePostingList", "KnowledgeTerm"')
   }
 
   const knowledge: Store['knowledge'] = {
@@ -224,9 +274,10 @@ export function createKnowledgeRepository(prisma: PrismaClient): Pick<Store, 'kn
       await prisma.$transaction(
         async (tx) => {
           await unindexSource(tx, organizationId, sourceId)
-          const PER_INSERT = 100
-          for (let i = 0; i < chunks.length; i += PER_INSERT) {
-            const batch = chunks.slice(i, i + PER_INSERT)
+          // The source's posting lists, gathered batch by batch: lexeme -> chunks (in ordinal order).
+          const lists = new Map<string, { ordinals: number[]; tfs: number[]; lengths: number[] }>()
+          for (let i = 0; i < chunks.length; i += CHUNKS_PER_INSERT) {
+            const batch = chunks.slice(i, i + CHUNKS_PER_INSERT)
             // Let HTTP requests and timers in between batches (PGlite runs each statement synchronously).
             if (i > 0) await new Promise((resolve) => setImmediate(resolve))
             const params: unknown[] = [organizationId, sourceId, source.title, embedder, dimensions]
@@ -243,30 +294,48 @@ export function createKnowledgeRepository(prisma: PrismaClient): Pick<Store, 'kn
                 setweight(to_tsvector(${lang}::regconfig, $3::text || ' ' || ${heading}), 'A') || setweight(to_tsvector(${lang}::regconfig, ${text}), 'B'),
                 ${p(vectorLiteral(c.embedding))}::vector, ${p(location)}::jsonb)`
             })
-            // The chunks with their token counts, then one posting per lexeme of each.
-            await tx.$executeRawUnsafe(
+            // The chunks with their token counts; back come each chunk's lexemes with their frequencies.
+            const inserted = await tx.$queryRawUnsafe<{ ordinal: number; length: number; terms: string }[]>(
               `WITH v (id, ordinal, heading, text, language, tsv, embedding, location) AS (VALUES ${rows.join(',\n')}),
                ins AS (
                  INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", ordinal, heading, text, language, tsv, embedding, embedder, dimensions, location, "length")
                  SELECT v.id, $1, $2, v.ordinal, v.heading, v.text, v.language, v.tsv, v.embedding, $4, $5, v.location,
                         (SELECT COALESCE(sum(COALESCE(array_length(u.positions, 1), 1)), 0) FROM unnest(v.tsv) u)
                  FROM v
-                 RETURNING id, tsv, "length"
+                 RETURNING ordinal, tsv, "length"
                )
-               INSERT INTO "KnowledgePosting" ("organizationId", term, "chunkId", "sourceId", tf, "length")
-               SELECT $1, u.lexeme, ins.id, $2, COALESCE(array_length(u.positions, 1), 1), ins."length" FROM ins, unnest(ins.tsv) u`,
+               SELECT ordinal, "length", (SELECT COALESCE(json_agg(json_build_array(u.lexeme, COALESCE(array_length(u.positions, 1), 1))), '[]')::text FROM unnest(ins.tsv) u) AS terms
+               FROM ins ORDER BY ordinal`,
               ...params,
             )
+            for (const chunk of inserted) {
+              for (const [term, tf] of JSON.parse(chunk.terms) as [string, number][]) {
+                let list = lists.get(term)
+                if (!list) lists.set(term, (list = { ordinals: [], tfs: [], lengths: [] }))
+                list.ordinals.push(chunk.ordinal)
+                list.tfs.push(tf)
+                list.lengths.push(chunk.length)
+              }
+            }
           }
-          if (chunks.length) {
-            // In term order, so concurrent imports take the term rows' locks in the same order.
+          // The posting lists and the document frequencies, in term order, so concurrent imports
+          // take the term rows' locks in the same order.
+          const terms = [...lists.keys()].sort()
+          for (let i = 0; i < terms.length; i += LISTS_PER_INSERT) {
+            await new Promise((resolve) => setImmediate(resolve))
+            const batch = terms.slice(i, i + LISTS_PER_INSERT).map((term) => ({ term, ...lists.get(term)! }))
             await tx.$executeRawUnsafe(
-              `INSERT INTO "KnowledgeTerm" ("organizationId", term, df)
-               SELECT $1, term, count(*) FROM "KnowledgePosting" WHERE "organizationId" = $1 AND "sourceId" = $2 GROUP BY term ORDER BY term
+              `WITH b AS (SELECT * FROM json_to_recordset($3::json) AS b(term text, ordinals int[], tfs int2[], lengths int[])),
+               ins AS (INSERT INTO "KnowledgePostingList" ("organizationId", term, "sourceId", ordinals, tfs, lengths) SELECT $1, term, $2, ordinals, tfs, lengths FROM b)
+               INSERT INTO "KnowledgeTerm" ("organizationId", term, df)
+               SELECT $1, term, cardinality(ordinals) FROM b ORDER BY term
                ON CONFLICT ("organizationId", term) DO UPDATE SET df = "KnowledgeTerm".df + EXCLUDED.df`,
               organizationId,
               sourceId,
+              JSON.stringify(batch),
             )
+          }
+          if (chunks.length) {
             await tx.$executeRawUnsafe(
               `INSERT INTO "KnowledgeIndexStats" ("organizationId", chunks, tokens)
                SELECT $1, count(*), COALESCE(sum("length"), 0) FROM "KnowledgeChunk" WHERE "organizationId" = $1 AND "sourceId" = $2
@@ -288,33 +357,31 @@ export function createKnowledgeRepository(prisma: PrismaClient): Pick<Store, 'kn
       }),
     search: async (input) => {
       const dims = Math.trunc(input.dimensions)
-      const rows = await prisma.$queryRawUnsafe<
-        {
-          id: string
-          sourceId: string
-          title: string
-          collectionId: string | null
-          heading: string
-          text: string
-          location: ChunkLocation | null
-          lex_rank: bigint | null
-          bm25: number | null
-          vec_rank: bigint | null
-          sim: number | null
-          score: number
-        }[]
-      >(
-        searchSql(dims),
+      const vector = { dims, literal: vectorLiteral(input.embedding), embedder: input.embedder }
+      const lexical = await lexicalRanking(runner, ranking, [input.organizationId, input.agentId, input.collectionId ?? null, input.language, input.query], vector)
+      const rows = await runner.query<{
+        id: string
+        sourceId: string
+        title: string
+        collectionId: string | null
+        heading: string
+        text: string
+        location: ChunkLocation | null
+        lex_rank: number | null
+        bm25: number | null
+        vec_rank: number | null
+        sim: number | null
+        score: number
+      }>(fuseSql(dims, ranking), [
         input.organizationId,
         input.agentId,
         input.collectionId ?? null,
-        input.language,
-        input.query,
-        vectorLiteral(input.embedding),
+        vector.literal,
         input.embedder,
+        JSON.stringify(lexical),
         input.limit,
         input.vectorWeight,
-      )
+      ])
       return rows.map(
         (r): Passage => ({
           chunkId: r.id,

@@ -292,7 +292,7 @@ export function createPrismaStore(db: Database): Store {
       countByOrganization: (organizationId) => prisma.message.count({ where: { organizationId } }),
     },
 
-    ...createKnowledgeRepository(prisma),
+    ...createKnowledgeRepository(db),
 
     handoffs: {
       open: async (input) => toHandoff(await prisma.handoff.create({ data: { id: newId(), status: 'open', ...input } })),

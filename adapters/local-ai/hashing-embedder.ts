@@ -7,7 +7,7 @@ import { keywords, stem } from '../../core/knowledge/text.ts'
  * character trigrams into a fixed-size, L2-normalised vector, so texts that share words (also
  * inflected forms) land close together under cosine distance.
  */
-export function createHashingEmbedder(dimensions = 384): Embedder {
+export function createHashingEmbedder(dimensions = 128): Embedder {
   const bucket = (feature: string): [number, number] => {
     const h = createHash('md5').update(feature).digest()
     return [h.readUInt32LE(0) % dimensions, h[4]! & 1 ? 1 : -1]

@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createKnowledgeRepository, RANKING } from '../../adapters/db/knowledge-store.ts'
 import { createHashingEmbedder } from '../../adapters/local-ai/hashing-embedder.ts'
 import { api, createOrg, startTestApp, waitFor, type TestApp, type TestOrg } from '../support/test-app.ts'
 
@@ -136,7 +137,30 @@ describe('knowledge collections, articles and hybrid search', () => {
     await t.app.knowledge.deleteSource(org.organizationId, added.id, null)
     expect(await df('zeppelin')).toBe(before.df)
     expect(await stats()).toEqual(before.stats)
-    expect(await t.app.db.prisma.knowledgePosting.count({ where: { sourceId: added.id } })).toBe(0)
+    expect(await t.app.db.prisma.knowledgePostingList.count({ where: { sourceId: added.id } })).toBe(0)
+  })
+
+  it('terms too common for the postings budget still count, from the candidates\' own lexemes', async () => {
+    const o = await createOrg(t, {
+      name: 'Budget',
+      docs: [
+        { title: 'Parcel rates', content: 'Heavy parcel rates apply above 30 kg; parcel rates for light parcels are flat.' },
+        { title: 'Parcel tracking', content: 'Every parcel gets a tracking number.' },
+        { title: 'Parcel labels', content: 'Print the parcel label before the courier arrives.' },
+      ],
+    })
+    await ready(o.organizationId)
+    const query = 'heavy parcel rates'
+    const [embedding] = await t.app.embedder.embed([query])
+    const input = { organizationId: o.organizationId, agentId: null, query, language: 'english' as const, embedding: embedding!, embedder: t.app.embedder.name, dimensions: t.app.embedder.dimensions, vectorWeight: t.app.embedder.searchWeight, limit: 3 }
+    const full = await t.app.store.knowledge.search(input)
+    // A budget of one posting: only the rarest lexeme's postings are read; "parcel" and "rate" are scored from the candidate's lexemes.
+    const budgeted = await createKnowledgeRepository(t.app.db, { ...RANKING, postingsBudget: 1 }).knowledge.search(input)
+    expect(full[0]?.title).toBe('Parcel rates')
+    expect(budgeted[0]?.chunkId).toBe(full[0]?.chunkId)
+    expect(budgeted[0]?.bm25).toBeCloseTo(full[0]!.bm25!, 6)
+    const rareOnly = await t.app.store.knowledge.search({ ...input, query: 'heavy' })
+    expect(budgeted[0]!.bm25!).toBeGreaterThan(rareOnly[0]!.bm25! * 2)
   })
 
   it('after a change of embedder, a restart embeds every chunk again and vector search uses the new vectors', async () => {
