@@ -77,7 +77,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const encryptionKey = await resolveEncryptionKey(config, logger)
   const secrets = createSecretBox(encryptionKey, config.ENCRYPTION_KEYS_PREVIOUS)
 
-  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR })
+  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, sharedBuffers: config.PGLITE_SHARED_BUFFERS })
   closers.push(() => db.close())
   const applied = await db.migrate()
   if (applied.length) logger.info({ migrations: applied, database: db.kind }, 'database migrated')

@@ -28,6 +28,7 @@ const baseSchema = z.object({
   PUBLIC_URL: optionalUrl(['http://', 'https://']),
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: optionalUrl(['postgres://', 'postgresql://']),
+  PGLITE_SHARED_BUFFERS: z.string().regex(/^\d{1,6}(kB|MB|GB)$/, 'expected a size such as 128MB').default('128MB'),
   REDIS_URL: optionalUrl(['redis://', 'rediss://']),
   REDIS_PREFIX: z.string().regex(/^[\w.-]{1,64}$/, 'expected letters, digits, _ . - (at most 64)').default('switchboard'),
   ENCRYPTION_KEY: emptyToUndefined.refine((v) => v === undefined || /^[0-9a-fA-F]{64}$/.test(v) || Buffer.from(v, 'base64').length === 32, {

@@ -4,7 +4,7 @@ import { ConfigError, loadConfig } from '../../core/config/index.ts'
 describe('configuration', () => {
   it('runs on embedded defaults with an empty environment', () => {
     const config = loadConfig({})
-    expect(config).toMatchObject({ PORT: 3000, DATA_DIR: './data', NODE_ENV: 'development', LOG_LEVEL: 'info' })
+    expect(config).toMatchObject({ PORT: 3000, DATA_DIR: './data', NODE_ENV: 'development', LOG_LEVEL: 'info', PGLITE_SHARED_BUFFERS: '128MB' })
     expect(config.DATABASE_URL).toBeUndefined()
     expect(config.REDIS_URL).toBeUndefined()
     expect(config.OPENAI_API_KEY).toBeUndefined()
@@ -20,6 +20,8 @@ describe('configuration', () => {
     [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
     [{ REDIS_URL: 'http://localhost' }, 'REDIS_URL'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ PGLITE_SHARED_BUFFERS: 'lots' }, 'PGLITE_SHARED_BUFFERS'],
+    [{ PGLITE_SHARED_BUFFERS: '128' }, 'PGLITE_SHARED_BUFFERS'],
     [{ ENCRYPTION_KEY: 'short' }, 'ENCRYPTION_KEY'],
     [{ ENCRYPTION_KEYS_PREVIOUS: 'aa,bb' }, 'ENCRYPTION_KEYS_PREVIOUS'],
     [{ LLM_PRICES: '{"gpt-4o-mini": {"input": "cheap"}}' }, 'LLM_PRICES'],
