@@ -31,10 +31,11 @@ export async function openDatabase(input: { databaseUrl?: string; dataDir: strin
 }
 
 /**
- * PostgreSQL's buffer cache inside the embedded database (PGLITE_SHARED_BUFFERS). Pages become
- * resident only once used, so a small knowledge base costs no more than it reads; a large one
- * keeps its HNSW graph and posting lists in memory instead of re-reading them through the file
- * system: 128MB doubled the import rate at 100,000 chunks against 16MB (docs/knowledge.md).
+ * PostgreSQL's buffer cache inside the embedded database (PGLITE_SHARED_BUFFERS). A large
+ * knowledge base keeps its HNSW graph and posting lists in it instead of re-reading them through
+ * the file system: 128MB nearly doubled the import rate at 100,000 chunks against 16MB. The cache
+ * fills with whatever pages the process touches, so a small one pays too: about 60 to 140 MB more
+ * RSS in the turns benchmark; 16MB suits small hosts (docs/knowledge.md).
  */
 export const DEFAULT_SHARED_BUFFERS = '128MB'
 const pgliteConf = (sharedBuffers: string) => [`shared_buffers = ${sharedBuffers}`, 'work_mem = 4MB', 'maintenance_work_mem = 32MB', 'hnsw.iterative_scan = relaxed_order', 'hnsw.ef_search = 40']
