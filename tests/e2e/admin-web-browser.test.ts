@@ -1,30 +1,14 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { checkPage } from '../support/browser.ts'
+import { checkPage, chromiumAvailable, launchChromium } from '../support/browser.ts'
+import { freePort, ROOT as root, startMain, type MainProcess } from '../support/main-process.ts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { type Browser, type BrowserContext, type Page } from 'playwright-core'
 
-const root = path.resolve(import.meta.dirname, '../..')
 const OUTPUT = path.join(root, 'tests/output/admin-web')
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const available = existsSync(CHROMIUM)
-if (!available) {
-  if (process.env.CI === 'true') throw new Error(`CI=true but no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium package`)
-  console.warn(`\n!!! SKIPPING admin web browser test: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH). !!!\n`)
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
-}
+const available = chromiumAvailable('admin web browser test')
 
 const RETURNS_DOC = `# Returns policy
 
@@ -37,7 +21,6 @@ Customers can return any item within 30 days of delivery for a full refund. Send
 An exchange for another size is free of charge and takes about five working days.
 `
 
-
 /**
  * The admin web in Chromium against the real app (bots/main.ts, as `npm start` runs it) on a
  * temporary DATA_DIR: sign up, create an agent, create and rename a knowledge collection, upload a
@@ -48,8 +31,8 @@ An exchange for another size is free of charge and takes about five working days
  */
 describe.skipIf(!available)('admin web in Chromium', () => {
   let dataDir: string
-  let child: ChildProcess | undefined
-  let out = ''
+  let app: MainProcess | undefined
+  const out = () => app!.output()
   let base: string
   let browser: Browser
   let context: BrowserContext
@@ -62,20 +45,8 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-admin-web-'))
     const port = await freePort()
     base = `http://127.0.0.1:${port}`
-    child = spawn(process.execPath, ['--import', 'tsx', 'bots/main.ts'], {
-      cwd: root,
-      env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: 'development', DEMO_SEED: 'false', REDIS_URL: '', DATABASE_URL: '', OPENAI_API_KEY: '', PUBLIC_URL: base },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    child.stdout!.on('data', (d) => (out += d))
-    child.stderr!.on('data', (d) => (out += d))
-    const deadline = Date.now() + 90_000
-    while (!out.includes('Switchboard is listening')) {
-      if (child.exitCode !== null) throw new Error(`exited early:\n${out}`)
-      if (Date.now() > deadline) throw new Error(`not listening in time:\n${out}`)
-      await new Promise((r) => setTimeout(r, 100))
-    }
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] })
+    app = await startMain({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', DEMO_SEED: 'false', PUBLIC_URL: base }, 'Switchboard is listening')
+    browser = await launchChromium()
     // axe-core is injected into each page for the check; the page's own CSP would refuse it.
     context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true, locale: 'en-GB' })
     page = await context.newPage()
@@ -85,11 +56,7 @@ describe.skipIf(!available)('admin web in Chromium', () => {
 
   afterAll(async () => {
     await browser?.close()
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child!.once('exit', r))
-      child.kill('SIGTERM')
-      await exited
-    }
+    await app?.stop()
     if (dataDir) await rm(dataDir, { recursive: true, force: true })
   })
 
@@ -322,7 +289,7 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     await page.locator('form').getByLabel('Role').selectOption('operator')
     await page.getByRole('button', { name: 'Send invitation' }).click()
     await page.getByText('olga@harbour.example · Operator').waitFor()
-    expect(out).toContain('#/invitation?token=')
+    expect(out()).toContain('#/invitation?token=')
     await check('12-organization')
 
     // The dashboard with data, in Russian too.
@@ -362,11 +329,11 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     await page.locator('.success, [role="alert"]').first().waitFor()
     expect(await page.locator('.success, [role="alert"]').first().textContent()).toContain('If an account with this email exists')
     await check('15-reset')
-    expect(out).toContain('#/reset?token=')
-    expect(out).not.toContain('a long enough password')
+    expect(out()).toContain('#/reset?token=')
+    expect(out()).not.toContain('a long enough password')
 
     // The reset link from the log sets a new password once; the new password signs in.
-    const resetUrl = /http:\/\/[^\s"]+#\/reset\?token=[\w-]+/.exec(out)![0]
+    const resetUrl = /http:\/\/[^\s"]+#\/reset\?token=[\w-]+/.exec(out())![0]
     await page.goto(resetUrl)
     await page.getByLabel('New password').fill('a brand new password')
     await page.getByRole('button', { name: 'Set the new password' }).click()
@@ -377,10 +344,10 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     await page.getByLabel('Password').fill('a brand new password')
     await page.getByRole('button', { name: 'Sign in' }).click()
     await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor()
-    expect(out).not.toContain('a brand new password')
+    expect(out()).not.toContain('a brand new password')
 
     // The invited operator joins through the link and gets the operator's controls only.
-    const invitationUrl = /http:\/\/[^\s"]+#\/invitation\?token=[\w-]+/.exec(out)![0]
+    const invitationUrl = /http:\/\/[^\s"]+#\/invitation\?token=[\w-]+/.exec(out())![0]
     const operator = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true, locale: 'en-GB' })
     const op = await operator.newPage()
     await op.goto(invitationUrl)

@@ -1,35 +1,18 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { checkPage } from '../support/browser.ts'
+import { checkPage, chromiumAvailable, launchChromium } from '../support/browser.ts'
+import { freePort, ROOT as root, startMain, type MainProcess } from '../support/main-process.ts'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { startFakeTelegram, updates, type FakeTelegram } from '../support/fake-telegram.ts'
 
-const root = path.resolve(import.meta.dirname, '../..')
 const OUTPUT = path.join(root, 'tests/output/admin-web')
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const available = existsSync(CHROMIUM)
-if (!available) {
-  if (process.env.CI === 'true') throw new Error(`CI=true but no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium package`)
-  console.warn(`\n!!! SKIPPING admin web Telegram browser test: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH). !!!\n`)
-}
+const available = chromiumAvailable('admin web Telegram browser test')
 
 const BOT = { token: '7000000041:AAH-browser-bot-token-for-tests-abcdef', id: 7000000041, username: 'harbour_shop_bot', first_name: 'Harbour Shop' }
 const UNKNOWN_TOKEN = '7000000099:AAH-a-token-telegram-does-not-know-xyz'
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
-}
-
 
 /**
  * The Telegram controls of the admin web in Chromium, against the real app (bots/main.ts) pointed
@@ -40,8 +23,8 @@ async function freePort(): Promise<number> {
 describe.skipIf(!available)('admin web: Telegram in Chromium', () => {
   let tg: FakeTelegram
   let dataDir: string
-  let child: ChildProcess | undefined
-  let out = ''
+  let app: MainProcess | undefined
+  const out = () => app!.output()
   let base: string
   let browser: Browser
   let page: Page
@@ -55,20 +38,8 @@ describe.skipIf(!available)('admin web: Telegram in Chromium', () => {
     dataDir = await mkdtemp(path.join(os.tmpdir(), 'switchboard-admin-web-tg-'))
     const port = await freePort()
     base = `http://127.0.0.1:${port}`
-    child = spawn(process.execPath, ['--import', 'tsx', 'bots/main.ts'], {
-      cwd: root,
-      env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'info', NODE_ENV: 'development', DEMO_SEED: 'false', REDIS_URL: '', DATABASE_URL: '', OPENAI_API_KEY: '', PUBLIC_URL: base, TELEGRAM_API_ROOT: tg.url, TELEGRAM_BOT_TOKEN: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    child.stdout!.on('data', (d) => (out += d))
-    child.stderr!.on('data', (d) => (out += d))
-    const deadline = Date.now() + 90_000
-    while (!out.includes('Switchboard is listening')) {
-      if (child.exitCode !== null) throw new Error(`exited early:\n${out}`)
-      if (Date.now() > deadline) throw new Error(`not listening in time:\n${out}`)
-      await new Promise((r) => setTimeout(r, 100))
-    }
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] })
+    app = await startMain({ DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', DEMO_SEED: 'false', PUBLIC_URL: base, TELEGRAM_API_ROOT: tg.url, TELEGRAM_BOT_TOKEN: '' }, 'Switchboard is listening')
+    browser = await launchChromium()
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true, locale: 'en-GB' })
     page = await context.newPage()
     page.on('pageerror', (e) => errors.push(e.message))
@@ -77,11 +48,7 @@ describe.skipIf(!available)('admin web: Telegram in Chromium', () => {
 
   afterAll(async () => {
     await browser?.close()
-    if (child && child.exitCode === null) {
-      const exited = new Promise((r) => child!.once('exit', r))
-      child.kill('SIGTERM')
-      await exited
-    }
+    await app?.stop()
     await tg?.close()
     if (dataDir) await rm(dataDir, { recursive: true, force: true })
   })
@@ -102,7 +69,7 @@ describe.skipIf(!available)('admin web: Telegram in Chromium', () => {
   const waitForSent = async (chatId: number, count: number) => {
     const deadline = Date.now() + 20_000
     while (tg.sentTo(chatId).length < count) {
-      if (Date.now() > deadline) throw new Error(`no message to ${chatId}:\n${out.slice(-3000)}`)
+      if (Date.now() > deadline) throw new Error(`no message to ${chatId}:\n${out().slice(-3000)}`)
       await new Promise((r) => setTimeout(r, 100))
     }
   }
@@ -202,7 +169,7 @@ describe.skipIf(!available)('admin web: Telegram in Chromium', () => {
     await page.locator('tr[data-channel="webchat"]').waitFor()
     await check('tg-07-channels-disconnected')
 
-    expect(out).not.toContain(BOT.token)
+    expect(out()).not.toContain(BOT.token)
     expect(errors).toEqual([])
   }, 180_000)
 })

@@ -1,54 +1,15 @@
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-
-const root = path.resolve(import.meta.dirname, '../..')
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-type Running = { child: ChildProcess; output: () => string; stop(): Promise<void> }
+import { freePort, ROOT as root, startMain, type MainProcess } from '../support/main-process.ts'
 
 /** Starts `bots/main.ts` exactly as `npm start` does (after generate), waits for its banner. */
-async function start(dataDir: string, port: number): Promise<Running> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bots/main.ts'], {
-    cwd: root,
-    env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), LOG_LEVEL: 'info', NODE_ENV: 'development', REDIS_URL: '', DATABASE_URL: '', OPENAI_API_KEY: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let out = ''
-  child.stdout!.on('data', (d) => (out += d))
-  child.stderr!.on('data', (d) => (out += d))
-  const deadline = Date.now() + 90_000
-  while (!out.includes('Terminal chat:')) {
-    if (child.exitCode !== null) throw new Error(`exited early:\n${out}`)
-    if (Date.now() > deadline) throw new Error(`no banner in time:\n${out}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  return {
-    child,
-    output: () => out,
-    stop: () =>
-      new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve()
-        child.once('exit', () => resolve())
-        child.kill('SIGTERM')
-      }),
-  }
-}
+const start = (dataDir: string, port: number) => startMain({ DATA_DIR: dataDir, PORT: String(port) })
 
 describe('npm start on the embedded defaults', () => {
   let dataDir: string
-  let running: Running | undefined
+  let running: MainProcess | undefined
   afterAll(async () => {
     await running?.stop()
     if (dataDir) await rm(dataDir, { recursive: true, force: true })

@@ -1,14 +1,9 @@
-import { existsSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { chromium, type Browser } from 'playwright-core'
+import type { Browser } from 'playwright-core'
+import { chromiumAvailable, launchChromium } from '../support/browser.ts'
 import { createOrg, startTestApp, TELEGRAM_DOC, type TestApp, type TestOrg } from '../support/test-app.ts'
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
-const available = existsSync(CHROMIUM)
-if (!available) {
-  if (process.env.CI === 'true') throw new Error(`CI=true but no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium package`)
-  console.warn(`\n!!! SKIPPING browser tests: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH). !!!\n`)
-}
+const available = chromiumAvailable('browser tests')
 
 /** The web chat page in a real browser: type, see the streamed answer with its sources, reload and keep the history. */
 describe.skipIf(!available)('web chat page in Chromium', () => {
@@ -18,7 +13,7 @@ describe.skipIf(!available)('web chat page in Chromium', () => {
   beforeAll(async () => {
     t = await startTestApp()
     org = await createOrg(t, { name: 'Browser', docs: [TELEGRAM_DOC] })
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] })
+    browser = await launchChromium()
   })
   afterAll(async () => {
     await browser?.close()

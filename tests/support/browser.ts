@@ -1,8 +1,26 @@
+import { existsSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
-import type { Page } from 'playwright-core'
+import { chromium, type Browser, type Page } from 'playwright-core'
 import { expect } from 'vitest'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+
+/**
+ * Whether Debian's Chromium is here for the browser tests. Under CI=true its absence is an error
+ * (.ci/run installs it); elsewhere `what` is skipped, loudly.
+ */
+export function chromiumAvailable(what: string): boolean {
+  if (existsSync(CHROMIUM)) return true
+  if (process.env.CI === 'true') throw new Error(`CI=true but no Chromium at ${CHROMIUM}: .ci/run installs Debian's chromium package`)
+  console.warn(`\n!!! SKIPPING ${what}: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH). !!!\n`)
+  return false
+}
+
+/** Headless Chromium as STACK.md describes it for these machines. */
+export const launchChromium = (): Promise<Browser> =>
+  chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'] })
 
 type Violation = { id: string; impact: string | null; help: string; nodes: { target: string[] }[] }
 const axeSource = () => readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
