@@ -146,6 +146,18 @@ export type FakeTelegram = Awaited<ReturnType<typeof startFakeTelegram>>
 
 let updateId = 500_000
 let messageId = 1
+/** A message from Ada in her private chat with the bot, carrying `content` (a document, photo, voice...). */
+const privateMessage = (chatId: number, content: Record<string, unknown>) => ({
+  update_id: updateId++,
+  message: {
+    message_id: messageId++,
+    from: { id: chatId, is_bot: false, first_name: 'Ada' },
+    chat: { id: chatId, first_name: 'Ada', type: 'private' },
+    date: Math.floor(Date.now() / 1000),
+    ...content,
+  },
+})
+
 /** Updates in the shapes of https://core.telegram.org/bots/api#update (ids counted up per test run). */
 export const updates = {
   text(input: { chatId: number; userId?: number; text: string; firstName?: string; messageId?: number; chatType?: 'private' | 'group' | 'supergroup'; entities?: unknown[]; replyTo?: Record<string, unknown> }) {
@@ -165,45 +177,22 @@ export const updates = {
     }
   },
   document(input: { chatId: number; fileId: string; fileName: string; mimeType: string; size: number; caption?: string }) {
-    return {
-      update_id: updateId++,
-      message: {
-        message_id: messageId++,
-        from: { id: input.chatId, is_bot: false, first_name: 'Ada' },
-        chat: { id: input.chatId, first_name: 'Ada', type: 'private' },
-        date: Math.floor(Date.now() / 1000),
-        document: { file_name: input.fileName, mime_type: input.mimeType, file_id: input.fileId, file_unique_id: `u-${input.fileId}`, file_size: input.size },
-        ...(input.caption ? { caption: input.caption } : {}),
-      },
-    }
+    return privateMessage(input.chatId, {
+      document: { file_name: input.fileName, mime_type: input.mimeType, file_id: input.fileId, file_unique_id: `u-${input.fileId}`, file_size: input.size },
+      ...(input.caption ? { caption: input.caption } : {}),
+    })
   },
   photo(input: { chatId: number; fileId: string; caption?: string }) {
-    return {
-      update_id: updateId++,
-      message: {
-        message_id: messageId++,
-        from: { id: input.chatId, is_bot: false, first_name: 'Ada' },
-        chat: { id: input.chatId, first_name: 'Ada', type: 'private' },
-        date: Math.floor(Date.now() / 1000),
-        photo: [
-          { file_id: `${input.fileId}-s`, file_unique_id: 'ps', file_size: 1200, width: 90, height: 60 },
-          { file_id: input.fileId, file_unique_id: 'pl', file_size: 48_000, width: 1280, height: 853 },
-        ],
-        ...(input.caption ? { caption: input.caption } : {}),
-      },
-    }
+    return privateMessage(input.chatId, {
+      photo: [
+        { file_id: `${input.fileId}-s`, file_unique_id: 'ps', file_size: 1200, width: 90, height: 60 },
+        { file_id: input.fileId, file_unique_id: 'pl', file_size: 48_000, width: 1280, height: 853 },
+      ],
+      ...(input.caption ? { caption: input.caption } : {}),
+    })
   },
   voice(input: { chatId: number }) {
-    return {
-      update_id: updateId++,
-      message: {
-        message_id: messageId++,
-        from: { id: input.chatId, is_bot: false, first_name: 'Ada' },
-        chat: { id: input.chatId, first_name: 'Ada', type: 'private' },
-        date: Math.floor(Date.now() / 1000),
-        voice: { duration: 2, mime_type: 'audio/ogg', file_id: 'voice-1', file_unique_id: 'v1', file_size: 6000 },
-      },
-    }
+    return privateMessage(input.chatId, { voice: { duration: 2, mime_type: 'audio/ogg', file_id: 'voice-1', file_unique_id: 'v1', file_size: 6000 } })
   },
   edited(original: { message: Record<string, unknown> }, text: string) {
     return { update_id: updateId++, edited_message: { ...original.message, text, edit_date: Math.floor(Date.now() / 1000) } }
