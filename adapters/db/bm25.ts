@@ -127,9 +127,13 @@ export function parseTsvector(text: string, keep?: Set<string>): Map<string, num
   return out
 }
 
+/** Every occurrence of the lexemes, in text order. */
+const inPositionOrder = (lexemes: Map<string, number[]>) =>
+  [...lexemes].flatMap(([lexeme, positions]) => positions.map((p) => ({ lexeme, p }))).sort((a, b) => a.p - b.p || (a.lexeme < b.lexeme ? -1 : 1))
+
 /** Pairs of different lexemes next to each other in the question, in order. */
 export function questionPairs(question: Map<string, number[]>): Set<string> {
-  const byPosition = [...question].flatMap(([lexeme, positions]) => positions.map((p) => ({ lexeme, p }))).sort((a, b) => a.p - b.p || (a.lexeme < b.lexeme ? -1 : 1))
+  const byPosition = inPositionOrder(question)
   const pairs = new Set<string>()
   for (let i = 0; i + 1 < byPosition.length; i++) if (byPosition[i]!.lexeme !== byPosition[i + 1]!.lexeme) pairs.add(`${byPosition[i]!.lexeme} ${byPosition[i + 1]!.lexeme}`)
   return pairs
@@ -159,7 +163,7 @@ export function refineCandidates(
       if (!term.scanned) s += bm25(R, term.idf, Math.max(positions.length, 1), c.length, avgdl)
     }
     if (pairs.size) {
-      const byPosition = [...lexemes].flatMap(([lexeme, positions]) => positions.map((p) => ({ lexeme, p }))).sort((a, b) => a.p - b.p || (a.lexeme < b.lexeme ? -1 : 1))
+      const byPosition = inPositionOrder(lexemes)
       const found = new Set<string>()
       for (let i = 0; i + 1 < byPosition.length; i++) {
         const a = byPosition[i]!
