@@ -71,9 +71,10 @@ export function createTurnService(deps: TurnServiceDeps) {
       return
     }
 
-    // A previous attempt may have stored the reply and then failed to send it: send that one.
-    // (On a first attempt there is none; after a crash, storing the reply again returns the stored one.)
-    const stored = jobCtx.attempt > 1 ? await store.messages.replyTo(message.organizationId, message.id) : null
+    // An earlier run may have stored the reply and then failed or died before sending it. After a
+    // restart the job starts again at attempt 1, so the stored reply is looked for on every run:
+    // otherwise the model would be called, and its cost recorded, a second time.
+    const stored = await store.messages.replyTo(message.organizationId, message.id)
     if (stored) {
       if (stored.status !== 'sent') await deliver({ reply: stored, conversation, inbox })
       await finish(message, 'done')

@@ -85,10 +85,26 @@ describe('retries never produce a second reply', () => {
     const { message: reply } = await t.app.store.messages.insertReply({ organizationId: org.organizationId, inboxId: inbox.id, conversationId: conversation.id, replyToId: message.id, externalMessageId: `reply:${message.id}`, author: 'agent', text: 'stored before the crash', sources: [] })
     await t.app.store.messages.setStatus(org.organizationId, reply.id, 'sent')
     const before = channel.sends.length
+    const callsBefore = model.calls()
     await t.app.turns.processConversation({ organizationId: org.organizationId, conversationId: conversation.id }, { jobId: 'recovered', attempt: 1, maxAttempts: 3 })
     expect(channel.sends.length).toBe(before)
+    // The model is not asked again: the stored reply stands, and no second cost is recorded.
+    expect(model.calls()).toBe(callsBefore)
     expect((await t.app.store.messages.get(org.organizationId, message.id))!.status).toBe('done')
     expect((await history('crash-session-1')).map((m) => m.text)).toEqual(['How do I connect a Telegram bot?', 'stored before the crash'])
+  })
+
+  it('after a restart (attempt 1 again) a reply stored but not sent is sent without asking the model again', async () => {
+    const inbox = (await t.app.store.inboxes.findByPublicKey(org.webchatKey))!
+    const conversation = await t.app.store.conversations.resolve({ inbox, externalThreadId: 'crash-session-2', externalUserId: 'crash-session-2' })
+    const { message } = await t.app.store.messages.insertInbound({ conversation, message: { inboxId: inbox.id, externalThreadId: 'crash-session-2', externalUserId: 'crash-session-2', externalMessageId: 'crash-2', text: 'How do I connect a Telegram bot?', attachments: [], receivedAt: new Date(), raw: {} } })
+    const { message: reply } = await t.app.store.messages.insertReply({ organizationId: org.organizationId, inboxId: inbox.id, conversationId: conversation.id, replyToId: message.id, externalMessageId: `reply:${message.id}`, author: 'agent', text: 'stored, then the process stopped', sources: [] })
+    const [sendsBefore, callsBefore] = [channel.sends.length, model.calls()]
+    await t.app.turns.processConversation({ organizationId: org.organizationId, conversationId: conversation.id }, { jobId: 'after-restart', attempt: 1, maxAttempts: 3 })
+    expect(model.calls()).toBe(callsBefore)
+    expect(channel.sends.slice(sendsBefore)).toEqual([reply.externalMessageId])
+    expect((await t.app.store.messages.get(org.organizationId, reply.id))!.status).toBe('sent')
+    expect((await t.app.store.messages.get(org.organizationId, message.id))!.status).toBe('done')
   })
 
   it('when every attempt fails the customer gets a short honest message, not silence', async () => {
