@@ -8,6 +8,7 @@ import { vector } from '@electric-sql/pglite-pgvector'
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
+import { databasePoolSize } from '../../core/config/index.ts'
 import { PrismaClient } from './generated/client.ts'
 import { migrate, type SqlRunner } from './migrate.ts'
 
@@ -94,7 +95,7 @@ function connectionConfig(url: string): pg.PoolConfig {
     password: u.password ? decodeURIComponent(u.password) : undefined,
     database: u.pathname.replace(/^\//, '') || undefined,
     ssl: u.searchParams.get('sslmode') === 'require' ? { rejectUnauthorized: false } : undefined,
-    max: Number(u.searchParams.get('connection_limit') ?? 10),
+    max: databasePoolSize(u.searchParams.get('connection_limit')),
   }
 }
 
@@ -108,14 +109,19 @@ async function openPostgres(url: string): Promise<Database> {
     },
     query: async <T,>(sql: string, params: unknown[] = []) => (await pool.query(sql, params)).rows as T[],
     withLock: async (fn) => {
-      const client = await pool.connect()
+      // The lock is held on a connection of its own, outside the pool: the migration runs on the
+      // pool, and with connection_limit=1 a pooled lock holder would leave it no client (a hang).
+      const { max: _max, ...single } = config
+      const client = new pg.Client(single)
+      client.on('error', () => undefined)
+      await client.connect()
       try {
-        // Other processes wait here; the migration itself runs on the pool (each in one statement batch).
+        // Other processes wait here.
         await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK])
         return await fn()
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined)
-        client.release()
+        await client.end().catch(() => undefined)
       }
     },
   }

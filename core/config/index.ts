@@ -20,6 +20,14 @@ const emptyToUndefined = z
 
 const blankToUndefined = (v: unknown) => (typeof v === 'string' && !v.trim() ? undefined : v)
 
+/** `?connection_limit=` of DATABASE_URL: the pool size of each process, a whole number from 1 to 1000 (default 10). */
+export function databasePoolSize(raw: string | null): number {
+  if (raw === null) return 10
+  const n = Number(raw)
+  if (!/^\d+$/.test(raw) || n < 1 || n > 1000) throw new Error(`connection_limit must be a whole number from 1 to 1000, not "${raw}"`)
+  return n
+}
+
 /** The one schema of the environment. Parsed once at boot; a bad value stops start-up. */
 const baseSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -27,7 +35,14 @@ const baseSchema = z.object({
   HOST: z.string().default('0.0.0.0'),
   PUBLIC_URL: optionalUrl(['http://', 'https://']),
   DATA_DIR: z.string().min(1).default('./data'),
-  DATABASE_URL: optionalUrl(['postgres://', 'postgresql://']),
+  DATABASE_URL: optionalUrl(['postgres://', 'postgresql://']).superRefine((v, ctx) => {
+    if (!v) return
+    try {
+      databasePoolSize(new URL(v).searchParams.get('connection_limit'))
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: (error as Error).message })
+    }
+  }),
   PGLITE_SHARED_BUFFERS: z.string().regex(/^\d{1,6}(kB|MB|GB)$/, 'expected a size such as 128MB').default('128MB'),
   REDIS_URL: optionalUrl(['redis://', 'rediss://']),
   REDIS_PREFIX: z.string().regex(/^[\w.-]{1,64}$/, 'expected letters, digits, _ . - (at most 64)').default('switchboard'),
