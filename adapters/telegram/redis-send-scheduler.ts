@@ -35,7 +35,7 @@ return t
 export function createRedisSendScheduler(input: { redis: Redis; prefix: string; limits?: SendLimits; sleep?: (ms: number) => Promise<void> }): SendScheduler {
   const limits = input.limits ?? TELEGRAM_LIMITS
   const sleep = input.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)))
-  const key = (k: string) => `${input.prefix}telegram:slots:${k}`
+  const key = (k: string) => `${input.prefix}:telegram:slots:${k}`
   return {
     async slot(target) {
       const start = Date.now()

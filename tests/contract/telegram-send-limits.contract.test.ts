@@ -33,15 +33,18 @@ describe.skipIf(!redis)('Telegram send limits: several processes sharing Redis',
     const prefix = uniquePrefix('tg')
     const workers = [createRedisSendScheduler({ redis: redis!, prefix, sleep: noSleep }), createRedisSendScheduler({ redis: redis!, prefix, sleep: noSleep })]
     await book(workers, Array.from({ length: 6 }, () => ({ bot: 'b', chat: 'c1', group: false })))
-    const chat = (await redis!.zrange(`${prefix}telegram:slots:chat:b:c1`, '0', '-1', 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number)
+    const chat = (await redis!.zrange(`${prefix}:telegram:slots:chat:b:c1`, '0', '-1', 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number)
     expect(chat).toHaveLength(6)
     for (let i = 1; i < chat.length; i++) expect(chat[i]! - chat[i - 1]!).toBeGreaterThanOrEqual(1000)
 
     await book(workers, Array.from({ length: 70 }, (_, i) => ({ bot: 'b2', chat: `c${i}`, group: false })))
-    const bot = (await redis!.zrange(`${prefix}telegram:slots:bot:b2`, '0', '-1', 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number)
+    const bot = (await redis!.zrange(`${prefix}:telegram:slots:bot:b2`, '0', '-1', 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number)
     expect(bot).toHaveLength(70)
     // Any window of one second holds at most 30 of them.
     for (let i = 0; i < bot.length; i++) expect(bot.filter((t) => t >= bot[i]! && t < bot[i]! + 1000).length).toBeLessThanOrEqual(30)
+    // Every key lives under "<REDIS_PREFIX>:", as the queue's and the rate limiter's do.
+    expect(await redis!.keys(`${prefix}telegram*`)).toEqual([])
+    expect((await redis!.keys(`${prefix}:*`)).length).toBeGreaterThan(0)
   })
 
   it('at most 20 messages a minute in a group', async () => {
