@@ -284,6 +284,11 @@ export interface Store {
   messages: {
     /** Inserts an inbound message; a second insert with the same (inboxId, externalMessageId) returns the first one and `created: false`. */
     insertInbound(input: { conversation: Conversation; message: InboundMessage }): Promise<{ message: Message; created: boolean }>
+    /**
+     * Ingress: the thread's conversation (created with its contact when new) and the inbound message,
+     * in one transaction. A redelivery (same inboxId and externalMessageId) returns the stored message and `created: false`.
+     */
+    receive(input: { inbox: Inbox; message: InboundMessage }): Promise<{ conversation: Conversation; message: Message; created: boolean }>
     /** Inserts the reply to an inbound message at most once (keyed by the inbound id); returns the existing one otherwise. */
     insertReply(input: { organizationId: string; inboxId: string; conversationId: string; replyToId: string | null; externalMessageId: string; author: MessageAuthor; text: string; sources: Source[]; meta?: ReplyMeta }): Promise<{ message: Message; created: boolean }>
     get(organizationId: string, id: string): Promise<Message | null>

@@ -7,6 +7,7 @@ import type {
   Conversation,
   ConversationState,
   Handoff,
+  InboundMessage,
   Inbox,
   Message,
   ModelRef,
@@ -74,6 +75,40 @@ const toHandoff = (h: Models.HandoffModel): Handoff => ({
 const toProviderKey = (k: Models.ProviderKeyModel): ProviderKey => ({ id: k.id, organizationId: k.organizationId, name: k.name, provider: k.provider, baseUrl: k.baseUrl, keyId: k.keyId, last4: k.last4, createdAt: k.createdAt })
 
 const isUniqueViolation = (e: unknown) => e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002'
+
+type Tx = Prisma.TransactionClient
+type ThreadInput = { inbox: Inbox; externalThreadId: string; externalUserId: string; userName?: string }
+
+/** The contact, its identity in the inbox and the conversation of the thread, created inside the caller's transaction. */
+async function createConversation(tx: Tx, { inbox, externalThreadId, externalUserId, userName }: ThreadInput) {
+  let identity = await tx.contactIdentity.findUnique({ where: { inboxId_externalUserId: { inboxId: inbox.id, externalUserId } } })
+  if (!identity) {
+    const contact = await tx.contact.create({ data: { id: newId(), organizationId: inbox.organizationId, name: userName ?? null } })
+    identity = await tx.contactIdentity.create({ data: { id: newId(), organizationId: inbox.organizationId, contactId: contact.id, inboxId: inbox.id, externalUserId } })
+  }
+  return tx.conversation.create({ data: { id: newId(), organizationId: inbox.organizationId, inboxId: inbox.id, agentId: inbox.agentId, contactId: identity.contactId, externalThreadId } })
+}
+
+/** Stores an inbound message of the conversation and marks the conversation's last activity. */
+async function createInbound(tx: Tx, conversation: { id: string; organizationId: string; inboxId: string }, message: InboundMessage) {
+  const created = await tx.message.create({
+    data: {
+      id: newId(),
+      organizationId: conversation.organizationId,
+      inboxId: conversation.inboxId,
+      conversationId: conversation.id,
+      externalMessageId: message.externalMessageId,
+      direction: 'in',
+      author: 'contact',
+      text: message.text ?? '',
+      attachments: message.attachments as unknown as Prisma.InputJsonValue,
+      meta: { ...(message.streaming ? { streaming: true } : {}), ...(message.privateThread ? { privateThread: true } : {}), ...(message.externalUserId ? { externalUserId: message.externalUserId } : {}) },
+      status: 'pending',
+    },
+  })
+  await tx.conversation.updateMany({ where: { id: conversation.id, organizationId: conversation.organizationId }, data: { lastMessageAt: new Date() } })
+  return created
+}
 
 
 /** The core Store over Prisma. Every query on customer data filters by organizationId. */
@@ -172,25 +207,16 @@ export function createPrismaStore(db: Database): Store {
     },
 
     conversations: {
-      resolve: async ({ inbox, externalThreadId, externalUserId, userName }) => {
-        const existing = await prisma.conversation.findUnique({ where: { inboxId_externalThreadId: { inboxId: inbox.id, externalThreadId } } })
+      resolve: async (input) => {
+        const thread = { inboxId_externalThreadId: { inboxId: input.inbox.id, externalThreadId: input.externalThreadId } }
+        const existing = await prisma.conversation.findUnique({ where: thread })
         if (existing) return toConversation(existing)
         try {
-          return await prisma.$transaction(async (tx) => {
-            let identity = await tx.contactIdentity.findUnique({ where: { inboxId_externalUserId: { inboxId: inbox.id, externalUserId } } })
-            if (!identity) {
-              const contact = await tx.contact.create({ data: { id: newId(), organizationId: inbox.organizationId, name: userName ?? null } })
-              identity = await tx.contactIdentity.create({ data: { id: newId(), organizationId: inbox.organizationId, contactId: contact.id, inboxId: inbox.id, externalUserId } })
-            }
-            const conversation = await tx.conversation.create({
-              data: { id: newId(), organizationId: inbox.organizationId, inboxId: inbox.id, agentId: inbox.agentId, contactId: identity.contactId, externalThreadId },
-            })
-            return toConversation(conversation)
-          })
+          return toConversation(await prisma.$transaction((tx) => createConversation(tx, input)))
         } catch (error) {
           // Two first messages of one thread raced: the other one created it.
           if (!isUniqueViolation(error)) throw error
-          return toConversation((await prisma.conversation.findUnique({ where: { inboxId_externalThreadId: { inboxId: inbox.id, externalThreadId } } }))!)
+          return toConversation((await prisma.conversation.findUnique({ where: thread }))!)
         }
       },
       get: async (organizationId, id) => {
@@ -214,28 +240,29 @@ export function createPrismaStore(db: Database): Store {
         const existing = await prisma.message.findUnique({ where })
         if (existing) return { message: toMessage(existing), created: false }
         try {
-          const [created] = await prisma.$transaction([
-            prisma.message.create({
-              data: {
-                id: newId(),
-                organizationId: conversation.organizationId,
-                inboxId: conversation.inboxId,
-                conversationId: conversation.id,
-                externalMessageId: message.externalMessageId,
-                direction: 'in',
-                author: 'contact',
-                text: message.text ?? '',
-                attachments: message.attachments as unknown as Prisma.InputJsonValue,
-                meta: { ...(message.streaming ? { streaming: true } : {}), ...(message.privateThread ? { privateThread: true } : {}), ...(message.externalUserId ? { externalUserId: message.externalUserId } : {}) },
-                status: 'pending',
-              },
-            }),
-            prisma.conversation.updateMany({ where: { id: conversation.id, organizationId: conversation.organizationId }, data: { lastMessageAt: new Date() } }),
-          ])
-          return { message: toMessage(created), created: true }
+          return { message: toMessage(await prisma.$transaction((tx) => createInbound(tx, conversation, message))), created: true }
         } catch (error) {
           if (!isUniqueViolation(error)) throw error
           return { message: toMessage((await prisma.message.findUnique({ where }))!), created: false }
+        }
+      },
+      receive: async ({ inbox, message }) => {
+        const thread = { inboxId_externalThreadId: { inboxId: inbox.id, externalThreadId: message.externalThreadId } }
+        const where = { inboxId_externalMessageId: { inboxId: inbox.id, externalMessageId: message.externalMessageId } }
+        // One transaction: a first message that cannot be stored leaves no empty conversation behind.
+        const attempt = () =>
+          prisma.$transaction(async (tx) => {
+            const existing = await tx.message.findUnique({ where })
+            if (existing) return { conversation: toConversation(await tx.conversation.findUniqueOrThrow({ where: { id: existing.conversationId } })), message: toMessage(existing), created: false }
+            const conversation = (await tx.conversation.findUnique({ where: thread })) ?? (await createConversation(tx, { inbox, externalThreadId: message.externalThreadId, externalUserId: message.externalUserId, userName: message.userName }))
+            return { conversation: toConversation(conversation), message: toMessage(await createInbound(tx, conversation, message)), created: true }
+          })
+        try {
+          return await attempt()
+        } catch (error) {
+          // Another delivery of the same thread or message won the race; it exists now, so once more reads it.
+          if (!isUniqueViolation(error)) throw error
+          return attempt()
         }
       },
       insertReply: async (input) => {

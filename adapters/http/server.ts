@@ -5,6 +5,7 @@ import express from 'express'
 import { AppError } from '../../core/errors.ts'
 import type { Logger } from '../../core/ports.ts'
 import type { HttpMetrics } from './metrics.ts'
+import { textGuard } from './text-guard.ts'
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -50,6 +51,7 @@ export function createHttpApp(deps: HttpAppDeps) {
   }
   app.use(express.json({ limit: deps.maxBodyBytes, verify: keepRaw, type: ['application/json', 'application/*+json'] }))
   app.use(express.text({ limit: deps.maxBodyBytes, verify: keepRaw, type: ['text/plain', 'text/markdown'] }))
+  app.use(textGuard())
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' })

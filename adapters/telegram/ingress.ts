@@ -1,6 +1,7 @@
 import express, { type Request, type Response, type Router } from 'express'
 import type { TurnService } from '../../core/conversation/turn-service.ts'
 import type { Inbox, Logger, Store } from '../../core/ports.ts'
+import { storableJson } from '../../core/security/storable-text.ts'
 import { updateSchema, type TelegramChannel } from './telegram-channel.ts'
 
 /**
@@ -11,7 +12,9 @@ import { updateSchema, type TelegramChannel } from './telegram-channel.ts'
 export function createTelegramIngress(deps: { store: Store; turns: TurnService; channel: TelegramChannel; logger: Logger; onUpdate?: (inbox: Inbox, update: unknown) => Promise<boolean> }) {
   const { channel, turns, logger } = deps
 
-  async function handleUpdate(inbox: Inbox, body: unknown): Promise<void> {
+  async function handleUpdate(inbox: Inbox, received: unknown): Promise<void> {
+    // Polled updates do not pass the HTTP edge: text PostgreSQL cannot store is cleaned here too.
+    const body = storableJson(received)
     // Other handlers (the operators' group) may take the update first.
     if (deps.onUpdate && (await deps.onUpdate(inbox, body))) return
     const update = updateSchema.safeParse(body)

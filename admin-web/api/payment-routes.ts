@@ -15,6 +15,7 @@ import {
 import type { Logger } from '../../core/ports.ts'
 import { requireRole } from '../../core/tenancy/auth-service.ts'
 import type { createApi } from '../../adapters/http/api.ts'
+import { storableJson } from '../../core/security/storable-text.ts'
 
 export type PaymentRoutesDeps = {
   api: ReturnType<typeof createApi>
@@ -113,7 +114,8 @@ export function createPaymentWebhookRouter(deps: Pick<PaymentRoutesDeps, 'provid
           res.status(200).json({ ignored: parsed.ignored })
           return
         }
-        event = parsed
+        // The provider's text (names, emails) is cleaned of what PostgreSQL cannot store rather than refused: a refused event would come back forever.
+        event = storableJson(parsed)
       } catch (error) {
         const message = error instanceof AppError ? error.message : 'The webhook body is malformed'
         log.warn({ err: error }, 'webhook refused: malformed body')

@@ -38,8 +38,7 @@ export function createTurnService(deps: TurnServiceDeps) {
     })
 
   async function receive(inbox: Inbox, inbound: InboundMessage) {
-    const conversation = await store.conversations.resolve({ inbox, externalThreadId: inbound.externalThreadId, externalUserId: inbound.externalUserId, userName: inbound.userName })
-    const { message, created } = await store.messages.insertInbound({ conversation, message: inbound })
+    const { conversation, message, created } = await store.messages.receive({ inbox, message: inbound })
     if (message.status === 'pending') await enqueueTurn({ organizationId: inbox.organizationId, conversationId: conversation.id, messageId: message.id })
     return { conversation, message, created }
   }
