@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { z } from 'zod'
 import type { Config } from '../core/config/index.ts'
+import { forbidden } from '../core/errors.ts'
 import { createAgentService } from '../core/agents/agent-service.ts'
 import { createAdminConsole } from '../core/commands/admin-console.ts'
 import { createDefaultPipeline } from '../core/conversation/default-pipeline.ts'
@@ -10,6 +11,7 @@ import { createOperatorService, HANDOFF_TIMEOUT_JOB } from '../core/conversation
 import { createTurnService, TURN_JOB } from '../core/conversation/turn-service.ts'
 import { createKnowledgeService, INGEST_JOB, REEMBED_JOB } from '../core/knowledge/knowledge-service.ts'
 import { createDocumentParser } from '../adapters/files/document-parser.ts'
+import { createAddressGuard, createSafeFetch, type SafeFetchOptions } from '../adapters/net/safe-fetch.ts'
 import { registerKnowledgeFileRoutes } from '../admin-web/api/knowledge-file-routes.ts'
 import { registerKnowledgeRoutes } from '../admin-web/api/knowledge-routes.ts'
 import type { ChannelAdapter, ChannelKind, ChatModel, Embedder, LlmClient, Logger, Notifier, Queue, RateLimiter, Store } from '../core/ports.ts'
@@ -41,7 +43,7 @@ import { createMemoryNotifier } from '../adapters/queue/memory-notifier.ts'
 import { createMemoryRateLimiter, createRedisRateLimiter } from '../adapters/queue/rate-limiter.ts'
 import { createWebchatChannel } from '../adapters/webchat/webchat-channel.ts'
 import { registerWebchatRoutes } from '../adapters/webchat/routes.ts'
-import { registerAdminRoutes, tokenOf } from '../admin-web/api/routes.ts'
+import { cookieSessionAllowed, registerAdminRoutes, tokenOf } from '../admin-web/api/routes.ts'
 import { registerTeamRoutes } from '../admin-web/api/team-routes.ts'
 import { registerReportRoutes } from '../admin-web/api/report-routes.ts'
 import { createAdminWebRouter } from '../admin-web/static.ts'
@@ -58,7 +60,17 @@ import { registerTelegramRoutes } from '../admin-web/api/telegram-routes.ts'
 export const VERSION = '0.1.0'
 
 export type AppRole = 'all' | 'server' | 'worker'
-export type AppOverrides = { chatModel?: ChatModel; llm?: LlmClient; embedder?: Embedder; queue?: Queue; notifier?: Notifier; channels?: ChannelAdapter[]; sleep?: (ms: number) => Promise<void> }
+export type AppOverrides = {
+  chatModel?: ChatModel
+  llm?: LlmClient
+  embedder?: Embedder
+  queue?: Queue
+  notifier?: Notifier
+  channels?: ChannelAdapter[]
+  sleep?: (ms: number) => Promise<void>
+  /** The resolver and the sender under the address policy of organizations' URLs (tests: fake DNS, nock). */
+  net?: Pick<SafeFetchOptions, 'lookup' | 'fetch'>
+}
 
 const turnJobSchema = z.object({ organizationId: z.string().min(1), conversationId: z.string().min(1) })
 const handoffTimeoutSchema = z.object({ organizationId: z.string().min(1), conversationId: z.string().min(1), handoffId: z.string().min(1) })
@@ -114,13 +126,19 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   // Answers: an agent with a model (the environment's OPENAI_* or the organization's own keys, with
   // fallbacks) answers through the LLM router; an agent without one uses the offline answerer.
   // The router and its SDK load on the first model call.
+  // Organizations' URLs reach only public addresses, or what the operator allows (ALLOW_PRIVATE_URLS);
+  // the installation's own OPENAI_BASE_URL is trusted and may be private (a self-hosted model).
+  const net: SafeFetchOptions = { allowPrivate: config.ALLOW_PRIVATE_URLS, ...o.net }
+  const organizationFetch = createSafeFetch({ ...net, refusal: "an organization's provider key can only reach public addresses (ALLOW_PRIVATE_URLS)" })
+  closers.push(() => organizationFetch.close())
   let router: Promise<LlmClient> | undefined
   const llm: LlmClient = o.llm ?? {
-    complete: async (request) => (await (router ??= import('../adapters/openai/llm-router.ts').then((m) => m.createLlmRouter({ timeoutMs: config.LLM_TIMEOUT_MS, logger })))).complete(request),
+    complete: async (request) => (await (router ??= import('../adapters/openai/llm-router.ts').then((m) => m.createLlmRouter({ timeoutMs: config.LLM_TIMEOUT_MS, logger, organizationFetch })))).complete(request),
   }
   const providerKeys = createProviderKeyService({
     store,
     secrets,
+    checkBaseUrl: createAddressGuard(net).check,
     environment: config.OPENAI_API_KEY ? { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_CHAT_MODEL } : undefined,
   })
   const crm = createPrismaCrm(db)
@@ -156,7 +174,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   })
   // Files and web pages: parsing libraries live in adapters/files, loaded on the first file.
   const maxFileBytes = config.KNOWLEDGE_MAX_FILE_BYTES
-  const parser = createDocumentParser({ maxBytes: maxFileBytes })
+  const parser = createDocumentParser({ maxBytes: maxFileBytes, net })
   const knowledge = createKnowledgeService({ store, embedder, queue, logger, parser, maxSourceBytes: maxFileBytes, checkChunkCap: (input) => quota.checkCap({ ...input, kind: 'chunks' }) })
   // Handoffs: announced where operators work (the Telegram group of the inbox), with a timer.
   const telegramDesk = createTelegramDesk({ store, channel: telegramChannel, logger: logger.child({ channel: 'telegram' }) })
@@ -181,7 +199,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const turns = createTurnService({ store, queue, notifier, channels, runPipeline, logger, metrics })
   const mailer = config.SMTP_URL ? createSmtpMailer({ url: config.SMTP_URL, from: config.MAIL_FROM, logger }) : createLogMailer(logger)
   const adminUrl = `${(config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).replace(/\/$/, '')}/admin/`
-  const auth = createAuthService({ store, limiter, mailer, adminUrl })
+  const auth = createAuthService({ store, limiter, mailer, adminUrl, signUpsPerIpPerHour: config.SIGNUP_RATE_PER_IP, resetsPerAccountPerHour: config.PASSWORD_RESET_RATE_PER_ACCOUNT })
   const telegram = createTelegram({
     store,
     secrets,
@@ -216,17 +234,18 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
 
   const api = createApi({
     authenticate: async (req) => {
-      const token = tokenOf(req.headers.authorization, req.headers.cookie)
-      return token ? auth.authenticate(token) : null
+      const session = tokenOf(req.headers)
+      if (!session) return null
+      if (session.via === 'cookie' && !cookieSessionAllowed(req.headers)) throw forbidden('The session cookie is not accepted from this page or site; use the admin web, or an Authorization: Bearer token')
+      return auth.authenticate(session.token)
     },
     // Bearer clients are not browsers: only cookie sessions need the CSRF header.
     csrfTokenOf: (req) => {
-      if (/^Bearer\s/i.test(req.headers.authorization ?? '')) return null
-      const token = tokenOf(undefined, req.headers.cookie)
-      return token ? csrfTokenOf(token) : null
+      const session = tokenOf(req.headers)
+      return session?.via === 'cookie' ? csrfTokenOf(session.token) : null
     },
   })
-  const webchatPages = registerWebchatRoutes({ api, store, turns, notifier, channel: channels.get('webchat') ?? createWebchatChannel(), replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS })
+  const webchatPages = registerWebchatRoutes({ api, store, turns, notifier, channel: channels.get('webchat') ?? createWebchatChannel(), replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS, frameAncestors: config.WEBCHAT_FRAME_ANCESTORS, limiter, rateLimits: { perIp: config.WEBCHAT_RATE_PER_IP, perKey: config.WEBCHAT_RATE_PER_KEY } })
   registerCrmRoutes({ api, crm, memory, store })
   registerBillingRoutes({ api, quota, store, plans, paymentsEnabled: Boolean(config.LEMONSQUEEZY_API_KEY || config.STRIPE_SECRET_KEY) })
   // Payments: each provider is on when its settings are present; its SDK loads only then.
@@ -249,6 +268,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   registerReportRoutes({ api, store })
   const http = createHttpApp({
     logger,
+    production: config.NODE_ENV === 'production',
     metrics,
     maxBodyBytes: config.MAX_BODY_BYTES,
     readiness: async () => {

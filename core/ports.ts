@@ -218,6 +218,7 @@ export interface Store {
     addMembership(input: Membership): Promise<void>
     membership(userId: string, organizationId?: string): Promise<Membership | null>
     get(id: string): Promise<User | null>
+    /** Sets the password and voids every outstanding password reset link of the account. */
     setPassword(userId: string, passwordHash: string): Promise<void>
   }
   members: {
@@ -227,12 +228,16 @@ export interface Store {
   }
   passwordResets: {
     create(input: { tokenHash: string; userId: string; expiresAt: Date }): Promise<void>
-    /** Marks the link used and returns its user, once: a second call, or an expired link, returns null. */
+    /**
+     * Uses the link once and returns its user; every other outstanding link of that user is voided
+     * with it, in one statement. A second call, an expired or a voided link returns null.
+     */
     consume(tokenHash: string, now: Date): Promise<string | null>
   }
   invitations: {
     create(input: { organizationId: string; email: string; role: Role; tokenHash: string; invitedByUserId: string | null; expiresAt: Date }): Promise<Invitation>
     list(organizationId: string): Promise<Invitation[]>
+    /** Withdraws an invitation not yet accepted; false when the organization has no such invitation. */
     delete(organizationId: string, id: string): Promise<boolean>
     find(tokenHash: string): Promise<Invitation | null>
     /** Marks the invitation accepted, once: a second call, or an expired one, returns null. */
@@ -536,9 +541,17 @@ export interface Logger {
   child(bindings: Record<string, unknown>): Logger
 }
 
+/** Where one key stands after an attempt was counted: `count` includes that attempt. */
+export type RateLimitHit = { allowed: boolean; count: number; remaining: number; resetMs: number }
+
+/** Fixed-window counters. Every method is atomic, so concurrent attempts cannot all slip under a limit. */
 export interface RateLimiter {
   /** Returns true when the key may act now; counts the attempt. */
   take(key: string, input: { limit: number; windowMs: number }): Promise<boolean>
+  /** Counts the attempt like take() and tells how many are left and when the window ends. */
+  hit(key: string, input: { limit: number; windowMs: number }): Promise<RateLimitHit>
+  /** Gives back one attempt counted in the current window (one that turned out not to count); never below zero. */
+  refund(key: string): Promise<void>
   /** How many attempts the key made in its current window, without counting one. */
   count(key: string): Promise<number>
 }

@@ -35,10 +35,15 @@ export function createPrismaAdminStore(prisma: PrismaClient): Pick<Store, 'membe
         await prisma.passwordReset.create({ data: { id: newId(), ...input } })
       },
       consume: async (tokenHash, now) => {
-        // One conditional update: of two concurrent uses, only one sees count 1.
-        const { count } = await prisma.passwordReset.updateMany({ where: { tokenHash, usedAt: null, expiresAt: { gt: now } }, data: { usedAt: now } })
-        if (count !== 1) return null
-        return (await prisma.passwordReset.findUnique({ where: { tokenHash }, select: { userId: true } }))?.userId ?? null
+        // One statement uses this link and voids the user's other open links: an older link cannot
+        // be used after a newer one, and of two links used at once the second finds its row used
+        // when the first commits, and gets nothing back.
+        const rows = await prisma.$queryRaw<{ userId: string; tokenHash: string }[]>`
+          UPDATE "PasswordReset" SET "usedAt" = ${now}
+          WHERE "usedAt" IS NULL
+            AND "userId" = (SELECT "userId" FROM "PasswordReset" WHERE "tokenHash" = ${tokenHash} AND "usedAt" IS NULL AND "expiresAt" > ${now})
+          RETURNING "userId", "tokenHash"`
+        return rows.find((r) => r.tokenHash === tokenHash)?.userId ?? null
       },
     },
 

@@ -133,7 +133,11 @@ export function createPrismaStore(db: Database): Store {
       },
       get: (id) => prisma.user.findUnique({ where: { id } }),
       setPassword: async (userId, passwordHash) => {
-        await prisma.user.update({ where: { id: userId }, data: { passwordHash } })
+        // A reset link sent before the change must not be able to change the password back.
+        await prisma.$transaction([
+          prisma.user.update({ where: { id: userId }, data: { passwordHash } }),
+          prisma.passwordReset.updateMany({ where: { userId, usedAt: null }, data: { usedAt: new Date() } }),
+        ])
       },
     },
     ...createPrismaAdminStore(prisma),

@@ -14,6 +14,7 @@ export function createDocumentParser(options: Partial<WebOptions> = {}): Documen
     timeoutMs: options.timeoutMs ?? DEFAULT_URL_TIMEOUT_MS,
     maxPages: options.maxPages ?? DEFAULT_MAX_PAGES,
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.net ? { net: options.net } : {}),
   }
   return {
     formatOf: (file) => detectFormat(file),

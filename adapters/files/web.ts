@@ -1,18 +1,30 @@
 // Web pages for the knowledge base: one page by URL, or every page a sitemap.xml lists, up to a
-// page limit. Outgoing HTTP goes only through the global fetch, with a timeout and a size limit.
-import { isIP } from 'node:net'
+// page limit. Every request (the page, a sitemap, each page it lists, each redirect) goes through
+// the safe fetch: only public addresses, unless the operator allows more (ALLOW_PRIVATE_URLS).
 import path from 'node:path'
 import { AppError } from '../../core/errors.ts'
 import type { ParsedDocument, ParsedSection } from '../../core/ports.ts'
+import { createSafeFetch, type SafeFetch, type SafeFetchOptions } from '../net/safe-fetch.ts'
 import { detectFormat, parseFile } from './formats.ts'
 
-export type WebOptions = { maxBytes: number; timeoutMs: number; maxPages: number; fetch?: typeof fetch }
+export type WebOptions = {
+  maxBytes: number
+  timeoutMs: number
+  maxPages: number
+  /** Replaces the safe fetch (tests); without it, one is made from `net`. */
+  fetch?: typeof fetch
+  /** The address policy of the safe fetch: the operator's allow-list, a resolver. */
+  net?: Omit<SafeFetchOptions, 'refusal'>
+}
 type Fetched = { url: string; bytes: Buffer; contentType: string }
 
 const urlError = (url: string, why: string, code = 'url_failed') => new AppError(code, `Could not import ${url}: ${why}`, 422)
 
-/** Only http(s) to a public host: an admin must not make the server read its own network. */
-export function checkPublicUrl(raw: string): URL {
+/** The fetch of the importer: public addresses only, unless `net.allowPrivate` says otherwise. */
+export const createImportFetch = (net: WebOptions['net'] = {}): SafeFetch => createSafeFetch({ ...net, refusal: 'only public addresses can be imported' })
+
+/** Only http(s): the address itself is judged by the safe fetch when it connects. */
+export function checkImportUrl(raw: string): URL {
   let url: URL
   try {
     url = new URL(raw)
@@ -20,35 +32,23 @@ export function checkPublicUrl(raw: string): URL {
     throw new AppError('invalid_url', `"${raw}" is not a valid URL`, 422)
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AppError('invalid_url', `${raw}: only http and https URLs can be imported`, 422)
-  const host = url.hostname.replace(/^\[|\]$/g, '').toLowerCase()
-  if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.internal') || (isIP(host) && isPrivateIp(host))) {
-    throw new AppError('invalid_url', `${raw}: addresses on a private network cannot be imported`, 422)
-  }
   return url
 }
 
-function isPrivateIp(ip: string): boolean {
-  if (isIP(ip) === 6) return ip === '::1' || ip === '::' || /^(fc|fd|fe8|fe9|fea|feb)/.test(ip) || ip.startsWith('::ffff:')
-  const [a = 0, b = 0] = ip.split('.').map(Number)
-  return a === 10 || a === 127 || a === 0 || (a === 169 && b === 254) || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127)
-}
-
-export async function fetchUrl(raw: string, options: WebOptions): Promise<Fetched> {
-  const url = checkPublicUrl(raw).toString()
-  const doFetch = options.fetch ?? fetch
+export async function fetchUrl(raw: string, options: WebOptions & { fetch: typeof fetch }): Promise<Fetched> {
+  const url = checkImportUrl(raw).toString()
   let res: Response
   try {
-    res = await doFetch(url, {
-      redirect: 'follow',
+    res = await options.fetch(url, {
       signal: AbortSignal.timeout(options.timeoutMs),
       headers: { 'user-agent': 'SwitchboardKnowledgeImporter/1.0', accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,text/*;q=0.8,*/*;q=0.5' },
     })
   } catch (error) {
+    if (error instanceof AppError) throw new AppError(error.code, `Could not import ${error.message}`, error.status, error.details)
     const e = error as Error & { cause?: { code?: string; message?: string } }
     if (e.name === 'TimeoutError' || e.name === 'AbortError') throw urlError(url, `no answer within ${options.timeoutMs} ms`, 'url_timeout')
     throw urlError(url, `the request failed (${e.cause?.code ?? e.cause?.message ?? e.message})`)
   }
-  if (res.redirected) checkPublicUrl(res.url)
   if (res.status !== 200) {
     await res.body?.cancel().catch(() => undefined)
     throw urlError(url, `the server answered HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`)
@@ -101,6 +101,16 @@ async function parsePage(page: Fetched): Promise<ParsedDocument> {
 
 /** One page, or with sitemap (or when the URL turns out to be one) every page it lists, up to maxPages. */
 export async function parseWeb(input: { url: string; sitemap?: boolean; maxPages?: number }, options: WebOptions, onProgress?: (fraction: number) => Promise<void> | void): Promise<ParsedDocument> {
+  if (options.fetch) return readWeb(input, { ...options, fetch: options.fetch }, onProgress)
+  const fetch = createImportFetch(options.net)
+  try {
+    return await readWeb(input, { ...options, fetch }, onProgress)
+  } finally {
+    await fetch.close()
+  }
+}
+
+async function readWeb(input: { url: string; sitemap?: boolean; maxPages?: number }, options: WebOptions & { fetch: typeof fetch }, onProgress?: (fraction: number) => Promise<void> | void): Promise<ParsedDocument> {
   const maxPages = Math.max(1, Math.min(input.maxPages ?? options.maxPages, options.maxPages))
   const first = await fetchUrl(input.url, options)
   if (!input.sitemap && !isSitemap(first)) return parsePage(first)

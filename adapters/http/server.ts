@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { Server } from 'node:http'
 import type { ErrorRequestHandler, NextFunction, Request, Response, Router } from 'express'
 import express from 'express'
+import helmet from 'helmet'
 import { AppError } from '../../core/errors.ts'
 import type { Logger } from '../../core/ports.ts'
 import type { HttpMetrics } from './metrics.ts'
@@ -22,12 +23,29 @@ export type HttpAppDeps = {
   /** Throws when a dependency (database, queue) is unreachable. */
   readiness: () => Promise<void>
   routers: Router[]
+  /** Sends Strict-Transport-Security: only in production, where the installation is served over HTTPS. */
+  production?: boolean
 }
 
 export function createHttpApp(deps: HttpAppDeps) {
   const app = express()
   app.disable('x-powered-by')
   app.set('trust proxy', 'loopback')
+
+  // Every response gets the browser hardening headers. The policy here fits JSON and plain text,
+  // which load nothing; the routers of pages (the admin web, the chat page) set their own CSP.
+  app.use(
+    helmet({
+      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"] } },
+      xFrameOptions: { action: 'deny' },
+      strictTransportSecurity: deps.production ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    }),
+  )
+  // API answers are per user and per moment: no cache or proxy may keep one.
+  app.use('/api', (_req: Request, res: Response, next: NextFunction) => {
+    res.setHeader('Cache-Control', 'no-store')
+    next()
+  })
 
   // Request id and access log.
   app.use((req: Request, res: Response, next: NextFunction) => {

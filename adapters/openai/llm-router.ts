@@ -45,7 +45,13 @@ export type LlmRouterOptions = {
   /** Failed calls at debug, breaker transitions at warn. Nothing is logged for a successful call. */
   logger?: Logger
   /** Builds the SDK client of one provider account (default: `new OpenAI({...})` with maxRetries 0). */
-  createClient?: (input: { baseURL: string; apiKey: string; timeoutMs: number }) => OpenAI
+  createClient?: (input: { baseURL: string; apiKey: string; timeoutMs: number; fetch?: typeof fetch }) => OpenAI
+  /**
+   * The fetch for organizations' own keys (targets with a providerKeyId): the safe fetch, so that a
+   * base URL whose name later resolves to a private address is refused when it is called. The
+   * installation's own target (OPENAI_BASE_URL) uses the SDK's fetch and may be private.
+   */
+  organizationFetch?: typeof fetch
 }
 
 export type BreakerInfo = { key: string; state: BreakerState; consecutiveFailures: number; openedAt: number | null }
@@ -97,24 +103,31 @@ export function createLlmRouter(options: LlmRouterOptions = {}): LlmRouter {
         baseURL: input.baseURL,
         maxRetries: 0,
         timeout: input.timeoutMs,
+        ...(input.fetch ? { fetch: input.fetch } : {}),
         // Never send the platform's own OpenAI organization or project (read from the environment
         // by default) along with a customer's key or to another provider.
         organization: null,
         project: null,
       }))
 
-  /** baseURL -> apiKey -> account: no string is built per call to find one. */
+  /**
+   * baseURL -> apiKey -> account: no string is built per call to find one. Organizations' accounts
+   * are kept apart from the installation's, so a key never borrows the trusted client.
+   */
   const accounts = new Map<string, Map<string, Account>>()
+  const organizationAccounts = new Map<string, Map<string, Account>>()
 
   function accountFor(target: ProviderTarget): Account {
     const baseURL = target.baseURL || defaultBaseURL
-    let byKey = accounts.get(baseURL)
-    if (!byKey) accounts.set(baseURL, (byKey = new Map()))
+    const ofOrganization = target.providerKeyId !== null && options.organizationFetch !== undefined
+    const pool = ofOrganization ? organizationAccounts : accounts
+    let byKey = pool.get(baseURL)
+    if (!byKey) pool.set(baseURL, (byKey = new Map()))
     let account = byKey.get(target.apiKey)
     if (!account) {
       const key = `${baseURL}#${createHash('sha256').update(target.apiKey).digest('hex').slice(0, 12)}`
       account = {
-        client: createClient({ baseURL, apiKey: target.apiKey, timeoutMs }),
+        client: createClient({ baseURL, apiKey: target.apiKey, timeoutMs, ...(ofOrganization ? { fetch: options.organizationFetch } : {}) }),
         breaker: new CircuitBreaker({ threshold: breakerThreshold, openMs: breakerOpenMs, now }),
         key,
         apiKey: target.apiKey,
@@ -328,7 +341,7 @@ export function createLlmRouter(options: LlmRouterOptions = {}): LlmRouter {
     complete,
     breakerState() {
       const out: BreakerInfo[] = []
-      for (const byKey of accounts.values()) for (const account of byKey.values()) out.push({ key: account.key, ...account.breaker.snapshot() })
+      for (const pool of [accounts, organizationAccounts]) for (const byKey of pool.values()) for (const account of byKey.values()) out.push({ key: account.key, ...account.breaker.snapshot() })
       return out
     },
   }
@@ -345,6 +358,10 @@ function classify(error: unknown, context: { apiKey: string; timeoutMs: number; 
   const { apiKey, timeoutMs } = context
   if (error === TIMED_OUT || error instanceof APIConnectionTimeoutError) {
     return { message: `timed out after ${timeoutMs} ms`, retryable: true, countsForBreaker: true, retryAfterMs: undefined }
+  }
+  if (error instanceof APIConnectionError && (error as { cause?: unknown }).cause instanceof AppError) {
+    // The safe fetch refused the address: asking again cannot help, and the provider did not fail.
+    return { message: scrub((error as { cause: AppError }).cause.message, apiKey), retryable: false, countsForBreaker: false, retryAfterMs: undefined }
   }
   if (error instanceof APIConnectionError) {
     return { message: scrub(`connection error: ${connectionCause(error)}`, apiKey), retryable: true, countsForBreaker: true, retryAfterMs: undefined }

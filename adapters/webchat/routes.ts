@@ -1,11 +1,13 @@
-import express, { type Router } from 'express'
+import express, { type RequestHandler, type Router } from 'express'
+import helmet from 'helmet'
 import { z } from 'zod'
 import { AppError } from '../../core/errors.ts'
-import type { ChannelAdapter, Notifier, Store } from '../../core/ports.ts'
+import type { ChannelAdapter, Notifier, RateLimiter, Store } from '../../core/ports.ts'
 import type { TurnService } from '../../core/conversation/turn-service.ts'
 import type { createApi } from '../http/api.ts'
+import { enforceRateLimits } from '../http/rate-limit.ts'
 import { webchatMessageSchema } from './webchat-channel.ts'
-import { renderChatPage } from './page.ts'
+import { chatAssets, renderChatPage } from './page.ts'
 import { publicMessage, receiveAndRespond } from './respond.ts'
 
 
@@ -16,6 +18,11 @@ export function registerWebchatRoutes(deps: {
   channel: ChannelAdapter
   notifier: Notifier
   replyTimeoutMs: number
+  /** CSP frame-ancestors of the chat page (WEBCHAT_FRAME_ANCESTORS). */
+  frameAncestors: string
+  limiter: RateLimiter
+  /** Customer messages a minute per client IP address and per web chat key (WEBCHAT_RATE_PER_IP, WEBCHAT_RATE_PER_KEY; 0: no limit). */
+  rateLimits: { perIp: number; perKey: number }
 }): Router {
   const { api, store, turns, channel } = deps
 
@@ -45,9 +52,21 @@ export function registerWebchatRoutes(deps: {
     summary: 'Send a customer message and wait for the reply (JSON, or server-sent events with Accept: text/event-stream)',
     auth: 'none',
     body: webchatMessageSchema,
-    responses: { 200: 'The reply (messages is empty when a person has taken over)', 202: 'Still being answered: poll GET .../messages' },
+    responses: { 200: 'The reply (messages is empty when a person has taken over)', 202: 'Still being answered: poll GET .../messages', 429: 'Too many messages from this address or to this web chat (Retry-After, RateLimit headers)' },
     handler: async ({ params, res, req }) => {
       const inbox = await inboxByKey(params.key!)
+      // Anyone can post here with a fresh session id, and every answer uses the organization's plan:
+      // the limits are checked before anything is stored. The key's limit holds however many
+      // addresses take part.
+      await enforceRateLimits({
+        limiter: deps.limiter,
+        res,
+        message: 'Too many messages; wait a moment and send it again',
+        policies: [
+          { name: 'webchat-ip', key: `webchat:ip:${req.ip}`, limit: deps.rateLimits.perIp, windowMs: 60_000 },
+          { name: 'webchat-key', key: `webchat:key:${inbox.id}`, limit: deps.rateLimits.perKey, windowMs: 60_000 },
+        ],
+      })
       const header = req.header('idempotency-key')
       const [inbound] = channel.normalize(header && !req.body.messageId ? { ...req.body, messageId: header } : req.body, inbox)
       if (!inbound) throw new AppError('validation_failed', 'Invalid message', 422)
@@ -72,10 +91,48 @@ export function registerWebchatRoutes(deps: {
   })
 
   const pages = express.Router()
+  pages.use('/chat', chatPageHeaders(deps.frameAncestors))
+  for (const asset of Object.values(chatAssets)) {
+    pages.get(asset.path, (_req, res) => {
+      res.setHeader('Cache-Control', 'public, max-age=31536000, immutable')
+      res.type(asset.type).send(asset.body)
+    })
+  }
   pages.get('/chat/:key', async (req, res) => {
     const inbox = await inboxByKey(req.params.key)
     const agent = await store.agents.get(inbox.organizationId, inbox.agentId)
+    res.setHeader('Cache-Control', 'no-cache')
     res.type('html').send(renderChatPage({ key: req.params.key, agentName: agent?.name ?? 'Assistant' }))
   })
   return pages
+}
+
+/**
+ * The chat page is public and shows what organizations wrote (the agent's name), on the origin of
+ * the admin API: nothing inline may run, and only the configured sites may frame it.
+ */
+function chatPageHeaders(frameAncestors: string): RequestHandler {
+  const ancestors = frameAncestors.split(' ')
+  const csp = helmet.contentSecurityPolicy({
+    useDefaults: false,
+    directives: {
+      defaultSrc: ["'none'"],
+      scriptSrc: ["'self'"],
+      styleSrc: ["'self'"],
+      connectSrc: ["'self'"],
+      baseUri: ["'none'"],
+      formAction: ["'none'"],
+      objectSrc: ["'none'"],
+      frameAncestors: ancestors,
+    },
+  })
+  // X-Frame-Options can say only DENY or SAMEORIGIN; for a list of sites frame-ancestors alone decides.
+  const frameOptions = frameAncestors === "'none'" ? 'DENY' : frameAncestors === "'self'" ? 'SAMEORIGIN' : null
+  // The full address of the page goes only to this origin, so the API can tell requests made from a chat page.
+  const referrer = helmet.referrerPolicy({ policy: 'same-origin' })
+  return (req, res, next) => {
+    if (frameOptions) res.setHeader('X-Frame-Options', frameOptions)
+    else res.removeHeader('X-Frame-Options')
+    referrer(req, res, () => csp(req, res, next))
+  }
 }

@@ -8,10 +8,12 @@ import type { TurnService } from '../../core/conversation/turn-service.ts'
 import type { QuotaService } from '../../core/billing/quota.ts'
 import { maskKey, providerKeyInput, type ProviderKeyService } from '../../core/llm/provider-keys.ts'
 import { receiveAndRespond } from '../../adapters/webchat/respond.ts'
+import { isChatPageUrl } from '../../adapters/webchat/page.ts'
 import { newId } from '../../core/ids.ts'
 import type { AuthService } from '../../core/tenancy/auth-service.ts'
 import { requireRole } from '../../core/tenancy/auth-service.ts'
 import type { createApi } from '../../adapters/http/api.ts'
+import { setRateLimitHeaders } from '../../adapters/http/rate-limit.ts'
 import type { Response } from 'express'
 import { csrfTokenOf, type Principal } from '../../core/tenancy/auth-service.ts'
 
@@ -69,7 +71,7 @@ export function registerAdminRoutes(deps: {
   }
 
   const setSessionCookie = (res: Response, session: { token: string; expiresAt: Date }) =>
-    res.cookie(SESSION_COOKIE, session.token, { httpOnly: true, sameSite: 'lax', secure: deps.secureCookies, expires: session.expiresAt, path: '/' })
+    res.cookie(SESSION_COOKIE, session.token, { ...sessionCookieOptions(deps.secureCookies), expires: session.expiresAt })
   const sessionView = (session: { token: string; csrfToken: string; expiresAt: Date; principal: Principal }) => ({
     token: session.token,
     csrfToken: session.csrfToken,
@@ -85,9 +87,9 @@ export function registerAdminRoutes(deps: {
     summary: 'Sign in: returns a bearer token and sets an HTTP-only session cookie; 5 failed sign-ins a minute per account or IP get 429',
     auth: 'none',
     body: z.object({ email: z.string().trim().email(), password: z.string().min(1).max(1000) }),
-    responses: { 200: 'Signed in', 401: 'Email or password is wrong', 429: 'Too many failed sign-ins' },
+    responses: { 200: 'Signed in', 401: 'Email or password is wrong', 429: 'Too many failed sign-ins (Retry-After, RateLimit headers)' },
     handler: async ({ body, req, res }) => {
-      const session = await auth.login({ ...body, ip: req.ip })
+      const session = await auth.login({ ...body, ip: req.ip, onLimits: (statuses) => setRateLimitHeaders(res, statuses) })
       setSessionCookie(res, session)
       return sessionView(session)
     },
@@ -97,7 +99,7 @@ export function registerAdminRoutes(deps: {
     method: 'post',
     path: '/api/v1/auth/signup',
     tag: 'auth',
-    summary: 'Create an organization and its owner, and sign in',
+    summary: 'Create an organization and its owner, and sign in; a few sign-ups an hour per IP (SIGNUP_RATE_PER_IP), then 429',
     auth: 'none',
     body: z.object({
       organizationName: z.string().trim().min(1).max(120),
@@ -105,9 +107,9 @@ export function registerAdminRoutes(deps: {
       email: z.string().trim().email(),
       password: z.string().min(10, 'at least 10 characters').max(1000),
     }),
-    responses: { 201: 'Created and signed in', 409: 'Email already registered' },
+    responses: { 201: 'Created and signed in', 409: 'Email already registered', 429: 'Too many sign-ups from this address (Retry-After, RateLimit headers)' },
     handler: async ({ body, req, res }) => {
-      await auth.createOrganizationWithOwner({ organizationName: body.organizationName, email: body.email, name: body.name, password: body.password })
+      await auth.createOrganizationWithOwner({ organizationName: body.organizationName, email: body.email, name: body.name, password: body.password, ip: req.ip, onLimits: (statuses) => setRateLimitHeaders(res, statuses) })
       const session = await auth.login({ email: body.email, password: body.password, ip: req.ip })
       setSessionCookie(res, session)
       res.status(201)
@@ -123,9 +125,11 @@ export function registerAdminRoutes(deps: {
     auth: 'session',
     responses: { 204: 'Signed out' },
     handler: async ({ req, res }) => {
-      const token = tokenOf(req.headers.authorization, req.headers.cookie)
-      if (token) await auth.logout(token)
-      res.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'lax', secure: deps.secureCookies })
+      const session = tokenOf(req.headers)
+      if (session) await auth.logout(session.token)
+      res.clearCookie(SESSION_COOKIE, sessionCookieOptions(deps.secureCookies))
+      // A cookie set before the session cookie moved to /api would otherwise sign the browser in again.
+      res.clearCookie(SESSION_COOKIE, { ...sessionCookieOptions(deps.secureCookies), path: '/' })
       return undefined
     },
   })
@@ -137,9 +141,9 @@ export function registerAdminRoutes(deps: {
     summary: 'Send a one-time link to set a new password (by mail, or to the log when SMTP_URL is not set); always 202',
     auth: 'none',
     body: z.object({ email: z.string().trim().email() }).strict(),
-    responses: { 202: 'If the account exists, the link is on its way', 429: 'Too many requests' },
+    responses: { 202: 'If the account exists, the link is on its way', 429: 'Too many requests (Retry-After, RateLimit headers)' },
     handler: async ({ body, req, res }) => {
-      await auth.requestPasswordReset({ email: body.email, ip: req.ip })
+      await auth.requestPasswordReset({ email: body.email, ip: req.ip, onLimits: (statuses) => setRateLimitHeaders(res, statuses) })
       res.status(202)
       return { status: 'sent' }
     },
@@ -149,7 +153,7 @@ export function registerAdminRoutes(deps: {
     method: 'post',
     path: '/api/v1/auth/password-reset/confirm',
     tag: 'auth',
-    summary: 'Set a new password with the token of a reset link (once); ends every session of the account',
+    summary: 'Set a new password with the token of a reset link (once); voids the other reset links and ends every session of the account',
     auth: 'none',
     body: z.object({ token: z.string().trim().min(20).max(200), password: z.string().min(10, 'at least 10 characters').max(1000) }).strict(),
     responses: { 204: 'Password changed', 400: 'The link is invalid, expired or already used' },
@@ -167,9 +171,8 @@ export function registerAdminRoutes(deps: {
     auth: 'session',
     handler: async ({ principal, req }) => {
       const [organization, user] = await Promise.all([store.organizations.get(principal.organizationId), store.users.get(principal.userId)])
-      const viaCookie = !/^Bearer\s/i.test(req.headers.authorization ?? '')
-      const token = tokenOf(req.headers.authorization, req.headers.cookie)
-      return { userId: principal.userId, email: user?.email, name: user?.name, role: principal.role, organization, ...(viaCookie && token ? { csrfToken: csrfTokenOf(token) } : {}) }
+      const session = tokenOf(req.headers)
+      return { userId: principal.userId, email: user?.email, name: user?.name, role: principal.role, organization, ...(session?.via === 'cookie' ? { csrfToken: csrfTokenOf(session.token) } : {}) }
     },
   })
 
@@ -479,12 +482,45 @@ export function registerAdminRoutes(deps: {
   })
 }
 
-export function tokenOf(authorization: string | undefined, cookie: string | undefined): string | null {
-  const bearer = authorization?.match(/^Bearer\s+(\S+)$/i)?.[1]
-  if (bearer) return bearer
-  for (const part of cookie?.split(';') ?? []) {
+/**
+ * The session cookie goes only with requests to the API (never to pages such as the public chat)
+ * and only with requests this site starts.
+ */
+export const sessionCookieOptions = (secure: boolean) => ({ httpOnly: true, sameSite: 'strict' as const, secure, path: '/api' })
+
+export type SessionToken = { token: string; via: 'bearer' | 'cookie' }
+
+/**
+ * The session token of a request and how it came: the one place that decides whether a request is
+ * a bearer client or a browser with the cookie (which must pass the CSRF check). An Authorization
+ * header decides alone: a malformed one means no session, never a fall back to the cookie.
+ */
+export function tokenOf(headers: { authorization?: string; cookie?: string }): SessionToken | null {
+  if (headers.authorization !== undefined) {
+    const bearer = /^Bearer\s+(\S+)$/i.exec(headers.authorization)?.[1]
+    return bearer ? { token: bearer, via: 'bearer' } : null
+  }
+  for (const part of headers.cookie?.split(';') ?? []) {
     const [name, ...value] = part.trim().split('=')
-    if (name === SESSION_COOKIE) return decodeURIComponent(value.join('='))
+    if (name !== SESSION_COOKIE) continue
+    try {
+      const token = decodeURIComponent(value.join('='))
+      return token ? { token, via: 'cookie' } : null
+    } catch {
+      return null
+    }
   }
   return null
+}
+
+/**
+ * Whether a request may act with the session cookie. Not from the public chat page, which shows
+ * what any organization wrote: should a script ever run there, it must not act as the admin who
+ * opened the link (the page sends its address to this origin: Referrer-Policy same-origin). Nor
+ * from another site, even a sibling subdomain, which SameSite=Strict still lets send the cookie.
+ */
+export function cookieSessionAllowed(headers: { referer?: string; 'sec-fetch-site'?: string | string[] }): boolean {
+  if (headers.referer && isChatPageUrl(headers.referer)) return false
+  const site = headers['sec-fetch-site']
+  return site !== 'same-site' && site !== 'cross-site'
 }

@@ -1,10 +1,11 @@
 import type { Response } from 'express'
 import { z } from 'zod'
+import { notFound } from '../../core/errors.ts'
 import type { Store } from '../../core/ports.ts'
 import type { AuthService } from '../../core/tenancy/auth-service.ts'
 import { requireRole, ROLES } from '../../core/tenancy/auth-service.ts'
 import type { createApi } from '../../adapters/http/api.ts'
-import { SESSION_COOKIE } from './routes.ts'
+import { SESSION_COOKIE, sessionCookieOptions } from './routes.ts'
 
 const role = z.enum(ROLES as ['owner', 'admin', 'operator', 'member'])
 
@@ -73,10 +74,10 @@ export function registerTeamRoutes(deps: { api: ReturnType<typeof createApi>; st
     tag: 'organization',
     summary: 'Withdraw an invitation (admin)',
     auth: 'session',
-    responses: { 204: 'Withdrawn' },
+    responses: { 204: 'Withdrawn', 404: 'No such open invitation in this organization' },
     handler: async ({ principal, params }) => {
       requireRole(principal, 'admin')
-      await store.invitations.delete(principal.organizationId, params.id!)
+      if (!(await store.invitations.delete(principal.organizationId, params.id!))) throw notFound('Invitation')
       return undefined
     },
   })
@@ -109,5 +110,5 @@ export function registerTeamRoutes(deps: { api: ReturnType<typeof createApi>; st
 }
 
 function setCookie(res: Response, session: { token: string; expiresAt: Date }, secure: boolean) {
-  res.cookie(SESSION_COOKIE, session.token, { httpOnly: true, sameSite: 'lax', secure, expires: session.expiresAt, path: '/' })
+  res.cookie(SESSION_COOKIE, session.token, { ...sessionCookieOptions(secure), expires: session.expiresAt })
 }

@@ -20,6 +20,37 @@ const emptyToUndefined = z
 
 const blankToUndefined = (v: unknown) => (typeof v === 'string' && !v.trim() ? undefined : v)
 
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?)*$/
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
+const isIpv6 = (v: string) => v.includes(':') && URL.canParse(`http://[${v}]/`)
+
+/** An ALLOW_PRIVATE_URLS entry: a host name, an IP address, or a network in CIDR notation (10.0.0.0/8, fd00::/8). */
+function isAllowEntry(entry: string): boolean {
+  const [address = '', bits, ...rest] = entry.split('/')
+  if (rest.length) return false
+  // A name ending in a number is read as an IPv4 address by URLs (10.0.0.300 is no host name).
+  if (bits === undefined) return IPV4.test(address) || isIpv6(address) || (HOST_NAME.test(address) && !/(^|\.)(\d+|0x[\da-f]*)$/.test(address))
+  if (!/^\d{1,3}$/.test(bits)) return false
+  if (IPV4.test(address)) return Number(bits) <= 32
+  return isIpv6(address) && Number(bits) <= 128
+}
+
+/**
+ * CSP frame-ancestors sources: 'self', 'none', or origins. Each word is matched whole, so the value
+ * cannot smuggle a `;` and another directive into the header it is written to.
+ */
+const frameAncestors = z.preprocess(
+  blankToUndefined,
+  z
+    .string()
+    .default("'self'")
+    .transform((v) => v.trim().split(/\s+/).map((word) => (word === 'self' || word === 'none' ? `'${word}'` : word)))
+    .refine((words) => (words.includes("'none'") ? words.length === 1 : words.every((w) => w === "'self'" || /^https?:\/\/(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*(:\d{1,5})?$/i.test(w))), {
+      message: "expected 'self', 'none', or a space-separated list of origins such as https://shop.example.com",
+    })
+    .transform((words) => words.join(' ')),
+)
+
 /** `?connection_limit=` of DATABASE_URL: the pool size of each process, a whole number from 1 to 1000 (default 10). */
 export function databasePoolSize(raw: string | null): number {
   if (raw === null) return 10
@@ -58,6 +89,19 @@ const baseSchema = z.object({
   OPENAI_BASE_URL: optionalUrl(['http://', 'https://']),
   OPENAI_CHAT_MODEL: z.string().default('gpt-4o-mini'),
   OPENAI_EMBEDDING_MODEL: z.string().default('text-embedding-3-small'),
+  /**
+   * Hosts, addresses and networks that organizations' URLs (web imports, provider keys) may reach
+   * although they are not public, e.g. `ollama.internal,10.0.0.0/8`. Everything else must be public.
+   */
+  ALLOW_PRIVATE_URLS: z
+    .string()
+    .optional()
+    .transform((v, ctx) => {
+      const entries = (v ?? '').split(',').map((e) => e.trim().toLowerCase().replace(/^\[|\](?=\/|$)/g, '').replace(/\.$/, '')).filter(Boolean)
+      const bad = entries.findIndex((e) => !isAllowEntry(e))
+      if (bad >= 0) ctx.addIssue({ code: 'custom', message: `entry ${bad + 1} is not a host name, IP address or CIDR network (expected e.g. ollama.internal,10.0.0.0/8)` })
+      return entries
+    }),
   PLANS_JSON: z
     .string()
     .optional()
@@ -90,6 +134,15 @@ const baseSchema = z.object({
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   DEMO_SEED: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   WEBCHAT_REPLY_TIMEOUT_MS: z.coerce.number().int().min(100).default(20_000),
+  /** Web chat messages a minute from one client IP address, and to one web chat key from all addresses (0: no limit). */
+  WEBCHAT_RATE_PER_IP: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).default(20)),
+  WEBCHAT_RATE_PER_KEY: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).default(60)),
+  /** Organizations one IP address may create through sign-up in an hour (0: no limit). */
+  SIGNUP_RATE_PER_IP: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).default(10)),
+  /** Password reset links one account may be sent in an hour, whoever asks (0: no limit). */
+  PASSWORD_RESET_RATE_PER_ACCOUNT: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).default(3)),
+  /** Sites allowed to embed the web chat page in a frame (CSP frame-ancestors). */
+  WEBCHAT_FRAME_ANCESTORS: frameAncestors,
   /** Mail for password reset and invitation links; without it they are written to the log. */
   SMTP_URL: optionalUrl(['smtp://', 'smtps://']),
   MAIL_FROM: z.string().trim().min(3).default('Switchboard <no-reply@localhost>'),

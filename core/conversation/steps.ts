@@ -90,14 +90,22 @@ export function mediaGate(deps: { store?: Store; transcriber?: Transcriber; chan
   }
 }
 
+export const RATE_LIMIT_REPLY = 'You are sending messages faster than I can read them. Please wait a moment and try again.'
+
+/**
+ * At most `limit` turns per conversation in a window. The first message over the limit gets a
+ * polite reply; the rest of the window's messages are done in silence, so a flood is not answered
+ * with a flood of notices (each of which the channel would have to send).
+ */
 export function rateLimit(deps: { limiter: RateLimiter; limit: number; windowMs: number }): Step {
   return {
     name: 'rate_limit',
     async run(ctx, next) {
-      const ok = await deps.limiter.take(`turn:${ctx.conversation.id}`, { limit: deps.limit, windowMs: deps.windowMs })
-      if (ok) return next()
-      ctx.reply = { author: 'system', text: 'You are sending messages faster than I can read them. Please wait a moment and try again.' }
+      const hit = await deps.limiter.hit(`turn:${ctx.conversation.id}`, { limit: deps.limit, windowMs: deps.windowMs })
+      if (hit.allowed) return next()
       ctx.billable = false
+      // The counter is atomic: exactly one message of the window sees the count just over the limit.
+      if (hit.count === deps.limit + 1) ctx.reply = { author: 'system', text: RATE_LIMIT_REPLY }
     },
   }
 }

@@ -32,16 +32,40 @@ export const maskKey = (k: ProviderKey) => ({ id: k.id, name: k.name, provider: 
  * Organizations' own provider keys (BYOK): sealed with AES-256-GCM before they are stored, opened
  * only to call the provider, and resolved into the ordered model targets of an agent.
  */
-export function createProviderKeyService(deps: { store: Store; secrets: SecretBox; environment?: { apiKey: string; baseURL?: string; model: string } }) {
+export function createProviderKeyService(deps: {
+  store: Store
+  secrets: SecretBox
+  environment?: { apiKey: string; baseURL?: string; model: string }
+  /**
+   * Refuses (AppError `url_forbidden`) a base URL whose host is not public and not allowed by the
+   * operator: an organization's key must not make the server call its own network. The
+   * environment's OPENAI_BASE_URL is the operator's own and is not checked.
+   */
+  checkBaseUrl?: (url: string) => Promise<void>
+}) {
   const { store, secrets } = deps
+
+  async function checkBaseUrl(input: z.infer<typeof providerKeyInput>, baseUrl: string) {
+    try {
+      await deps.checkBaseUrl?.(baseUrl)
+    } catch (error) {
+      if (!(error instanceof AppError) || error.code !== 'url_forbidden') throw error
+      const hint = input.baseUrl
+        ? 'a provider key can only point at a public address'
+        : `this is the default address of ${input.provider}: set baseUrl to the address where your server can be reached from the internet`
+      throw new AppError('url_forbidden', `baseUrl ${error.message}; ${hint}, unless the operator of this installation allows it with ALLOW_PRIVATE_URLS`, 422, error.details)
+    }
+  }
 
   async function add(principal: Principal, input: z.infer<typeof providerKeyInput>) {
     requireRole(principal, 'admin')
+    const baseUrl = input.baseUrl ?? PROVIDERS[input.provider] ?? null
+    if (baseUrl) await checkBaseUrl(input, baseUrl)
     const key = await store.providerKeys.create({
       organizationId: principal.organizationId,
       name: input.name,
       provider: input.provider,
-      baseUrl: input.baseUrl ?? PROVIDERS[input.provider] ?? null,
+      baseUrl,
       secret: secrets.seal(input.apiKey),
       keyId: secrets.keyId,
       last4: input.apiKey.slice(-4),

@@ -2,6 +2,7 @@ import { AppError, forbidden, notFound } from '../errors.ts'
 import { newToken } from '../ids.ts'
 import type { Mailer, RateLimiter, Role, Store } from '../ports.ts'
 import { hashPassword, hashToken, verifyPassword } from '../security/passwords.ts'
+import { reserve, type RateLimitStatus, type RatePolicy, type Reservation } from '../security/rate-limits.ts'
 
 export type Principal = { userId: string; organizationId: string; role: Role }
 
@@ -11,6 +12,10 @@ const INVITATION_TTL_MS = 7 * 24 * 3600 * 1000
 /** Failed sign-ins allowed per account and per IP address in one window. */
 export const SIGN_IN_LIMIT = 5
 export const SIGN_IN_WINDOW_MS = 60_000
+/** Reset links sent to one account in an hour, whoever asks, unless the installation says otherwise. */
+export const RESETS_PER_ACCOUNT = 3
+const RESET_WINDOW_MS = 3_600_000
+const SIGN_UP_WINDOW_MS = 3600_000
 const RANK: Record<Role, number> = { member: 0, operator: 1, admin: 2, owner: 3 }
 export const ROLES: Role[] = ['owner', 'admin', 'operator', 'member']
 
@@ -25,13 +30,22 @@ export function requireRole(principal: Principal, atLeast: Role): void {
 /** The CSRF token of a session: derived from the session token, so it needs no storage and dies with the session. */
 export const csrfTokenOf = (sessionToken: string): string => hashToken(`csrf:${sessionToken}`).slice(0, 43)
 
-const tooMany = () => new AppError('too_many_attempts', 'Too many failed sign-ins; wait a minute and try again', 429)
+const tooMany = (message: string) => new AppError('too_many_attempts', message, 429)
+
+/** Told where the caller's rate limits stand, so the HTTP layer can answer with RateLimit headers. */
+export type OnLimits = (statuses: RateLimitStatus[]) => void
+
+const unlimited: Reservation = { allowed: true, statuses: [], refund: async () => undefined }
 
 export function createAuthService(deps: {
   store: Store
   clock?: { now(): Date }
-  /** Counts failed sign-ins; without one there is no limit. */
+  /** Counts failed sign-ins, reset requests and sign-ups; without one there is no limit. */
   limiter?: RateLimiter
+  /** Organizations one IP address may create in an hour (0: no limit). */
+  signUpsPerIpPerHour?: number
+  /** Password reset links one account may be sent an hour (PASSWORD_RESET_RATE_PER_ACCOUNT); RESETS_PER_ACCOUNT when not given. */
+  resetsPerAccountPerHour?: number
   /** Sends password reset and invitation links; without one they are not sent. */
   mailer?: Mailer
   /** Where the admin web is, for the links in mail, e.g. http://localhost:3000/admin/ */
@@ -40,8 +54,15 @@ export function createAuthService(deps: {
   const { store } = deps
   const now = () => deps.clock?.now() ?? new Date()
   const adminUrl = deps.adminUrl ?? 'http://localhost:3000/admin/'
+  const reserveAttempt = (policies: RatePolicy[]) => (deps.limiter ? reserve(deps.limiter, policies) : Promise.resolve(unlimited))
 
-  async function createOrganizationWithOwner(input: { organizationName: string; email: string; name: string; password: string }) {
+  /** Sign-up from an IP address (`ip`) is limited per hour; without `ip` (seeding, tests) it is not. */
+  async function createOrganizationWithOwner(input: { organizationName: string; email: string; name: string; password: string; ip?: string; onLimits?: OnLimits }) {
+    if (input.ip) {
+      const attempt = await reserveAttempt([{ name: 'signup-ip', key: `signup:ip:${input.ip}`, limit: deps.signUpsPerIpPerHour ?? 10, windowMs: SIGN_UP_WINDOW_MS }])
+      input.onLimits?.(attempt.statuses)
+      if (!attempt.allowed) throw tooMany('Too many new organizations from this address; try again later')
+    }
     const email = input.email.trim().toLowerCase()
     if (await store.users.findByEmail(email)) throw new AppError('email_taken', 'An account with this email already exists', 409)
     const organization = await store.organizations.create({ name: input.organizationName })
@@ -62,22 +83,31 @@ export function createAuthService(deps: {
    * Signs in. After SIGN_IN_LIMIT failures in a minute for the same account or from the same IP
    * address every attempt is refused with 429 until the window ends, even with the right password.
    */
-  async function login(input: { email: string; password: string; ip?: string }): Promise<{ token: string; csrfToken: string; principal: Principal; expiresAt: Date }> {
+  async function login(input: { email: string; password: string; ip?: string; onLimits?: OnLimits }): Promise<{ token: string; csrfToken: string; principal: Principal; expiresAt: Date }> {
     const email = input.email.trim().toLowerCase()
-    const keys = [`signin:account:${hashToken(email)}`, ...(input.ip ? [`signin:ip:${input.ip}`] : [])]
-    if (deps.limiter) for (const key of keys) if ((await deps.limiter.count(key)) >= SIGN_IN_LIMIT) throw tooMany()
-    const user = await store.users.findByEmail(email)
-    // Verify even when the user is unknown, so timing does not reveal which emails exist.
-    const ok = await verifyPassword(input.password, user?.passwordHash ?? 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')
-    if (!user || !ok) {
-      if (deps.limiter) for (const key of keys) await deps.limiter.take(key, { limit: SIGN_IN_LIMIT, windowMs: SIGN_IN_WINDOW_MS })
-      throw new AppError('invalid_credentials', 'Email or password is wrong', 401)
+    const perMinute = { limit: SIGN_IN_LIMIT, windowMs: SIGN_IN_WINDOW_MS }
+    // The attempt is counted before the password is checked, so of many guesses sent at once only
+    // SIGN_IN_LIMIT are ever checked. Only a wrong password keeps it counted.
+    const attempt = await reserveAttempt([{ name: 'signin-account', key: `signin:account:${hashToken(email)}`, ...perMinute }, ...(input.ip ? [{ name: 'signin-ip', key: `signin:ip:${input.ip}`, ...perMinute }] : [])])
+    let failed = false
+    try {
+      if (!attempt.allowed) throw tooMany('Too many failed sign-ins; wait a minute and try again')
+      const user = await store.users.findByEmail(email)
+      // Verify even when the user is unknown, so timing does not reveal which emails exist.
+      const ok = await verifyPassword(input.password, user?.passwordHash ?? 'scrypt$32768$8$1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')
+      if (!user || !ok) {
+        failed = true
+        throw new AppError('invalid_credentials', 'Email or password is wrong', 401)
+      }
+      const membership = await store.users.membership(user.id)
+      if (!membership) throw new AppError('no_organization', 'This account belongs to no organization', 403)
+      const session = await startSession(user.id, membership.organizationId, membership.role)
+      await store.audit.record({ organizationId: membership.organizationId, actorUserId: user.id, action: 'auth.login' })
+      return session
+    } finally {
+      if (!failed) await attempt.refund()
+      input.onLimits?.(attempt.statuses)
     }
-    const membership = await store.users.membership(user.id)
-    if (!membership) throw new AppError('no_organization', 'This account belongs to no organization', 403)
-    const session = await startSession(user.id, membership.organizationId, membership.role)
-    await store.audit.record({ organizationId: membership.organizationId, actorUserId: user.id, action: 'auth.login' })
-    return session
   }
 
   async function authenticate(token: string): Promise<Principal | null> {
@@ -93,9 +123,17 @@ export function createAuthService(deps: {
   }
 
   /** Sends a one-time link to set a new password. Says nothing about whether the email exists. */
-  async function requestPasswordReset(input: { email: string; ip?: string }) {
-    if (deps.limiter && input.ip && !(await deps.limiter.take(`reset:ip:${input.ip}`, { limit: SIGN_IN_LIMIT, windowMs: SIGN_IN_WINDOW_MS }))) throw new AppError('too_many_attempts', 'Too many reset requests; wait a minute and try again', 429)
-    const user = await store.users.findByEmail(input.email.trim().toLowerCase())
+  async function requestPasswordReset(input: { email: string; ip?: string; onLimits?: OnLimits }) {
+    const email = input.email.trim().toLowerCase()
+    // Per address, and per account so that many addresses cannot flood one mailbox. The account's
+    // limit counts any email, known or not, so a 429 tells nothing about who has an account.
+    const attempt = await reserveAttempt([
+      ...(input.ip ? [{ name: 'reset-ip', key: `reset:ip:${input.ip}`, limit: SIGN_IN_LIMIT, windowMs: SIGN_IN_WINDOW_MS }] : []),
+      { name: 'reset-account', key: `reset:account:${hashToken(email)}`, limit: deps.resetsPerAccountPerHour ?? RESETS_PER_ACCOUNT, windowMs: RESET_WINDOW_MS },
+    ])
+    input.onLimits?.(attempt.statuses)
+    if (!attempt.allowed) throw tooMany('Too many reset requests; wait a while and try again')
+    const user = await store.users.findByEmail(email)
     if (!user) return
     const token = newToken(32)
     await store.passwordResets.create({ tokenHash: hashToken(token), userId: user.id, expiresAt: new Date(now().getTime() + RESET_TTL_MS) })
@@ -103,7 +141,7 @@ export function createAuthService(deps: {
     await deps.mailer?.send({ to: user.email, subject: 'Reset your Switchboard password', text: `Open this link within an hour to choose a new password:\n\n${link}\n\nIf you did not ask for it, ignore this message.` })
   }
 
-  /** Uses a reset link once: sets the password and ends every session of the account. */
+  /** Uses a reset link once: sets the password, voids the account's other reset links and ends every session of the account. */
   async function resetPassword(input: { token: string; password: string }) {
     const userId = await store.passwordResets.consume(hashToken(input.token), now())
     if (!userId) throw new AppError('invalid_token', 'This link is invalid, expired or already used; ask for a new one', 400)

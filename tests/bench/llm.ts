@@ -39,6 +39,8 @@ import { loadConfig } from '../../core/config/index.ts'
 
 /** The benchmarks run far more turns than a Trial's monthly responses: measure without the quota. */
 const UNLIMITED_TRIAL = JSON.stringify({ trial: { responsesPerPeriod: null, limits: { agents: null, chunks: null, channels: null } } })
+/** All the benchmark's turns come from one address to one web chat key. */
+const NO_WEBCHAT_RATE_LIMITS = { WEBCHAT_RATE_PER_IP: '0', WEBCHAT_RATE_PER_KEY: '0' }
 import type { LlmRequest } from '../../core/ports.ts'
 import { generateCorpus, ingestCorpus, shuffle, type BenchQuestion } from './corpus.ts'
 
@@ -367,7 +369,8 @@ async function runModelTurns(opts: Options): Promise<ModelTurnsResult> {
   let app: App | undefined
   let server: Server | undefined
   try {
-    const config = loadConfig({ ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'silent', DEMO_SEED: 'false', PORT: '0', HOST: '127.0.0.1', PLANS_JSON: UNLIMITED_TRIAL })
+    // The fake provider runs on this machine: the operator allows its address for organizations' keys.
+    const config = loadConfig({ ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'silent', DEMO_SEED: 'false', PORT: '0', HOST: '127.0.0.1', PLANS_JSON: UNLIMITED_TRIAL, ...NO_WEBCHAT_RATE_LIMITS, ALLOW_PRIVATE_URLS: '127.0.0.1' })
     const logger = createLogger({ level: config.LOG_LEVEL, destination: process.stderr })
     app = await buildApp({ config, logger, role: 'all' })
     server = await listen(app.http, 0, '127.0.0.1')

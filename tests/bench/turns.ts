@@ -14,6 +14,8 @@ import { loadConfig } from '../../core/config/index.ts'
 
 /** The benchmarks run far more turns than a Trial's monthly responses: measure without the quota. */
 const UNLIMITED_TRIAL = JSON.stringify({ trial: { responsesPerPeriod: null, limits: { agents: null, chunks: null, channels: null } } })
+/** All the benchmark's turns come from one address to one web chat key. */
+const NO_WEBCHAT_RATE_LIMITS = { WEBCHAT_RATE_PER_IP: '0', WEBCHAT_RATE_PER_KEY: '0' }
 import { createLogger } from '../../adapters/log/logger.ts'
 import { listen } from '../../adapters/http/server.ts'
 import { buildApp, type App } from '../../bots/app.ts'
@@ -77,7 +79,7 @@ export async function runTurnsBenchmark(partial: Partial<Options> = {}): Promise
   }
   try {
     snapshot('start (modules loaded)')
-    const config = loadConfig({ ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'error', DEMO_SEED: 'false', PORT: '0', HOST: '127.0.0.1', PLANS_JSON: UNLIMITED_TRIAL })
+    const config = loadConfig({ ...process.env, DATA_DIR: dataDir, LOG_LEVEL: 'error', DEMO_SEED: 'false', PORT: '0', HOST: '127.0.0.1', PLANS_JSON: UNLIMITED_TRIAL, ...NO_WEBCHAT_RATE_LIMITS })
     const logger = createLogger({ level: config.LOG_LEVEL, destination: process.stderr })
     const bootStarted = performance.now()
     app = await buildApp({ config, logger, role: 'all' })

@@ -107,7 +107,7 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor()
     await page.getByText('No responses in this period yet').waitFor()
     const cookies = await context.cookies()
-    expect(cookies.find((c) => c.name === 'sb_session')).toMatchObject({ httpOnly: true, sameSite: 'Lax' })
+    expect(cookies.find((c) => c.name === 'sb_session')).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/api' })
     await check('03-dashboard-empty')
 
     // Agents: create one, edit it, see it listed.

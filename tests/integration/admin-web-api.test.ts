@@ -30,8 +30,9 @@ describe('admin API for the admin web', () => {
     const setCookie = signup.headers.get('set-cookie')!
     expect(setCookie).toMatch(/sb_session=[\w-]{40,}/)
     expect(setCookie).toMatch(/HttpOnly/i)
-    expect(setCookie).toMatch(/SameSite=Lax/i)
-    expect(setCookie).toMatch(/Path=\//)
+    expect(setCookie).toMatch(/SameSite=Strict/i)
+    // Only the API gets the cookie: the public chat pages at /chat/ never carry an admin session.
+    expect(setCookie).toMatch(/Path=\/api(;|$)/)
     expect(signup.json.csrfToken).toMatch(/^[0-9a-f]{43}$/)
 
     const cookie = `sb_session=${cookieOf(setCookie)}`

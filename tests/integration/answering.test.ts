@@ -41,7 +41,12 @@ describe('answering with language models', () => {
   beforeAll(async () => {
     nock.disableNetConnect()
     nock.enableNetConnect('127.0.0.1')
-    t = await startTestApp({ env: { LLM_PRICES: JSON.stringify({ 'acme-large': { input: 1, output: 2 }, 'acme-small': { input: 0.5, output: 1 } }) } })
+    t = await startTestApp({
+      env: { LLM_PRICES: JSON.stringify({ 'acme-large': { input: 1, output: 2 }, 'acme-small': { input: 0.5, output: 1 } }) },
+      // The providers' names resolve to a public address, and their calls go through the global
+      // fetch that nock answers: the address policy of organizations' keys (ssrf.test.ts) still applies.
+      overrides: { net: { lookup: async () => [{ address: '93.184.215.14', family: 4 }], fetch: (input, init) => fetch(input, init) } },
+    })
     org = await createOrg(t, { name: 'Models', docs: [TELEGRAM_DOC] })
     const a = await api(t, '/api/v1/provider-keys', { token: org.token, body: { name: 'primary', provider: 'custom', baseUrl: `${A}/v1`, apiKey: KEY_A } })
     const b = await api(t, '/api/v1/provider-keys', { token: org.token, body: { name: 'backup', provider: 'custom', baseUrl: `${B}/v1`, apiKey: KEY_B } })

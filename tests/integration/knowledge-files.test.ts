@@ -19,7 +19,8 @@ describe('knowledge from files and web pages, through the real app', () => {
   beforeAll(async () => {
     nock.disableNetConnect()
     nock.enableNetConnect('127.0.0.1')
-    t = await startTestApp()
+    // Web pages are fetched through the global fetch, which nock answers, under the importer's address policy.
+    t = await startTestApp({ overrides: { net: { fetch: (input, init) => fetch(input, init) } } })
     org = await createOrg(t, { name: 'Harbor' })
   })
   afterEach(() => nock.cleanAll())

@@ -24,7 +24,14 @@ describe('Telegram admins: link codes and admin commands', () => {
   beforeAll(async () => {
     nock.disableNetConnect()
     nock.enableNetConnect('127.0.0.1')
-    b = await startTelegramTestBed({ name: 'Acme', bot: BOT, docs: [TELEGRAM_DOC, BILLING_DOC], env: { PLANS_JSON: JSON.stringify({ trial: { limits: { agents: 2, chunks: 500, channels: 5 } } }) } })
+    b = await startTelegramTestBed({
+      name: 'Acme',
+      bot: BOT,
+      docs: [TELEGRAM_DOC, BILLING_DOC],
+      env: { PLANS_JSON: JSON.stringify({ trial: { limits: { agents: 2, chunks: 500, channels: 5 } } }) },
+      // A link the admin sends is fetched through the global fetch, which nock answers.
+      overrides: { net: { fetch: (input, init) => fetch(input, init) } },
+    })
     const code = await linkCode()
     const reply = await ask(ADMIN_CHAT, `/start ${code}`)
     expect(reply.text).toContain('You are linked as an admin')

@@ -1,3 +1,4 @@
+import type { AppOverrides } from '../../bots/app.ts'
 import { api, createOrg, startTestApp, waitFor, type TestApp, type TestOrg } from './test-app.ts'
 import { startFakeTelegram, type FakeBot, type FakeTelegram } from './fake-telegram.ts'
 
@@ -16,10 +17,10 @@ export type TelegramTestBed = {
 }
 
 /** The app against a fake Bot API, an organization with its knowledge, and a bot connected through the admin API. */
-export async function startTelegramTestBed(input: { name: string; bot: FakeBot; docs?: { title: string; content: string }[]; env?: Record<string, string> }): Promise<TelegramTestBed> {
+export async function startTelegramTestBed(input: { name: string; bot: FakeBot; docs?: { title: string; content: string }[]; env?: Record<string, string>; overrides?: AppOverrides }): Promise<TelegramTestBed> {
   const tg = await startFakeTelegram()
   tg.addBot(input.bot)
-  const t = await startTestApp({ env: { TELEGRAM_API_ROOT: tg.url, PUBLIC_URL: 'https://switchboard.example.com', ...input.env } })
+  const t = await startTestApp({ env: { TELEGRAM_API_ROOT: tg.url, PUBLIC_URL: 'https://switchboard.example.com', ...input.env }, overrides: input.overrides })
   const org = await createOrg(t, { name: input.name, docs: input.docs })
   const res = await api(t, `/api/v1/agents/${org.agentId}/telegram`, { token: org.token, body: { token: input.bot.token } })
   if (res.status !== 201) throw new Error(`connect failed: ${res.text}`)

@@ -28,6 +28,7 @@ describe('configuration', () => {
     [{ ENCRYPTION_KEYS_PREVIOUS: 'aa,bb' }, 'ENCRYPTION_KEYS_PREVIOUS'],
     [{ LLM_PRICES: '{"gpt-4o-mini": {"input": "cheap"}}' }, 'LLM_PRICES'],
     [{ LLM_PRICES: 'not json' }, 'LLM_PRICES'],
+    [{ WEBCHAT_FRAME_ANCESTORS: "'self'; script-src 'unsafe-inline'" }, 'WEBCHAT_FRAME_ANCESTORS'],
   ])('names the variable and what is expected for %o', (env, name) => {
     try {
       loadConfig(env)
@@ -56,6 +57,31 @@ describe('configuration', () => {
   it('requires ENCRYPTION_KEY in production', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/ENCRYPTION_KEY: required when NODE_ENV=production/)
     expect(loadConfig({ NODE_ENV: 'production', ENCRYPTION_KEY: 'a'.repeat(64) }).ENCRYPTION_KEY).toBe('a'.repeat(64))
+  })
+})
+
+describe('WEBCHAT_FRAME_ANCESTORS', () => {
+  it("defaults to 'self' and reads a space-separated list of origins", () => {
+    expect(loadConfig({}).WEBCHAT_FRAME_ANCESTORS).toBe("'self'")
+    expect(loadConfig({ WEBCHAT_FRAME_ANCESTORS: ' ' }).WEBCHAT_FRAME_ANCESTORS).toBe("'self'")
+    expect(loadConfig({ WEBCHAT_FRAME_ANCESTORS: 'none' }).WEBCHAT_FRAME_ANCESTORS).toBe("'none'")
+    expect(loadConfig({ WEBCHAT_FRAME_ANCESTORS: "'self'  https://shop.example.com https://*.example.org:8443 http://localhost:5173" }).WEBCHAT_FRAME_ANCESTORS).toBe(
+      "'self' https://shop.example.com https://*.example.org:8443 http://localhost:5173",
+    )
+  })
+
+  it.each([
+    "'self'; script-src *",
+    'https://shop.example.com;',
+    'https://shop.example.com,https://other.example.com',
+    "https://shop.example.com 'unsafe-inline'",
+    '*',
+    'https:',
+    'https://shop.example.com/path',
+    'javascript:alert(1)',
+    "'none' https://shop.example.com",
+  ])('refuses %j, so nothing but frame sources reaches the CSP header', (value) => {
+    expect(() => loadConfig({ WEBCHAT_FRAME_ANCESTORS: value })).toThrow(/WEBCHAT_FRAME_ANCESTORS: expected 'self', 'none', or a space-separated list of origins/)
   })
 })
 

@@ -124,7 +124,8 @@ describe('file formats', () => {
 
 describe('web pages and sitemaps (nock, no network)', () => {
   const SITE = 'https://docs.harbor.example'
-  const web = { maxBytes: 100_000, timeoutMs: 300, maxPages: 10 }
+  // The importer's safe fetch sends through the global fetch, which nock answers; no name is resolved.
+  const web = { maxBytes: 100_000, timeoutMs: 300, maxPages: 10, net: { fetch: (input: string | URL | Request, init?: RequestInit) => fetch(input, init), lookup: () => Promise.reject(new Error('no DNS in this test')) } }
   beforeAll(() => nock.disableNetConnect())
   afterEach(() => nock.cleanAll())
   afterAll(() => nock.enableNetConnect())
@@ -171,7 +172,7 @@ describe('web pages and sitemaps (nock, no network)', () => {
     expect(await failure(parseWeb({ url: `${SITE}/slow` }, web))).toEqual({ status: 422, code: 'url_timeout', message: `Could not import ${SITE}/slow: no answer within 300 ms` })
     nock(SITE).get('/huge').reply(200, 'x'.repeat(100_001), { 'content-type': 'text/plain' })
     expect(await failure(parseWeb({ url: `${SITE}/huge` }, web))).toMatchObject({ status: 413, code: 'source_too_large', message: expect.stringContaining(`${SITE}/huge`) })
-    expect(await failure(parseWeb({ url: 'http://169.254.169.254/latest/meta-data' }, web))).toMatchObject({ status: 422, code: 'invalid_url' })
+    expect(await failure(parseWeb({ url: 'http://169.254.169.254/latest/meta-data' }, web))).toMatchObject({ status: 422, code: 'url_forbidden' })
     expect(await failure(parseWeb({ url: 'file:///etc/passwd' }, web))).toMatchObject({ status: 422, code: 'invalid_url' })
     nock(SITE).get('/plain').reply(200, '<h1>Just a page</h1>', { 'content-type': 'text/html' })
     expect(await failure(parseWeb({ url: `${SITE}/plain`, sitemap: true }, web))).toMatchObject({ status: 422, code: 'invalid_sitemap' })
