@@ -174,8 +174,9 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   })
   // Files and web pages: parsing libraries live in adapters/files, loaded on the first file.
   const maxFileBytes = config.KNOWLEDGE_MAX_FILE_BYTES
-  const parser = createDocumentParser({ maxBytes: maxFileBytes, net })
-  const knowledge = createKnowledgeService({ store, embedder, queue, logger, parser, maxSourceBytes: maxFileBytes, checkChunkCap: (input) => quota.checkCap({ ...input, kind: 'chunks' }) })
+  const maxSections = config.KNOWLEDGE_MAX_SECTIONS
+  const parser = createDocumentParser({ maxBytes: maxFileBytes, net, maxSections, ...(config.KNOWLEDGE_MAX_INFLATED_BYTES ? { maxInflatedBytes: config.KNOWLEDGE_MAX_INFLATED_BYTES } : {}) })
+  const knowledge = createKnowledgeService({ store, embedder, queue, logger, parser, maxSourceBytes: maxFileBytes, maxSections, checkChunkCap: (input) => quota.checkCap({ ...input, kind: 'chunks' }) })
   // Handoffs: announced where operators work (the Telegram group of the inbox), with a timer.
   const telegramDesk = createTelegramDesk({ store, channel: telegramChannel, logger: logger.child({ channel: 'telegram' }) })
   const operators = createOperatorService({

@@ -1,23 +1,48 @@
 // The DocumentParser port over the file formats and the web reader: core asks for text, this
 // adapter owns every parsing library.
+import { AppError } from '../../core/errors.ts'
 import { DEFAULT_MAX_FILE_BYTES } from '../../core/knowledge/knowledge-service.ts'
 import type { DocumentParser } from '../../core/ports.ts'
-import { detectFormat, parseFile } from './formats.ts'
+import { detectFormat, parseFile, parseLimits, type ParseLimits } from './formats.ts'
 import { parseWeb, type WebOptions } from './web.ts'
+import { DEFAULT_ZIP_LIMITS, readZipDirectory } from './zip-guard.ts'
 
 export const DEFAULT_URL_TIMEOUT_MS = 15_000
 export const DEFAULT_MAX_PAGES = 50
 
-export function createDocumentParser(options: Partial<WebOptions> = {}): DocumentParser {
+export type DocumentParserOptions = Partial<WebOptions> & Partial<Omit<ParseLimits, 'maxBytes'>>
+
+export function createDocumentParser(options: DocumentParserOptions = {}): DocumentParser {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_FILE_BYTES
+  const limits = parseLimits({
+    maxBytes,
+    ...(options.maxInflatedBytes ? { maxInflatedBytes: options.maxInflatedBytes } : {}),
+    ...(options.maxSections ? { maxSections: options.maxSections } : {}),
+    ...(options.maxTextChars ? { maxTextChars: options.maxTextChars } : {}),
+    ...(options.maxParseMs ? { maxParseMs: options.maxParseMs } : {}),
+  })
   const web: WebOptions = {
-    maxBytes: options.maxBytes ?? DEFAULT_MAX_FILE_BYTES,
+    maxBytes,
     timeoutMs: options.timeoutMs ?? DEFAULT_URL_TIMEOUT_MS,
     maxPages: options.maxPages ?? DEFAULT_MAX_PAGES,
     ...(options.fetch ? { fetch: options.fetch } : {}),
     ...(options.net ? { net: options.net } : {}),
+    limits,
   }
   return {
-    formatOf: (file) => detectFormat(file),
-    parse: async (input, onProgress) => (input.kind === 'file' ? parseFile(input) : parseWeb(input, web, onProgress)),
+    formatOf: (file) => {
+      const format = detectFormat(file)
+      // A DOCX's directory is read at upload, so that a bomb that declares its size is refused at once,
+      // before it is stored. A damaged one is left to the ingest job, which reports it on the source.
+      if (format === 'docx') {
+        try {
+          readZipDirectory(file.bytes, { ...DEFAULT_ZIP_LIMITS, maxInflatedBytes: limits.maxInflatedBytes }, { name: file.filename, damaged: (why) => new AppError('corrupt_docx', why, 422) })
+        } catch (error) {
+          if (!(error instanceof AppError) || error.code !== 'corrupt_docx') throw error
+        }
+      }
+      return format
+    },
+    parse: async (input, onProgress) => (input.kind === 'file' ? parseFile(input, undefined, undefined, limits) : parseWeb(input, web, onProgress)),
   }
 }

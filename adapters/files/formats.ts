@@ -5,7 +5,11 @@ import { parse as parseCsv } from 'csv-parse/sync'
 import { parse as parseHtml, type HTMLElement, NodeType, type Node } from 'node-html-parser'
 import { AppError } from '../../core/errors.ts'
 import { markdownSections } from '../../core/knowledge/chunker.ts'
+import { DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_SECTIONS } from '../../core/knowledge/knowledge-service.ts'
 import type { ParsedDocument, ParsedSection } from '../../core/ports.ts'
+import { parseDocx } from './docx.ts'
+import { checkPdfStreams, DEFAULT_PDF_STREAM_LIMITS } from './pdf-guard.ts'
+import { megabytes, tooLarge } from './zip-guard.ts'
 
 export type FileFormat = 'pdf' | 'docx' | 'txt' | 'markdown' | 'csv' | 'html'
 export type FileInput = { filename: string; mimeType?: string; bytes: Buffer }
@@ -95,16 +99,46 @@ export function decodeText(filename: string, bytes: Buffer): string {
 
 const baseName = (filename: string) => path.basename(filename)
 
+/**
+ * What one file may cost to read. Every parser stops at these, so that no file of an allowed size
+ * (a DOCX or PDF bomb, a CSV of a million tiny rows) can make the process hold more than a few
+ * hundred megabytes or produce more passages than anyone could use.
+ */
+export type ParseLimits = {
+  /** KNOWLEDGE_MAX_FILE_BYTES. */
+  maxBytes: number
+  /** The most a file may inflate to: all parts of a DOCX, all streams of a PDF (KNOWLEDGE_MAX_INFLATED_BYTES). */
+  maxInflatedBytes: number
+  /** The most sections (headings, pages, rows) one file may have (KNOWLEDGE_MAX_SECTIONS). */
+  maxSections: number
+  /** The most text one file may give, in characters. */
+  maxTextChars: number
+  /** How long a PDF may take to read, for a file whose pages reuse one costly content stream. */
+  maxParseMs: number
+}
+
+/** The limits for a file limit of maxBytes: inflation to 20 times it, text to 4 times it (more than any real document holds). */
+export function parseLimits(input: Partial<ParseLimits> = {}): ParseLimits {
+  const maxBytes = input.maxBytes ?? DEFAULT_MAX_FILE_BYTES
+  return {
+    maxBytes,
+    maxInflatedBytes: input.maxInflatedBytes ?? 20 * maxBytes,
+    maxSections: input.maxSections ?? DEFAULT_MAX_SECTIONS,
+    maxTextChars: input.maxTextChars ?? 4 * maxBytes,
+    maxParseMs: input.maxParseMs ?? 120_000,
+  }
+}
+
 /** name: how errors and a missing title call the file (a URL for a web page). */
-export async function parseFile(file: FileInput, format: FileFormat = detectFormat(file), name = baseName(file.filename)): Promise<ParsedDocument> {
+export async function parseFile(file: FileInput, format: FileFormat = detectFormat(file), name = baseName(file.filename), limits: ParseLimits = parseLimits()): Promise<ParsedDocument> {
   if (file.bytes.length === 0) throw emptySource(name, 'the file has no bytes')
   let doc: ParsedDocument
   switch (format) {
     case 'pdf':
-      doc = await parsePdf(name, file.bytes)
+      doc = await parsePdf(name, file.bytes, limits)
       break
     case 'docx':
-      doc = await parseDocx(name, file.bytes)
+      doc = await parseDocx(name, file.bytes, limits)
       break
     case 'txt':
       doc = { title: name, sections: [{ text: decodeText(name, file.bytes), location: {} }] }
@@ -113,7 +147,7 @@ export async function parseFile(file: FileInput, format: FileFormat = detectForm
       doc = parseMarkdown(name, decodeText(name, file.bytes))
       break
     case 'csv':
-      doc = parseCsvText(name, decodeText(name, file.bytes))
+      doc = parseCsvText(name, decodeText(name, file.bytes), limits.maxSections)
       break
     case 'html':
       doc = htmlDocument(name, decodeText(name, file.bytes), /^https?:/.test(name) ? name : undefined)
@@ -121,12 +155,17 @@ export async function parseFile(file: FileInput, format: FileFormat = detectForm
   }
   const sections = doc.sections.map((s) => ({ ...s, text: s.text.trim() })).filter((s) => s.text)
   if (sections.length === 0) throw emptySource(name, format === 'pdf' ? 'the PDF has no text layer (a scan needs OCR first)' : 'it has no text to index')
+  if (sections.length > limits.maxSections) throw tooManySections(name, limits.maxSections)
   return { title: doc.title.trim() || name, sections }
 }
 
+export const tooManySections = (name: string, max: number) => tooLarge(name, `has more than ${max.toLocaleString('en-US')} sections (headings, pages or rows), the most one file may have; split it into smaller files`)
+
 // ---- PDF (pdf.js, the legacy build for Node; loaded on first use)
 
-async function parsePdf(name: string, bytes: Buffer): Promise<ParsedDocument> {
+async function parsePdf(name: string, bytes: Buffer, limits: ParseLimits): Promise<ParsedDocument> {
+  const started = Date.now()
+  await checkPdfStreams(name, bytes, { ...DEFAULT_PDF_STREAM_LIMITS, maxInflatedBytes: limits.maxInflatedBytes })
   const pdfjs = await import('pdfjs-dist/legacy/build/pdf.mjs')
   // pdf.js takes ownership of the array it is given: pass a copy.
   const task = pdfjs.getDocument({ data: new Uint8Array(bytes), isEvalSupported: false, useSystemFonts: false, disableFontFace: true, verbosity: 0 })
@@ -140,14 +179,25 @@ async function parsePdf(name: string, bytes: Buffer): Promise<ParsedDocument> {
     throw new AppError('corrupt_pdf', `"${name}" is not a readable PDF: ${e?.message || 'the file is damaged'}`, 422)
   }
   try {
+    if (doc.numPages > limits.maxSections) throw tooLarge(name, `has ${doc.numPages.toLocaleString('en-US')} pages; at most ${limits.maxSections.toLocaleString('en-US')} can be imported from one file`)
     const sections: ParsedSection[] = []
+    let chars = 0
     for (let n = 1; n <= doc.numPages; n++) {
+      if (Date.now() - started > limits.maxParseMs) throw new AppError('parse_timeout', `"${name}" takes longer than ${Math.round(limits.maxParseMs / 1000)} s to read (stopped at page ${n}); split it into smaller files`, 422)
       const page = await doc.getPage(n)
-      const content = await page.getTextContent()
       let text = ''
-      for (const item of content.items) {
-        if (!('str' in item)) continue
-        text += item.str + (item.hasEOL ? '\n' : '')
+      // Streamed, so that a page with an enormous text layer is stopped at the limit, not held whole.
+      // The reader is left, not cancelled, when it stops early: destroying the document ends it.
+      const reader = page.streamTextContent().getReader()
+      for (;;) {
+        const { done, value } = await reader.read()
+        if (done) break
+        for (const item of value.items) {
+          if (!('str' in item)) continue
+          text += item.str + (item.hasEOL ? '\n' : '')
+          chars += item.str.length
+        }
+        if (chars > limits.maxTextChars) throw tooLarge(name, `has more than ${megabytes(limits.maxTextChars)} of text, the limit for one file`)
       }
       page.cleanup()
       text = text.replace(/[ \t]+/g, ' ').replace(/ *\n */g, '\n').trim()
@@ -164,22 +214,6 @@ async function parsePdf(name: string, bytes: Buffer): Promise<ParsedDocument> {
   }
 }
 
-// ---- DOCX (mammoth to HTML, then the HTML reader keeps headings, lists and tables)
-
-async function parseDocx(name: string, bytes: Buffer): Promise<ParsedDocument> {
-  const mammoth = (await import('mammoth')).default
-  let html: string
-  try {
-    html = (await mammoth.convertToHtml({ buffer: bytes })).value
-  } catch (error) {
-    throw new AppError('corrupt_docx', `"${name}" is not a readable Word document: ${(error as Error).message}`, 422)
-  }
-  const sections = htmlSections(parseHtml(html))
-  const firstH1 = /^<h1[^>]*>(.*?)<\/h1>/s.exec(html.trim())?.[1]
-  const title = firstH1 ? textOf(parseHtml(firstH1)) : name
-  return { title: title || name, sections }
-}
-
 // ---- Markdown
 
 function parseMarkdown(name: string, text: string): ParsedDocument {
@@ -190,15 +224,17 @@ function parseMarkdown(name: string, text: string): ParsedDocument {
 
 // ---- CSV: each row a passage, the header kept as context ("Column: value; Column: value")
 
-function parseCsvText(name: string, text: string): ParsedDocument {
+function parseCsvText(name: string, text: string, maxSections: number): ParsedDocument {
   const firstLine = text.replace(/^\uFEFF/, '').split(/\r?\n/, 1)[0] ?? ''
   const delimiter = [',', ';', '\t', '|'].map((d) => ({ d, n: firstLine.split(d).length })).sort((a, b) => b.n - a.n)[0]!.d
   let rows: string[][]
   try {
-    rows = parseCsv(text, { bom: true, delimiter, skip_empty_lines: true, relax_column_count: true, relax_quotes: true, trim: true }) as string[][]
+    // Reading stops one row past the limit: a file of a million tiny rows is refused, not held as a million arrays.
+    rows = parseCsv(text, { bom: true, delimiter, skip_empty_lines: true, relax_column_count: true, relax_quotes: true, trim: true, to: maxSections + 2 }) as string[][]
   } catch (error) {
     throw new AppError('invalid_csv', `"${name}" is not a readable CSV file: ${(error as Error).message}`, 422)
   }
+  if (rows.length > maxSections + 1) throw tooManySections(name, maxSections)
   const [header = [], ...data] = rows
   const columns = header.map((h, i) => h || `Column ${i + 1}`)
   const sections: ParsedSection[] = []

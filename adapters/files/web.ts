@@ -5,7 +5,7 @@ import path from 'node:path'
 import { AppError } from '../../core/errors.ts'
 import type { ParsedDocument, ParsedSection } from '../../core/ports.ts'
 import { createSafeFetch, type SafeFetch, type SafeFetchOptions } from '../net/safe-fetch.ts'
-import { detectFormat, parseFile } from './formats.ts'
+import { detectFormat, parseFile, type ParseLimits } from './formats.ts'
 
 export type WebOptions = {
   maxBytes: number
@@ -15,6 +15,8 @@ export type WebOptions = {
   fetch?: typeof fetch
   /** The address policy of the safe fetch: the operator's allow-list, a resolver. */
   net?: Omit<SafeFetchOptions, 'refusal'>
+  /** What one page may inflate to and make (the installation's file limits); the defaults when not given. */
+  limits?: ParseLimits
 }
 type Fetched = { url: string; bytes: Buffer; contentType: string }
 
@@ -87,7 +89,7 @@ export async function fetchUrl(raw: string, options: WebOptions & { fetch: typeo
 const isSitemap = (f: Fetched) => /\b(xml)\b/i.test(f.contentType) || /^\s*(<\?xml[^>]*>\s*)?(<!--[\s\S]*?-->\s*)*<(urlset|sitemapindex)\b/i.test(f.bytes.subarray(0, 2048).toString('utf8'))
 
 /** Reads one fetched page with the file parsers: HTML, or a PDF/text/Markdown/CSV/DOCX behind a URL. */
-async function parsePage(page: Fetched): Promise<ParsedDocument> {
+async function parsePage(page: Fetched, limits?: ParseLimits): Promise<ParsedDocument> {
   const pathname = new URL(page.url).pathname
   const base = path.basename(pathname)
   const filename = path.extname(base) ? base : `${base || 'index'}.html`
@@ -95,7 +97,7 @@ async function parsePage(page: Fetched): Promise<ParsedDocument> {
   const file = { filename, mimeType, bytes: page.bytes }
   // The server's content type outranks the URL's extension ("/page.php" is HTML).
   const format = mimeType === 'text/html' || mimeType === 'application/xhtml+xml' ? 'html' : detectFormat(file)
-  const doc = await parseFile(file, format, page.url)
+  const doc = await parseFile(file, format, page.url, limits)
   return { title: doc.title, sections: doc.sections.map((s) => ({ ...s, location: { ...s.location, url: page.url } })) }
 }
 
@@ -113,7 +115,7 @@ export async function parseWeb(input: { url: string; sitemap?: boolean; maxPages
 async function readWeb(input: { url: string; sitemap?: boolean; maxPages?: number }, options: WebOptions & { fetch: typeof fetch }, onProgress?: (fraction: number) => Promise<void> | void): Promise<ParsedDocument> {
   const maxPages = Math.max(1, Math.min(input.maxPages ?? options.maxPages, options.maxPages))
   const first = await fetchUrl(input.url, options)
-  if (!input.sitemap && !isSitemap(first)) return parsePage(first)
+  if (!input.sitemap && !isSitemap(first)) return parsePage(first, options.limits)
   if (!isSitemap(first)) throw urlError(input.url, 'it is not a sitemap (expected <urlset> or <sitemapindex> XML)', 'invalid_sitemap')
 
   const pages: string[] = []
@@ -144,7 +146,7 @@ async function readWeb(input: { url: string; sitemap?: boolean; maxPages?: numbe
 
   const sections: ParsedSection[] = []
   for (const [i, url] of pages.entries()) {
-    const doc = await parsePage(await fetchUrl(url, options))
+    const doc = await parsePage(await fetchUrl(url, options), options.limits)
     for (const s of doc.sections) {
       const heading = [doc.title, s.heading].filter(Boolean).join(' › ')
       sections.push({ text: s.text, heading, location: { ...s.location, heading, url } })

@@ -131,6 +131,10 @@ const baseSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
   KNOWLEDGE_MAX_FILE_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
+  /** The most one knowledge file may inflate to (all parts of a DOCX, all streams of a PDF); 20 times KNOWLEDGE_MAX_FILE_BYTES when not set. */
+  KNOWLEDGE_MAX_INFLATED_BYTES: z.preprocess(blankToUndefined, z.coerce.number().int().min(1024).optional()),
+  /** The most sections (headings, pages, rows), and so passages, one knowledge source may make. */
+  KNOWLEDGE_MAX_SECTIONS: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).default(20_000)),
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   DEMO_SEED: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   WEBCHAT_REPLY_TIMEOUT_MS: z.coerce.number().int().min(100).default(20_000),

@@ -24,6 +24,12 @@ export const RELEVANCE_THRESHOLD = 0.5
 const EMBED_BATCH = 32
 /** The default size limit of one uploaded file or fetched page (KNOWLEDGE_MAX_FILE_BYTES). */
 export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
+/**
+ * The default for the most sections, and so the most passages, one source may make
+ * (KNOWLEDGE_MAX_SECTIONS): 20,000 passages is some 40 MB of text. More is not a document but an
+ * attack on the index, and holds every passage and its vector in memory while it is written.
+ */
+export const DEFAULT_MAX_SECTIONS = 20_000
 
 /**
  * Progress of a source while it is processed: parsing 5..20, chunking 20..25, embedding 25..95,
@@ -67,12 +73,17 @@ export type KnowledgeServiceDeps = {
   chunking?: ChunkOptions
   /** Throws when the organization's plan does not allow that many more chunks. */
   checkChunkCap?: (input: { organizationId: string; adding: number; current: number }) => Promise<void>
+  /** The most sections and passages one source may make, whatever the plan; DEFAULT_MAX_SECTIONS when not given. */
+  maxSections?: number
 }
 
 export function createKnowledgeService(deps: KnowledgeServiceDeps) {
   const { store, embedder, queue } = deps
   const maxBytes = deps.maxSourceBytes ?? DEFAULT_MAX_FILE_BYTES
   const chunking = deps.chunking ?? DEFAULT_CHUNKING
+  const maxSections = deps.maxSections ?? DEFAULT_MAX_SECTIONS
+  const tooManySections = (title: string, what: string) =>
+    new AppError('source_too_large', `"${title}" has ${what}; at most ${maxSections.toLocaleString('en-US')} can come from one source: split it into smaller files`, 413)
 
   async function addSource(input: {
     organizationId: string
@@ -153,7 +164,9 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
   /** Turns a source's content into chunks: Markdown and text directly, files and URLs through the parser. */
   async function prepare(source: KnowledgeSource, content: string): Promise<{ title: string; chunks: Prepared[] }> {
     if (source.kind !== 'file' && source.kind !== 'url') {
-      return { title: source.title, chunks: chunkMarkdown(source.kind === 'markdown' ? content : content.replace(/^#/gm, '\\#'), chunking) }
+      const chunks = chunkMarkdown(source.kind === 'markdown' ? content : content.replace(/^#/gm, '\\#'), chunking)
+      if (chunks.length > maxSections) throw tooManySections(source.title, `${chunks.length.toLocaleString('en-US')} passages`)
+      return { title: source.title, chunks }
     }
     const parser = requireParser()
     const { organizationId, id } = source
@@ -172,12 +185,15 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     } else {
       parsed = await parser.parse({ kind: 'url', ...(JSON.parse(content) as UrlContent) }, onProgress)
     }
+    // Every section makes at least one passage: too many sections is refused before chunking them.
+    if (parsed.sections.length > maxSections) throw tooManySections(source.title, `more than ${maxSections.toLocaleString('en-US')} sections (headings, pages or rows)`)
     await store.knowledge.updateSource(organizationId, id, { progress: PROGRESS.chunking })
     const sections = parsed.sections.map((s) => ({ heading: s.heading || locationLabel(s.location), text: s.text }))
     const chunks = chunkSections(sections, chunking).map(({ section, ...c }) => {
       const location = parsed.sections[section]!.location
       return { ...c, location: { ...location, ...(c.heading && !location.heading && !locationLabel(location) ? { heading: c.heading } : {}) } }
     })
+    if (chunks.length > maxSections) throw tooManySections(source.title, `${chunks.length.toLocaleString('en-US')} passages`)
     return { title: parsed.title.trim().slice(0, 300) || source.title, chunks }
   }
 

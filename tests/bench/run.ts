@@ -21,6 +21,10 @@ const BENCHMARKS: Record<string, Benchmark> = {
     description: 'search latency p50/p95 and ingestion chunks/s with 100,000 chunks in one organization on PGlite (--chunks <n>, --queries <n>)',
     run: async (options) => (await import('./retrieval-scale.ts')).retrievalScale(options),
   },
+  'import-bombs': {
+    description: 'peak RSS above idle while importing DOCX and PDF decompression bombs and large legitimate files, each in a process of its own; target under 300 MB (--only <name,...>)',
+    run: async (options) => (await import('./import-bombs.ts')).importBombs(options),
+  },
   llm: {
     description: 'the LLM router against a local fake OpenAI-compatible server (calls/s, router overhead p50/p95), then web chat turns answered through it (turns/s, latency)',
     run: async () => (await import('./llm.ts')).llm(),
