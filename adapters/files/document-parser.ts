@@ -2,7 +2,8 @@
 // adapter owns every parsing library.
 import { AppError } from '../../core/errors.ts'
 import { DEFAULT_MAX_FILE_BYTES } from '../../core/knowledge/knowledge-service.ts'
-import type { DocumentParser } from '../../core/ports.ts'
+import type { DocumentParser, ParsedDocument } from '../../core/ports.ts'
+import { storableJson, storableText } from '../../core/security/storable-text.ts'
 import { detectFormat, parseFile, parseLimits, type ParseLimits } from './formats.ts'
 import { parseWeb, type WebOptions } from './web.ts'
 import { DEFAULT_ZIP_LIMITS, readZipDirectory } from './zip-guard.ts'
@@ -43,6 +44,11 @@ export function createDocumentParser(options: DocumentParserOptions = {}): Docum
       }
       return format
     },
-    parse: async (input, onProgress) => (input.kind === 'file' ? parseFile(input, undefined, undefined, limits) : parseWeb(input, web, onProgress)),
+    parse: async (input, onProgress) => storable(input.kind === 'file' ? await parseFile(input, undefined, undefined, limits) : await parseWeb(input, web, onProgress)),
   }
+}
+
+/** Extracted text may hold what PostgreSQL cannot store (pdf.js gives NUL for glyphs it cannot map): it is dropped here. */
+function storable(doc: ParsedDocument): ParsedDocument {
+  return { title: storableText(doc.title), sections: doc.sections.map((s) => ({ ...s, ...(s.heading === undefined ? {} : { heading: storableText(s.heading) }), text: storableText(s.text), location: storableJson(s.location) })) }
 }

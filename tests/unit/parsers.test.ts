@@ -5,6 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { detectFormat, parseFile } from '../../adapters/files/formats.ts'
 import { parseWeb } from '../../adapters/files/web.ts'
 import { createDocumentParser } from '../../adapters/files/document-parser.ts'
+import { buildDocx, heading, paragraph } from '../support/bomb-files.ts'
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/files')
 const fixture = (name: string) => readFile(path.join(FIXTURES, name))
@@ -183,5 +184,18 @@ describe('web pages and sitemaps (nock, no network)', () => {
     nock(SITE).get('/ferry').reply(200, await fixture('page.html'), { 'content-type': 'text/html' })
     nock(SITE).get('/museum').reply(500)
     expect(await failure(parseWeb({ url: `${SITE}/sitemap.xml`, sitemap: true }, web))).toMatchObject({ status: 422, message: `Could not import ${SITE}/museum: the server answered HTTP 500 Internal Server Error` })
+  })
+})
+
+describe('text PostgreSQL cannot store, in files', () => {
+  it('drops NUL characters and replaces unpaired surrogates in what a file yields, so its chunks can be written', async () => {
+    // A Word document can carry both: a raw NUL in its XML, and a character reference to half a surrogate pair.
+    const docx = buildDocx({ body: [{ bytes: heading('Tea\u0000 menu') + paragraph('Green tea\u0000 &#xD800; and black tea.') }] })
+    const doc = await createDocumentParser().parse({ kind: 'file', filename: 'menu.docx', bytes: docx })
+    const all = [doc.title, ...doc.sections.flatMap((s) => [s.text, s.heading ?? '', JSON.stringify(s.location)])].join('\n')
+    expect(all).not.toContain('\u0000')
+    expect(all).not.toMatch(/[\uD800-\uDFFF]/)
+    expect(doc.sections.map((s) => s.text).join('\n')).toContain('Green tea \uFFFD and black tea.')
+    expect(doc.sections[0]!.heading).toBe('Tea menu')
   })
 })
