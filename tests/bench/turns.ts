@@ -12,14 +12,15 @@ import { cpus, loadavg, tmpdir } from 'node:os'
 import path from 'node:path'
 import { loadConfig } from '../../core/config/index.ts'
 
-/** The benchmarks run far more turns than a Trial's monthly responses: measure without the quota. */
-const UNLIMITED_TRIAL = JSON.stringify({ trial: { responsesPerPeriod: null, limits: { agents: null, chunks: null, channels: null } } })
-/** All the benchmark's turns come from one address to one web chat key. */
-const NO_WEBCHAT_RATE_LIMITS = { WEBCHAT_RATE_PER_IP: '0', WEBCHAT_RATE_PER_KEY: '0' }
 import { createLogger } from '../../adapters/log/logger.ts'
 import { listen } from '../../adapters/http/server.ts'
 import { buildApp, type App } from '../../bots/app.ts'
 import { generateCorpus, ingestCorpus, shuffle, type BenchQuestion } from './corpus.ts'
+
+/** The benchmarks run far more turns than a Trial's monthly responses: measure without the quota. */
+const UNLIMITED_TRIAL = JSON.stringify({ trial: { responsesPerPeriod: null, limits: { agents: null, chunks: null, channels: null } } })
+/** All the benchmark's turns come from one address to one web chat key. */
+const NO_WEBCHAT_RATE_LIMITS = { WEBCHAT_RATE_PER_IP: '0', WEBCHAT_RATE_PER_KEY: '0' }
 
 export const TARGETS = { p95MsAtConcurrency1: 50, peakRssMb: 300 }
 const CHUNKS_MIN = 280
