@@ -89,31 +89,41 @@ async function createConversation(tx: Tx, { inbox, externalThreadId, externalUse
   return tx.conversation.create({ data: { id: newId(), organizationId: inbox.organizationId, inboxId: inbox.id, agentId: inbox.agentId, contactId: identity.contactId, externalThreadId } })
 }
 
-/** Stores an inbound message of the conversation and marks the conversation's last activity. */
-async function createInbound(tx: Tx, conversation: { id: string; organizationId: string; inboxId: string }, message: InboundMessage) {
-  const created = await tx.message.create({
-    data: {
-      id: newId(),
-      organizationId: conversation.organizationId,
-      inboxId: conversation.inboxId,
-      conversationId: conversation.id,
-      externalMessageId: message.externalMessageId,
-      direction: 'in',
-      author: 'contact',
-      text: message.text ?? '',
-      attachments: message.attachments as unknown as Prisma.InputJsonValue,
-      meta: { ...(message.streaming ? { streaming: true } : {}), ...(message.privateThread ? { privateThread: true } : {}), ...(message.externalUserId ? { externalUserId: message.externalUserId } : {}) },
-      status: 'pending',
-    },
-  })
-  await tx.conversation.updateMany({ where: { id: conversation.id, organizationId: conversation.organizationId }, data: { lastMessageAt: new Date() } })
-  return created
-}
-
+/** The row of an inbound message of the conversation. */
+const inboundRow = (conversation: { id: string; organizationId: string; inboxId: string }, message: InboundMessage) => ({
+  id: newId(),
+  organizationId: conversation.organizationId,
+  inboxId: conversation.inboxId,
+  conversationId: conversation.id,
+  externalMessageId: message.externalMessageId,
+  direction: 'in' as const,
+  author: 'contact' as const,
+  text: message.text ?? '',
+  attachments: message.attachments as unknown as Prisma.InputJsonValue,
+  meta: { ...(message.streaming ? { streaming: true } : {}), ...(message.privateThread ? { privateThread: true } : {}), ...(message.externalUserId ? { externalUserId: message.externalUserId } : {}) },
+  status: 'pending' as const,
+})
 
 /** The core Store over Prisma. Every query on customer data filters by organizationId. */
 export function createPrismaStore(db: Database): Store {
   const prisma = db.prisma
+
+  /** An inbound message of a known conversation; a redelivery returns the stored one. */
+  async function insertInbound({ conversation, message }: { conversation: Conversation; message: InboundMessage }) {
+    const where = { inboxId_externalMessageId: { inboxId: conversation.inboxId, externalMessageId: message.externalMessageId } }
+    const existing = await prisma.message.findUnique({ where })
+    if (existing) return { message: toMessage(existing), created: false }
+    try {
+      const [created] = await prisma.$transaction([
+        prisma.message.create({ data: inboundRow(conversation, message) }),
+        prisma.conversation.updateMany({ where: { id: conversation.id, organizationId: conversation.organizationId }, data: { lastMessageAt: new Date() } }),
+      ])
+      return { message: toMessage(created), created: true }
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error
+      return { message: toMessage((await prisma.message.findUnique({ where }))!), created: false }
+    }
+  }
 
   return {
     organizations: {
@@ -239,34 +249,24 @@ export function createPrismaStore(db: Database): Store {
     },
 
     messages: {
-      insertInbound: async ({ conversation, message }) => {
-        const where = { inboxId_externalMessageId: { inboxId: conversation.inboxId, externalMessageId: message.externalMessageId } }
-        const existing = await prisma.message.findUnique({ where })
-        if (existing) return { message: toMessage(existing), created: false }
-        try {
-          return { message: toMessage(await prisma.$transaction((tx) => createInbound(tx, conversation, message))), created: true }
-        } catch (error) {
-          if (!isUniqueViolation(error)) throw error
-          return { message: toMessage((await prisma.message.findUnique({ where }))!), created: false }
-        }
-      },
+      insertInbound: (input) => insertInbound(input),
       receive: async ({ inbox, message }) => {
         const thread = { inboxId_externalThreadId: { inboxId: inbox.id, externalThreadId: message.externalThreadId } }
-        const where = { inboxId_externalMessageId: { inboxId: inbox.id, externalMessageId: message.externalMessageId } }
-        // One transaction: a first message that cannot be stored leaves no empty conversation behind.
-        const attempt = () =>
-          prisma.$transaction(async (tx) => {
-            const existing = await tx.message.findUnique({ where })
-            if (existing) return { conversation: toConversation(await tx.conversation.findUniqueOrThrow({ where: { id: existing.conversationId } })), message: toMessage(existing), created: false }
-            const conversation = (await tx.conversation.findUnique({ where: thread })) ?? (await createConversation(tx, { inbox, externalThreadId: message.externalThreadId, externalUserId: message.externalUserId, userName: message.userName }))
-            return { conversation: toConversation(conversation), message: toMessage(await createInbound(tx, conversation, message)), created: true }
-          })
+        const known = await prisma.conversation.findUnique({ where: thread })
+        if (known) return { conversation: toConversation(known), ...(await insertInbound({ conversation: toConversation(known), message })) }
+        // The thread's first message: its conversation, contact and the message in one transaction, so
+        // a message that cannot be stored leaves no empty conversation behind.
         try {
-          return await attempt()
+          return await prisma.$transaction(async (tx) => {
+            const conversation = await createConversation(tx, { inbox, externalThreadId: message.externalThreadId, externalUserId: message.externalUserId, userName: message.userName })
+            const created = await tx.message.create({ data: inboundRow(conversation, message) })
+            return { conversation: toConversation(conversation), message: toMessage(created), created: true }
+          })
         } catch (error) {
-          // Another delivery of the same thread or message won the race; it exists now, so once more reads it.
+          // Another first message of the thread won the race: the conversation exists now.
           if (!isUniqueViolation(error)) throw error
-          return attempt()
+          const conversation = toConversation((await prisma.conversation.findUnique({ where: thread }))!)
+          return { conversation, ...(await insertInbound({ conversation, message })) }
         }
       },
       insertReply: async (input) => {
