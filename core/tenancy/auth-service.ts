@@ -15,7 +15,7 @@ export const SIGN_IN_WINDOW_MS = 60_000
 /** Reset links sent to one account in an hour, whoever asks, unless the installation says otherwise. */
 export const RESETS_PER_ACCOUNT = 3
 const RESET_WINDOW_MS = 3_600_000
-const SIGN_UP_WINDOW_MS = 3600_000
+const SIGN_UP_WINDOW_MS = 3_600_000
 const RANK: Record<Role, number> = { member: 0, operator: 1, admin: 2, owner: 3 }
 export const ROLES: Role[] = ['owner', 'admin', 'operator', 'member']
 
