@@ -49,14 +49,14 @@ export const RANKING: Ranking = {
   nearWindow: 3,
 }
 
-const sourceOmit = { content: false } as const
-/** Chunks written per statement, and posting lists per statement, with the event loop let in between. */
+/** A source's content (a whole uploaded file) is read only by sourceContent: `false` here read it on every status poll. */
+const sourceOmit = { content: true } as const
+/** Chunks written per statement, with the event loop let in between. */
 const CHUNKS_PER_INSERT = 100
-const LISTS_PER_INSERT = 2_000
 const vectorLiteral = (v: number[]) => `[${v.map((x) => (Number.isFinite(x) ? x : 0)).join(',')}]`
 const isUniqueViolation = (e: unknown) => e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002'
 
-export const toSource = (s: Models.KnowledgeSourceModel): KnowledgeSource => ({
+export const toSource = (s: Omit<Models.KnowledgeSourceModel, 'content'>): KnowledgeSource => ({
   id: s.id,
   organizationId: s.organizationId,
   agentId: s.agentId,
@@ -251,7 +251,16 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
   }
 
   const knowledge: Store['knowledge'] = {
-    createSource: async (input) => toSource(await prisma.knowledgeSource.create({ data: { id: newId(), status: 'queued', ...input, collectionId: input.collectionId ?? null }, omit: sourceOmit })),
+    // The content (an uploaded file in base64 is megabytes) is written and read on the runner: as
+    // a parameter of Prisma's, a 7 MB string took some 550 MB of memory to write, on the runner a few.
+    createSource: async ({ content, ...input }) => {
+      const id = newId()
+      await runner.query(
+        `INSERT INTO "KnowledgeSource" (id, "organizationId", "agentId", "collectionId", title, kind, uri, checksum, status, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9)`,
+        [id, input.organizationId, input.agentId, input.collectionId ?? null, input.title, input.kind, input.uri, input.checksum, content],
+      )
+      return toSource((await prisma.knowledgeSource.findFirst({ where: { id }, omit: sourceOmit }))!)
+    },
     listSources: async (organizationId, filter = {}) =>
       (
         await prisma.knowledgeSource.findMany({
@@ -264,13 +273,14 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
       const s = await prisma.knowledgeSource.findFirst({ where: { id, organizationId }, omit: sourceOmit })
       return s ? toSource(s) : null
     },
-    sourceContent: async (organizationId, id) => (await prisma.knowledgeSource.findFirst({ where: { id, organizationId }, select: { content: true } }))?.content ?? null,
+    sourceContent: async (organizationId, id) => (await runner.query<{ content: string | null }>(`SELECT content FROM "KnowledgeSource" WHERE id = $1 AND "organizationId" = $2`, [id, organizationId]))[0]?.content ?? null,
     findSourceByUri: async (organizationId, uri) => {
       const s = await prisma.knowledgeSource.findFirst({ where: { organizationId, uri }, omit: sourceOmit })
       return s ? toSource(s) : null
     },
-    updateSource: async (organizationId, id, patch) => {
-      await prisma.knowledgeSource.updateMany({ where: { id, organizationId }, data: { ...patch, updatedAt: new Date() } })
+    updateSource: async (organizationId, id, { content, ...patch }) => {
+      if (typeof content === 'string') await runner.query(`UPDATE "KnowledgeSource" SET content = $3 WHERE id = $1 AND "organizationId" = $2`, [id, organizationId, content])
+      await prisma.knowledgeSource.updateMany({ where: { id, organizationId }, data: { ...patch, ...(content === null ? { content: null } : {}), updatedAt: new Date() } })
     },
     replaceChunks: async ({ organizationId, sourceId, embedder, dimensions, chunks }) => {
       const source = await prisma.knowledgeSource.findFirst({ where: { id: sourceId, organizationId }, select: { title: true } })
@@ -278,8 +288,6 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
       await prisma.$transaction(
         async (tx) => {
           await unindexSource(tx, organizationId, sourceId)
-          // The source's posting lists, gathered batch by batch: lexeme -> chunks (in ordinal order).
-          const lists = new Map<string, { ordinals: number[]; tfs: number[]; lengths: number[] }>()
           for (let i = 0; i < chunks.length; i += CHUNKS_PER_INSERT) {
             const batch = chunks.slice(i, i + CHUNKS_PER_INSERT)
             // Let HTTP requests and timers in between batches (PGlite runs each statement synchronously).
@@ -298,48 +306,39 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
                 setweight(to_tsvector(${lang}::regconfig, $3::text || ' ' || ${heading}), 'A') || setweight(to_tsvector(${lang}::regconfig, ${text}), 'B'),
                 ${p(vectorLiteral(c.embedding))}::vector, ${p(location)}::jsonb)`
             })
-            // The chunks with their token counts; back come each chunk's lexemes with their frequencies.
-            const inserted = await tx.$queryRawUnsafe<{ ordinal: number; length: number; terms: string }[]>(
-              `WITH v (id, ordinal, heading, text, language, tsv, embedding, location) AS (VALUES ${rows.join(',\n')}),
-               ins AS (
-                 INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", ordinal, heading, text, language, tsv, embedding, embedder, dimensions, location, "length")
-                 SELECT v.id, $1, $2, v.ordinal, v.heading, v.text, v.language, v.tsv, v.embedding, $4, $5, v.location,
-                        (SELECT COALESCE(sum(COALESCE(array_length(u.positions, 1), 1)), 0) FROM unnest(v.tsv) u)
-                 FROM v
-                 RETURNING ordinal, tsv, "length"
-               )
-               SELECT ordinal, "length", (SELECT COALESCE(json_agg(json_build_array(u.lexeme, COALESCE(array_length(u.positions, 1), 1))), '[]')::text FROM unnest(ins.tsv) u) AS terms
-               FROM ins ORDER BY ordinal`,
+            // The chunks, each with its token count.
+            await tx.$executeRawUnsafe(
+              `WITH v (id, ordinal, heading, text, language, tsv, embedding, location) AS (VALUES ${rows.join(',\n')})
+               INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", ordinal, heading, text, language, tsv, embedding, embedder, dimensions, location, "length")
+               SELECT v.id, $1, $2, v.ordinal, v.heading, v.text, v.language, v.tsv, v.embedding, $4, $5, v.location,
+                      (SELECT COALESCE(sum(COALESCE(array_length(u.positions, 1), 1)), 0) FROM unnest(v.tsv) u)
+               FROM v`,
               ...params,
             )
-            for (const chunk of inserted) {
-              for (const [term, tf] of JSON.parse(chunk.terms) as [string, number][]) {
-                let list = lists.get(term)
-                if (!list) lists.set(term, (list = { ordinals: [], tfs: [], lengths: [] }))
-                list.ordinals.push(chunk.ordinal)
-                list.tfs.push(tf)
-                list.lengths.push(chunk.length)
-              }
-            }
           }
-          // The posting lists and the document frequencies, in term order, so concurrent imports
+          // The posting lists (lexeme -> chunks in ordinal order) and the document frequencies, built
+          // in the database from the chunks just written: gathered in JavaScript and sent back as
+          // JSON, 8,000 chunks' lists took some 500 MB of memory. Term order, so concurrent imports
           // take the term rows' locks in the same order.
-          const terms = [...lists.keys()].sort()
-          for (let i = 0; i < terms.length; i += LISTS_PER_INSERT) {
+          if (chunks.length) {
             await new Promise((resolve) => setImmediate(resolve))
-            const batch = terms.slice(i, i + LISTS_PER_INSERT).map((term) => ({ term, ...lists.get(term)! }))
             await tx.$executeRawUnsafe(
-              `WITH b AS (SELECT * FROM json_to_recordset($3::json) AS b(term text, ordinals int[], tfs int2[], lengths int[])),
+              `WITH t AS (
+                 SELECT u.lexeme AS term, c.ordinal, COALESCE(array_length(u.positions, 1), 1)::int2 AS tf, c."length"
+                 FROM "KnowledgeChunk" c, unnest(c.tsv) u
+                 WHERE c."organizationId" = $1 AND c."sourceId" = $2
+               ),
+               b AS (
+                 SELECT term, array_agg(ordinal ORDER BY ordinal) AS ordinals, array_agg(tf ORDER BY ordinal) AS tfs, array_agg("length" ORDER BY ordinal) AS lengths
+                 FROM t GROUP BY term
+               ),
                ins AS (INSERT INTO "KnowledgePostingList" ("organizationId", term, "sourceId", ordinals, tfs, lengths) SELECT $1, term, $2, ordinals, tfs, lengths FROM b)
                INSERT INTO "KnowledgeTerm" ("organizationId", term, df)
                SELECT $1, term, cardinality(ordinals) FROM b ORDER BY term
                ON CONFLICT ("organizationId", term) DO UPDATE SET df = "KnowledgeTerm".df + EXCLUDED.df`,
               organizationId,
               sourceId,
-              JSON.stringify(batch),
             )
-          }
-          if (chunks.length) {
             await tx.$executeRawUnsafe(
               `INSERT INTO "KnowledgeIndexStats" ("organizationId", chunks, tokens)
                SELECT $1, count(*), COALESCE(sum("length"), 0) FROM "KnowledgeChunk" WHERE "organizationId" = $1 AND "sourceId" = $2

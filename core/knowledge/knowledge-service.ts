@@ -215,12 +215,15 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
         await deps.checkChunkCap({ organizationId, adding: chunks.length, current })
       }
       const embeddings: number[][] = []
+      let reported: number = PROGRESS.embedding
       for (let i = 0; i < chunks.length; i += EMBED_BATCH) {
         await yieldToEventLoop()
         const batch = chunks.slice(i, i + EMBED_BATCH)
         embeddings.push(...(await embedder.embed(batch.map((c) => embeddingText(title, c.heading, c.text)))))
         const progress = PROGRESS.embedding + Math.round(((PROGRESS.stored - PROGRESS.embedding) * Math.min(chunks.length, i + EMBED_BATCH)) / chunks.length)
-        await store.knowledge.updateSource(organizationId, sourceId, { progress })
+        // Written when the figure changes: at most 70 updates, however many batches.
+        if (progress > reported) await store.knowledge.updateSource(organizationId, sourceId, { progress })
+        reported = progress
       }
       await store.knowledge.replaceChunks({
         organizationId,
@@ -229,7 +232,8 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
         dimensions: embedder.dimensions,
         chunks: chunks.map((c, i) => ({ ...c, embedding: embeddings[i]! })),
       })
-      await store.knowledge.updateSource(organizationId, sourceId, { status: 'ready', progress: 100, chunkCount: chunks.length })
+      // An uploaded file is not needed once indexed (re-embedding reads the chunks): its bytes go.
+      await store.knowledge.updateSource(organizationId, sourceId, { status: 'ready', progress: 100, chunkCount: chunks.length, ...(source.kind === 'file' ? { content: null } : {}) })
     } catch (error) {
       const message = error instanceof AppError ? error.message : `Processing "${source.title}" failed: ${(error as Error).message}`
       // A failed source keeps no chunks: nothing partial (nor a stale earlier version) stays searchable.

@@ -83,6 +83,8 @@ describe('knowledge from files and web pages, through the real app', () => {
   it('re-uploading a changed file with the same name replaces its chunks', async () => {
     const first = await upload('notice.txt', Buffer.from('The gift shop sells postcards of the old lamp.'))
     await settled(first.json.source.id)
+    // Once indexed, the uploaded bytes are not kept: the chunks are what search and re-embedding read.
+    expect(await t.app.store.knowledge.sourceContent(org.organizationId, first.json.source.id)).toBeNull()
     const second = await upload('notice.txt', Buffer.from('The gift shop now sells woollen lighthouse scarves.'))
     expect(second.json.source.id).toBe(first.json.source.id)
     await waitFor(async () => (await settled(second.json.source.id)).status === 'ready' && (await search('woollen scarves gift shop')).passages[0]?.sourceId === first.json.source.id)
