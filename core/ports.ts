@@ -182,6 +182,11 @@ export interface DocumentParser {
   formatOf(file: { filename: string; mimeType?: string; bytes: Buffer }): string
   /** onProgress gets 0..1 as pages of a sitemap are fetched. */
   parse(input: DocumentInput, onProgress?: (fraction: number) => Promise<void> | void): Promise<ParsedDocument>
+  /**
+   * Refuses at once (422) a URL the server may not fetch: another scheme, or a host that is or
+   * resolves to a private address. The import checks again at every request and redirect.
+   */
+  checkUrl(url: string): Promise<void>
 }
 export type ChannelAdmin = { id: string; organizationId: string; userId: string; inboxId: string; contactId: string; externalThreadId: string; currentAgentId: string | null; pendingCommand: string | null; createdAt: Date }
 export type Handoff = { id: string; organizationId: string; conversationId: string; status: 'open' | 'taken' | 'closed'; reason: string; operatorUserId: string | null; createdAt: Date }

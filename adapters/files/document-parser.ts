@@ -5,7 +5,8 @@ import { DEFAULT_MAX_FILE_BYTES } from '../../core/knowledge/knowledge-service.t
 import type { DocumentParser, ParsedDocument } from '../../core/ports.ts'
 import { storableJson, storableText } from '../../core/security/storable-text.ts'
 import { detectFormat, parseFile, parseLimits, type ParseLimits } from './formats.ts'
-import { parseWeb, type WebOptions } from './web.ts'
+import { IMPORT_REFUSAL, parseWeb, type WebOptions } from './web.ts'
+import { createAddressGuard } from '../net/safe-fetch.ts'
 import { DEFAULT_ZIP_LIMITS, readZipDirectory } from './zip-guard.ts'
 
 export const DEFAULT_URL_TIMEOUT_MS = 15_000
@@ -30,7 +31,16 @@ export function createDocumentParser(options: DocumentParserOptions = {}): Docum
     ...(options.net ? { net: options.net } : {}),
     limits,
   }
+  const addresses = createAddressGuard({ ...options.net, refusal: IMPORT_REFUSAL })
   return {
+    checkUrl: async (url) => {
+      try {
+        await addresses.check(url)
+      } catch (error) {
+        // A name that does not resolve now may later: the import job tries it and says why it failed.
+        if (!(error instanceof AppError) || error.code !== 'url_unresolved') throw error
+      }
+    },
     formatOf: (file) => {
       const format = detectFormat(file)
       // A DOCX's directory is read at upload, so that a bomb that declares its size is refused at once,

@@ -23,7 +23,8 @@ type Fetched = { url: string; bytes: Buffer; contentType: string }
 const urlError = (url: string, why: string, code = 'url_failed') => new AppError(code, `Could not import ${url}: ${why}`, 422)
 
 /** The fetch of the importer: public addresses only, unless `net.allowPrivate` says otherwise. */
-export const createImportFetch = (net: WebOptions['net'] = {}): SafeFetch => createSafeFetch({ ...net, refusal: 'only public addresses can be imported' })
+export const IMPORT_REFUSAL = 'only public addresses can be imported'
+export const createImportFetch = (net: WebOptions['net'] = {}): SafeFetch => createSafeFetch({ ...net, refusal: IMPORT_REFUSAL })
 
 /** Only http(s): the address itself is judged by the safe fetch when it connects. */
 export function checkImportUrl(raw: string): URL {

@@ -120,7 +120,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
 
   /** A web page, or every page of a sitemap up to maxPages: fetched and parsed by the ingest job. */
   async function addUrl(input: { organizationId: string; agentId: string | null; collectionId?: string | null; url: string; sitemap?: boolean; maxPages?: number; actorUserId?: string | null }): Promise<KnowledgeSource> {
-    requireParser()
+    const parser = requireParser()
     let url: URL
     try {
       url = new URL(input.url)
@@ -128,6 +128,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
       throw new AppError('invalid_url', `"${input.url}" is not a valid URL`, 422)
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new AppError('invalid_url', `${input.url}: only http and https URLs can be imported`, 422)
+    await parser.checkUrl(url.toString())
     const spec: UrlContent = { url: url.toString(), ...(input.sitemap ? { sitemap: true } : {}), ...(input.maxPages ? { maxPages: input.maxPages } : {}) }
     const content = JSON.stringify(spec)
     // The page may have changed since the last import: every import of a URL fetches it again.

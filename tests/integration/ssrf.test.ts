@@ -276,6 +276,8 @@ describe('organizations’ provider keys and URL imports through the app', () =>
     'llm.rebind.test': (n) => (n === 1 ? [PUBLIC_IP] : ['127.0.0.1']),
     'llm.allowed.test': ['127.0.0.1'],
     'metrics.test': ['127.0.0.1'],
+    // Public when the import is asked for, this server's loopback when the page is fetched.
+    'metrics.rebind.test': (n) => (n === 1 ? [PUBLIC_IP] : ['127.0.0.1']),
     'wiki.test': ['127.0.0.1'],
   })
 
@@ -349,7 +351,19 @@ describe('organizations’ provider keys and URL imports through the app', () =>
     expect(local.hits).toEqual([{ host: `llm.allowed.test:${P}`, path: '/v1/chat/completions', authorization: 'Bearer sk-org-key-5678' }])
   })
 
-  it('fails a URL import whose host resolves to a private address, and imports one the operator allows', async () => {
+  it('refuses at once a URL import whose host is or resolves to a private address, storing no source', async () => {
+    const before = (await t.app.store.knowledge.listSources(org.organizationId)).length
+    for (const url of [`http://metrics.test:${P}/metrics`, 'http://169.254.169.254/latest/meta-data', 'http://[::ffff:127.0.0.1]/']) {
+      const res = await api(t, '/api/v1/knowledge/urls', { token: org.token, body: { url } })
+      expect(res.status, url).toBe(422)
+      expect(res.json.error.code).toBe('url_forbidden')
+      expect(res.json.error.message).toContain('only public addresses can be imported')
+    }
+    expect((await t.app.store.knowledge.listSources(org.organizationId)).length).toBe(before)
+    expect(local.hits).toEqual([])
+  })
+
+  it('fails a URL import whose host resolves to a private address only when it is fetched, and imports one the operator allows', async () => {
     const sourceOf = async (url: string) => {
       const res = await api(t, '/api/v1/knowledge/urls', { token: org.token, body: { url } })
       expect(res.status).toBe(202)
@@ -358,8 +372,8 @@ describe('organizations’ provider keys and URL imports through the app', () =>
       return (await t.app.store.knowledge.getSource(org.organizationId, id))!
     }
     local.hits.length = 0
-    const refused = await sourceOf(`http://metrics.test:${P}/metrics`)
-    expect(refused).toMatchObject({ status: 'failed', error: expect.stringContaining(`http://metrics.test:${P}/metrics: the host resolves to a private address (127.0.0.1, loopback); only public addresses can be imported`) })
+    const refused = await sourceOf(`http://metrics.rebind.test:${P}/metrics`)
+    expect(refused).toMatchObject({ status: 'failed', error: expect.stringContaining(`http://metrics.rebind.test:${P}/metrics: the host resolves to a private address (127.0.0.1, loopback); only public addresses can be imported`) })
     expect(local.hits).toEqual([])
     const allowed = await sourceOf(`http://wiki.test:${P}/page`)
     expect(allowed).toMatchObject({ status: 'ready' })
