@@ -11,6 +11,9 @@ import { chatAssets, renderChatPage } from './page.ts'
 import { publicMessage, receiveAndRespond } from './respond.ts'
 
 
+/** Reads of a conversation a minute allowed per address, for each message it may send: an open page polls every 4 s. */
+const READS_PER_MESSAGE = 6
+
 export function registerWebchatRoutes(deps: {
   api: ReturnType<typeof createApi>
   store: Store
@@ -81,7 +84,15 @@ export function registerWebchatRoutes(deps: {
     summary: 'The conversation of a web chat session, oldest first',
     auth: 'none',
     query: z.object({ sessionId: webchatMessageSchema.shape.sessionId, after: z.coerce.number().int().min(0).optional() }),
-    handler: async ({ params, query }) => {
+    responses: { 200: 'The messages', 429: 'Too many reads from this address (Retry-After, RateLimit headers)' },
+    handler: async ({ params, query, req, res }) => {
+      // The page polls every few seconds; a script that polls far faster only costs database reads.
+      await enforceRateLimits({
+        limiter: deps.limiter,
+        res,
+        message: 'Too many requests; wait a moment and try again',
+        policies: [{ name: 'webchat-read-ip', key: `webchat:read:ip:${req.ip}`, limit: deps.rateLimits.perIp * READS_PER_MESSAGE, windowMs: 60_000 }],
+      })
       const inbox = await inboxByKey(params.key!)
       const conversation = await store.conversations.findByThread(inbox.id, query.sessionId)
       if (!conversation) return { conversationId: null, state: 'bot', messages: [] }

@@ -64,6 +64,18 @@ for (const limiter of limiters) {
       expect((await stored(other.organizationId)).inbound).toBe(10)
       expect((await post(t, trial.webchatKey, 'not-affected', '10.71.1.1')).status).toBe(200)
     })
+
+    it('lets one address read conversations six times as often as it may send, then answers 429', async () => {
+      const read = () => api(t, `/api/v1/webchat/${trial.webchatKey}/messages?sessionId=fresh-session-0`, { headers: { 'x-forwarded-for': '10.72.0.1' } })
+      const statuses = await Promise.all(Array.from({ length: 40 }, () => read().then((r) => r.status)))
+      expect(tally(statuses)).toEqual({ 200: 36, 429: 4 })
+      const refused = await read()
+      expect(refused.status).toBe(429)
+      expect(refused.headers.get('ratelimit-policy')).toBe('"webchat-read-ip";q=36;w=60')
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1)
+      // Reading does not use up sending.
+      expect((await post(t, trial.webchatKey, 'reader-sends', '10.72.0.1')).status).toBe(200)
+    })
   })
 }
 
