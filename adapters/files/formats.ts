@@ -116,7 +116,12 @@ export type ParseLimits = {
   maxTextChars: number
   /** How long a PDF may take to read, for a file whose pages reuse one costly content stream. */
   maxParseMs: number
+  /** The most elements an HTML file may have: the parser's tree costs about 1.1 KB an element. */
+  maxHtmlElements: number
 }
+
+/** 100,000 elements parse in about 140 MB; a long real page (a large encyclopedia article) has a few tens of thousands. */
+export const DEFAULT_MAX_HTML_ELEMENTS = 100_000
 
 /** The limits for a file limit of maxBytes: inflation to 20 times it, text to 4 times it (more than any real document holds). */
 export function parseLimits(input: Partial<ParseLimits> = {}): ParseLimits {
@@ -127,6 +132,7 @@ export function parseLimits(input: Partial<ParseLimits> = {}): ParseLimits {
     maxSections: input.maxSections ?? DEFAULT_MAX_SECTIONS,
     maxTextChars: input.maxTextChars ?? 4 * maxBytes,
     maxParseMs: input.maxParseMs ?? 120_000,
+    maxHtmlElements: input.maxHtmlElements ?? DEFAULT_MAX_HTML_ELEMENTS,
   }
 }
 
@@ -151,7 +157,7 @@ export async function parseFile(file: FileInput, format: FileFormat = detectForm
       doc = parseCsvText(name, decodeText(name, file.bytes), limits.maxSections)
       break
     case 'html':
-      doc = htmlDocument(name, decodeText(name, file.bytes), /^https?:/.test(name) ? name : undefined)
+      doc = htmlDocument(name, decodeText(name, file.bytes), /^https?:/.test(name) ? name : undefined, limits.maxHtmlElements)
       break
   }
   const sections = doc.sections.map((s) => ({ ...s, text: s.text.trim() })).filter((s) => s.text)
@@ -276,7 +282,15 @@ const BLOCKS = new Set([
   'address', 'details', 'summary', 'table', 'thead', 'tbody', 'tfoot', 'tr', 'td', 'th', 'caption', 'hr', 'center', 'fieldset', 'legend',
 ])
 
-export function htmlDocument(name: string, html: string, url?: string): ParsedDocument {
+export function htmlDocument(name: string, html: string, url?: string, maxElements = DEFAULT_MAX_HTML_ELEMENTS): ParsedDocument {
+  // Counted before the tree is built: a page of a million tiny elements would take over a gigabyte.
+  let elements = 0
+  for (let at = html.indexOf('<'); at >= 0; at = html.indexOf('<', at + 1)) {
+    const next = html.charCodeAt(at + 1)
+    if (((next | 32) >= 97 && (next | 32) <= 122) && ++elements > maxElements) {
+      throw new AppError('source_too_large', `"${name}" has more than ${maxElements.toLocaleString('en-US')} HTML elements, more than one import may read; split the page or save its text`, 413)
+    }
+  }
   const root = parseHtml(html, { comment: false })
   const title = textOf(root.querySelector('title') ?? root.querySelector('h1') ?? parseHtml('')) || name
   const sections = htmlSections(root, url)

@@ -142,3 +142,21 @@ describe('other files that cost more than their size', () => {
     expect((await parseFile({ filename: 'rows.csv', bytes: Buffer.from(csv) }, 'csv', 'rows.csv', parseLimits({ maxSections: 50 }))).sections).toHaveLength(50)
   })
 })
+
+describe('HTML with more elements than one import may read', () => {
+  const page = (elements: number) => Buffer.from(`<html><head><title>Many</title></head><body>${'<p>a</p>'.repeat(elements - 4)}</body></html>`)
+
+  it('refuses a page of a million tiny elements with 413 before building its tree', async () => {
+    // Only counted, never parsed: a tree of a million elements would take over a gigabyte.
+    const failure = await parseFile({ filename: 'million.html', bytes: page(1_000_000) }).catch((e: unknown) => e)
+    expect(failure).toMatchObject({ status: 413, code: 'source_too_large' })
+    expect((failure as Error).message).toContain('"million.html" has more than 100,000 HTML elements')
+  })
+
+  it('reads a page at the limit and refuses one element more', async () => {
+    const limits = parseLimits({ maxHtmlElements: 1000 })
+    const atLimit = await parseFile({ filename: 'ok.html', bytes: page(1000) }, 'html', 'ok.html', limits)
+    expect(atLimit.title).toBe('Many')
+    await expect(parseFile({ filename: 'over.html', bytes: page(1001) }, 'html', 'over.html', limits)).rejects.toMatchObject({ status: 413 })
+  })
+})
