@@ -7,6 +7,7 @@ import { AppError } from '../../core/errors.ts'
 import type { Logger } from '../../core/ports.ts'
 import type { HttpMetrics } from './metrics.ts'
 import { textGuard } from './text-guard.ts'
+import { addressRange } from '../net/address-policy.ts'
 
 declare module 'express-serve-static-core' {
   interface Request {
@@ -83,7 +84,13 @@ export function createHttpApp(deps: HttpAppDeps) {
       res.status(503).json({ status: 'unavailable', error: { code: 'not_ready', message: (error as Error).message } })
     }
   })
-  app.get('/metrics', async (_req, res) => {
+  app.get('/metrics', async (req, res) => {
+    // The process's figures are for the operator's own scraper: a client on the internet (also one
+    // behind a reverse proxy on this machine, whose X-Forwarded-For names it) gets 403.
+    if (addressRange(req.ip ?? '') === 'public') {
+      res.status(403).json({ error: { code: 'forbidden', message: 'Metrics are served to this machine and private networks only' } })
+      return
+    }
     res.setHeader('Content-Type', deps.metrics.registry.contentType)
     res.send(await deps.metrics.registry.metrics())
   })

@@ -20,6 +20,13 @@ describe('service endpoints', () => {
     expect(t.logs.lines.some((l) => l.includes('"requestId":"trace-me-123"'))).toBe(true)
   })
 
+  it('serves metrics to this machine and private networks, and 403 to a client on the internet behind a local proxy', async () => {
+    expect((await fetch(`${t.url}/metrics`, { headers: { 'x-forwarded-for': '10.20.30.40' } })).status).toBe(200)
+    const outside = await fetch(`${t.url}/metrics`, { headers: { 'x-forwarded-for': '8.8.8.8' } })
+    expect(outside.status).toBe(403)
+    expect(await outside.json()).toMatchObject({ error: { code: 'forbidden' } })
+  })
+
   it('metrics count HTTP requests, turn latency, queue depth and errors in Prometheus text', async () => {
     await api(t, `/api/v1/webchat/${org.webchatKey}/messages`, { body: { sessionId: 'metrics-session', text: 'How do I connect a Telegram bot?' } })
     const res = await fetch(`${t.url}/metrics`)
