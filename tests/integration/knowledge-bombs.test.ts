@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { api, createOrg, startTestApp, waitFor, type TestApp, type TestOrg } from '../support/test-app.ts'
+import { api, createOrg, startTestApp, type TestApp, type TestOrg } from '../support/test-app.ts'
+import { knowledgeFiles, type Source } from '../support/knowledge.ts'
 import { buildDocx, docxBomb, gzipOf, heading, paragraph, pdfBomb } from '../support/bomb-files.ts'
 
-type Source = { id: string; title: string; status: string; error: string | null; chunkCount: number }
 const MAX_SECTIONS = 50
 
 describe('decompression bombs and oversized documents, through the real app', () => {
@@ -16,22 +16,7 @@ describe('decompression bombs and oversized documents, through the real app', ()
     await t?.close()
   })
 
-  const upload = async (name: string, bytes: Buffer) => {
-    const form = new FormData()
-    form.append('file', new Blob([new Uint8Array(bytes)]), name)
-    const res = await fetch(`${t.url}/api/v1/knowledge/files`, { method: 'POST', headers: { authorization: `Bearer ${org.token}` }, body: form })
-    return { status: res.status, json: (await res.json()) as { source: Source; error: { code: string; message: string } } }
-  }
-  const settled = async (id: string): Promise<Source> => {
-    let source: Source | undefined
-    await waitFor(async () => {
-      source = (await api(t, `/api/v1/knowledge/sources/${id}`, { token: org.token })).json.source
-      return source?.status === 'ready' || source?.status === 'failed'
-    })
-    return source!
-  }
-  const chunksOf = (sourceId: string) => t.app.db.prisma.knowledgeChunk.count({ where: { sourceId } })
-  const rows = async () => ({ sources: await t.app.db.prisma.knowledgeSource.count(), chunks: await t.app.db.prisma.knowledgeChunk.count() })
+  const { upload, settled, chunksOf, rows } = knowledgeFiles(() => ({ t, org }))
   const failsWith = async (res: { status: number; json: { source: Source } }, error: string | RegExp) => {
     expect(res.status).toBe(202)
     const source = await settled(res.json.source.id)

@@ -6,12 +6,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { DEFAULT_MAX_FILE_BYTES } from '../../core/knowledge/knowledge-service.ts'
 import { runKb } from '../../bots/kb-cli.ts'
 import { api, createOrg, startTestApp, waitFor, type TestApp, type TestOrg } from '../support/test-app.ts'
+import { knowledgeFiles } from '../support/knowledge.ts'
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/files')
 const fixture = (name: string) => readFile(path.join(FIXTURES, name))
 const SITE = 'https://docs.harbor.example'
-
-type Source = { id: string; title: string; status: string; progress: number; error: string | null; chunkCount: number; kind: string }
 
 describe('knowledge from files and web pages, through the real app', () => {
   let t: TestApp
@@ -29,22 +28,7 @@ describe('knowledge from files and web pages, through the real app', () => {
     await t?.close()
   })
 
-  const upload = async (name: string, bytes: Buffer, mimeType = '') => {
-    const form = new FormData()
-    form.append('file', new Blob([new Uint8Array(bytes)], { type: mimeType }), name)
-    const res = await fetch(`${t.url}/api/v1/knowledge/files`, { method: 'POST', headers: { authorization: `Bearer ${org.token}` }, body: form })
-    return { status: res.status, json: (await res.json()) as { source: Source; error: { code: string; message: string } } }
-  }
-  const settled = async (id: string): Promise<Source> => {
-    let source: Source | undefined
-    await waitFor(async () => {
-      source = (await api(t, `/api/v1/knowledge/sources/${id}`, { token: org.token })).json.source
-      return source?.status === 'ready' || source?.status === 'failed'
-    })
-    return source!
-  }
-  const chunksOf = (sourceId: string) => t.app.db.prisma.knowledgeChunk.count({ where: { sourceId } })
-  const rows = async () => ({ sources: await t.app.db.prisma.knowledgeSource.count(), chunks: await t.app.db.prisma.knowledgeChunk.count() })
+  const { upload, settled, chunksOf, rows } = knowledgeFiles(() => ({ t, org }))
   const search = async (q: string) => (await api(t, `/api/v1/knowledge/search?q=${encodeURIComponent(q)}`, { token: org.token })).json
   const ask = async (text: string) => (await api(t, `/api/v1/webchat/${org.webchatKey}/messages`, { body: { sessionId: `files-${Math.random().toString(36).slice(2)}`, text } })).json.messages[0]
 

@@ -17,19 +17,10 @@ import {
   zlibOf,
   zlibWithDamagedStart,
 } from '../support/bomb-files.ts'
+import { failure } from '../support/knowledge.ts'
 
 const MB = 1024 * 1024
 
-/** The AppError a promise rejects with, as { status, code, message }. */
-async function failure(promise: Promise<unknown>) {
-  try {
-    await promise
-  } catch (error) {
-    const e = error as { status?: number; code?: string; message: string }
-    return { status: e.status, code: e.code, message: e.message }
-  }
-  throw new Error('expected a failure')
-}
 const tooLarge = (message: string | RegExp) => ({ status: 413, code: 'source_too_large', message: typeof message === 'string' ? message : expect.stringMatching(message) })
 
 describe('a DOCX bomb is refused before it costs memory', () => {

@@ -6,21 +6,12 @@ import { detectFormat, parseFile } from '../../adapters/files/formats.ts'
 import { parseWeb } from '../../adapters/files/web.ts'
 import { createDocumentParser } from '../../adapters/files/document-parser.ts'
 import { buildDocx, heading, paragraph } from '../support/bomb-files.ts'
+import { failure } from '../support/knowledge.ts'
 
 const FIXTURES = path.resolve(import.meta.dirname, '../fixtures/files')
 const fixture = (name: string) => readFile(path.join(FIXTURES, name))
 const file = async (name: string, mimeType?: string) => ({ filename: name, bytes: await fixture(name), ...(mimeType ? { mimeType } : {}) })
 
-/** The AppError a promise rejects with, as { status, code, message }. */
-async function failure(promise: Promise<unknown>) {
-  try {
-    await promise
-  } catch (error) {
-    const e = error as { status?: number; code?: string; message: string }
-    return { status: e.status, code: e.code, message: e.message }
-  }
-  throw new Error('expected a failure')
-}
 
 describe('file formats', () => {
   it('PDF (made with LibreOffice): one section per page with its page number, the title from the metadata', async () => {
