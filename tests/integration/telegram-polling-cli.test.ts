@@ -57,4 +57,25 @@ describe('Telegram without a public URL: connected from the CLI, answered by lon
     await waitFor(async () => tg.sentTo(5151).length === 1)
     expect(String(tg.sentTo(5151)[0]!.payload.text)).toContain('You are linked as an admin')
   })
+
+  it("in polling mode /operatorgroup counts at once: an operator's reply in the group reaches the customer, and the bot never answers there", async () => {
+    const GROUP = -100555
+    const ADMIN = 5151 // linked as the owner in the test above
+    const inGroup = (text: string, replyTo?: { message_id: number }) =>
+      updates.text({ chatId: GROUP, chatType: 'supergroup', userId: ADMIN, text, ...(replyTo ? { replyTo: { message_id: replyTo.message_id, from: { id: BOT.id, is_bot: true, first_name: BOT.first_name, username: BOT.username }, chat: { id: GROUP, type: 'supergroup', title: 'Team' }, date: 1, text: 'x' } } : {}) })
+    tg.queueUpdate(BOT.token, inGroup('/operatorgroup'))
+    await waitFor(async () => tg.sentTo(GROUP).some((c) => String(c.payload.text).includes('This group now receives')))
+
+    // No restart: the very next handoff is announced in the group.
+    tg.queueUpdate(BOT.token, updates.text({ chatId: 5160, text: 'I want to talk to a person' }))
+    await waitFor(async () => tg.sentTo(GROUP).some((c) => String(c.payload.text).includes('A customer wants a person')))
+    const announcement = tg.sentTo(GROUP).find((c) => String(c.payload.text).includes('A customer wants a person'))!
+    const before = tg.sentTo(GROUP).length
+    tg.queueUpdate(BOT.token, inGroup('Hello from the team', announcement.result as { message_id: number }))
+    await waitFor(async () => tg.sentTo(5160).length === 2)
+    expect(String(tg.sentTo(5160)[1]!.payload.text)).toBe('Hello from the team')
+    await new Promise((r) => setTimeout(r, 300))
+    // The group heard no answer of the agent's to the operator's message.
+    expect(tg.sentTo(GROUP).slice(before).map((c) => String(c.payload.text))).toEqual([])
+  })
 })
