@@ -1,10 +1,10 @@
 import { useState, type FormEvent } from 'react'
 import { request, type Agent, type Collection, type Inbox } from '../api.ts'
-import { navigate, type Session } from '../App.tsx'
+import { navigate } from '../navigate.ts'
+import { isAdmin, type Session } from '../session.ts'
 import { useI18n } from '../i18n.ts'
 import { Async, ConfirmButton, ErrorBox, Field, useLoad } from '../ui.tsx'
 
-const isAdmin = (s: Session) => s.me.role === 'owner' || s.me.role === 'admin'
 
 export function Agents({ session }: { session: Session }) {
   const { t, formatDate } = useI18n()

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react'
 import { request, type Invitation, type Member, type Role } from '../api.ts'
-import type { Session } from '../App.tsx'
+import type { Session } from '../session.ts'
 import { useI18n } from '../i18n.ts'
 import { Async, ConfirmButton, ErrorBox, Field, useLoad } from '../ui.tsx'
 
