@@ -154,7 +154,7 @@ describe.skipIf(!available)('admin web: Telegram in Chromium', () => {
     expect(await agentChannels.locator('li').count()).toBe(2)
     await check('tg-05-agent-channels')
 
-    // Organization: a one-time link code, sent to the bot in a private chat as link <code>, links the account.
+    // Organization: a one-time link code, sent to the bot in a private chat with the command link (in Telegram /link or /start), links the account.
     await go('/organization', 'Organization')
     await page.getByRole('button', { name: 'Make a link code' }).focus()
     await page.keyboard.press('Enter')
@@ -163,11 +163,12 @@ describe.skipIf(!available)('admin web: Telegram in Chromium', () => {
     const text = (await command.textContent())!
     expect(text).toMatch(/^link [A-Z2-9]{10}$/)
     await page.getByText('The code works once, until').waitFor()
-    await page.getByText('Send this message to your bot in a private chat').waitFor()
-    await page.getByText(`In Telegram, /start ${text.slice('link '.length)} works too.`).waitFor()
+    await page.getByText('Send the command link with this code to your bot in a private chat').waitFor()
+    const code = text.slice('link '.length)
+    await page.getByText(`In Telegram: /link ${code} or /start ${code}.`).waitFor()
     await page.getByRole('heading', { name: 'Link your messenger account' }).waitFor()
     await check('tg-06-organization-link-code')
-    await deliver(inboxId, updates.text({ chatId: 6001, text }))
+    await deliver(inboxId, updates.text({ chatId: 6001, text: `/start ${code}` }))
     await waitForSent(6001, 1)
     expect(String(tg.sentTo(6001)[0]!.payload.text)).toContain('You are linked as an admin')
 

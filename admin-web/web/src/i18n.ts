@@ -289,7 +289,7 @@ const core = {
   link_help: 'A one-time code that links your account in a messenger to this organization, so that the organization’s bot accepts your admin commands and handoffs there.',
   link_make: 'Make a link code',
   link_again: 'Make a new code',
-  link_send: 'Send this message to your bot in a private chat:',
+  link_send: 'Send the command link with this code to your bot in a private chat:',
   link_expires: 'The code works once, until {time} (15 minutes).',
 } as const
 
@@ -573,7 +573,7 @@ const ru: Record<TextKey, string> = {
   link_help: 'Одноразовый код привязывает ваш аккаунт в мессенджере к этой организации: бот организации примет там ваши команды администратора и передачи диалогов.',
   link_make: 'Получить код привязки',
   link_again: 'Получить новый код',
-  link_send: 'Отправьте это сообщение своему боту в личном чате:',
+  link_send: 'Отправьте своему боту в личном чате команду link с этим кодом:',
   link_expires: 'Код действует один раз, до {time} (15 минут).',
 }
 

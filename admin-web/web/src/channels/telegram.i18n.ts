@@ -18,7 +18,7 @@ export const en = {
   tg_disconnectConfirm: 'Disconnect {bot} from {agent}? The bot stops answering and its token is deleted; its conversations stay.',
   tg_disconnected: '{bot} is disconnected.',
   tg_disconnectedWarning: '{bot} is disconnected, but Telegram could not be told ({warning}). Remove its webhook in Telegram if it still gets messages.',
-  tg_linkStart: 'In Telegram, /start {code} works too.',
+  tg_linkStart: 'In Telegram: /link {code} or /start {code}.',
 } as const
 
 export const ru: Record<keyof typeof en, string> = {
@@ -38,7 +38,7 @@ export const ru: Record<keyof typeof en, string> = {
   tg_disconnectConfirm: 'Отключить {bot} от агента {agent}? Бот перестанет отвечать, его токен будет удалён; диалоги сохранятся.',
   tg_disconnected: '{bot} отключён.',
   tg_disconnectedWarning: '{bot} отключён, но сообщить об этом Telegram не удалось ({warning}). Если бот всё ещё получает сообщения, удалите его вебхук в Telegram.',
-  tg_linkStart: 'В Telegram подойдёт и /start {code}.',
+  tg_linkStart: 'В Telegram: /link {code} или /start {code}.',
 }
 
 /** Russian texts for the server's Telegram error codes (see serverErrorsRu in i18n.ts). */

@@ -28,6 +28,6 @@ export type ChannelUi = {
     question: (t: T, channel: ChannelItem) => string
     done: (t: T, result: Disconnected, channel: ChannelItem) => string
   }
-  /** A line under the link code on the Organization page, e.g. another form of the command this channel accepts. */
+  /** A line under the link code on the Organization page: how to send the command link with the code in this channel. */
   linkHint?: (t: T, code: string) => string
 }
