@@ -2,7 +2,14 @@ import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
 import { z } from 'zod'
-import type { Config } from '../core/config/index.ts'
+import type { AppConfig } from '../adapters/channels.ts'
+import { channelModules } from '../adapters/channels.ts'
+import type { ChannelDeps, ChannelModule } from '../adapters/channel-module.ts'
+import { createChannelSet } from '../adapters/channel-set.ts'
+import { createWebhookRouter } from '../adapters/http/webhooks.ts'
+import { registerChannelRoutes } from '../admin-web/api/channel-routes.ts'
+import { createDeskService } from '../core/conversation/desk-service.ts'
+import { createIngress } from '../core/conversation/ingress.ts'
 import { forbidden } from '../core/errors.ts'
 import { createAgentService } from '../core/agents/agent-service.ts'
 import { createAdminConsole } from '../core/commands/admin-console.ts'
@@ -14,7 +21,7 @@ import { createDocumentParser } from '../adapters/files/document-parser.ts'
 import { createAddressGuard, createSafeFetch, type SafeFetchOptions } from '../adapters/net/safe-fetch.ts'
 import { registerKnowledgeFileRoutes } from '../admin-web/api/knowledge-file-routes.ts'
 import { registerKnowledgeRoutes } from '../admin-web/api/knowledge-routes.ts'
-import type { ChannelAdapter, ChannelKind, ChatModel, Embedder, LlmClient, Logger, Notifier, Queue, RateLimiter, Store } from '../core/ports.ts'
+import type { ChannelAdapter, ChannelKind, ChatModel, Embedder, HandoffDesk, LlmClient, Logger, Notifier, Queue, RateLimiter, Store } from '../core/ports.ts'
 import { createAgentTools } from '../core/crm/tools.ts'
 import { createLlmAnswerer, createModelChooser } from '../core/llm/llm-answerer.ts'
 import { DEFAULT_PRICES } from '../core/llm/prices.ts'
@@ -41,21 +48,12 @@ import { createHashingEmbedder } from '../adapters/local-ai/hashing-embedder.ts'
 import { createInProcessQueue } from '../adapters/queue/in-process.ts'
 import { createMemoryNotifier } from '../adapters/queue/memory-notifier.ts'
 import { createMemoryRateLimiter, createRedisRateLimiter } from '../adapters/queue/rate-limiter.ts'
-import { createWebchatChannel } from '../adapters/webchat/webchat-channel.ts'
-import { registerWebchatRoutes } from '../adapters/webchat/routes.ts'
 import { cookieSessionAllowed, registerAdminRoutes, tokenOf } from '../admin-web/api/routes.ts'
 import { registerTeamRoutes } from '../admin-web/api/team-routes.ts'
 import { registerReportRoutes } from '../admin-web/api/report-routes.ts'
 import { createAdminWebRouter } from '../admin-web/static.ts'
 import { createLogMailer, createSmtpMailer } from '../adapters/mail/mailer.ts'
 import { csrfTokenOf } from '../core/tenancy/auth-service.ts'
-
-import { createTelegramChannel } from '../adapters/telegram/telegram-channel.ts'
-import { createRedisSendScheduler } from '../adapters/telegram/redis-send-scheduler.ts'
-import type { SendScheduler } from '../adapters/telegram/send-scheduler.ts'
-import { createTelegram } from '../adapters/telegram/index.ts'
-import { createTelegramDesk } from '../adapters/telegram/desk.ts'
-import { registerTelegramRoutes } from '../admin-web/api/telegram-routes.ts'
 
 export const VERSION = '0.1.0'
 
@@ -66,7 +64,10 @@ export type AppOverrides = {
   embedder?: Embedder
   queue?: Queue
   notifier?: Notifier
+  /** Adapters that stand in for their module's own (a channel that fails to send, say). */
   channels?: ChannelAdapter[]
+  /** The channel modules, instead of the registry's (the contract suite adds its echo channel). */
+  modules?: readonly ChannelModule[]
   sleep?: (ms: number) => Promise<void>
   /** The resolver and the sender under the address policy of organizations' URLs (tests: fake DNS, nock). */
   net?: Pick<SafeFetchOptions, 'lookup' | 'fetch'>
@@ -81,7 +82,7 @@ const ingestJobSchema = z.object({ organizationId: z.string().min(1), sourceId: 
  * and wires adapters into core. `role` decides whether this process serves HTTP, consumes jobs,
  * or both.
  */
-export async function buildApp(input: { config: Config; logger: Logger; role: AppRole; overrides?: AppOverrides }) {
+export async function buildApp(input: { config: AppConfig; logger: Logger; role: AppRole; overrides?: AppOverrides }) {
   const { config, logger, role } = input
   const o = input.overrides ?? {}
   const closers: (() => Promise<unknown>)[] = []
@@ -99,7 +100,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   let queue: Queue
   let notifier: Notifier
   let limiter: RateLimiter
-  let telegramScheduler: SendScheduler | undefined
+  let redisClient: ChannelDeps<unknown>['redis']
   if (config.REDIS_URL) {
     const [{ Redis }, { createBullQueue }, { createRedisNotifier }] = await Promise.all([import('ioredis'), import('../adapters/queue/bullmq.ts'), import('../adapters/queue/redis-notifier.ts')])
     const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 })
@@ -108,8 +109,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
     queue = o.queue ?? createBullQueue({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger })
     notifier = o.notifier ?? createRedisNotifier({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger })
     limiter = createRedisRateLimiter(redis, config.REDIS_PREFIX)
-    // Telegram's per-chat and per-bot limits hold across every worker that sends.
-    telegramScheduler = createRedisSendScheduler({ redis, prefix: config.REDIS_PREFIX, ...(o.sleep ? { sleep: o.sleep } : {}) })
+    redisClient = { client: redis, prefix: config.REDIS_PREFIX }
   } else {
     queue = o.queue ?? createInProcessQueue({ logger })
     notifier = o.notifier ?? createMemoryNotifier()
@@ -146,18 +146,15 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const tools = createAgentTools({
     crm,
     memory,
-    openHandoff: async ({ organizationId, conversationId, reason }) => {
-      await store.handoffs.open({ organizationId, conversationId, reason })
-      await store.conversations.setState(organizationId, conversationId, 'handoff')
-      await operators.opened({ organizationId, conversationId })
-    },
+    // The turn tells the operators once the answer that announces the handoff is stored.
+    openHandoff: async (handoff) => void (await operators.openHandoff({ ...handoff, announce: false })),
   })
   const llmAnswerer = createLlmAnswerer({ llm, resolveTargets: providerKeys.targetsFor, tools, memory, prices: { ...DEFAULT_PRICES, ...config.LLM_PRICES } })
   const chatModel: ChatModel = o.chatModel ?? createModelChooser({ llm: llmAnswerer, offline: createExtractiveAnswerer(), hasModel: providerKeys.hasModel })
 
-  const telegramChannel = createTelegramChannel({ store, secrets, apiRoot: config.TELEGRAM_API_ROOT, logger: logger.child({ channel: 'telegram' }), sleep: o.sleep, ...(telegramScheduler ? { scheduler: telegramScheduler } : {}) })
-  const channelList = o.channels ?? [createWebchatChannel(), telegramChannel]
-  const channels = new Map<ChannelKind, ChannelAdapter>(channelList.map((c) => [c.kind, c]))
+  // Filled from the channel registry further down; the services below hold these maps.
+  const channels = new Map<ChannelKind, ChannelAdapter>()
+  const desks = new Map<ChannelKind, HandoffDesk>()
   const metrics = createMetrics({ queueDepth: () => queue.depth() })
 
   const plans = loadPlans(config.PLANS_JSON)
@@ -177,13 +174,12 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const maxSections = config.KNOWLEDGE_MAX_SECTIONS
   const parser = createDocumentParser({ maxBytes: maxFileBytes, net, maxSections, ...(config.KNOWLEDGE_MAX_INFLATED_BYTES ? { maxInflatedBytes: config.KNOWLEDGE_MAX_INFLATED_BYTES } : {}) })
   const knowledge = createKnowledgeService({ store, embedder, queue, logger, parser, maxSourceBytes: maxFileBytes, maxSections, checkChunkCap: (input) => quota.checkCap({ ...input, kind: 'chunks' }) })
-  // Handoffs: announced where operators work (the Telegram group of the inbox), with a timer.
-  const telegramDesk = createTelegramDesk({ store, channel: telegramChannel, logger: logger.child({ channel: 'telegram' }) })
+  // Handoffs: announced where operators work (the channel's desk: a Telegram group), with a timer.
   const operators = createOperatorService({
     store,
     notifier,
     channels,
-    desks: new Map([['telegram', telegramDesk.desk]]),
+    desks,
     queue,
     logger,
     handoffTimeout: { ms: config.HANDOFF_TIMEOUT_MS, action: config.HANDOFF_TIMEOUT_ACTION },
@@ -197,42 +193,12 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
       ? (await import('../adapters/openai/openai-transcriber.ts')).createOpenAITranscriber({ apiKey: transcriptionKey, baseURL: config.TRANSCRIPTION_BASE_URL ?? config.OPENAI_BASE_URL, model: config.TRANSCRIPTION_MODEL })
       : undefined
   const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, notifier, metrics, quota, admin: adminConsole.step(), handoffs: operators, transcriber, channels })
+  const desk = createDeskService({ store, operators, desks })
   const turns = createTurnService({ store, queue, notifier, channels, runPipeline, logger, metrics })
   const mailer = config.SMTP_URL ? createSmtpMailer({ url: config.SMTP_URL, from: config.MAIL_FROM, logger }) : createLogMailer(logger)
   const adminUrl = `${(config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).replace(/\/$/, '')}/admin/`
   const auth = createAuthService({ store, limiter, mailer, adminUrl, signUpsPerIpPerHour: config.SIGNUP_RATE_PER_IP, resetsPerAccountPerHour: config.PASSWORD_RESET_RATE_PER_ACCOUNT })
-  const telegram = createTelegram({
-    store,
-    secrets,
-    channel: telegramChannel,
-    turns,
-    logger,
-    apiRoot: config.TELEGRAM_API_ROOT,
-    publicUrl: config.PUBLIC_URL,
-    mode: config.TELEGRAM_MODE,
-    receives: role !== 'worker',
-    onUpdate: telegramDesk.ingress(operators),
-    checkChannelCap: async (organizationId) => {
-      const agentsOfOrg = await store.agents.list(organizationId)
-      const inboxes = (await Promise.all(agentsOfOrg.map((a) => store.inboxes.listByAgent(organizationId, a.id)))).flat().filter((i) => i.settings.test !== true)
-      await quota.checkCap({ organizationId, kind: 'channels', adding: 1, current: inboxes.length })
-    },
-  })
-  closers.unshift(() => telegram.close())
-
-  if (role !== 'server') {
-    queue.process(TURN_JOB, (data, ctx) => turns.processConversation(turnJobSchema.parse(data), ctx), { concurrency: config.WORKER_CONCURRENCY })
-    queue.process(HANDOFF_TIMEOUT_JOB, (data) => operators.timeout(handoffTimeoutSchema.parse(data)), { concurrency: 1 })
-    queue.process(INGEST_JOB, (data) => knowledge.processSource(ingestJobSchema.parse(data)), { concurrency: 1 })
-    queue.process(REEMBED_JOB, async () => {
-      const chunks = await knowledge.reembed((done) => logger.info({ chunks: done, embedder: embedder.name }, 're-embedding knowledge'))
-      logger.info({ chunks, embedder: embedder.name }, 'knowledge embedded again')
-    })
-    const [turnsRecovered, sourcesRecovered] = [await turns.recover(), await knowledge.recover()]
-    if (turnsRecovered || sourcesRecovered) logger.info({ turns: turnsRecovered, sources: sourcesRecovered }, 'picked up work left from before the restart')
-    await knowledge.scheduleReembed()
-  }
-
+  const ingress = createIngress({ turns, desk, channels, logger })
   const api = createApi({
     authenticate: async (req) => {
       const session = tokenOf(req.headers)
@@ -246,7 +212,48 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
       return session?.via === 'cookie' ? csrfTokenOf(session.token) : null
     },
   })
-  const webchatPages = registerWebchatRoutes({ api, store, turns, notifier, channel: channels.get('webchat') ?? createWebchatChannel(), replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS, frameAncestors: config.WEBCHAT_FRAME_ANCESTORS, limiter, rateLimits: { perIp: config.WEBCHAT_RATE_PER_IP, perKey: config.WEBCHAT_RATE_PER_KEY } })
+  // The channels of the registry (or the test's), each built once; this fills `channels` and `desks`.
+  const channelSet = createChannelSet({
+    modules: o.modules ?? channelModules,
+    adapters: channels,
+    desks,
+    replaceAdapters: o.channels,
+    logger,
+    deps: {
+      config,
+      store,
+      secrets,
+      logger,
+      turns,
+      ingress,
+      notifier,
+      limiter,
+      api,
+      publicUrl: config.PUBLIC_URL,
+      receives: role !== 'worker',
+      ...(redisClient ? { redis: redisClient } : {}),
+      ...(o.sleep ? { sleep: o.sleep } : {}),
+      checkChannelCap: async (organizationId) => {
+        const agentsOfOrg = await store.agents.list(organizationId)
+        const inboxes = (await Promise.all(agentsOfOrg.map((a) => store.inboxes.listByAgent(organizationId, a.id)))).flat().filter((i) => i.purpose !== 'test')
+        await quota.checkCap({ organizationId, kind: 'channels', adding: 1, current: inboxes.length })
+      },
+    },
+  })
+  closers.unshift(() => channelSet.stop())
+  if (role !== 'server') {
+    queue.process(TURN_JOB, (data, ctx) => turns.processConversation(turnJobSchema.parse(data), ctx), { concurrency: config.WORKER_CONCURRENCY })
+    queue.process(HANDOFF_TIMEOUT_JOB, (data) => operators.timeout(handoffTimeoutSchema.parse(data)), { concurrency: 1 })
+    queue.process(INGEST_JOB, (data) => knowledge.processSource(ingestJobSchema.parse(data)), { concurrency: 1 })
+    queue.process(REEMBED_JOB, async () => {
+      const chunks = await knowledge.reembed((done) => logger.info({ chunks: done, embedder: embedder.name }, 're-embedding knowledge'))
+      logger.info({ chunks, embedder: embedder.name }, 'knowledge embedded again')
+    })
+    const [turnsRecovered, sourcesRecovered] = [await turns.recover(), await knowledge.recover()]
+    if (turnsRecovered || sourcesRecovered) logger.info({ turns: turnsRecovered, sources: sourcesRecovered }, 'picked up work left from before the restart')
+    await knowledge.scheduleReembed()
+  }
+
   registerCrmRoutes({ api, crm, memory, store })
   registerBillingRoutes({ api, quota, store, plans, paymentsEnabled: Boolean(config.LEMONSQUEEZY_API_KEY || config.STRIPE_SECRET_KEY) })
   // Payments: each provider is on when its settings are present; its SDK loads only then.
@@ -263,7 +270,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
   const paymentWebhooks = registerPaymentRoutes({ api, providers, subscriptions, logger, maxBodyBytes: config.MAX_BODY_BYTES })
   registerKnowledgeFileRoutes({ api, knowledge, maxFileBytes })
   registerKnowledgeRoutes({ api, store, knowledge })
-  registerTelegramRoutes({ api, store, connector: telegram.connector, adminConsole, publicUrl: config.PUBLIC_URL })
+  registerChannelRoutes({ api, store, channels: channelSet, adminConsole })
   registerAdminRoutes({ api, store, auth, agents, knowledge, quota, conversations: operators, providerKeys, turns, notifier, replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS, secureCookies: config.NODE_ENV === 'production', version: VERSION })
   registerTeamRoutes({ api, store, auth, secureCookies: config.NODE_ENV === 'production' })
   registerReportRoutes({ api, store })
@@ -276,9 +283,9 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
       await store.ping()
       await queue.ping()
     },
-    routers: [api.router, paymentWebhooks, webchatPages, telegram.ingress.router, createAdminWebRouter()],
+    routers: [api.router, paymentWebhooks, createWebhookRouter({ store, channels, ingress }), ...channelSet.routers(), createAdminWebRouter()],
   })
-  await telegram.start()
+  await channelSet.start()
 
   return {
     config,
@@ -303,7 +310,8 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
     agents,
     operators,
     adminConsole,
-    telegram,
+    channels: channelSet,
+    ingress,
     http,
     metrics,
     async close() {
@@ -315,7 +323,7 @@ export async function buildApp(input: { config: Config; logger: Logger; role: Ap
 export type App = Awaited<ReturnType<typeof buildApp>>
 
 /** ENCRYPTION_KEY, or in embedded mode a key generated once into DATA_DIR/encryption.key (0600). */
-async function resolveEncryptionKey(config: Config, logger: Logger): Promise<string> {
+async function resolveEncryptionKey(config: AppConfig, logger: Logger): Promise<string> {
   if (config.ENCRYPTION_KEY) return config.ENCRYPTION_KEY
   if (config.DATA_DIR === 'memory://') return randomBytes(32).toString('hex')
   const file = path.resolve(config.DATA_DIR, 'encryption.key')

@@ -1,8 +1,9 @@
-import { ConfigError, loadConfig, type Config } from '../core/config/index.ts'
+import { ConfigError } from '../core/config/index.ts'
+import { loadConfig, type AppConfig } from '../adapters/channels.ts'
 import { createLogger } from '../adapters/log/logger.ts'
 
 /** Parses the environment once; a bad value ends the process with a message naming the variable. */
-export function boot(): { config: Config; logger: ReturnType<typeof createLogger> } {
+export function boot(): { config: AppConfig; logger: ReturnType<typeof createLogger> } {
   try {
     const config = loadConfig(process.env)
     return { config, logger: createLogger({ level: config.LOG_LEVEL }) }

@@ -14,17 +14,10 @@ handleSignals(logger, async () => {
 const base = config.PUBLIC_URL ?? `http://localhost:${config.PORT}`
 logger.info({ port: config.PORT, database: app.db.kind, queue: app.queue.kind, answers: app.chatModel.name, embeddings: app.embedder.name }, 'Switchboard is listening')
 
-if (!config.DEMO_SEED && config.TELEGRAM_BOT_TOKEN) logger.warn('TELEGRAM_BOT_TOKEN is used with the demo workspace only; connect bots to your agents with `npm run cli -- telegram connect`')
 if (config.DEMO_SEED) {
   const demo = await seedDemo(app)
-  if (config.TELEGRAM_BOT_TOKEN) {
-    // Development: the bot answers as the demo agent, by long polling unless PUBLIC_URL is set.
-    const bot = await app.telegram.connector.connect({ organizationId: demo.organizationId, agentId: demo.agentId, token: config.TELEGRAM_BOT_TOKEN, actorUserId: null }).catch((error: Error) => {
-      logger.error({ err: error.message }, 'TELEGRAM_BOT_TOKEN: could not connect the bot')
-      return null
-    })
-    if (bot) process.stdout.write(`\n  Telegram:     @${bot.botUsername} answers as the demo agent (${bot.mode})\n`)
-  }
+  // Channels the environment names (TELEGRAM_BOT_TOKEN) answer as the demo agent.
+  for (const line of await app.channels.demo({ organizationId: demo.organizationId, agentId: demo.agentId })) process.stdout.write(`\n${line}\n`)
   process.stdout.write(
     [
       '',

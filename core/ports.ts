@@ -3,7 +3,11 @@
  */
 
 // ---------- channels ----------
-export type ChannelKind = 'telegram' | 'slack' | 'messenger' | 'instagram' | 'kommo' | 'teams' | 'webchat'
+/**
+ * A channel's name (`telegram`, `webchat`, later `slack`, `messenger`, `instagram`, `kommo`): the
+ * folder of its module under adapters/ and its line in adapters/channels.ts. Core never lists them.
+ */
+export type ChannelKind = string
 
 /** `ref` is the channel's own id of the file (e.g. a Telegram file_id): never a URL with credentials in it. */
 export type Attachment = { kind: 'image' | 'document' | 'audio' | 'video' | 'other'; name?: string; url?: string; ref?: string; mimeType?: string; size?: number }
@@ -18,7 +22,14 @@ export type InboundMessage = {
   userName?: string
   text?: string
   attachments: Attachment[]
-  command?: { name: string; args: string }
+  /**
+   * A command the channel recognised as one (Telegram's bot_command entity, Slack's slash command,
+   * a web chat line starting with /): core never parses text for commands. `link <code>` links an
+   * admin's account on every channel.
+   */
+  command?: InboundCommand
+  /** The id of the Choice (button) the person pressed; `text` is then its label, for the transcript. */
+  choiceId?: string
   /** The customer's client shows the answer as it is written (server-sent events). */
   streaming?: boolean
   /** A one-to-one chat between this person and the bot (not a group): only there can accounts be linked and admin commands run. */
@@ -27,11 +38,55 @@ export type InboundMessage = {
   raw: unknown
 }
 
+export type InboundCommand = { name: string; args: string }
+
+/**
+ * What a channel's webhook body or polled update means, decided once by the adapter's normalize():
+ * a customer's (or admin's) message, which may carry a command or a button press, or an action of
+ * an operator where operators work (the desk). Nothing downstream parses the channel's payload again.
+ */
+export type ChannelEvent = { type: 'message'; message: InboundMessage } | { type: 'operator'; action: OperatorAction }
+
+/** An operator acting where operators work (a Telegram group, a Slack channel). */
+export type OperatorAction = {
+  inboxId: string
+  /** The operator's id in the channel, looked up among linked accounts. */
+  externalUserId: string
+  userName?: string
+  /** The chat or channel where the operator acted. */
+  place: string
+  /** What the channel needs to answer the operator in place (a callback id, the message to reply to); never read by core. */
+  reply: Record<string, string | number>
+} & (
+  /** Take or hand back the conversation of an announcement's button. */
+  | { kind: 'take' | 'release'; conversationId: string }
+  /** A message written in reply to one of the desk's posts; `release` hands the conversation back instead. */
+  | { kind: 'reply'; postId: string; text: string; release?: boolean }
+  /** An admin makes this place the inbox's desk (Telegram: /operatorgroup in a group). */
+  | { kind: 'claim_desk' }
+)
+
+/** How an operator's action ended, told back to the operator where they work. */
+export type OperatorOutcome =
+  | 'taken'
+  | 'released'
+  | 'replied'
+  | 'desk_claimed'
+  | 'not_linked'
+  | 'not_admin'
+  | 'taken_by_other'
+  | 'not_open'
+  | 'unknown_conversation'
+  | 'ignored'
+
 export type OutboundMessage = { text: string; sources?: Source[]; choices?: Choice[]; attachments?: Attachment[] }
 export type ThreadRef = { conversationId: string; externalThreadId: string }
 export type SendResult = { externalMessageId?: string }
 export type RawRequest = { headers: Record<string, string | string[] | undefined>; rawBody: Buffer; query: Record<string, unknown> }
 export type RawResponse = { status: number; body: string; contentType?: string }
+
+/** `customers`: a channel customers write to; `test`: the admin web's test chat of an agent (not billed, not in reports). */
+export type InboxPurpose = 'customers' | 'test'
 
 export type Inbox = {
   id: string
@@ -40,6 +95,8 @@ export type Inbox = {
   channel: ChannelKind
   name: string
   publicKey: string | null
+  purpose: InboxPurpose
+  /** The channel's own non-secret settings: read them with the channel module's schema, never by a cast. */
   settings: Record<string, unknown>
 }
 
@@ -47,7 +104,12 @@ export interface ChannelAdapter {
   kind: ChannelKind
   handshake?(req: RawRequest, inbox: Inbox): RawResponse | undefined
   verify(req: RawRequest, inbox: Inbox): boolean
-  normalize(body: unknown, inbox: Inbox): InboundMessage[]
+  /** The events of one webhook body or polled update, parsed once; [] for what needs no answer. */
+  normalize(body: unknown, inbox: Inbox): ChannelEvent[]
+  /** Tells the service a received event was taken (Telegram: stops a pressed button's spinner); failures are only logged. */
+  acknowledge?(input: { inbox: Inbox; event: ChannelEvent }): Promise<void>
+  /** The most characters one message may have; longer replies are split. */
+  maxMessageLength?: number
   /** `sendKey` is derived from the turn, so a retried job never sends the same reply twice. */
   send(input: { to: ThreadRef; message: OutboundMessage; inbox: Inbox; sendKey: string }): Promise<SendResult>
   /** Shows that an answer is being written (Telegram's "typing..."); called again while the turn runs. */
@@ -129,6 +191,10 @@ export type ReplyMeta = {
   externalUserId?: string
   /** Inbound: written in a one-to-one chat with the bot. */
   privateThread?: boolean
+  /** Inbound: the command the channel recognised. */
+  command?: InboundCommand
+  /** Inbound: the button pressed. */
+  choiceId?: string
 }
 export type KnowledgeSourceStatus = 'queued' | 'processing' | 'ready' | 'failed'
 export type KnowledgeSource = {
@@ -271,7 +337,7 @@ export interface Store {
     delete(organizationId: string, id: string): Promise<boolean>
   }
   inboxes: {
-    create(input: Omit<Inbox, 'id'> & { credentials?: string | null }): Promise<Inbox>
+    create(input: Omit<Inbox, 'id' | 'purpose'> & { purpose?: InboxPurpose; credentials?: string | null }): Promise<Inbox>
     get(id: string): Promise<Inbox | null>
     findByPublicKey(publicKey: string): Promise<Inbox | null>
     listByAgent(organizationId: string, agentId: string): Promise<Inbox[]>
@@ -402,6 +468,10 @@ export interface HandoffDesk {
   announce(input: { inbox: Inbox; conversation: Conversation; handoff: Handoff; transcript: Message[] }): Promise<boolean>
   relay(input: { inbox: Inbox; conversation: Conversation; message: Message }): Promise<void>
   notice(input: { inbox: Inbox; conversation: Conversation; text: string }): Promise<void>
+  /** Tells the operator how their action ended, where they acted (and updates the announcement's buttons). */
+  answer(input: { inbox: Inbox; action: OperatorAction; outcome: OperatorOutcome; conversationId?: string }): Promise<void>
+  /** Makes `place` the inbox's desk; returns the inbox's new settings. */
+  claim(input: { inbox: Inbox; place: string }): Promise<Record<string, unknown>>
 }
 
 // ---------- jobs ----------

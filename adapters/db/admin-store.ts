@@ -68,7 +68,7 @@ export function createPrismaAdminStore(prisma: PrismaClient): Pick<Store, 'membe
           `SELECT to_char(date_trunc($4, m."createdAt"), 'YYYY-MM-DD') AS period, i.channel, i."agentId", count(*) AS responses
            FROM "Message" m JOIN "Inbox" i ON i.id = m."inboxId"
            WHERE m."organizationId" = $1 AND m."createdAt" >= $2 AND m."createdAt" < $3
-             AND m.direction = 'out' AND m.author = 'agent' AND COALESCE(i.settings->>'test', 'false') <> 'true'
+             AND m.direction = 'out' AND m.author = 'agent' AND i.purpose <> 'test'
            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
           organizationId,
           from,
@@ -81,7 +81,7 @@ export function createPrismaAdminStore(prisma: PrismaClient): Pick<Store, 'membe
         const [row] = await prisma.$queryRawUnsafe<{ conversations: bigint; handoffs: bigint }[]>(
           `SELECT
              (SELECT count(*) FROM "Conversation" c JOIN "Inbox" i ON i.id = c."inboxId"
-               WHERE c."organizationId" = $1 AND c."createdAt" >= $2 AND c."createdAt" < $3 AND COALESCE(i.settings->>'test', 'false') <> 'true') AS conversations,
+               WHERE c."organizationId" = $1 AND c."createdAt" >= $2 AND c."createdAt" < $3 AND i.purpose <> 'test') AS conversations,
              (SELECT count(DISTINCT h."conversationId") FROM "Handoff" h
                WHERE h."organizationId" = $1 AND h."createdAt" >= $2 AND h."createdAt" < $3) AS handoffs`,
           organizationId,
@@ -118,7 +118,7 @@ export function createPrismaAdminStore(prisma: PrismaClient): Pick<Store, 'membe
                   (SELECT count(*) FROM "Message" m WHERE m."inboxId" = i.id AND m.direction = 'out' AND m.status = 'failed' AND m."createdAt" > now() - interval '7 days') AS "failedReplies",
                   (SELECT m.error FROM "Message" m WHERE m."inboxId" = i.id AND m.status = 'failed' AND m.error IS NOT NULL ORDER BY m."createdAt" DESC LIMIT 1) AS "lastError"
            FROM "Inbox" i LEFT JOIN "Agent" a ON a.id = i."agentId"
-           WHERE i."organizationId" = $1 AND COALESCE(i.settings->>'test', 'false') <> 'true'
+           WHERE i."organizationId" = $1 AND i.purpose <> 'test'
            ORDER BY a.name, i.channel, i.name`,
           organizationId,
         )

@@ -31,6 +31,7 @@ const toInbox = (i: Models.InboxModel): Inbox => ({
   channel: i.channel as ChannelKind,
   name: i.name,
   publicKey: i.publicKey,
+  purpose: i.purpose === 'test' ? 'test' : 'customers',
   settings: (i.settings ?? {}) as Record<string, unknown>,
 })
 const toChannelAdmin = (a: Models.ChannelAdminModel): ChannelAdmin => ({ ...a })
@@ -100,7 +101,14 @@ const inboundRow = (conversation: { id: string; organizationId: string; inboxId:
   author: 'contact' as const,
   text: message.text ?? '',
   attachments: message.attachments as unknown as Prisma.InputJsonValue,
-  meta: { ...(message.streaming ? { streaming: true } : {}), ...(message.privateThread ? { privateThread: true } : {}), ...(message.externalUserId ? { externalUserId: message.externalUserId } : {}) },
+  meta: {
+    ...(message.streaming ? { streaming: true } : {}),
+    ...(message.privateThread ? { privateThread: true } : {}),
+    ...(message.externalUserId ? { externalUserId: message.externalUserId } : {}),
+    // What the channel recognised, kept with the message: the turn reads it, never the text.
+    ...(message.command ? { command: { name: message.command.name, args: message.command.args } } : {}),
+    ...(message.choiceId ? { choiceId: message.choiceId } : {}),
+  },
   status: 'pending' as const,
 })
 
@@ -195,7 +203,7 @@ export function createPrismaStore(db: Database): Store {
       create: async (input) =>
         toInbox(
           await prisma.inbox.create({
-            data: { id: newId(), organizationId: input.organizationId, agentId: input.agentId, channel: input.channel, name: input.name, publicKey: input.publicKey, credentials: input.credentials ?? null, settings: input.settings as Prisma.InputJsonValue },
+            data: { id: newId(), organizationId: input.organizationId, agentId: input.agentId, channel: input.channel, name: input.name, publicKey: input.publicKey, purpose: input.purpose ?? 'customers', credentials: input.credentials ?? null, settings: input.settings as Prisma.InputJsonValue },
           }),
         ),
       get: async (id) => {

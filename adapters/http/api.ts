@@ -91,7 +91,7 @@ export function createApi(deps: { authenticate: Authenticate; csrfTokenOf?: Csrf
   return { router, route, openapi, paths }
 }
 
-function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.infer<T> {
+export function parse<T extends z.ZodType>(schema: T, value: unknown, where: string): z.infer<T> {
   const result = schema.safeParse(value)
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join('.') || where}: ${i.message}`)

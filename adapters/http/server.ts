@@ -64,12 +64,15 @@ export function createHttpApp(deps: HttpAppDeps) {
     next()
   })
 
-  // Bodies: JSON and text, size-limited, raw bytes kept for webhook signatures.
+  // Bodies: JSON, forms (Slack posts slash commands and button presses urlencoded) and text,
+  // size-limited, raw bytes kept for webhook signatures. A webhook in any other type keeps its raw bytes too.
   const keepRaw = (req: Request, _res: Response, buf: Buffer) => {
     req.rawBody = buf
   }
   app.use(express.json({ limit: deps.maxBodyBytes, verify: keepRaw, type: ['application/json', 'application/*+json'] }))
+  app.use(express.urlencoded({ limit: deps.maxBodyBytes, verify: keepRaw, extended: false, parameterLimit: 1000 }))
   app.use(express.text({ limit: deps.maxBodyBytes, verify: keepRaw, type: ['text/plain', 'text/markdown'] }))
+  app.use('/webhooks', express.raw({ limit: deps.maxBodyBytes, verify: keepRaw, type: () => true }))
   app.use(textGuard())
 
   app.get('/healthz', (_req, res) => {

@@ -4,9 +4,10 @@ import type { TelegramChannel } from './telegram-channel.ts'
 /**
  * Long polling for bots without a public URL (development): getUpdates in a loop, each update
  * handled like a webhook delivery. The offset lives in memory: after a restart Telegram sends the
- * unconfirmed updates again and the stored message ids make them no-ops.
+ * unconfirmed updates again and the stored message ids make them no-ops. `handle` reads the inbox
+ * afresh for every update, so a setting changed meanwhile (the operators' group) counts at once.
  */
-export function startPolling(input: { inbox: Inbox; channel: TelegramChannel; handle: (inbox: Inbox, update: unknown) => Promise<void>; logger: Logger; timeoutSeconds?: number }) {
+export function startPolling(input: { inbox: Inbox; channel: TelegramChannel; handle: (update: unknown) => Promise<void>; logger: Logger; timeoutSeconds?: number }) {
   const controller = new AbortController()
   const log = input.logger.child({ inboxId: input.inbox.id, polling: true })
   let offset: number | undefined
@@ -21,7 +22,7 @@ export function startPolling(input: { inbox: Inbox; channel: TelegramChannel; ha
         failures = 0
         for (const update of updates) {
           try {
-            await input.handle(input.inbox, update)
+            await input.handle(update)
           } catch (error) {
             log.error({ err: error, updateId: update.update_id }, 'a polled update failed; it is skipped')
           }

@@ -3,11 +3,12 @@ import type { Api } from 'grammy'
 import type { InlineKeyboardButton } from 'grammy/types'
 import { z } from 'zod'
 import { AppError } from '../../core/errors.ts'
-import type { Attachment, ChannelAdapter, Choice, InboundMessage, Inbox, Logger, RawRequest, Store } from '../../core/ports.ts'
+import type { Attachment, ChannelAdapter, ChannelEvent, Choice, Inbox, Logger, RawRequest, Store } from '../../core/ports.ts'
+import { LINK_COMMAND } from '../../core/commands/admin-console.ts'
 import type { SecretBox } from '../../core/security/secrets.ts'
 import { HANDOFF_CHOICE } from '../../core/conversation/steps.ts'
 import { createBotApi, redactToken, telegramError } from './bot-api.ts'
-import { sourcesHtml, toTelegramMessages } from './format.ts'
+import { MAX_MESSAGE_CHARS, sourcesHtml, toTelegramMessages } from './format.ts'
 import { createSendScheduler, type SendScheduler } from './send-scheduler.ts'
 
 export const SECRET_HEADER = 'x-telegram-bot-api-secret-token'
@@ -16,19 +17,24 @@ export const SECRET_HEADER = 'x-telegram-bot-api-secret-token'
 export const telegramCredentials = z.object({ token: z.string().min(1), webhookSecret: z.string().min(1).optional() })
 export type TelegramCredentials = z.infer<typeof telegramCredentials>
 
-/** Non-secret settings of a Telegram inbox (Inbox.settings). */
-export type TelegramSettings = {
-  botId: number
-  botUsername: string
-  mode: 'webhook' | 'polling'
+/** Non-secret settings of a Telegram inbox (Inbox.settings), read with this schema, never cast. */
+export const telegramSettings = z.object({
+  botId: z.number().int().optional(),
+  botUsername: z.string().optional(),
+  mode: z.enum(['webhook', 'polling']).optional(),
   /** SHA-256 (hex) of the webhook secret: the header is checked against it without opening the credentials. */
-  webhookSecretHash?: string
+  webhookSecretHash: z.string().optional(),
   /** The chat where handoffs go for operators (a group), when set. */
-  operatorsChatId?: string
-}
+  operatorsChatId: z.string().optional(),
+})
+export type TelegramSettings = z.infer<typeof telegramSettings>
 
 export const sha256 = (s: string) => createHash('sha256').update(s).digest('hex')
-export const settingsOf = (inbox: Inbox) => inbox.settings as unknown as Partial<TelegramSettings>
+/** The inbox's Telegram settings; what does not fit the schema is left out. */
+export const settingsOf = (inbox: Inbox): TelegramSettings => {
+  const parsed = telegramSettings.safeParse(inbox.settings)
+  return parsed.success ? parsed.data : {}
+}
 
 // The parts of Telegram's Update we read (https://core.telegram.org/bots/api#update); the rest is kept in `raw`.
 const user = z.object({ id: z.number(), is_bot: z.boolean().optional(), first_name: z.string().optional(), last_name: z.string().optional(), username: z.string().optional() }).passthrough()
@@ -67,14 +73,23 @@ export type TelegramUpdate = z.infer<typeof updateSchema>
 
 const displayName = (u: z.infer<typeof user>) => [u.first_name, u.last_name].filter(Boolean).join(' ') || u.username
 
-/** Whether a group message is meant for the bot: it mentions the bot or replies to one of its messages. */
-function addressedToBot(m: TelegramMessage, settings: Partial<TelegramSettings>): boolean {
+/** The command a message starts with (Telegram marks it with a bot_command entity): its name, arguments and the bot it names. */
+function commandIn(m: TelegramMessage): { name: string; args: string; bot?: string } | undefined {
+  const text = m.text ?? m.caption ?? ''
+  const entity = (m.entities ?? m.caption_entities ?? []).find((e) => e.type === 'bot_command' && e.offset === 0)
+  const match = entity ? /^\/([A-Za-z0-9_]{1,64})(?:@(\w+))?$/.exec(text.slice(0, entity.length)) : null
+  if (!match) return undefined
+  return { name: match[1]!.toLowerCase(), args: text.slice(entity!.length).trim(), ...(match[2] ? { bot: match[2] } : {}) }
+}
+
+/** Whether a group message is meant for the bot: it mentions the bot, replies to one of its messages, or is a /command@bot. */
+function addressedToBot(m: TelegramMessage, settings: TelegramSettings): boolean {
   if (m.reply_to_message?.from?.id !== undefined && m.reply_to_message.from.id === settings.botId) return true
   const username = settings.botUsername?.toLowerCase()
   if (!username) return false
   const text = m.text ?? m.caption ?? ''
   const entities = m.entities ?? m.caption_entities ?? []
-  return entities.some((e) => e.type === 'mention' && text.slice(e.offset, e.offset + e.length).toLowerCase() === `@${username}`) || /^\/\w+@/.test(text) && text.toLowerCase().split(/\s/)[0]!.endsWith(`@${username}`)
+  return entities.some((e) => e.type === 'mention' && text.slice(e.offset, e.offset + e.length).toLowerCase() === `@${username}`) || commandIn(m)?.bot?.toLowerCase() === username
 }
 
 function attachmentsOf(m: TelegramMessage): Attachment[] {
@@ -92,60 +107,79 @@ function attachmentsOf(m: TelegramMessage): Attachment[] {
 /** The id under which a message is stored: unique per chat, so a redelivered update is a no-op. */
 export const messageKey = (chatId: number | string, messageId: number | string) => `${chatId}:${messageId}`
 
-/** The text a button press stands for: a command (`/agent ...`) or the choice's label. */
-function callbackText(data: string): string | undefined {
-  if (data === HANDOFF_CHOICE.id) return HANDOFF_CHOICE.label
-  if (data.startsWith('/')) return data
-  return undefined
+/** The label of the pressed button, from the message it was under; for the transcript. */
+function buttonLabel(m: TelegramMessage | undefined, data: string): string | undefined {
+  const markup = (m as { reply_markup?: { inline_keyboard?: { text?: string; callback_data?: string }[][] } } | undefined)?.reply_markup
+  return markup?.inline_keyboard?.flat().find((b) => b.callback_data === data)?.text
 }
 
-export function normalizeUpdate(body: unknown, inbox: Inbox): InboundMessage[] {
+/** Button presses are stored under the callback query's id, which also answers it. */
+const CALLBACK_PREFIX = 'cb:'
+
+/**
+ * An update as events, parsed once: a customer's or admin's message (commands from their
+ * bot_command entity, `/start <code>` as the command `link`), a button press as a choice, and in the
+ * operators' group the operators' actions. Throws 400 when the body is not a Telegram update.
+ */
+export function normalizeUpdate(body: unknown, inbox: Inbox): ChannelEvent[] {
   const parsed = updateSchema.safeParse(body)
-  if (!parsed.success) return []
+  if (!parsed.success) throw new AppError('validation_failed', 'Not a Telegram update', 400)
   const update = parsed.data
   const settings = settingsOf(inbox)
   // Edited messages were answered as first sent: an edit never makes a second answer.
   if (update.edited_message) return []
   if (update.callback_query) {
     const q = update.callback_query
-    const text = q.data ? callbackText(q.data) : undefined
-    if (!text || !q.message) return []
-    return [
-      {
-        inboxId: inbox.id,
-        externalThreadId: String(q.message.chat.id),
-        externalMessageId: `cb:${q.id}`,
-        externalUserId: String(q.from.id),
-        userName: displayName(q.from),
-        privateThread: q.message.chat.type === 'private',
-        text,
-        attachments: [],
-        receivedAt: new Date(),
-        raw: update,
-      },
-    ]
+    if (!q.data || !q.message) return []
+    const chatId = q.message.chat.id
+    const operatorButton = /^op:(take|release):([\w-]{1,64})$/.exec(q.data)
+    if (operatorButton) {
+      const reply = { callbackQueryId: q.id, chatId, messageId: q.message.message_id }
+      return [{ type: 'operator', action: { inboxId: inbox.id, externalUserId: String(q.from.id), userName: q.from.first_name ?? displayName(q.from), place: String(chatId), reply, kind: operatorButton[1] as 'take' | 'release', conversationId: operatorButton[2]! } }]
+    }
+    const label = buttonLabel(q.message, q.data) ?? (q.data === HANDOFF_CHOICE.id ? HANDOFF_CHOICE.label : q.data)
+    return [{ type: 'message', message: { inboxId: inbox.id, externalThreadId: String(chatId), externalMessageId: `${CALLBACK_PREFIX}${q.id}`, externalUserId: String(q.from.id), userName: displayName(q.from), privateThread: q.message.chat.type === 'private', text: label, choiceId: q.data, attachments: [], receivedAt: new Date(), raw: update } }]
   }
   const m = update.message
   if (!m || !m.from || m.from.is_bot) return []
   if (m.chat.type === 'channel') return []
   const group = m.chat.type !== 'private'
-  if (group && !addressedToBot(m, settings)) return []
+  const command = commandIn(m)
+  const forThisBot = !command?.bot || command.bot.toLowerCase() === settings.botUsername?.toLowerCase()
+  if (group) {
+    const operator = { inboxId: inbox.id, externalUserId: String(m.from.id), userName: m.from.first_name ?? displayName(m.from), place: String(m.chat.id), reply: { chatId: m.chat.id, messageId: m.message_id } }
+    if (command?.name === 'operatorgroup' && forThisBot) return [{ type: 'operator', action: { ...operator, kind: 'claim_desk' } }]
+    if (settings.operatorsChatId === String(m.chat.id)) {
+      // The operators' group is for operators: the agent never answers there. A reply to the bot's post reaches its conversation.
+      const repliedTo = m.reply_to_message
+      if (!repliedTo || repliedTo.from?.id !== settings.botId) return []
+      const text = (m.text ?? m.caption ?? '').trim()
+      return [{ type: 'operator', action: { ...operator, kind: 'reply', postId: messageKey(m.chat.id, repliedTo.message_id), text, release: command?.name === 'release' && forThisBot } }]
+    }
+    if (!addressedToBot(m, settings)) return []
+  }
   let text = m.text ?? m.caption
   if (text && group && settings.botUsername) text = text.replace(new RegExp(`@${settings.botUsername}\\b`, 'gi'), '').replace(/\s{2,}/g, ' ').trim()
   const attachments = attachmentsOf(m)
   if (!text && !attachments.length) return []
+  // Telegram's deep link /start <payload> carries a link code: the channel-neutral `link <code>`.
+  const recognised = command && forThisBot ? (command.name === 'start' && command.args ? { name: LINK_COMMAND, args: command.args } : { name: command.name, args: command.args }) : undefined
   return [
     {
-      inboxId: inbox.id,
-      externalThreadId: String(m.chat.id),
-      externalMessageId: messageKey(m.chat.id, m.message_id),
-      externalUserId: String(m.from.id),
-      userName: displayName(m.from),
-      privateThread: !group,
-      text: text || undefined,
-      attachments,
-      receivedAt: new Date(m.date * 1000),
-      raw: update,
+      type: 'message',
+      message: {
+        inboxId: inbox.id,
+        externalThreadId: String(m.chat.id),
+        externalMessageId: messageKey(m.chat.id, m.message_id),
+        externalUserId: String(m.from.id),
+        userName: displayName(m.from),
+        privateThread: !group,
+        text: text || undefined,
+        ...(recognised ? { command: recognised } : {}),
+        attachments,
+        receivedAt: new Date(m.date * 1000),
+        raw: update,
+      },
     },
   ]
 }
@@ -202,6 +236,8 @@ export function createTelegramChannel(deps: { store: Store; secrets: SecretBox; 
     apiFor,
     forget: (inboxId) => void clients.delete(inboxId),
 
+    maxMessageLength: MAX_MESSAGE_CHARS,
+
     verify(req: RawRequest, inbox: Inbox): boolean {
       const expected = settingsOf(inbox).webhookSecretHash
       const header = req.headers[SECRET_HEADER]
@@ -212,6 +248,12 @@ export function createTelegramChannel(deps: { store: Store; secrets: SecretBox; 
     },
 
     normalize: normalizeUpdate,
+
+    async acknowledge({ inbox, event }) {
+      // Stops a pressed button's spinner; the operators' buttons are answered by the desk with a text.
+      if (event.type !== 'message' || !event.message.externalMessageId.startsWith(CALLBACK_PREFIX)) return
+      await call(inbox, 'answerCallbackQuery', (api) => api.answerCallbackQuery(event.message.externalMessageId.slice(CALLBACK_PREFIX.length)))
+    },
 
     async send({ to, message, inbox }) {
       const footer = message.sources?.length ? sourcesHtml(message.sources) : undefined

@@ -71,8 +71,9 @@ export function registerWebchatRoutes(deps: {
         ],
       })
       const header = req.header('idempotency-key')
-      const [inbound] = channel.normalize(header && !req.body.messageId ? { ...req.body, messageId: header } : req.body, inbox)
-      if (!inbound) throw new AppError('validation_failed', 'Invalid message', 422)
+      const [event] = channel.normalize(header && !req.body.messageId ? { ...req.body, messageId: header } : req.body, inbox)
+      if (event?.type !== 'message') throw new AppError('validation_failed', 'Invalid message', 422)
+      const inbound = event.message
       return receiveAndRespond({ req, res, inbox, inbound, turns, store, notifier: deps.notifier, timeoutMs: deps.replyTimeoutMs })
     },
   })

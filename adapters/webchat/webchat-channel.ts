@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import { z } from 'zod'
-import type { ChannelAdapter, InboundMessage, Inbox } from '../../core/ports.ts'
+import { AppError } from '../../core/errors.ts'
+import type { ChannelAdapter, ChannelEvent, Inbox } from '../../core/ports.ts'
 
 export const webchatMessageSchema = z.object({
   sessionId: z.string().trim().min(8, 'at least 8 characters').max(128).regex(/^[\w.:-]+$/, 'letters, digits, _ . : - only'),
@@ -19,6 +20,9 @@ export function webchatMessageId(body: WebchatMessage, now: Date): string {
   return `h:${createHash('sha256').update(`${body.sessionId}\n${body.text}\n${bucket}`).digest('base64url').slice(0, 32)}`
 }
 
+/** A line such as `/help` or `/start`: the web chat has no command entities, so its adapter reads them off the text. */
+const COMMAND = /^\/([a-z][a-z0-9_]{0,31})(?:\s+([\s\S]*))?$/i
+
 /**
  * Web chat: the browser page, `npm run chat` and scripts talk to Switchboard over HTTP. There is
  * no outside service to deliver to: a reply is stored with the conversation and handed back in the
@@ -27,21 +31,27 @@ export function webchatMessageId(body: WebchatMessage, now: Date): string {
 export function createWebchatChannel(): ChannelAdapter {
   return {
     kind: 'webchat',
-    verify: () => true, // the inbox's public key in the URL selects the inbox; there is no signature
-    normalize(body: unknown, inbox: Inbox): InboundMessage[] {
+    // The web chat takes no webhooks: its messages come through its own API (routes.ts), under its rate limits.
+    verify: () => false,
+    normalize(body: unknown, inbox: Inbox): ChannelEvent[] {
       const parsed = webchatMessageSchema.safeParse(body)
-      if (!parsed.success) return []
+      if (!parsed.success) throw new AppError('validation_failed', `Invalid message: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'body'} ${i.message}`).join('; ')}`, 422)
       const now = new Date()
+      const command = COMMAND.exec(parsed.data.text)
       return [
         {
-          inboxId: inbox.id,
-          externalThreadId: parsed.data.sessionId,
-          externalUserId: parsed.data.sessionId,
-          externalMessageId: webchatMessageId(parsed.data, now),
-          text: parsed.data.text,
-          attachments: [],
-          receivedAt: now,
-          raw: body,
+          type: 'message',
+          message: {
+            inboxId: inbox.id,
+            externalThreadId: parsed.data.sessionId,
+            externalUserId: parsed.data.sessionId,
+            externalMessageId: webchatMessageId(parsed.data, now),
+            text: parsed.data.text,
+            ...(command ? { command: { name: command[1]!.toLowerCase(), args: command[2]?.trim() ?? '' } } : {}),
+            attachments: [],
+            receivedAt: now,
+            raw: body,
+          },
         },
       ]
     },

@@ -59,15 +59,6 @@ export function registerReportRoutes(deps: { api: ReturnType<typeof createApi>; 
 
   api.route({
     method: 'get',
-    path: '/api/v1/channels',
-    tag: 'channels',
-    summary: "The organization's channel inboxes with their status: last customer message, failed replies in 7 days and the last error",
-    auth: 'session',
-    handler: async ({ principal }) => ({ channels: await store.reports.inboxes(principal.organizationId) }),
-  })
-
-  api.route({
-    method: 'get',
     path: '/api/v1/billing/history',
     tag: 'billing',
     summary: "Payment events applied to the organization's subscription (payments, plan changes, cancellations), newest first",

@@ -192,7 +192,7 @@ export function registerAdminRoutes(deps: {
       // The plan caps agents and channels; every agent brings its web chat inbox.
       const existing = await store.agents.list(principal.organizationId)
       await deps.quota.checkCap({ organizationId: principal.organizationId, kind: 'agents', adding: 1, current: existing.length })
-      const inboxes = (await Promise.all(existing.map((a) => store.inboxes.listByAgent(principal.organizationId, a.id)))).flat().filter((i) => i.settings.test !== true)
+      const inboxes = (await Promise.all(existing.map((a) => store.inboxes.listByAgent(principal.organizationId, a.id)))).flat().filter((i) => i.purpose !== 'test')
       await deps.quota.checkCap({ organizationId: principal.organizationId, kind: 'channels', adding: 1, current: inboxes.length })
       const { agent, webchat } = await agents.create(principal, body)
       res.status(201)
@@ -207,7 +207,7 @@ export function registerAdminRoutes(deps: {
     auth: 'session',
     handler: async ({ principal, params }) => {
       const { agent, inboxes } = await agents.get(principal, params.id!)
-      return { agent, inboxes: inboxes.map((i) => ({ id: i.id, channel: i.channel, name: i.name, key: i.publicKey })) }
+      return { agent, inboxes: inboxes.map((i) => ({ id: i.id, channel: i.channel, name: i.name, key: i.publicKey, purpose: i.purpose })) }
     },
   })
   api.route({
@@ -234,8 +234,8 @@ export function registerAdminRoutes(deps: {
       requireRole(principal, 'admin')
       const { inboxes } = await agents.get(principal, params.id!)
       const inbox =
-        inboxes.find((i) => i.settings.test === true) ??
-        (await store.inboxes.create({ organizationId: principal.organizationId, agentId: params.id!, channel: 'webchat', name: 'Test chat', publicKey: null, settings: { test: true } }))
+        inboxes.find((i) => i.purpose === 'test') ??
+        (await store.inboxes.create({ organizationId: principal.organizationId, agentId: params.id!, channel: 'webchat', name: 'Test chat', publicKey: null, purpose: 'test', settings: {} }))
       const thread = `test:${principal.userId}:${body.sessionId}`
       const inbound = { inboxId: inbox.id, externalThreadId: thread, externalUserId: `admin:${principal.userId}`, externalMessageId: `test:${newId()}`, text: body.text, attachments: [], receivedAt: new Date(), raw: body }
       return receiveAndRespond({ req, res, inbox, inbound, turns: deps.turns, store, notifier: deps.notifier, timeoutMs: deps.replyTimeoutMs, view: (m) => ({ ...messageView(m), meta: m.meta }) })
@@ -383,7 +383,7 @@ export function registerAdminRoutes(deps: {
         conversations.map(async (c) => {
           if (!inboxes.has(c.inboxId)) inboxes.set(c.inboxId, store.inboxes.get(c.inboxId))
           const inbox = await inboxes.get(c.inboxId)!
-          return { ...c, channel: inbox?.channel ?? null, test: inbox?.settings.test === true }
+          return { ...c, channel: inbox?.channel ?? null, test: inbox?.purpose === 'test' }
         }),
       )
       return { conversations: withChannel }
@@ -401,14 +401,12 @@ export function registerAdminRoutes(deps: {
       const organizationId = principal.organizationId
       const conversation = await store.conversations.get(organizationId, params.id!)
       if (!conversation) throw notFound('Conversation')
-      // A conversation still with the bot gets a handoff first; the operator then takes it.
-      const current = (await store.handoffs.current(organizationId, conversation.id)) ?? (await store.handoffs.open({ organizationId, conversationId: conversation.id, reason: 'operator_took' }))
-      if (current.status === 'taken' && current.operatorUserId !== principal.userId) throw new AppError('already_taken', 'Another operator has taken this conversation', 409)
-      if (current.status === 'open' && !(await deps.conversations.take({ organizationId, conversationId: conversation.id, operatorUserId: principal.userId }))) {
-        throw new AppError('already_taken', 'Another operator has taken this conversation', 409)
-      }
-      await store.conversations.setState(organizationId, conversation.id, 'handoff')
-      return { state: 'handoff', handoff: await store.handoffs.current(organizationId, conversation.id) }
+      const current = await store.handoffs.current(organizationId, conversation.id)
+      if (current?.status === 'taken' && current.operatorUserId !== principal.userId) throw new AppError('already_taken', 'Another operator has taken this conversation', 409)
+      // A conversation still with the bot gets a handoff that the operator takes at once.
+      const handoff = await deps.conversations.openHandoff({ organizationId, conversationId: conversation.id, reason: 'operator_took', operatorUserId: principal.userId })
+      if (handoff.status !== 'taken' || handoff.operatorUserId !== principal.userId) throw new AppError('already_taken', 'Another operator has taken this conversation', 409)
+      return { state: 'handoff', handoff }
     },
   })
   api.route({

@@ -1,6 +1,7 @@
 import { AppError } from '../errors.ts'
-import type { Clock, Logger, Store } from '../ports.ts'
+import type { Clock, Logger } from '../ports.ts'
 import type { Step } from '../conversation/pipeline.ts'
+import { handOver, type HandoffOps } from '../conversation/steps.ts'
 import { billingState, type BillingState, type BillingSubscription, type Plan, type PlanLimits, type Plans } from './plans.ts'
 
 export type { BillingSubscription } from './plans.ts'
@@ -249,13 +250,13 @@ export const DEFAULT_QUOTA_HANDOFF_MESSAGE = 'Thank you for your message. I have
  */
 export function quotaStep(deps: {
   quota: Pick<QuotaService, 'reserve' | 'release' | 'settings'>
-  store: Pick<Store, 'handoffs' | 'conversations'>
+  /** Opens the handoff when the organization hands customers over at the limit. */
+  handoffs?: HandoffOps
   defaultMessage?: string
   /** Used instead of defaultMessage when the conversation was handed to a person. */
   defaultHandoffMessage?: string
   /** The organization's settings; defaults to quota.settings. */
   settingsOf?: (organizationId: string) => Promise<OrganizationSettings>
-  onHandoff?: (conversationId: string, organizationId: string) => Promise<void>
 }): Step {
   const settingsOf = deps.settingsOf ?? ((id: string) => deps.quota.settings(id))
   return {
@@ -267,16 +268,11 @@ export function quotaStep(deps: {
       const result = await deps.quota.reserve(reservation)
       if (!result.ok) {
         const settings = await settingsOf(organizationId)
-        const handoff = settings.handoffOnQuota === true && ctx.conversation.state === 'bot'
-        if (handoff) {
-          await deps.store.handoffs.open({ organizationId, conversationId: ctx.conversation.id, reason: 'quota_exceeded' })
-          await deps.store.conversations.setState(organizationId, ctx.conversation.id, 'handoff')
-          ctx.conversation.state = 'handoff'
-        }
+        const handoff = settings.handoffOnQuota === true && ctx.conversation.state === 'bot' && deps.handoffs !== undefined
+        if (handoff) await handOver(ctx, deps.handoffs!, 'quota_exceeded')
         ctx.reply = { author: 'system', text: settings.quotaMessage ?? (handoff ? (deps.defaultHandoffMessage ?? DEFAULT_QUOTA_HANDOFF_MESSAGE) : (deps.defaultMessage ?? DEFAULT_QUOTA_MESSAGE)) }
         ctx.billable = false
         ctx.log.info({ organizationId, used: result.used, limit: result.limit, handoff }, 'quota reached: customer got the quota message')
-        if (handoff) await deps.onHandoff?.(ctx.conversation.id, organizationId)
         return
       }
       const giveBack = async (why: string) => {

@@ -8,13 +8,15 @@ import { ingestStage } from '../knowledge/knowledge-service.ts'
 import type { QuotaService } from '../billing/quota.ts'
 import type { Step, TurnContext } from '../conversation/pipeline.ts'
 import { hasRole, requireRole, type Principal } from '../tenancy/auth-service.ts'
-import { customerCommands } from './registry.ts'
+import { commandChoice, commandOf, customerCommands } from './registry.ts'
 
 /** How long a link code stays valid. */
 export const LINK_CODE_TTL_MS = 15 * 60 * 1000
 // No 0/O, 1/I/L: codes are read off one screen and typed on another.
 const CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789'
 const CODE = /^[A-Z2-9]{10}$/
+/** Links the sender's chat to their Switchboard account: `link <code>` on every channel (Telegram also takes `/start <code>`). */
+export const LINK_COMMAND = 'link'
 export const hashLinkCode = (code: string) => createHash('sha256').update(code.trim().toUpperCase()).digest('hex')
 
 export type AdminReply = { text: string; choices?: Choice[] }
@@ -42,7 +44,7 @@ export function createAdminConsole(deps: {
   knowledge: KnowledgeService
   quota: QuotaService
   chatModel: ChatModel
-  channels: Map<ChannelKind, ChannelAdapter>
+  channels: ReadonlyMap<ChannelKind, ChannelAdapter>
   maxFileBytes: number
   logger: Logger
   now?: () => Date
@@ -115,7 +117,7 @@ export function createAdminConsole(deps: {
       description: 'List the agents; pick one to work on',
       async run({ admin, agent }) {
         const all = await store.agents.list(admin.organizationId)
-        return { text: `Agents:\n${all.map((a) => `${a.id === agent.id ? '▶' : '•'} ${a.name}`).join('\n')}\n\nPick one, or /newagent <name>.`, choices: all.map((a) => ({ id: `/agent ${a.id}`, label: a.name })) }
+        return { text: `Agents:\n${all.map((a) => `${a.id === agent.id ? '▶' : '•'} ${a.name}`).join('\n')}\n\nPick one, or /newagent <name>.`, choices: all.map((a) => commandChoice({ name: 'agent', args: a.id }, a.name)) }
       },
     },
     {
@@ -123,7 +125,7 @@ export function createAdminConsole(deps: {
       description: 'Switch to another agent: /agent <name>',
       async run({ admin, agent, args }) {
         const all = await store.agents.list(admin.organizationId)
-        if (!args) return { text: `You are working on "${agent.name}". Switch to:`, choices: all.map((a) => ({ id: `/agent ${a.id}`, label: a.name })) }
+        if (!args) return { text: `You are working on "${agent.name}". Switch to:`, choices: all.map((a) => commandChoice({ name: 'agent', args: a.id }, a.name)) }
         const wanted = args.toLowerCase()
         const target = all.find((a) => a.id === args) ?? all.find((a) => a.name.toLowerCase() === wanted)
         if (!target) return { text: `There is no agent called "${args}". /agents lists them.` }
@@ -167,7 +169,7 @@ export function createAdminConsole(deps: {
           const known = [...new Set([...agent.fallbacks.map((f) => f.model), ...SUGGESTED_MODELS])].filter((m) => m !== agent.model).slice(0, 5)
           return {
             text: `"${agent.name}" answers with ${agent.model ?? 'the default model'}. Pick one, or send /model <name>; /model default goes back.`,
-            choices: [...known.map((m) => ({ id: `/model ${m}`, label: m })), ...(agent.model ? [{ id: '/model default', label: 'Default model' }] : [])],
+            choices: [...known.map((m) => commandChoice({ name: 'model', args: m }, m)), ...(agent.model ? [commandChoice({ name: 'model', args: 'default' }, 'Default model')] : [])],
           }
         }
         if (args.toLowerCase() === 'default') {
@@ -211,7 +213,7 @@ export function createAdminConsole(deps: {
         const exact = sources.filter((s) => s.id === args || s.title.toLowerCase() === wanted)
         const matches = exact.length ? exact : sources.filter((s) => s.title.toLowerCase().includes(wanted))
         if (!matches.length) return { text: `No source matches "${args}". /kb lists them.` }
-        if (matches.length > 1) return { text: `"${args}" matches ${matches.length} sources; which one?`, choices: matches.slice(0, 8).map((s) => ({ id: `/forget ${s.id}`, label: s.title.slice(0, 60) })) }
+        if (matches.length > 1) return { text: `"${args}" matches ${matches.length} sources; which one?`, choices: matches.slice(0, 8).map((s) => commandChoice({ name: 'forget', args: s.id }, s.title.slice(0, 60))) }
         await deps.knowledge.deleteSource(admin.organizationId, matches[0]!.id, admin.userId)
         return { text: `Removed "${matches[0]!.title}" and every passage of it.` }
       },
@@ -332,14 +334,14 @@ export function createAdminConsole(deps: {
       name: 'admin',
       async run(ctx, next) {
         const text = ctx.message.text?.trim() ?? ''
-        const match = /^\/([a-z][a-z0-9_]*)(?:@\S+)?(?:\s+([\s\S]*))?$/i.exec(text)
-        const name = match?.[1]?.toLowerCase()
-        const args = match?.[2]?.trim() ?? ''
+        const given = commandOf(ctx.message)
+        const name = given?.name.toLowerCase()
+        const args = given?.args.trim() ?? ''
         let reply: AdminReply | null | undefined
-        if (name === 'start' && args) reply = await redeem(ctx, args)
+        if (name === LINK_COMMAND && args) reply = await redeem(ctx, args)
         else {
           const command = name ? byName.get(name) : undefined
-          const upload = !match && (ctx.message.attachments.some((a) => a.kind === 'document') || /^https?:\/\/\S+$/i.test(text))
+          const upload = !given && (ctx.message.attachments.some((a) => a.kind === 'document') || /^https?:\/\/\S+$/i.test(text))
           const admin = await adminOf(ctx)
           // Not a linked admin: the message is the customer's, for the agent.
           if (!admin) return next()

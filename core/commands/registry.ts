@@ -1,4 +1,5 @@
 import type { TurnContext } from '../conversation/pipeline.ts'
+import type { InboundCommand, Message } from '../ports.ts'
 
 export type Command = { name: string; description: string; run(input: { ctx: TurnContext; args: string }): Promise<string> }
 export type CommandRegistry = { get(name: string): Command | undefined; list(): Command[] }
@@ -25,3 +26,16 @@ export const customerCommands: Command[] = [
     },
   },
 ]
+
+/**
+ * A button that runs a command when pressed (e.g. "/model gpt-4o" under /model). Its id is this
+ * module's own encoding, decoded by commandOf: channels carry it as an opaque choice id.
+ */
+export const commandChoice = (command: InboundCommand, label: string) => ({ id: `/${command.name}${command.args ? ` ${command.args}` : ''}`, label })
+
+/** The command a stored message carries: recognised by its channel, or a command button pressed. */
+export function commandOf(message: Pick<Message, 'meta'>): InboundCommand | undefined {
+  if (message.meta.command) return message.meta.command
+  const match = message.meta.choiceId ? /^\/([a-z][a-z0-9_]*)(?: ([\s\S]*))?$/.exec(message.meta.choiceId) : null
+  return match ? { name: match[1]!, args: match[2]?.trim() ?? '' } : undefined
+}

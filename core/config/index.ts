@@ -18,7 +18,7 @@ const emptyToUndefined = z
   .optional()
   .transform((v) => (v ? v : undefined))
 
-const blankToUndefined = (v: unknown) => (typeof v === 'string' && !v.trim() ? undefined : v)
+export const blankToUndefined = (v: unknown) => (typeof v === 'string' && !v.trim() ? undefined : v)
 
 const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?(?:\.[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?)*$/
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/
@@ -34,22 +34,6 @@ function isAllowEntry(entry: string): boolean {
   if (IPV4.test(address)) return Number(bits) <= 32
   return isIpv6(address) && Number(bits) <= 128
 }
-
-/**
- * CSP frame-ancestors sources: 'self', 'none', or origins. Each word is matched whole, so the value
- * cannot smuggle a `;` and another directive into the header it is written to.
- */
-const frameAncestors = z.preprocess(
-  blankToUndefined,
-  z
-    .string()
-    .default("'self'")
-    .transform((v) => v.trim().split(/\s+/).map((word) => (word === 'self' || word === 'none' ? `'${word}'` : word)))
-    .refine((words) => (words.includes("'none'") ? words.length === 1 : words.every((w) => w === "'self'" || /^https?:\/\/(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)*(:\d{1,5})?$/i.test(w))), {
-      message: "expected 'self', 'none', or a space-separated list of origins such as https://shop.example.com",
-    })
-    .transform((words) => words.join(' ')),
-)
 
 /** `?connection_limit=` of DATABASE_URL: the pool size of each process, a whole number from 1 to 1000 (default 10). */
 export function databasePoolSize(raw: string | null): number {
@@ -138,25 +122,14 @@ const baseSchema = z.object({
   MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   DEMO_SEED: z.enum(['true', 'false']).default('true').transform((v) => v === 'true'),
   WEBCHAT_REPLY_TIMEOUT_MS: z.coerce.number().int().min(100).default(20_000),
-  /** Web chat messages a minute from one client IP address, and to one web chat key from all addresses (0: no limit). */
-  WEBCHAT_RATE_PER_IP: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).default(20)),
-  WEBCHAT_RATE_PER_KEY: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).default(60)),
   /** Organizations one IP address may create through sign-up in an hour (0: no limit). */
   SIGNUP_RATE_PER_IP: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).default(10)),
   /** Password reset links one account may be sent in an hour, whoever asks (0: no limit). */
   PASSWORD_RESET_RATE_PER_ACCOUNT: z.preprocess(blankToUndefined, z.coerce.number().int().min(0).default(3)),
-  /** Sites allowed to embed the web chat page in a frame (CSP frame-ancestors). */
-  WEBCHAT_FRAME_ANCESTORS: frameAncestors,
   /** Mail for password reset and invitation links; without it they are written to the log. */
   SMTP_URL: optionalUrl(['smtp://', 'smtps://']),
   MAIL_FROM: z.string().trim().min(3).default('Switchboard <no-reply@localhost>'),
 
-  /** A bot to connect at start-up to the first agent (long polling unless PUBLIC_URL is set): `npm start` then answers in Telegram. */
-  TELEGRAM_BOT_TOKEN: emptyToUndefined.refine((v) => v === undefined || /^\d{3,20}:[\w-]{20,100}$/.test(v), { message: 'expected a bot token from @BotFather (123456789:AA...)' }),
-  /** The Bot API server: the public one, or a self-hosted telegram-bot-api. */
-  TELEGRAM_API_ROOT: optionalUrl(['http://', 'https://']).transform((v) => v ?? 'https://api.telegram.org'),
-  /** webhook needs PUBLIC_URL; auto = webhook when PUBLIC_URL is set, else long polling. */
-  TELEGRAM_MODE: z.preprocess(blankToUndefined, z.enum(['auto', 'webhook', 'polling']).default('auto')),
   /** Voice messages are transcribed with this model (e.g. whisper-1) of TRANSCRIPTION_BASE_URL/TRANSCRIPTION_API_KEY, or of OPENAI_*. */
   TRANSCRIPTION_MODEL: emptyToUndefined,
   TRANSCRIPTION_API_KEY: emptyToUndefined,
@@ -167,7 +140,10 @@ const baseSchema = z.object({
   HANDOFF_TIMEOUT_ACTION: z.preprocess(blankToUndefined, z.enum(['resume', 'ping']).default('resume')),
 })
 
-/** Payments (Lemon Squeezy, Stripe) add their settings from core/billing/payments.ts. */
+/**
+ * Payments (Lemon Squeezy, Stripe) add their settings from core/billing/payments.ts; each channel
+ * module adds its own (adapters/channels.ts builds the whole schema with them).
+ */
 export const configSchema = baseSchema.extend(paymentsConfigSchema.shape)
 
 export type Config = z.infer<typeof configSchema>
@@ -180,12 +156,12 @@ export class ConfigError extends Error {
 }
 
 /** Parses the environment. Errors name the variable and what is expected, never the value. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
-  const parsed = configSchema.safeParse(env)
+export function loadConfig<S extends typeof configSchema = typeof configSchema>(env: Record<string, string | undefined> = process.env, schema?: S): z.infer<S> {
+  const parsed = (schema ?? configSchema).safeParse(env)
   if (!parsed.success) {
     throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`))
   }
-  const config = parsed.data
+  const config = parsed.data as z.infer<S>
   const payments = checkPaymentsConfig(config)
   if (payments.length) throw new ConfigError(payments)
   if (config.NODE_ENV === 'production' && !config.ENCRYPTION_KEY) {

@@ -1,37 +1,33 @@
 import type { ChannelAdapter, ChannelKind, ChatModel, Metrics, Notifier, RateLimiter, Store, Transcriber } from '../ports.ts'
 import type { Step } from './pipeline.ts'
-import type { ConversationOps } from './operator-service.ts'
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
 import { createCommandRegistry, customerCommands } from '../commands/registry.ts'
 import { compose } from './pipeline.ts'
-import { answer, commandGate, handoffGate, mediaGate, rateLimit, recordCost, responseDelay, retrieve } from './steps.ts'
+import { answer, commandGate, handoffGate, mediaGate, rateLimit, recordCost, responseDelay, retrieve, transcribe, type HandoffOps } from './steps.ts'
 import { streamTopic } from './turn-service.ts'
 import { quotaStep, type QuotaService } from '../billing/quota.ts'
 
-/** The turn of DESIGN.md: handoff gate, admin commands, commands, rate limit, plan quota, response delay, retrieval, answer, cost. */
-export function createDefaultPipeline(deps: { store: Store; knowledge: KnowledgeService; chatModel: ChatModel; limiter: RateLimiter; notifier?: Notifier; metrics?: Metrics; quota: QuotaService; admin?: Step; handoffs?: ConversationOps; transcriber?: Transcriber; channels?: Map<ChannelKind, ChannelAdapter> }) {
+/** The turn of DESIGN.md: transcription, handoff gate, admin commands, commands, rate limit, plan quota, response delay, retrieval, answer, cost. */
+export function createDefaultPipeline(deps: { store: Store; knowledge: KnowledgeService; chatModel: ChatModel; limiter: RateLimiter; notifier?: Notifier; metrics?: Metrics; quota: QuotaService; admin?: Step; handoffs: HandoffOps; transcriber?: Transcriber; channels: ReadonlyMap<ChannelKind, ChannelAdapter> }) {
   return compose(
     [
-      handoffGate({
-        store: deps.store,
-        onHandoff: deps.handoffs ? (conversationId, organizationId) => deps.handoffs!.opened({ organizationId, conversationId }) : undefined,
-        onMessageInHandoff: deps.handoffs ? (ctx) => deps.handoffs!.customerMessage(ctx) : undefined,
-      }),
+      // A voice note becomes words first: asking for a person, an admin's answer or a question alike.
+      transcribe({ store: deps.store, transcriber: deps.transcriber, channels: deps.channels }),
+      handoffGate({ handoffs: deps.handoffs }),
       // Linked admins' commands and uploads (messenger channels); everyone else's messages go on.
       ...(deps.admin ? [deps.admin] : []),
       commandGate({ commands: createCommandRegistry(customerCommands) }),
-      mediaGate({ store: deps.store, transcriber: deps.transcriber, channels: deps.channels }),
-      // A transcribed voice message may ask for a person too: its words are checked like typed ones.
-      ...(deps.transcriber ? [handoffGate({ store: deps.store, onHandoff: deps.handoffs ? (conversationId, organizationId) => deps.handoffs!.opened({ organizationId, conversationId }) : undefined })] : []),
+      mediaGate(),
       rateLimit({ limiter: deps.limiter, limit: 30, windowMs: 60_000 }),
       // One response of the plan is reserved here, atomically; handoffs, commands and refusals above never count.
-      quotaStep({ quota: deps.quota, store: deps.store, onHandoff: deps.handoffs ? (conversationId, organizationId) => deps.handoffs!.opened({ organizationId, conversationId }) : undefined }),
+      quotaStep({ quota: deps.quota, handoffs: deps.handoffs }),
       responseDelay(),
       retrieve({ knowledge: deps.knowledge }),
       answer({
         chatModel: deps.chatModel,
         store: deps.store,
         historyTurns: 10,
+        handoffs: deps.handoffs,
         // Streaming channels (web chat with text/event-stream, the test chat) hear the answer as it is written.
         onDelta: deps.notifier ? (ctx, text) => void deps.notifier!.publish(streamTopic(ctx.message.id), { delta: text }) : undefined,
       }),

@@ -1,5 +1,5 @@
 import { AppError, notFound } from '../errors.ts'
-import type { ChannelAdapter, ChannelKind, Conversation, HandoffDesk, Inbox, Logger, Message, Notifier, Queue, Store } from '../ports.ts'
+import type { ChannelAdapter, ChannelKind, Conversation, Handoff, HandoffDesk, Inbox, Logger, Message, Notifier, Queue, Store } from '../ports.ts'
 import { newId } from '../ids.ts'
 import { conversationTopic } from './turn-service.ts'
 
@@ -15,7 +15,7 @@ export type HandoffTimeoutJob = { organizationId: string; conversationId: string
 export function createOperatorService(deps: {
   store: Store
   notifier: Notifier
-  channels: Map<ChannelKind, ChannelAdapter>
+  channels: ReadonlyMap<ChannelKind, ChannelAdapter>
   desks?: Map<ChannelKind, HandoffDesk>
   queue?: Queue
   logger?: Logger
@@ -45,12 +45,27 @@ export function createOperatorService(deps: {
     return { ...message, status: 'sent' }
   }
 
+  /**
+   * The one way a conversation goes to a person: the handoff is opened (or the open one kept) and
+   * the bot stops answering. Unless `announce` is false, operators are told where they work and the
+   * handoff's timer starts; a turn passes false and announces after the customer's reply is stored.
+   * An operator who joins by themselves (`operatorUserId`) takes it at once: nobody needs telling.
+   */
+  async function openHandoff(input: { organizationId: string; conversationId: string; reason: string; operatorUserId?: string; announce?: boolean }): Promise<Handoff> {
+    const existing = await store.handoffs.current(input.organizationId, input.conversationId)
+    const handoff = existing ?? (await store.handoffs.open({ organizationId: input.organizationId, conversationId: input.conversationId, reason: input.reason }))
+    await store.conversations.setState(input.organizationId, input.conversationId, 'handoff')
+    if (input.operatorUserId) {
+      if (handoff.status === 'open') await take({ organizationId: input.organizationId, conversationId: input.conversationId, operatorUserId: input.operatorUserId })
+      return (await store.handoffs.current(input.organizationId, input.conversationId)) ?? handoff
+    }
+    if (!existing && input.announce !== false) await opened(input)
+    return handoff
+  }
+
   async function operatorReply(input: { organizationId: string; conversationId: string; text: string; operatorUserId: string }): Promise<Message> {
     const { conversation, inbox } = await load(input.organizationId, input.conversationId)
-    if (conversation.state !== 'handoff') {
-      await store.conversations.setState(input.organizationId, conversation.id, 'handoff')
-      await store.handoffs.open({ organizationId: input.organizationId, conversationId: conversation.id, reason: 'operator_joined' })
-    }
+    if (conversation.state !== 'handoff') await openHandoff({ organizationId: input.organizationId, conversationId: conversation.id, reason: 'operator_joined', operatorUserId: input.operatorUserId })
     const message = await sendToCustomer({ conversation, inbox, text: input.text, author: 'operator', key: `operator:${newId()}` })
     await store.audit.record({ organizationId: input.organizationId, actorUserId: input.operatorUserId, action: 'conversation.operator_reply', target: conversation.id })
     return message
@@ -118,7 +133,7 @@ export function createOperatorService(deps: {
     await store.audit.record({ organizationId: job.organizationId, actorUserId: null, action: 'handoff.timed_out', target: conversation.id })
   }
 
-  return { operatorReply, release, take, opened, customerMessage, timeout }
+  return { openHandoff, operatorReply, release, take, opened, customerMessage, timeout }
 }
 
 export type ConversationOps = ReturnType<typeof createOperatorService>

@@ -16,6 +16,8 @@ export type TurnContext = {
   /** Whether the reply consumes one response of the organization's plan (not for admins' test chats). */
   billable: boolean
   startedAt: number
+  /** Done once the reply is stored and sent (e.g. telling operators of a handoff, with the reply in its transcript). */
+  afterReply: (() => Promise<void>)[]
 }
 
 export type Step = { name: string; run: (ctx: TurnContext, next: () => Promise<void>) => Promise<void> }

@@ -1,6 +1,8 @@
 import type { ChannelAdapter, ChannelKind, ChatModel, ChatTurn, RateLimiter, Store, Transcriber } from '../ports.ts'
+import type { ConversationOps } from './operator-service.ts'
+
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
-import type { CommandRegistry } from '../commands/registry.ts'
+import { commandOf, type CommandRegistry } from '../commands/registry.ts'
 import type { Step, TurnContext } from './pipeline.ts'
 
 // A request for a person, not any sentence that mentions one ("what does the operator role do?").
@@ -25,23 +27,34 @@ export function wantsHuman(text: string): boolean {
   return HANDOFF_PATTERNS.some((p) => p.test(text))
 }
 
-/** An operator owns the conversation: the bot stays silent. A request for a person opens a handoff. */
-export function handoffGate(deps: { store: Store; onHandoff?: (conversationId: string, organizationId: string) => Promise<void>; onMessageInHandoff?: (ctx: TurnContext) => Promise<void> }): Step {
+/** What the turn's steps need of the operators' side (core/conversation/operator-service.ts). */
+export type HandoffOps = Pick<ConversationOps, 'openHandoff' | 'opened' | 'customerMessage'>
+
+/**
+ * Hands the conversation to a person from inside a turn: the bot stops answering at once, and the
+ * operators are told once the customer's reply is stored, so the transcript they get includes it.
+ */
+export async function handOver(ctx: TurnContext, handoffs: HandoffOps, reason: string): Promise<void> {
+  const { organizationId, id: conversationId } = ctx.conversation
+  await handoffs.openHandoff({ organizationId, conversationId, reason, announce: false })
+  ctx.conversation.state = 'handoff'
+  ctx.afterReply.push(() => handoffs.opened({ organizationId, conversationId }))
+}
+
+/** An operator owns the conversation: the bot stays silent. A request for a person (typed, spoken or the button) opens a handoff. */
+export function handoffGate(deps: { handoffs: HandoffOps }): Step {
   return {
     name: 'handoff',
     async run(ctx, next) {
       if (ctx.conversation.state === 'closed') return
       if (ctx.conversation.state === 'handoff') {
-        await deps.onMessageInHandoff?.(ctx)
+        await deps.handoffs.customerMessage(ctx)
         return
       }
-      if (ctx.message.text && wantsHuman(ctx.message.text)) {
-        await deps.store.handoffs.open({ organizationId: ctx.conversation.organizationId, conversationId: ctx.conversation.id, reason: 'customer_request' })
-        await deps.store.conversations.setState(ctx.conversation.organizationId, ctx.conversation.id, 'handoff')
-        ctx.conversation.state = 'handoff'
+      if (ctx.message.meta.choiceId === HANDOFF_CHOICE.id || (ctx.message.text && wantsHuman(ctx.message.text))) {
+        await handOver(ctx, deps.handoffs, 'customer_request')
         ctx.reply = { author: 'system', text: HANDOFF_REPLY }
         ctx.billable = false
-        await deps.onHandoff?.(ctx.conversation.id, ctx.conversation.organizationId)
         return
       }
       await next()
@@ -49,41 +62,50 @@ export function handoffGate(deps: { store: Store; onHandoff?: (conversationId: s
   }
 }
 
+/** Commands every customer may use, as the channel recognised them (core never parses text for them). */
 export function commandGate(deps: { commands: CommandRegistry }): Step {
   return {
     name: 'command',
     async run(ctx, next) {
-      const text = ctx.message.text?.trim() ?? ''
-      const match = /^\/([a-z][a-z0-9_]*)(?:@\S+)?(?:\s+([\s\S]*))?$/i.exec(text)
-      const command = match ? deps.commands.get(match[1]!.toLowerCase()) : undefined
+      const given = commandOf(ctx.message)
+      const command = given ? deps.commands.get(given.name) : undefined
       if (!command) return next()
-      ctx.reply = { author: 'agent', text: await command.run({ ctx, args: match?.[2]?.trim() ?? '' }) }
+      ctx.reply = { author: 'agent', text: await command.run({ ctx, args: given!.args }) }
       ctx.billable = false
     },
   }
 }
 
 /**
- * A message with nothing to read: a voice note is transcribed when a transcriber is configured
- * (and the channel can fetch the audio), otherwise it gets a polite request for text; a bare file
- * gets an ask for the question.
+ * A voice note is turned into text first, when a transcriber is configured and the channel can
+ * fetch the audio: every later step (a request for a person, an admin's answer, the agent) reads
+ * its words like typed ones.
  */
-export function mediaGate(deps: { store?: Store; transcriber?: Transcriber; channels?: Map<ChannelKind, ChannelAdapter>; maxAudioBytes?: number } = {}): Step {
+export function transcribe(deps: { store: Store; transcriber?: Transcriber; channels: ReadonlyMap<ChannelKind, ChannelAdapter>; maxAudioBytes?: number }): Step {
   return {
-    name: 'media',
+    name: 'transcribe',
     async run(ctx, next) {
-      if (ctx.message.text?.trim() || !ctx.message.attachments.length) return next()
-      const audio = ctx.message.attachments.find((a) => a.kind === 'audio')
-      const channel = deps.channels?.get(ctx.inbox.channel)
+      const audio = ctx.message.text?.trim() ? undefined : ctx.message.attachments.find((a) => a.kind === 'audio')
+      const channel = deps.channels.get(ctx.inbox.channel)
       if (audio && deps.transcriber && channel?.download) {
         const bytes = await channel.download({ attachment: audio, inbox: ctx.inbox, maxBytes: deps.maxAudioBytes ?? 20 * 1024 * 1024 })
         const text = await deps.transcriber.transcribe({ bytes, filename: audio.name ?? 'voice.ogg', mimeType: audio.mimeType })
         if (text) {
           ctx.message.text = text
-          await deps.store?.messages.setText(ctx.message.organizationId, ctx.message.id, text)
-          return next()
+          await deps.store.messages.setText(ctx.message.organizationId, ctx.message.id, text)
         }
       }
+      await next()
+    },
+  }
+}
+
+/** A message with nothing to read (a voice note not transcribed, a bare file) gets a polite request for text. */
+export function mediaGate(): Step {
+  return {
+    name: 'media',
+    async run(ctx, next) {
+      if (ctx.message.text?.trim() || !ctx.message.attachments.length) return next()
       ctx.reply = { author: 'system', text: ctx.message.attachments.some((a) => a.kind === 'audio') ? VOICE_REPLY : FILE_REPLY }
       ctx.billable = false
     },
@@ -120,7 +142,7 @@ export function retrieve(deps: { knowledge: KnowledgeService }): Step {
   }
 }
 
-export function answer(deps: { chatModel: ChatModel; store: Store; historyTurns: number; onDelta?: (ctx: TurnContext, text: string) => void }): Step {
+export function answer(deps: { chatModel: ChatModel; store: Store; historyTurns: number; handoffs?: HandoffOps; onDelta?: (ctx: TurnContext, text: string) => void }): Step {
   return {
     name: 'answer',
     async run(ctx, next) {
@@ -136,7 +158,12 @@ export function answer(deps: { chatModel: ChatModel; store: Store; historyTurns:
         context: { organizationId: ctx.conversation.organizationId, contactId: ctx.conversation.contactId, conversationId: ctx.conversation.id },
         onDelta: deps.onDelta && ctx.message.meta.streaming ? (text) => deps.onDelta!(ctx, text) : undefined,
       })
-      if (ctx.answer.handoff) ctx.conversation.state = 'handoff'
+      // The agent's handoff tool opened the handoff already; the operators hear of it after the reply.
+      if (ctx.answer.handoff) {
+        ctx.conversation.state = 'handoff'
+        const { organizationId, id: conversationId } = ctx.conversation
+        if (deps.handoffs) ctx.afterReply.push(() => deps.handoffs!.opened({ organizationId, conversationId }))
+      }
       ctx.reply = { author: 'agent', text: ctx.answer.text, sources: ctx.answer.sources, meta: ctx.answer.meta, choices: ctx.answer.handoff ? undefined : [HANDOFF_CHOICE] }
       await next()
     },

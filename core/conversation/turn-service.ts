@@ -14,7 +14,7 @@ export type TurnServiceDeps = {
   store: Store
   queue: Queue
   notifier: Notifier
-  channels: Map<ChannelKind, ChannelAdapter>
+  channels: ReadonlyMap<ChannelKind, ChannelAdapter>
   runPipeline: (ctx: TurnContext) => Promise<void>
   logger: Logger
   metrics?: Metrics
@@ -85,7 +85,7 @@ export function createTurnService(deps: TurnServiceDeps) {
       await store.messages.setStatus(message.organizationId, message.id, 'failed', 'agent was deleted')
       return
     }
-    const ctx: TurnContext = { message, conversation, agent, inbox, job: jobCtx, log, billable: inbox.settings.test !== true, startedAt: Date.now() }
+    const ctx: TurnContext = { message, conversation, agent, inbox, job: jobCtx, log, billable: inbox.purpose !== 'test', startedAt: Date.now(), afterReply: [] }
     const stopTyping = showTyping(inbox, conversation, log)
     try {
       await deps.runPipeline(ctx)
@@ -125,6 +125,7 @@ export function createTurnService(deps: TurnServiceDeps) {
       if (created || reply.status !== 'sent') await deliver({ reply, conversation, inbox })
     }
     await finish(message, status, error)
+    for (const after of ctx.afterReply) await after().catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'a step after the reply failed'))
   }
 
   async function deliver(input: { reply: Message; conversation: { id: string; externalThreadId: string }; inbox: Inbox }) {

@@ -5,11 +5,10 @@ import type { ChannelAdapter, ChannelKind, Logger, Store } from '../ports.ts'
  * its messenger bots (Telegram: `/start <code>`) whose role is admin or owner. `key` makes each
  * notice go out at most once per admin, even when a job is retried.
  */
-export function createAdminNotifier(deps: { store: Store; channels: Map<ChannelKind, ChannelAdapter>; logger: Logger }) {
+export function createAdminNotifier(deps: { store: Store; channels: ReadonlyMap<ChannelKind, ChannelAdapter>; logger: Logger }) {
   return async function notifyAdmins(input: { organizationId: string; text: string; key: string }): Promise<number> {
     let sent = 0
     for (const [kind, channel] of deps.channels) {
-      if (kind === 'webchat') continue
       const inboxes = (await deps.store.inboxes.listByChannel(kind)).filter((i) => i.organizationId === input.organizationId)
       for (const inbox of inboxes) {
         for (const admin of await deps.store.channelAdmins.listByInbox(input.organizationId, inbox.id)) {

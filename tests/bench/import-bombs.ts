@@ -144,7 +144,7 @@ function startSampler(): { peakMb: () => Promise<number>; stop: () => Promise<vo
 
 /** One import through the app, or (what = parse) the same file through the document parser alone, measured. */
 async function child(scenario: string, file: string, filename: string, mode: string, what: string): Promise<void> {
-  const { loadConfig } = await import('../../core/config/index.ts')
+  const { loadConfig } = await import('../../adapters/channels.ts')
   const { createLogger } = await import('../../adapters/log/logger.ts')
   const { buildApp } = await import('../../bots/app.ts')
   const { createDocumentParser } = await import('../../adapters/files/document-parser.ts')

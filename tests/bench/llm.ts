@@ -35,7 +35,7 @@ import { createLlmRouter } from '../../adapters/openai/llm-router.ts'
 import { createLogger } from '../../adapters/log/logger.ts'
 import { listen } from '../../adapters/http/server.ts'
 import { buildApp, type App } from '../../bots/app.ts'
-import { loadConfig } from '../../core/config/index.ts'
+import { loadConfig } from '../../adapters/channels.ts'
 
 /** The benchmarks run far more turns than a Trial's monthly responses: measure without the quota. */
 const UNLIMITED_TRIAL = JSON.stringify({ trial: { responsesPerPeriod: null, limits: { agents: null, chunks: null, channels: null } } })

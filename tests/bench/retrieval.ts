@@ -22,7 +22,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { loadConfig } from '../../core/config/index.ts'
+import { loadConfig } from '../../adapters/channels.ts'
 import { createLogger } from '../../adapters/log/logger.ts'
 import { buildApp, type App } from '../../bots/app.ts'
 

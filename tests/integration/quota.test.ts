@@ -13,6 +13,8 @@ import { registerBillingRoutes } from '../../admin-web/api/billing-routes.ts'
 import { loadPlans } from '../../core/billing/plans.ts'
 import { createQuotaService, DEFAULT_QUOTA_HANDOFF_MESSAGE, DEFAULT_QUOTA_MESSAGE, quotaStep, type BillingNotification, type BillingStore } from '../../core/billing/quota.ts'
 import { compose, type Step, type TurnContext } from '../../core/conversation/pipeline.ts'
+import { createOperatorService } from '../../core/conversation/operator-service.ts'
+import { createMemoryNotifier } from '../../adapters/queue/memory-notifier.ts'
 import { AppError } from '../../core/errors.ts'
 import { newId, newToken } from '../../core/ids.ts'
 import type { Role, Store } from '../../core/ports.ts'
@@ -263,7 +265,7 @@ describe('response quota (PGlite)', () => {
           conversation,
           message: { inboxId: inbox.id, externalThreadId: 'thread', externalMessageId: `m${++n}`, externalUserId: 'customer', text: 'How much is it?', attachments: [], receivedAt: new Date(), raw: {} },
         })
-        return { message, conversation: { ...conversation }, agent, inbox, job: { jobId: 'job', attempt: 1, maxAttempts: 3 }, log, billable, startedAt: Date.now() }
+        return { message, conversation: { ...conversation }, agent, inbox, job: { jobId: 'job', attempt: 1, maxAttempts: 3 }, log, billable, startedAt: Date.now(), afterReply: [] }
       }
       return { conversation, turn }
     }
@@ -272,7 +274,7 @@ describe('response quota (PGlite)', () => {
       const org = await newOrg()
       const q = quota()
       const { turn } = await chat(org)
-      const run = compose([quotaStep({ quota: q, store }), answered])
+      const run = compose([quotaStep({ quota: q }), answered])
       for (let i = 0; i < 5; i++) {
         const ctx = await turn()
         await run(ctx)
@@ -292,7 +294,13 @@ describe('response quota (PGlite)', () => {
       const q = quota()
       const { conversation, turn } = await chat(org)
       const handedOver: string[] = []
-      const run = compose([quotaStep({ quota: q, store, defaultMessage: 'Default text', onHandoff: async (id) => void handedOver.push(id) }), answered])
+      // The real handoff; the operators are told (here: recorded) after the reply, by the turn.
+      const operators = createOperatorService({ store, notifier: createMemoryNotifier(), channels: new Map() })
+      const handoffs = { ...operators, opened: async (input: { conversationId: string }) => void handedOver.push(input.conversationId) }
+      const run = async (ctx: TurnContext) => {
+        await compose([quotaStep({ quota: q, handoffs, defaultMessage: 'Default text' }), answered])(ctx)
+        for (const after of ctx.afterReply) await after()
+      }
       for (let i = 0; i < 5; i++) await run(await turn())
 
       await q.updateSettings(org, { quotaMessage: '  Our assistant is resting; we will write back tomorrow.  ' })
@@ -325,18 +333,18 @@ describe('response quota (PGlite)', () => {
           throw new Error('model down')
         },
       }
-      await expect(compose([quotaStep({ quota: q, store }), failing])(await turn())).rejects.toThrow('model down')
+      await expect(compose([quotaStep({ quota: q }), failing])(await turn())).rejects.toThrow('model down')
       expect((await q.summary(org)).used).toBe(0)
 
       const silent: Step = { name: 'silent', run: async () => undefined }
-      await compose([quotaStep({ quota: q, store }), silent])(await turn())
+      await compose([quotaStep({ quota: q }), silent])(await turn())
       expect((await q.summary(org)).used).toBe(0)
       expect(await count('UsageReservation', org)).toBe(0)
 
       // The retry of a failed turn reserves again and is answered.
       const ctx = await turn()
-      await expect(compose([quotaStep({ quota: q, store }), failing])(ctx)).rejects.toThrow()
-      await compose([quotaStep({ quota: q, store }), answered])(ctx)
+      await expect(compose([quotaStep({ quota: q }), failing])(ctx)).rejects.toThrow()
+      await compose([quotaStep({ quota: q }), answered])(ctx)
       expect(ctx.reply?.text).toBe('The answer.')
       expect((await q.summary(org)).used).toBe(1)
     })
@@ -347,7 +355,7 @@ describe('response quota (PGlite)', () => {
       const { turn } = await chat(org)
       for (let i = 0; i < 7; i++) {
         const ctx = await turn(false)
-        await compose([quotaStep({ quota: q, store }), answered])(ctx)
+        await compose([quotaStep({ quota: q }), answered])(ctx)
         expect(ctx.reply?.text).toBe('The answer.')
       }
       expect((await q.summary(org)).used).toBe(0)

@@ -12,7 +12,7 @@ const BOT = { token: '7000000061:AAH-send-bot-token-for-tests-abcdefgh', id: 700
 describe('sending to Telegram: splitting, escaping, buttons and the per-chat limit', () => {
   let tg: FakeTelegram
   const secrets = createSecretBox('11'.repeat(32))
-  const inbox: Inbox = { id: 'inbox-send-1', organizationId: 'org-1', agentId: 'agent-1', channel: 'telegram', name: '@acme_send_bot', publicKey: null, settings: { botId: BOT.id, botUsername: BOT.username, mode: 'webhook' } }
+  const inbox: Inbox = { id: 'inbox-send-1', organizationId: 'org-1', agentId: 'agent-1', channel: 'telegram', name: '@acme_send_bot', publicKey: null, purpose: 'customers', settings: { botId: BOT.id, botUsername: BOT.username, mode: 'webhook' } }
   // The channel reads only the sealed credentials from the store.
   const store = { inboxes: { credentials: async () => secrets.seal(JSON.stringify({ token: BOT.token, webhookSecret: 'x'.repeat(43) })) } } as unknown as Store
   const logs = logCapture()

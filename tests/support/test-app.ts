@@ -1,7 +1,7 @@
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
-import { loadConfig } from '../../core/config/index.ts'
+import { loadConfig } from '../../adapters/channels.ts'
 import { createLogger } from '../../adapters/log/logger.ts'
 import { listen } from '../../adapters/http/server.ts'
 import { buildApp, type App, type AppOverrides, type AppRole } from '../../bots/app.ts'
@@ -21,7 +21,7 @@ export function logCapture() {
 export type TestApp = { app: App; url: string; logs: ReturnType<typeof logCapture>; close(): Promise<void> }
 
 export async function startTestApp(input: { env?: Record<string, string>; overrides?: AppOverrides; role?: AppRole } = {}): Promise<TestApp> {
-  const config = loadConfig({ DATA_DIR: 'memory://', LOG_LEVEL: 'debug', DEMO_SEED: 'false', WEBCHAT_REPLY_TIMEOUT_MS: '10000', ...input.env })
+  const config = loadConfig({ DATA_DIR: 'memory://', LOG_LEVEL: 'debug', DEMO_SEED: 'false', WEBCHAT_REPLY_TIMEOUT_MS: '10000', ...input.env }, input.overrides?.modules)
   const logs = logCapture()
   const logger = createLogger({ level: config.LOG_LEVEL, destination: logs.destination })
   const app = await buildApp({ config, logger, role: input.role ?? 'all', overrides: input.overrides })

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { addressRange, isAllowedAddress, isAllowedHost, parseAllowList } from '../../adapters/net/address-policy.ts'
-import { ConfigError, loadConfig } from '../../core/config/index.ts'
+import { ConfigError } from '../../core/config/index.ts'
+import { loadConfig } from '../../adapters/channels.ts'
 
 /**
  * The one classification every outgoing request to a user's URL goes through: which addresses are

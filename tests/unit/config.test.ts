@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, loadConfig } from '../../core/config/index.ts'
+import { ConfigError } from '../../core/config/index.ts'
+import { loadConfig } from '../../adapters/channels.ts'
 
 describe('configuration', () => {
   it('runs on embedded defaults with an empty environment', () => {

@@ -40,6 +40,6 @@ describe('asking for a person', () => {
     expect(wantsHuman(text)).toBe(false)
   })
   it('exists as a pipeline step', () => {
-    expect(handoffGate({ store: {} as never }).name).toBe('handoff')
+    expect(handoffGate({ handoffs: {} as never }).name).toBe('handoff')
   })
 })

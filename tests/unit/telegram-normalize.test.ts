@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises'
 import { describe, expect, it } from 'vitest'
 import { normalizeUpdate } from '../../adapters/telegram/telegram-channel.ts'
-import type { Inbox } from '../../core/ports.ts'
+import type { ChannelEvent, InboundMessage, Inbox } from '../../core/ports.ts'
 
-const inbox: Inbox = { id: 'inbox-1', organizationId: 'org-1', agentId: 'agent-1', channel: 'telegram', name: '@acme_help_bot', publicKey: null, settings: { botId: 7000000001, botUsername: 'acme_help_bot', mode: 'webhook' } }
+const inbox: Inbox = { id: 'inbox-1', organizationId: 'org-1', agentId: 'agent-1', channel: 'telegram', name: '@acme_help_bot', publicKey: null, purpose: 'customers', settings: { botId: 7000000001, botUsername: 'acme_help_bot', mode: 'webhook' } }
 const fixture = async (name: string) => JSON.parse(await readFile(new URL(`../fixtures/telegram/${name}.json`, import.meta.url), 'utf8')) as unknown
-const normalize = async (name: string) => normalizeUpdate(await fixture(name), inbox).map(({ raw: _raw, ...m }) => m)
+const messagesOf = (events: ChannelEvent[]) => events.map((e) => (e.type === 'message' ? e.message : e)).map((m) => ('raw' in m ? (({ raw: _raw, ...rest }) => rest)(m) : m))
+const normalize = async (name: string) => messagesOf(normalizeUpdate(await fixture(name), inbox)) as Omit<InboundMessage, 'raw'>[]
 
 describe('Telegram updates to inbound messages', () => {
   it('a private text: thread and message ids from the chat, the sender named', async () => {
@@ -31,17 +32,33 @@ describe('Telegram updates to inbound messages', () => {
     expect(m!.attachments).toEqual([{ kind: 'audio', ref: 'AwACAgIAAxkBAAIBaWdVoiceFileId', mimeType: 'audio/ogg', size: 7421 }])
   })
 
-  it('the "Talk to a person" button becomes that request, keyed by the callback id', async () => {
-    expect((await normalize('callback-query'))[0]).toMatchObject({ externalThreadId: '184467001', externalMessageId: 'cb:792318450293847561', text: 'Talk to a person', privateThread: true })
+  it('the "Talk to a person" button becomes that choice, with its label as the text, keyed by the callback id', async () => {
+    expect((await normalize('callback-query'))[0]).toMatchObject({ externalThreadId: '184467001', externalMessageId: 'cb:792318450293847561', text: 'Talk to a person', choiceId: 'handoff', privateThread: true })
   })
 
-  it('an edited message gives nothing to answer; a command keeps its @bot suffix for the command parser', async () => {
+  it('an edited message gives nothing to answer; a command arrives as data, /start <code> as the command link', async () => {
     expect(await normalize('edited-message')).toEqual([])
-    expect((await normalize('bot-command'))[0]!.text).toBe('/start@acme_help_bot K7M2Q9RTXW')
+    const [command] = await normalize('bot-command')
+    expect(command!.command).toEqual({ name: 'link', args: 'K7M2Q9RTXW' })
+    const help = normalizeUpdate({ update_id: 1, message: { message_id: 9, date: 1, chat: { id: 5, type: 'private' }, from: { id: 5, first_name: 'Ada' }, text: '/help@acme_help_bot', entities: [{ type: 'bot_command', offset: 0, length: 19 }] } }, inbox)
+    expect(help).toMatchObject([{ type: 'message', message: { command: { name: 'help', args: '' } } }])
+    // A command for another bot in a group is not for this one.
+    const other = { update_id: 2, message: { message_id: 10, date: 1, chat: { id: -100, type: 'supergroup' }, from: { id: 5, first_name: 'Ada' }, text: '/help@other_bot', entities: [{ type: 'bot_command', offset: 0, length: 15 }] } }
+    expect(normalizeUpdate(other, inbox)).toEqual([])
   })
 
-  it('something that is not an update gives nothing', () => {
-    expect(normalizeUpdate({ hello: 'world' }, inbox)).toEqual([])
-    expect(normalizeUpdate(null, inbox)).toEqual([])
+  it("in the operators' group: /operatorgroup claims the desk, a reply to the bot's post is an operator's reply, Take is an operator action", () => {
+    const desk: Inbox = { ...inbox, settings: { ...inbox.settings, operatorsChatId: '-100900' } }
+    const inGroup = (message: Record<string, unknown>) => ({ update_id: 3, message: { message_id: 11, date: 1, chat: { id: -100900, type: 'supergroup' }, from: { id: 77, first_name: 'Olga' }, ...message } })
+    expect(normalizeUpdate(inGroup({ text: '/operatorgroup', entities: [{ type: 'bot_command', offset: 0, length: 14 }] }), inbox)).toMatchObject([{ type: 'operator', action: { kind: 'claim_desk', place: '-100900', externalUserId: '77' } }])
+    expect(normalizeUpdate(inGroup({ text: 'On it', reply_to_message: { message_id: 5, from: { id: 7000000001, is_bot: true } } }), desk)).toMatchObject([{ type: 'operator', action: { kind: 'reply', postId: '-100900:5', text: 'On it', release: false } }])
+    expect(normalizeUpdate(inGroup({ text: 'brb, coffee' }), desk)).toEqual([])
+    const take = { update_id: 4, callback_query: { id: '99', from: { id: 77, first_name: 'Olga' }, data: 'op:take:conv-1', message: { message_id: 5, date: 1, chat: { id: -100900, type: 'supergroup' } } } }
+    expect(normalizeUpdate(take, desk)).toMatchObject([{ type: 'operator', action: { kind: 'take', conversationId: 'conv-1', reply: { callbackQueryId: '99' } } }])
+  })
+
+  it('something that is not an update is refused with 400', () => {
+    expect(() => normalizeUpdate({ hello: 'world' }, inbox)).toThrow(/Not a Telegram update/)
+    expect(() => normalizeUpdate(null, inbox)).toThrow(/Not a Telegram update/)
   })
 })

@@ -1,0 +1,333 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { channelModules } from '../../adapters/channels.ts'
+import type { ChatModel } from '../../core/ports.ts'
+import { hashPassword } from '../../core/security/passwords.ts'
+import { startFakeTelegram, updates, type FakeTelegram, type RecordedCall } from '../support/fake-telegram.ts'
+import { api, createOrg, startTestApp, waitFor, type TestApp, type TestOrg } from '../support/test-app.ts'
+import { echo } from './echo-channel/index.ts'
+import { startEchoService } from './echo-channel/fake-service.ts'
+
+/**
+ * The contract every channel module keeps (docs/channels.md, "Adding a channel"), run against each
+ * one through the same steps: web chat and Telegram from the registry, and the echo channel, a
+ * throwaway module written against the contract alone. A new channel adds a driver here: how its
+ * service posts an event, what the customer received, and its desk.
+ */
+
+/** Answers what it is asked, at the length asked for: the contract is about channels, not answers. */
+const model: ChatModel = {
+  name: 'contract-echo',
+  async answer({ question }) {
+    return { text: question.includes('long answer') ? Array.from({ length: 1200 }, (_, i) => `word${i}`).join(' ') : `You said: ${question}`, sources: [] }
+  },
+}
+
+/** What a customer does, in the channel's own terms once the driver translates it. */
+type CustomerEvent = { id: number; thread: string; text?: string; command?: { name: string; args: string }; choice?: string }
+
+type Bed = {
+  t: TestApp
+  org: TestOrg
+  inboxId: string
+  slept: number[]
+  /** Posts the customer's event the way the service does; `signed: false` with a wrong secret. */
+  deliver(event: CustomerEvent, options?: { signed?: boolean }): Promise<number>
+  /** What the customer received in the thread, in order. */
+  received(thread: string): Promise<string[]>
+  close(): Promise<void>
+  /** The most characters one message may carry; absent when the channel does not split. */
+  limit?: number
+  /** The next send is refused with 429, naming `seconds` to wait. */
+  throttleNext?(seconds: number): void
+  handshake?: { good(): Promise<{ status: number; body: string }>; bad(): Promise<{ status: number }>; expected: string }
+  desk?: {
+    /** An admin makes the desk; an operator's account is linked. */
+    setUp(): Promise<void>
+    /** The conversation of the newest announcement, and the id of its post. */
+    announced(): Promise<{ conversationId: string; postId: string } | null>
+    take(conversationId: string): Promise<void>
+    reply(postId: string, text: string): Promise<void>
+    release(conversationId: string): Promise<void>
+  }
+}
+
+type Driver = { name: string; signed: boolean; choices: boolean; start(): Promise<Bed> }
+
+const recordingSleep = (slept: number[]) => async (ms: number) => void slept.push(ms)
+
+/** Links a new operator-role account to the sender of `sendCode`, returning the user id. */
+async function linkOperator(t: TestApp, org: TestOrg, sendCode: (code: string) => Promise<void>) {
+  const email = `op-${Math.random().toString(36).slice(2, 8)}@example.com`
+  const user = await t.app.store.users.create({ email, name: 'Olga', passwordHash: await hashPassword('operator password 1') })
+  await t.app.store.users.addMembership({ organizationId: org.organizationId, userId: user.id, role: 'operator' })
+  const token = (await api(t, '/api/v1/auth/login', { body: { email, password: 'operator password 1' } })).json.token
+  const code = (await api(t, '/api/v1/channel-admins/link-codes', { token, body: {} })).json.code as string
+  await sendCode(code)
+}
+
+const webchatDriver: Driver = {
+  name: 'webchat',
+  signed: false,
+  choices: false,
+  async start() {
+    const t = await startTestApp({ overrides: { chatModel: model } })
+    const org = await createOrg(t, { name: 'Contract web' })
+    const inbox = await t.app.store.inboxes.findByPublicKey(org.webchatKey)
+    return {
+      t,
+      org,
+      inboxId: inbox!.id,
+      slept: [],
+      async deliver(e) {
+        const text = e.command ? `/${e.command.name}${e.command.args ? ` ${e.command.args}` : ''}` : e.text!
+        return (await api(t, `/api/v1/webchat/${org.webchatKey}/messages`, { body: { sessionId: `session-${e.thread}`, text, messageId: `m${e.id}` } })).status
+      },
+      // Read from the store: the page's own polling endpoint is rate limited per address.
+      async received(thread) {
+        const conversation = await t.app.store.conversations.findByThread(inbox!.id, `session-${thread}`)
+        if (!conversation) return []
+        return (await t.app.store.messages.history(org.organizationId, conversation.id, { limit: 50 })).filter((m) => m.direction === 'out').map((m) => m.text)
+      },
+      close: () => t.close(),
+    }
+  },
+}
+
+const BOT = { token: '7000000091:AAH-contract-bot-token-for-tests-ab', id: 7000000091, username: 'contract_bot', first_name: 'Contract' }
+const GROUP = -100777
+const ADMIN_CHAT = 9701
+const OPERATOR_CHAT = 9702
+
+const telegramDriver: Driver = {
+  name: 'telegram',
+  signed: true,
+  choices: true,
+  async start() {
+    const tg: FakeTelegram = await startFakeTelegram()
+    tg.addBot(BOT)
+    const slept: number[] = []
+    const t = await startTestApp({ env: { TELEGRAM_API_ROOT: tg.url, PUBLIC_URL: 'https://switchboard.example.com', HANDOFF_TIMEOUT_MS: '600000' }, overrides: { chatModel: model, sleep: recordingSleep(slept) } })
+    const org = await createOrg(t, { name: 'Contract tg' })
+    const connected = await api(t, `/api/v1/agents/${org.agentId}/channels/telegram`, { token: org.token, body: { token: BOT.token } })
+    if (connected.status !== 201) throw new Error(connected.text)
+    const inboxId = connected.json.inbox.inboxId as string
+    const secret = tg.callsOf('setWebhook').at(-1)!.payload.secret_token as string
+    const post = async (update: unknown, signed = true) => (await api(t, `/webhooks/telegram/${inboxId}`, { body: update, headers: { 'x-telegram-bot-api-secret-token': signed ? secret : 'wrong-secret' } })).status
+    const inGroup = (text: string, replyTo?: RecordedCall, userId = OPERATOR_CHAT) =>
+      updates.text({ chatId: GROUP, chatType: 'supergroup', userId, text, ...(replyTo ? { replyTo: { message_id: (replyTo.result as { message_id: number }).message_id, from: { id: BOT.id, is_bot: true, first_name: BOT.first_name, username: BOT.username }, chat: { id: GROUP, type: 'supergroup', title: 'Team' }, date: 1, text: 'x' } } : {}) })
+    const announcements = () => tg.sentTo(GROUP).filter((c) => String(c.payload.text).includes('A customer wants a person'))
+    return {
+      t,
+      org,
+      inboxId,
+      slept,
+      limit: 4096,
+      async deliver(e, options) {
+        const chatId = Number(e.thread)
+        if (e.choice) return post(updates.callback({ chatId, data: e.choice, messageId: e.id, botId: BOT.id, botUsername: BOT.username }), options?.signed)
+        const text = e.command ? `/${e.command.name}${e.command.args ? ` ${e.command.args}` : ''}` : e.text!
+        return post(updates.text({ chatId, text, messageId: e.id }), options?.signed)
+      },
+      received: async (thread) => tg.sentTo(Number(thread)).map((c) => String(c.payload.text)),
+      throttleNext: (seconds) => tg.failNext('sendMessage', { error_code: 429, description: `Too Many Requests: retry after ${seconds}`, parameters: { retry_after: seconds } }),
+      desk: {
+        async setUp() {
+          const adminCode = (await api(t, '/api/v1/channel-admins/link-codes', { token: org.token, body: {} })).json.code
+          await post(updates.text({ chatId: ADMIN_CHAT, text: `/start ${adminCode}` }))
+          await waitFor(async () => tg.sentTo(ADMIN_CHAT).length > 0)
+          await linkOperator(t, org, async (code) => {
+            await post(updates.text({ chatId: OPERATOR_CHAT, text: `/start ${code}` }))
+            await waitFor(async () => tg.sentTo(OPERATOR_CHAT).length > 0)
+          })
+          await post(inGroup('/operatorgroup', undefined, ADMIN_CHAT))
+          await waitFor(async () => tg.sentTo(GROUP).some((c) => String(c.payload.text).includes('This group now receives')))
+        },
+        async announced() {
+          const last = announcements().at(-1)
+          if (!last) return null
+          const [[take]] = (last.payload.reply_markup as { inline_keyboard: { callback_data: string }[][] }).inline_keyboard as [[{ callback_data: string }]]
+          return { conversationId: take.callback_data.split(':')[2]!, postId: String((last.result as { message_id: number }).message_id) }
+        },
+        async take(conversationId) {
+          const messageId = Number((announcements().at(-1)!.result as { message_id: number }).message_id)
+          await post(updates.callback({ chatId: GROUP, userId: OPERATOR_CHAT, firstName: 'Olga', data: `op:take:${conversationId}`, messageId, botId: BOT.id, botUsername: BOT.username }))
+        },
+        async reply(_postId, text) {
+          await post(inGroup(text, announcements().at(-1)))
+        },
+        async release(conversationId) {
+          const messageId = Number((announcements().at(-1)!.result as { message_id: number }).message_id)
+          await post(updates.callback({ chatId: GROUP, userId: OPERATOR_CHAT, firstName: 'Olga', data: `op:release:${conversationId}`, messageId, botId: BOT.id, botUsername: BOT.username }))
+        },
+      },
+      async close() {
+        await t.close()
+        await tg.close()
+      },
+    }
+  },
+}
+
+const ECHO_TOKEN = 'echo-contract-secret-token'
+
+const echoDriver: Driver = {
+  name: 'echo (a module written against the contract alone)',
+  signed: true,
+  choices: true,
+  async start() {
+    const service = await startEchoService()
+    const slept: number[] = []
+    const t = await startTestApp({ env: { PUBLIC_URL: 'https://switchboard.example.com', HANDOFF_TIMEOUT_MS: '600000' }, overrides: { chatModel: model, sleep: recordingSleep(slept), modules: [...channelModules, echo] } })
+    const org = await createOrg(t, { name: 'Contract echo' })
+    const connected = await api(t, `/api/v1/agents/${org.agentId}/channels/echo`, { token: org.token, body: { apiUrl: service.url, token: ECHO_TOKEN } })
+    if (connected.status !== 201) throw new Error(connected.text)
+    const inboxId = connected.json.inbox.inboxId as string
+    const post = async (body: unknown, signed = true) => (await api(t, `/webhooks/echo/${inboxId}`, { body, headers: { 'x-echo-token': signed ? ECHO_TOKEN : 'not-the-token' } })).status
+    let n = 0
+    const operator = (kind: string, extra: Record<string, unknown>, user = 'olga') => post({ id: `op-${++n}`, thread: 'desk', user, operator: { user, place: 'desk', kind, ...extra } })
+    return {
+      t,
+      org,
+      inboxId,
+      slept,
+      limit: 100,
+      deliver: (e, options) => post({ id: String(e.id), thread: e.thread, user: `u-${e.thread}`, text: e.text ?? (e.choice ? `pressed ${e.choice}` : undefined), command: e.command, choice: e.choice }, options?.signed),
+      received: async (thread) => service.sentTo(thread),
+      throttleNext: (seconds) => service.throttleNext(1, seconds),
+      handshake: {
+        expected: 'challenge-4711',
+        good: async () => {
+          const res = await api(t, `/webhooks/echo/${inboxId}?challenge=challenge-4711&token=${ECHO_TOKEN}`)
+          return { status: res.status, body: res.text }
+        },
+        bad: async () => ({ status: (await api(t, `/webhooks/echo/${inboxId}?challenge=x&token=guess`)).status }),
+      },
+      desk: {
+        async setUp() {
+          const adminCode = (await api(t, '/api/v1/channel-admins/link-codes', { token: org.token, body: {} })).json.code
+          await post({ id: `link-admin-${++n}`, thread: 'admin', user: 'admin', command: { name: 'link', args: adminCode } })
+          await waitFor(async () => service.sentTo('admin').length > 0)
+          await linkOperator(t, org, async (code) => {
+            // The operator's private thread with the bot is their user id, as in Telegram.
+            await post({ id: `link-op-${++n}`, thread: 'olga', user: 'olga', command: { name: 'link', args: code } })
+            await waitFor(async () => service.sentTo('olga').length > 0)
+          })
+          await operator('claim_desk', {}, 'admin')
+          await waitFor(async () => service.posts.some((p) => p.path === '/desk-answer' && p.body.outcome === 'desk_claimed'))
+        },
+        async announced() {
+          const last = service.posts.filter((p) => p.path === '/desk' && p.status === 200 && p.body.transcript).at(-1)
+          if (!last) return null
+          return { conversationId: String(last.body.conversationId), postId: last.id! }
+        },
+        take: async (conversationId) => void (await operator('take', { conversationId })),
+        reply: async (postId, text) => void (await operator('reply', { postId, text })),
+        release: async (conversationId) => void (await operator('release', { conversationId })),
+      },
+      async close() {
+        await t.close()
+        await service.close()
+      },
+    }
+  },
+}
+
+describe.each([webchatDriver, telegramDriver, echoDriver])('channel contract: $name', (driver) => {
+  let bed: Bed
+  let id = 100
+  const thread = () => String(5000 + id)
+  beforeAll(async () => {
+    bed = await driver.start()
+  })
+  afterAll(async () => bed?.close())
+
+  const messageCount = async () => (await bed.t.app.db.prisma.message.count({ where: { inboxId: bed.inboxId } })) as number
+  const settled = async (to: string, count: number) => waitFor(async () => (await bed.received(to)).length >= count)
+
+  it.skipIf(!driver.signed)('refuses a wrong signature with 401 and stores nothing', async () => {
+    const before = await messageCount()
+    expect(await bed.deliver({ id: ++id, thread: thread(), text: 'forged' }, { signed: false })).toBe(401)
+    expect(await messageCount()).toBe(before)
+  })
+
+  it('answers a redelivered event once', async () => {
+    const to = thread()
+    const event = { id: ++id, thread: to, text: 'Is the shop open on Sunday?' }
+    expect(await bed.deliver(event)).toBeLessThan(300)
+    expect(await bed.deliver(event)).toBeLessThan(300)
+    await settled(to, 1)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(await bed.received(to)).toEqual(['You said: Is the shop open on Sunday?'])
+  })
+
+  it('answers the handshake the service makes when the address is set up, and refuses a wrong one', async () => {
+    if (!bed.handshake) {
+      // No handshake in this channel: a GET is no delivery, and stores nothing.
+      const before = await messageCount()
+      const res = await api(bed.t, `/webhooks/${driver.name.split(' ')[0]}/${bed.inboxId}`)
+      expect(res.status).toBeGreaterThanOrEqual(400)
+      expect(await messageCount()).toBe(before)
+      return
+    }
+    expect(await bed.handshake.good()).toEqual({ status: 200, body: bed.handshake.expected })
+    expect((await bed.handshake.bad()).status).toBeGreaterThanOrEqual(400)
+  })
+
+  it('splits a long reply at the channel’s limit and loses none of it', async () => {
+    if (!bed.limit) return expect(driver.name).toBe('webchat') // the reply comes back whole in the HTTP response
+    const to = thread()
+    await bed.deliver({ id: ++id, thread: to, text: 'a long answer please' })
+    const whole = (await model.answer({ question: 'a long answer please' } as never)).text
+    await waitFor(async () => (await bed.received(to)).join('').replace(/\s+/g, '').length >= whole.replace(/\s+/g, '').length)
+    const parts = await bed.received(to)
+    expect(parts.length).toBeGreaterThan(1)
+    for (const part of parts) expect(part.length).toBeLessThanOrEqual(bed.limit)
+    // Where a part ends is the channel's choice (between words, or anywhere); the words are all there, in order.
+    expect(parts.join('').replace(/\s+/g, '')).toBe(whole.replace(/\s+/g, ''))
+  })
+
+  it('waits as long as a 429 says, then sends once', async () => {
+    if (!bed.throttleNext) return expect(driver.name).toBe('webchat') // nothing outside to refuse a send
+    const to = thread()
+    bed.throttleNext(3)
+    await bed.deliver({ id: ++id, thread: to, text: 'Hello after a busy moment' })
+    await settled(to, 1)
+    expect(bed.slept).toContain(3000)
+    expect(await bed.received(to)).toEqual(['You said: Hello after a busy moment'])
+  })
+
+  it('takes commands and button presses as data', async () => {
+    const to = thread()
+    const said = async () => (await bed.received(to)).join('')
+    await bed.deliver({ id: ++id, thread: to, command: { name: 'help', args: '' } })
+    await waitFor(async () => (await said()).includes('reach someone from our team.'))
+    expect(await said()).toMatch(/^I am Contract .* assistant\. Ask me a question/)
+    if (!driver.choices) return
+    await bed.deliver({ id: ++id, thread: to, choice: 'handoff' })
+    await waitFor(async () => /asked a person from our team/.test(await said()))
+    const conversation = await bed.t.app.store.conversations.findByThread(bed.inboxId, to)
+    expect(conversation!.state).toBe('handoff')
+  })
+
+  it('runs the handoff desk loop: announcement, the operator’s reply reaches the customer, release', async () => {
+    if (!bed.desk) return expect(driver.name).toBe('webchat') // web chat operators answer in the admin web
+    await bed.desk.setUp()
+    const to = thread()
+    await bed.deliver({ id: ++id, thread: to, text: 'I want to talk to a person' })
+    await settled(to, 1)
+    await waitFor(async () => (await bed.desk!.announced()) !== null)
+    const { conversationId, postId } = (await bed.desk.announced())!
+    const conversation = await bed.t.app.store.conversations.findByThread(bed.inboxId, to)
+    expect(conversationId).toBe(conversation!.id)
+    await bed.desk.take(conversationId)
+    await waitFor(async () => (await bed.t.app.store.handoffs.current(bed.org.organizationId, conversationId))?.status === 'taken')
+    await bed.desk.reply(postId, 'Hello, Olga here.')
+    await settled(to, 2)
+    expect((await bed.received(to))[1]).toBe('Hello, Olga here.')
+    await bed.desk.release(conversationId)
+    await waitFor(async () => (await bed.t.app.store.conversations.get(bed.org.organizationId, conversationId))!.state === 'bot')
+    await bed.deliver({ id: ++id, thread: to, text: 'Thanks, one more question' })
+    await settled(to, 3)
+    expect((await bed.received(to))[2]).toBe('You said: Thanks, one more question')
+  })
+})
