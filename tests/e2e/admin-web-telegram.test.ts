@@ -17,8 +17,9 @@ const UNKNOWN_TOKEN = '7000000099:AAH-a-token-telegram-does-not-know-xyz'
 /**
  * The Telegram controls of the admin web in Chromium, against the real app (bots/main.ts) pointed
  * at a fake Bot API: connect a bot from the Channels page (a wrong token shows why), see its
- * status change when a customer writes, make a link code on the Organization page and link with
- * it, disconnect the bot; a screenshot and an axe-core check of each state.
+ * status change when a customer writes and the bot on the agent's page, make a link code on the
+ * Organization page and link with it, disconnect the bot; then add and remove another web chat.
+ * A screenshot and an axe-core check of each state.
  */
 describe.skipIf(!available)('admin web: Telegram in Chromium', () => {
   let tg: FakeTelegram
@@ -96,7 +97,9 @@ describe.skipIf(!available)('admin web: Telegram in Chromium', () => {
     await page.getByRole('heading', { name: 'Edit agent Harbour helper' }).waitFor()
 
     await go('/channels', 'Channels')
-    const connect = page.locator('section', { has: page.getByRole('heading', { name: 'Connect a Telegram bot' }) })
+    // The kinds the server offers, each with its own form in the "Connect a channel" section.
+    await page.getByRole('heading', { level: 2, name: 'Connect a channel' }).waitFor()
+    const connect = page.getByRole('region', { name: 'Connect a Telegram bot' })
     await connect.getByLabel('Agent').waitFor()
     expect(await connect.getByLabel('Bot token').getAttribute('type')).toBe('password')
     await check('tg-01-channels-connect')
@@ -126,8 +129,8 @@ describe.skipIf(!available)('admin web: Telegram in Chromium', () => {
     await check('tg-03-channels-connected')
 
     // A customer writes to the bot: the status shows the last message received.
-    const { bots } = await page.evaluate(() => fetch('/api/v1/telegram/bots').then((r) => r.json()))
-    const inboxId = bots[0].inboxId as string
+    const { channels } = await page.evaluate(() => fetch('/api/v1/channels').then((r) => r.json()))
+    const inboxId = channels.find((c: { kind: string }) => c.kind === 'telegram').inboxId as string
     await deliver(inboxId, updates.text({ chatId: 5001, text: 'Hello, are you open on Saturday?' }))
     await waitForSent(5001, 1)
     await go('/dashboard', 'Dashboard')
@@ -141,18 +144,31 @@ describe.skipIf(!available)('admin web: Telegram in Chromium', () => {
     await check('tg-05-channels-ru')
     await page.getByLabel('Язык').selectOption('en')
 
-    // Organization: a one-time link code, sent to the bot as /start <code>, links the account.
+    // The agent's page lists every channel connected to it: the bot and the web chat, not the test chat.
+    await go('/agents', 'Agents')
+    await page.getByRole('link', { name: 'Harbour helper' }).first().click()
+    const agentChannels = page.getByRole('region', { name: 'Channels' })
+    await agentChannels.locator('li[data-channel="telegram"]').getByText(`Telegram · @${BOT.username}`).waitFor()
+    await agentChannels.locator('li[data-channel="telegram"]').getByText('Webhook').waitFor()
+    await agentChannels.locator('li[data-channel="webchat"]').getByRole('link', { name: /^Open the web chat page/ }).waitFor()
+    expect(await agentChannels.locator('li').count()).toBe(2)
+    await check('tg-05-agent-channels')
+
+    // Organization: a one-time link code, sent to the bot in a private chat with the command link (in Telegram /link or /start), links the account.
     await go('/organization', 'Organization')
     await page.getByRole('button', { name: 'Make a link code' }).focus()
     await page.keyboard.press('Enter')
     const command = page.locator('code.command')
     await command.waitFor()
     const text = (await command.textContent())!
-    expect(text).toMatch(/^\/start [A-Z2-9]{10}$/)
+    expect(text).toMatch(/^link [A-Z2-9]{10}$/)
     await page.getByText('The code works once, until').waitFor()
-    await page.getByText('Send this message to your bot in Telegram').waitFor()
+    await page.getByText('Send the command link with this code to your bot in a private chat').waitFor()
+    const code = text.slice('link '.length)
+    await page.getByText(`In Telegram: /link ${code} or /start ${code}.`).waitFor()
+    await page.getByRole('heading', { name: 'Link your messenger account' }).waitFor()
     await check('tg-06-organization-link-code')
-    await deliver(inboxId, updates.text({ chatId: 6001, text }))
+    await deliver(inboxId, updates.text({ chatId: 6001, text: `/start ${code}` }))
     await waitForSent(6001, 1)
     expect(String(tg.sentTo(6001)[0]!.payload.text)).toContain('You are linked as an admin')
 
@@ -168,6 +184,25 @@ describe.skipIf(!available)('admin web: Telegram in Chromium', () => {
     expect(tg.callsOf('deleteWebhook')[0]!.token).toBe(BOT.token)
     await page.locator('tr[data-channel="webchat"]').waitFor()
     await check('tg-07-channels-disconnected')
+    await go('/agents', 'Agents')
+    await page.getByRole('link', { name: 'Harbour helper' }).first().click()
+    await agentChannels.locator('li[data-channel="webchat"]').waitFor()
+    expect(await agentChannels.locator('li[data-channel="telegram"]').count()).toBe(0)
+
+    // Another web chat for the agent, from the same section: listed with its page, then removed.
+    await go('/channels', 'Channels')
+    const webchat = page.getByRole('region', { name: 'Add a web chat' })
+    await webchat.getByLabel('Name').fill('Campaign page')
+    await webchat.getByRole('button', { name: 'Add the web chat' }).click()
+    await page.getByRole('status').filter({ hasText: 'Web chat “Campaign page” is added.' }).waitFor()
+    const added = page.locator('tr[data-channel="webchat"]', { hasText: 'Campaign page' })
+    await added.getByRole('link', { name: /^Open the web chat page/ }).waitFor()
+    expect(await page.locator('tr[data-channel="webchat"]').count()).toBe(2)
+    await check('tg-08-channels-webchat-added')
+    await added.getByRole('button', { name: 'Remove the web chat Campaign page' }).click()
+    await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click()
+    await page.getByRole('status').filter({ hasText: 'Web chat “Campaign page” is removed.' }).waitFor()
+    await added.waitFor({ state: 'detached' })
 
     expect(out()).not.toContain(BOT.token)
     expect(errors).toEqual([])

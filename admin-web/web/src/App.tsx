@@ -2,6 +2,8 @@ import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState, type
 import { request, setCsrfToken, whenUnauthorized, type Me } from './api.ts'
 import { I18nContext, initialLang, translate, useI18n, type I18n, type Lang, type TextKey } from './i18n.ts'
 import { Loading, ErrorBox } from './ui.tsx'
+import { navigate, useHashRoute } from './navigate.ts'
+import type { Session } from './session.ts'
 import { SignIn, SignUp, ResetPassword, AcceptInvitation } from './pages/auth.tsx'
 import { Agents, AgentEdit } from './pages/agents.tsx'
 import { Knowledge } from './pages/knowledge.tsx'
@@ -14,27 +16,6 @@ import { Organization } from './pages/organization.tsx'
 const Dashboard = lazy(() => import('./pages/dashboard.tsx').then((m) => ({ default: m.Dashboard })))
 const Billing = lazy(() => import('./pages/billing.tsx').then((m) => ({ default: m.Billing })))
 
-/** The location after '#': path and query, e.g. #/reset?token=... */
-function readHash() {
-  const raw = window.location.hash.replace(/^#/, '') || '/'
-  const [path, query = ''] = raw.split('?')
-  return { path: path || '/', params: new URLSearchParams(query) }
-}
-
-export function navigate(to: string) {
-  window.location.hash = to
-}
-
-function useHashRoute() {
-  const [route, setRoute] = useState(readHash)
-  useEffect(() => {
-    const on = () => setRoute(readHash())
-    window.addEventListener('hashchange', on)
-    return () => window.removeEventListener('hashchange', on)
-  }, [])
-  return route
-}
-
 const NAV: { path: string; key: TextKey }[] = [
   { path: '/dashboard', key: 'nav_dashboard' },
   { path: '/agents', key: 'nav_agents' },
@@ -45,8 +26,6 @@ const NAV: { path: string; key: TextKey }[] = [
   { path: '/billing', key: 'nav_billing' },
   { path: '/organization', key: 'nav_organization' },
 ]
-
-export type Session = { me: Me; refresh: () => Promise<void> }
 
 export function App() {
   const [lang, setLangState] = useState<Lang>(initialLang)

@@ -99,7 +99,14 @@ export async function stream(path: string, body: unknown, onEvent: (e: StreamEve
 export type Role = 'owner' | 'admin' | 'operator' | 'member'
 export type Me = { userId: string; email: string; name: string; role: Role; organization: { id: string; name: string }; csrfToken?: string }
 export type Agent = { id: string; name: string; instructions: string; model: string | null; temperature: number; maxTokens: number; providerKeyId: string | null; fallbacks: { providerKeyId: string | null; model: string }[]; responseDelayMs: number; createdAt: string }
-export type Inbox = { id: string; channel: string; name: string; key: string | null }
+export type Inbox = { id: string; channel: string; name: string; key: string | null; purpose?: string }
+/** A connected channel (an inbox) as GET /api/v1/channels lists it; details depend on the kind. */
+export type ChannelItem = { id: string; inboxId: string; channel: string; kind: string; agentId: string; agentName: string; name: string; purpose?: string; mode: string | null; webhookUrl: string | null; publicKey: string | null; details: Record<string, unknown>; lastMessageAt: string | null; failedReplies: number; lastError: string | null }
+export type ChannelList = { channels: ChannelItem[]; kinds: { kind: string; connectable: boolean }[] }
+/** The inbox POST /api/v1/agents/{id}/channels/{kind} made. */
+export type ConnectedInbox = { inboxId: string; kind: string; agentId: string; name: string; mode: string | null; webhookUrl: string | null; purpose: string; details: Record<string, unknown> }
+/** The answer of DELETE /api/v1/channels/{inboxId}; warning: the outside service could not be told. */
+export type Disconnected = { inboxId: string; kind: string; name: string; warning: string | null }
 export type Source = { id: string; title: string; kind: string; uri: string | null; status: 'queued' | 'processing' | 'ready' | 'failed'; progress: number; error: string | null; chunkCount: number; agentId: string | null; collectionId: string | null; updatedAt: string }
 export type Collection = { id: string; name: string; description: string; sourceCount: number; createdAt: string; updatedAt: string }
 export type Passage = { chunkId: string; sourceId: string; title: string; heading: string; text: string; score: number; bm25: number | null; similarity: number | null; ftsRank: number | null; vectorRank: number | null; collectionId: string | null }

@@ -1,6 +1,7 @@
 import { createContext, useContext } from 'react'
+import { channelErrorsRu, channelTexts } from './channels/texts.ts'
 
-const en = {
+const core = {
   appName: 'Switchboard',
   skipToContent: 'Skip to content',
   language: 'Language',
@@ -208,10 +209,19 @@ const en = {
   channel: 'Channel',
   lastMessage: 'Last customer message',
   failedReplies: 'Failed replies (7 days)',
-  openChat: 'Open the web chat page',
   channelOk: 'Working',
   channelErrors: 'Errors: {error}',
   channelIdle: 'No messages yet',
+  channelDetails: 'Details',
+  channelsConnectTitle: 'Connect a channel',
+  channelsNoAgents: 'Create an agent first: a channel answers as one of your agents.',
+  channelConnected: '{name} is connected.',
+  channelDisconnect: 'Disconnect',
+  channelDisconnectName: 'Disconnect {name}',
+  channelDisconnectConfirm: 'Disconnect {name} ({kind}) from {agent}? It stops answering; its conversations stay.',
+  channelDisconnected: '{name} is disconnected.',
+  channelDisconnectedWarning: '{name} is disconnected, but {kind} could not be told ({warning}).',
+  agentChannelsEmpty: 'No channels are connected to this agent.',
   otherChannels: 'Slack, Messenger, Instagram, Kommo and Teams are planned and not available yet; any other system can reach an agent through the web chat API. See the channels guide in the docs.',
   // conversations
   conversationsTitle: 'Conversations',
@@ -274,34 +284,21 @@ const en = {
   withdraw: 'Withdraw',
   expires: 'Expires',
   you_: '(you)',
-  // Telegram on the Channels and Organization pages
-  tg_webchat: 'Web chat',
-  tg_modeWebhook: 'Webhook',
-  tg_modePolling: 'Long polling',
-  tg_connectTitle: 'Connect a Telegram bot',
-  tg_connectHelp: 'Create a bot with @BotFather in Telegram (/newbot) and paste the token it gives you. The bot then answers customers as the agent you choose.',
-  tg_noAgents: 'Create an agent first: a bot answers as one of your agents.',
-  tg_token: 'Bot token',
-  tg_tokenHint: 'Stored encrypted and never shown again.',
-  tg_connect: 'Connect the bot',
-  tg_connecting: 'Connecting…',
-  tg_connected: '{bot} is connected.',
-  tg_disconnect: 'Disconnect',
-  tg_disconnectBot: 'Disconnect {bot}',
-  tg_disconnectConfirm: 'Disconnect {bot} from {agent}? The bot stops answering and its token is deleted; its conversations stay.',
-  tg_disconnected: '{bot} is disconnected.',
-  tg_disconnectedWarning: '{bot} is disconnected, but Telegram could not be told ({warning}). Remove its webhook in Telegram if it still gets messages.',
-  tg_linkTitle: 'Link your Telegram account',
-  tg_linkHelp: 'A one-time code that links your Telegram account to this organization, so that the bot accepts your admin commands and handoffs in Telegram.',
-  tg_linkMake: 'Make a link code',
-  tg_linkAgain: 'Make a new code',
-  tg_linkSend: 'Send this message to your bot in Telegram:',
-  tg_linkExpires: 'The code works once, until {time} (15 minutes).',
+  // linking a messenger account (Organization page)
+  link_title: 'Link your messenger account',
+  link_help: 'A one-time code that links your account in a messenger to this organization, so that the organization’s bot accepts your admin commands and handoffs there.',
+  link_make: 'Make a link code',
+  link_again: 'Make a new code',
+  link_send: 'Send the command link with this code to your bot in a private chat:',
+  link_expires: 'The code works once, until {time} (15 minutes).',
 } as const
 
+/** The texts of the pages and, from channels/, of each channel. */
+const en = { ...core, ...channelTexts.en }
 export type TextKey = keyof typeof en
 
 const ru: Record<TextKey, string> = {
+  ...channelTexts.ru,
   appName: 'Switchboard',
   skipToContent: 'Перейти к содержимому',
   language: 'Язык',
@@ -500,10 +497,19 @@ const ru: Record<TextKey, string> = {
   channel: 'Канал',
   lastMessage: 'Последнее сообщение клиента',
   failedReplies: 'Неотправленные ответы (7 дней)',
-  openChat: 'Открыть страницу веб-чата',
   channelOk: 'Работает',
   channelErrors: 'Ошибки: {error}',
   channelIdle: 'Сообщений ещё не было',
+  channelDetails: 'Подробности',
+  channelsConnectTitle: 'Подключить канал',
+  channelsNoAgents: 'Сначала создайте агента: канал отвечает от имени одного из ваших агентов.',
+  channelConnected: '{name} подключён.',
+  channelDisconnect: 'Отключить',
+  channelDisconnectName: 'Отключить {name}',
+  channelDisconnectConfirm: 'Отключить {name} ({kind}) от агента {agent}? Канал перестанет отвечать; диалоги сохранятся.',
+  channelDisconnected: '{name} отключён.',
+  channelDisconnectedWarning: '{name} отключён, но сообщить об этом {kind} не удалось ({warning}).',
+  agentChannelsEmpty: 'К этому агенту не подключено ни одного канала.',
   otherChannels: 'Slack, Messenger, Instagram, Kommo и Teams запланированы и пока недоступны; любая другая система может обращаться к агенту через API веб-чата. См. руководство по каналам в документации.',
   conversationsTitle: 'Диалоги',
   handoffQueue: 'Очередь передачи человеку',
@@ -563,29 +569,12 @@ const ru: Record<TextKey, string> = {
   withdraw: 'Отозвать',
   expires: 'Истекает',
   you_: '(вы)',
-  // Telegram on the Channels and Organization pages
-  tg_webchat: 'Веб-чат',
-  tg_modeWebhook: 'Вебхук',
-  tg_modePolling: 'Опрос (long polling)',
-  tg_connectTitle: 'Подключить бота Telegram',
-  tg_connectHelp: 'Создайте бота у @BotFather в Telegram (/newbot) и вставьте токен, который он выдаст. Бот будет отвечать клиентам от имени выбранного агента.',
-  tg_noAgents: 'Сначала создайте агента: бот отвечает от имени одного из ваших агентов.',
-  tg_token: 'Токен бота',
-  tg_tokenHint: 'Хранится в зашифрованном виде и больше не показывается.',
-  tg_connect: 'Подключить бота',
-  tg_connecting: 'Подключение…',
-  tg_connected: '{bot} подключён.',
-  tg_disconnect: 'Отключить',
-  tg_disconnectBot: 'Отключить {bot}',
-  tg_disconnectConfirm: 'Отключить {bot} от агента {agent}? Бот перестанет отвечать, его токен будет удалён; диалоги сохранятся.',
-  tg_disconnected: '{bot} отключён.',
-  tg_disconnectedWarning: '{bot} отключён, но сообщить об этом Telegram не удалось ({warning}). Если бот всё ещё получает сообщения, удалите его вебхук в Telegram.',
-  tg_linkTitle: 'Привязать аккаунт Telegram',
-  tg_linkHelp: 'Одноразовый код привязывает ваш аккаунт Telegram к этой организации: бот примет ваши команды администратора и передачи диалогов в Telegram.',
-  tg_linkMake: 'Получить код привязки',
-  tg_linkAgain: 'Получить новый код',
-  tg_linkSend: 'Отправьте это сообщение своему боту в Telegram:',
-  tg_linkExpires: 'Код действует один раз, до {time} (15 минут).',
+  link_title: 'Привязать аккаунт мессенджера',
+  link_help: 'Одноразовый код привязывает ваш аккаунт в мессенджере к этой организации: бот организации примет там ваши команды администратора и передачи диалогов.',
+  link_make: 'Получить код привязки',
+  link_again: 'Получить новый код',
+  link_send: 'Отправьте своему боту в личном чате команду link с этим кодом:',
+  link_expires: 'Код действует один раз, до {time} (15 минут).',
 }
 
 /**
@@ -609,9 +598,7 @@ export const serverErrorsRu: Record<string, string> = {
   own_membership: 'Себя исключить нельзя.',
   payments_not_configured: 'Онлайн-оплата на этом сервере не настроена.',
   not_found: 'Не найдено: возможно, это уже удалено.',
-  // Telegram
-  telegram_token_invalid: 'Telegram не принял этот токен бота (проверьте его у @BotFather).',
-  telegram_unreachable: 'Не удалось связаться с Telegram. Попробуйте позже.',
+  ...channelErrorsRu,
 }
 
 export type Lang = 'en' | 'ru'

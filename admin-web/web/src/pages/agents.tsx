@@ -1,10 +1,11 @@
 import { useState, type FormEvent } from 'react'
-import { request, type Agent, type Collection, type Inbox } from '../api.ts'
-import { navigate, type Session } from '../App.tsx'
+import { request, type Agent, type ChannelList, type Collection } from '../api.ts'
+import { ChannelName } from '../channels/view.tsx'
+import { navigate } from '../navigate.ts'
+import { isAdmin, type Session } from '../session.ts'
 import { useI18n } from '../i18n.ts'
 import { Async, ConfirmButton, ErrorBox, Field, useLoad } from '../ui.tsx'
 
-const isAdmin = (s: Session) => s.me.role === 'owner' || s.me.role === 'admin'
 
 export function Agents({ session }: { session: Session }) {
   const { t, formatDate } = useI18n()
@@ -89,7 +90,7 @@ export function AgentEdit({ id, session }: { id: string; session: Session }) {
   const { t } = useI18n()
   const state = useLoad(
     async (signal) => {
-      const [agent, keys] = await Promise.all([request<{ agent: Agent; inboxes: Inbox[] }>(`/api/v1/agents/${id}`, { signal }), request<{ keys: ProviderKey[] }>('/api/v1/provider-keys', { signal })])
+      const [agent, keys] = await Promise.all([request<{ agent: Agent }>(`/api/v1/agents/${id}`, { signal }), request<{ keys: ProviderKey[] }>('/api/v1/provider-keys', { signal })])
       return { ...agent, keys: keys.keys }
     },
     [id],
@@ -99,12 +100,12 @@ export function AgentEdit({ id, session }: { id: string; session: Session }) {
       <p>
         <a href="#/agents">← {t('back')}</a>
       </p>
-      <Async state={state}>{(d) => <AgentForm agent={d.agent} inboxes={d.inboxes} keys={d.keys} readOnly={!isAdmin(session)} />}</Async>
+      <Async state={state}>{(d) => <AgentForm agent={d.agent} keys={d.keys} readOnly={!isAdmin(session)} />}</Async>
     </>
   )
 }
 
-function AgentForm({ agent, inboxes, keys, readOnly }: { agent: Agent; inboxes: Inbox[]; keys: ProviderKey[]; readOnly: boolean }) {
+function AgentForm({ agent, keys, readOnly }: { agent: Agent; keys: ProviderKey[]; readOnly: boolean }) {
   const { t } = useI18n()
   const [form, setForm] = useState({
     name: agent.name,
@@ -194,27 +195,39 @@ function AgentForm({ agent, inboxes, keys, readOnly }: { agent: Agent; inboxes: 
         )}
       </form>
       <AgentCollections agentId={agent.id} readOnly={readOnly} />
-      <section className="card">
-        <h2>{t('agentChannels')}</h2>
-        <ul>
-          {inboxes
-            .filter((i) => i.key)
-            .map((i) => (
-              <li key={i.id}>
-                {i.channel}: {i.name}{' '}
-                {i.channel === 'webchat' && i.key && (
-                  <a href={`/chat/${i.key}`} target="_blank" rel="noreferrer">
-                    {t('openChat')}
-                  </a>
-                )}
+      <AgentChannels agentId={agent.id} />
+    </>
+  )
+}
+
+/** Every channel connected to the agent (not its test chat), shown as on the Channels page. */
+function AgentChannels({ agentId }: { agentId: string }) {
+  const { t } = useI18n()
+  const state = useLoad(
+    async (signal) => {
+      const { channels } = await request<ChannelList>('/api/v1/channels', { signal })
+      return channels.filter((c) => c.agentId === agentId && c.purpose !== 'test')
+    },
+    [agentId],
+  )
+  return (
+    <section className="card" aria-labelledby="agent-channels">
+      <h2 id="agent-channels">{t('agentChannels')}</h2>
+      <Async state={state} isEmpty={(d) => d.length === 0} empty={t('agentChannelsEmpty')}>
+        {(d) => (
+          <ul>
+            {d.map((c) => (
+              <li key={c.id} data-channel={c.kind ?? c.channel}>
+                <ChannelName channel={c} />
               </li>
             ))}
-        </ul>
-        <p>
-          <a href="#/channels">{t('nav_channels')} →</a>
-        </p>
-      </section>
-    </>
+          </ul>
+        )}
+      </Async>
+      <p>
+        <a href="#/channels">{t('nav_channels')} →</a>
+      </p>
+    </section>
   )
 }
 

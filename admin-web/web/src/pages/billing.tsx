@@ -1,7 +1,7 @@
 import { useMemo, useState } from 'react'
 import type { ChartConfiguration } from 'chart.js'
 import { request } from '../api.ts'
-import type { Session } from '../App.tsx'
+import type { Session } from '../session.ts'
 import { useI18n } from '../i18n.ts'
 import { Async, Empty, ErrorBox, StatusBadge, useLoad } from '../ui.tsx'
 import { ChartView, PALETTE } from '../chart.tsx'

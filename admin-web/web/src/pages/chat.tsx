@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react'
 import { request, stream, type Agent, type Message } from '../api.ts'
-import type { Session } from '../App.tsx'
+import type { Session } from '../session.ts'
 import { useI18n } from '../i18n.ts'
 import { Async, Empty, ErrorBox, Field, useLoad } from '../ui.tsx'
 

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react'
 import { request, type Conversation, type Handoff, type Message } from '../api.ts'
-import type { Session } from '../App.tsx'
+import type { Session } from '../session.ts'
 import { useI18n } from '../i18n.ts'
 import { Async, ErrorBox, Field, StatusBadge, useLoad } from '../ui.tsx'
 

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState, type DragEvent, type FormEvent } from 'react'
 import { isArticle, request, upload, type Agent, type Collection, type Passage, type Source } from '../api.ts'
-import type { Session } from '../App.tsx'
+import type { Session } from '../session.ts'
 import { useI18n, type TextKey } from '../i18n.ts'
 import { Async, ConfirmButton, Empty, ErrorBox, Field, Loading, NamedSelect, StatusBadge, useLoad, type Loaded } from '../ui.tsx'
 import { MarkdownPreview } from '../markdown.tsx'

@@ -1,15 +1,19 @@
 import { useState, type FormEvent } from 'react'
 import { request, type Invitation, type Member, type Role } from '../api.ts'
-import type { Session } from '../App.tsx'
+import { isAdmin, type Session } from '../session.ts'
+import { channelUis } from '../channels/index.ts'
 import { useI18n } from '../i18n.ts'
 import { Async, ConfirmButton, ErrorBox, Field, useLoad } from '../ui.tsx'
 
 const ROLES: Role[] = ['owner', 'admin', 'operator', 'member']
 
+/** POST /api/v1/channel-admins/link-codes */
+type LinkCode = { code: string; expiresAt: string; instructions?: string }
+
 export function Organization({ session }: { session: Session }) {
   const { t, formatDate } = useI18n()
   const me = session.me
-  const admin = me.role === 'owner' || me.role === 'admin'
+  const admin = isAdmin(session)
   const members = useLoad((signal) => request<{ members: Member[] }>('/api/v1/members', { signal }), [])
   const invitations = useLoad((signal) => (admin ? request<{ invitations: Invitation[] }>('/api/v1/invitations', { signal }) : Promise.resolve({ invitations: [] })), [admin])
   const [error, setError] = useState<unknown>()
@@ -88,7 +92,7 @@ export function Organization({ session }: { session: Session }) {
           )}
         </Async>
       </section>
-      {me.role !== 'member' && <TelegramLink />}
+      {me.role !== 'member' && <MessengerLink />}
       {admin && (
         <div className="grid2">
           <InviteForm roles={assignable} onInvited={invitations.reload} />
@@ -169,41 +173,50 @@ function InviteForm({ roles, onInvited }: { roles: Role[]; onInvited: () => void
   )
 }
 
-/** The one-time code that links the signed-in person's Telegram account to the organization's bot. */
-function TelegramLink() {
+/**
+ * The one-time code that links the signed-in person's messenger account to the organization: sent
+ * to the organization's bot in a private chat as "link <CODE>" (channels may accept other forms).
+ */
+function MessengerLink() {
   const { t, formatDate } = useI18n()
-  const [link, setLink] = useState<{ code: string; expiresAt: string }>()
+  const [link, setLink] = useState<LinkCode>()
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>()
   const make = async () => {
     setError(undefined)
     setBusy(true)
     try {
-      setLink(await request<{ code: string; expiresAt: string }>('/api/v1/channel-admins/link-codes', { body: {} }))
+      setLink(await request<LinkCode>('/api/v1/channel-admins/link-codes', { body: {} }))
     } catch (err) {
       setError(err)
     } finally {
       setBusy(false)
     }
   }
+  const hints = link ? Object.values(channelUis).flatMap((ui) => (ui.linkHint ? [ui.linkHint(t, link.code)] : [])) : []
   return (
-    <section className="card" aria-labelledby="tg-link">
-      <h2 id="tg-link">{t('tg_linkTitle')}</h2>
-      <p className="hint">{t('tg_linkHelp')}</p>
+    <section className="card" aria-labelledby="messenger-link">
+      <h2 id="messenger-link">{t('link_title')}</h2>
+      <p className="hint">{t('link_help')}</p>
       {error ? <ErrorBox error={error} /> : null}
       <div role="status" aria-live="polite">
         {link && (
           <div className="link-code">
-            <p>{t('tg_linkSend')}</p>
+            <p>{t('link_send')}</p>
             <p>
-              <code className="command">/start {link.code}</code>
+              <code className="command">link {link.code}</code>
             </p>
-            <p className="hint">{t('tg_linkExpires', { time: formatDate(link.expiresAt) })}</p>
+            {hints.map((h) => (
+              <p key={h} className="hint">
+                {h}
+              </p>
+            ))}
+            <p className="hint">{t('link_expires', { time: formatDate(link.expiresAt) })}</p>
           </div>
         )}
       </div>
       <button type="button" className={link ? 'secondary' : undefined} disabled={busy} onClick={make}>
-        {busy ? t('loading') : link ? t('tg_linkAgain') : t('tg_linkMake')}
+        {busy ? t('loading') : link ? t('link_again') : t('link_make')}
       </button>
     </section>
   )

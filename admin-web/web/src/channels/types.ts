@@ -1,0 +1,33 @@
+import type { ComponentType } from 'react'
+import type { Agent, ChannelItem, ConnectedInbox, Disconnected } from '../api.ts'
+import type { I18n } from '../i18n.ts'
+
+type T = I18n['t']
+
+/** What a Connect form gets: the organization's agents (at least one) and what to do once connected. */
+export type ConnectProps = { agents: Agent[]; onConnected: (inbox: ConnectedInbox) => void }
+
+/**
+ * How the admin web shows one kind of channel. Only `label` is required; without the rest the
+ * pages show the generic texts (see fallback in index.ts).
+ */
+export type ChannelUi = {
+  /** The channel's name, e.g. "Telegram". */
+  label: (t: T) => string
+  /** The title of the Connect form's section and the form; without them, the kind cannot be connected from the web. */
+  connectTitle?: (t: T) => string
+  Connect?: ComponentType<ConnectProps>
+  /** The message once connected. */
+  connected?: (t: T, inbox: ConnectedInbox) => string
+  /** The channel's own details under its name in a list, e.g. the mode or a link. */
+  Details?: ComponentType<{ channel: ChannelItem }>
+  /** The texts of the disconnect button, its confirmation and its result. */
+  disconnect?: {
+    label: (t: T) => string
+    ariaLabel: (t: T, channel: ChannelItem) => string
+    question: (t: T, channel: ChannelItem) => string
+    done: (t: T, result: Disconnected, channel: ChannelItem) => string
+  }
+  /** A line under the link code on the Organization page: how to send the command link with the code in this channel. */
+  linkHint?: (t: T, code: string) => string
+}
