@@ -16,7 +16,7 @@ export function createOperatorService(deps: {
   store: Store
   notifier: Notifier
   channels: ReadonlyMap<ChannelKind, ChannelAdapter>
-  desks?: Map<ChannelKind, HandoffDesk>
+  desks?: ReadonlyMap<ChannelKind, HandoffDesk>
   queue?: Queue
   logger?: Logger
   handoffTimeout?: { ms: number; action: 'resume' | 'ping' }

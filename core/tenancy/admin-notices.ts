@@ -8,18 +8,20 @@ import type { ChannelAdapter, ChannelKind, Logger, Store } from '../ports.ts'
 export function createAdminNotifier(deps: { store: Store; channels: ReadonlyMap<ChannelKind, ChannelAdapter>; logger: Logger }) {
   return async function notifyAdmins(input: { organizationId: string; text: string; key: string }): Promise<number> {
     let sent = 0
-    for (const [kind, channel] of deps.channels) {
-      const inboxes = (await deps.store.inboxes.listByChannel(kind)).filter((i) => i.organizationId === input.organizationId)
-      for (const inbox of inboxes) {
-        for (const admin of await deps.store.channelAdmins.listByInbox(input.organizationId, inbox.id)) {
-          const membership = await deps.store.users.membership(admin.userId, input.organizationId)
-          if (membership?.role !== 'admin' && membership?.role !== 'owner') continue
-          try {
-            await channel.send({ to: { conversationId: `admin:${admin.id}`, externalThreadId: admin.externalThreadId }, message: { text: input.text }, inbox, sendKey: `${input.key}:${admin.id}` })
-            sent++
-          } catch (error) {
-            deps.logger.warn({ err: (error as Error).message, organizationId: input.organizationId }, 'admin notice not delivered')
-          }
+    // The organization's own inboxes, of any channel; only messenger chats have linked admins.
+    const agents = await deps.store.agents.list(input.organizationId)
+    const inboxes = (await Promise.all(agents.map((a) => deps.store.inboxes.listByAgent(input.organizationId, a.id)))).flat()
+    for (const inbox of inboxes) {
+      const channel = deps.channels.get(inbox.channel)
+      if (!channel || inbox.purpose === 'test') continue
+      for (const admin of await deps.store.channelAdmins.listByInbox(input.organizationId, inbox.id)) {
+        const membership = await deps.store.users.membership(admin.userId, input.organizationId)
+        if (membership?.role !== 'admin' && membership?.role !== 'owner') continue
+        try {
+          await channel.send({ to: { conversationId: `admin:${admin.id}`, externalThreadId: admin.externalThreadId }, message: { text: input.text }, inbox, sendKey: `${input.key}:${admin.id}` })
+          sent++
+        } catch (error) {
+          deps.logger.warn({ err: (error as Error).message, organizationId: input.organizationId }, 'admin notice not delivered')
         }
       }
     }
