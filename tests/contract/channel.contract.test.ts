@@ -331,3 +331,36 @@ describe.each([webchatDriver, telegramDriver, echoDriver])('channel contract: $n
     expect((await bed.received(to))[2]).toBe('You said: Thanks, one more question')
   })
 })
+
+describe('the ingress route itself', () => {
+  let service: Awaited<ReturnType<typeof startEchoService>>
+  let t: TestApp
+  let inboxId: string
+  beforeAll(async () => {
+    service = await startEchoService()
+    t = await startTestApp({ overrides: { chatModel: model, modules: [...channelModules, echo] } })
+    const org = await createOrg(t, { name: 'Contract forms' })
+    inboxId = (await api(t, `/api/v1/agents/${org.agentId}/channels/echo`, { token: org.token, body: { apiUrl: service.url, token: ECHO_TOKEN } })).json.inbox.inboxId
+  })
+  afterAll(async () => {
+    await t?.close()
+    await service?.close()
+  })
+
+  it('parses a form-encoded delivery (as Slack sends slash commands), verified on its raw bytes', async () => {
+    const form = new URLSearchParams({ id: 'form-1', thread: 'form-thread', user: 'u-form', text: 'sent as a form' }).toString()
+    const res = await api(t, `/webhooks/echo/${inboxId}`, { raw: form, headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-echo-token': ECHO_TOKEN } })
+    expect(res.status).toBe(200)
+    await waitFor(async () => service.sentTo('form-thread').length === 1)
+    expect(service.sentTo('form-thread')).toEqual(['You said: sent as a form'])
+  })
+
+  it('answers a malformed body with 400, an unknown kind or another kind’s inbox with 401, and other methods with 405, storing nothing', async () => {
+    const before = await t.app.db.prisma.message.count()
+    expect((await api(t, `/webhooks/echo/${inboxId}`, { body: { nothing: 'useful' }, headers: { 'x-echo-token': ECHO_TOKEN } })).status).toBe(400)
+    expect((await api(t, `/webhooks/carrier-pigeon/${inboxId}`, { body: {} })).status).toBe(401)
+    expect((await api(t, `/webhooks/telegram/${inboxId}`, { body: { update_id: 1 }, headers: { 'x-telegram-bot-api-secret-token': ECHO_TOKEN } })).status).toBe(401)
+    expect((await api(t, `/webhooks/echo/${inboxId}`, { method: 'PUT', body: {} })).status).toBe(405)
+    expect(await t.app.db.prisma.message.count()).toBe(before)
+  })
+})
