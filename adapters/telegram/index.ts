@@ -29,7 +29,7 @@ export const telegram = defineChannel({
   connect: z.object({ token: z.string().trim().min(1).max(200) }).strict(),
 
   create(deps) {
-    const logger = deps.logger.child({ channel: 'telegram' })
+    const logger = deps.logger
     const channel = createTelegramChannel({
       store: deps.store,
       secrets: deps.secrets,
