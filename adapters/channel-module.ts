@@ -84,6 +84,8 @@ export type ChannelModule<C extends z.ZodRawShape = z.ZodRawShape, I extends z.Z
   kind: ChannelKind
   /** A human name for logs and messages ("Telegram"). */
   label: string
+  /** How a person sends the command `link <code>` in this channel, when it is not typed as is (Telegram: /link <code>). */
+  linkHint?: (code: string) => string
   config: z.ZodObject<C>
   connect: I
   create(deps: ChannelDeps<z.infer<z.ZodObject<C>>>): Channel<z.infer<I>>

@@ -48,6 +48,8 @@ export function createChannelSet(input: {
   const set = {
     kinds: () => [...built.values()].map(({ module }) => ({ kind: module.kind, label: module.label })),
     has: (kind: string) => built.has(kind),
+    /** How to send `link <code>` in each channel that says so. */
+    linkHints: (code: string) => [...built.values()].flatMap(({ module }) => (module.linkHint ? [module.linkHint(code)] : [])),
     get: (kind: string) => entry(kind).channel,
     module: (kind: string) => entry(kind).module,
     summary: (inbox: Inbox): InboxSummary => entry(inbox.channel).channel.summary(inbox),

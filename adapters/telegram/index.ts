@@ -18,6 +18,7 @@ import { createTelegramChannel, settingsOf } from './telegram-channel.ts'
 export const telegram = defineChannel({
   kind: 'telegram',
   label: 'Telegram',
+  linkHint: (code) => `In Telegram: /link ${code} (or /start ${code}).`,
   config: z.object({
     /** A bot to connect at start-up to the first agent (long polling unless PUBLIC_URL is set): `npm start` then answers in Telegram. */
     TELEGRAM_BOT_TOKEN: z.preprocess(blankToUndefined, z.string().trim().regex(TOKEN, 'expected a bot token from @BotFather (123456789:AA...)').optional()),

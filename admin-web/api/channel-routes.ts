@@ -65,13 +65,13 @@ export function registerChannelRoutes(deps: { api: ReturnType<typeof createApi>;
     method: 'post',
     path: '/api/v1/channel-admins/link-codes',
     tag: 'channels',
-    summary: 'A one-time code (15 minutes, single use) to link your messenger account: send the command link with it to the bot in a private chat (Telegram: /link <code> or /start <code>) (operator)',
+    summary: 'A one-time code (15 minutes, single use) to link your messenger account: send the command link with it to the bot in a private chat; `instructions` says how in each channel (operator)',
     auth: 'session',
     responses: { 201: 'Created' },
     handler: async ({ principal, res }) => {
       const { code, expiresAt } = await deps.adminConsole.createLinkCode(principal)
       res.status(201)
-      return { code, expiresAt, instructions: `Send the command link with this code to your bot in a private chat within 15 minutes: in Telegram "/link ${code}" (or "/start ${code}").` }
+      return { code, expiresAt, instructions: [`Send "link ${code}" to your bot in a private chat within 15 minutes.`, ...channels.linkHints(code)].join(' ') }
     },
   })
 }

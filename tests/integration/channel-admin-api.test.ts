@@ -80,6 +80,13 @@ describe('the admin API for every channel: /api/v1/agents/{id}/channels/{kind}, 
     expect((await api(t, `/api/v1/channels/${testChat.id}`, { method: 'DELETE', token: acme.token })).status).toBe(409)
   })
 
+  it('a link code says how to send it: the command link, and how each channel that needs it types that', async () => {
+    const res = await api(t, '/api/v1/channel-admins/link-codes', { token: acme.token, body: {} })
+    expect(res.status).toBe(201)
+    const code = res.json.code as string
+    expect(res.json.instructions).toBe(`Send "link ${code}" to your bot in a private chat within 15 minutes. In Telegram: /link ${code} (or /start ${code}).`)
+  })
+
   it('the web chat takes no webhooks: its messages come only through its API, under its limits', async () => {
     const inbox = (await t.app.store.inboxes.findByPublicKey(acme.webchatKey))!
     const before = await t.app.db.prisma.message.count({ where: { inboxId: inbox.id } })
