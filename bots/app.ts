@@ -234,8 +234,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
       ...(redisClient ? { redis: redisClient } : {}),
       ...(o.sleep ? { sleep: o.sleep } : {}),
       checkChannelCap: async (organizationId) => {
-        const agentsOfOrg = await store.agents.list(organizationId)
-        const inboxes = (await Promise.all(agentsOfOrg.map((a) => store.inboxes.listByAgent(organizationId, a.id)))).flat().filter((i) => i.purpose !== 'test')
+        const inboxes = (await store.inboxes.listByOrganization(organizationId)).filter((i) => i.purpose !== 'test')
         await quota.checkCap({ organizationId, kind: 'channels', adding: 1, current: inboxes.length })
       },
     },

@@ -341,6 +341,8 @@ export interface Store {
     get(id: string): Promise<Inbox | null>
     findByPublicKey(publicKey: string): Promise<Inbox | null>
     listByAgent(organizationId: string, agentId: string): Promise<Inbox[]>
+    /** Every inbox of the organization, oldest first (test chats included: filter by `purpose`). */
+    listByOrganization(organizationId: string): Promise<Inbox[]>
     /** System-wide: every inbox of a channel (e.g. the Telegram bots to poll at start-up). */
     listByChannel(channel: ChannelKind): Promise<Inbox[]>
     /** The sealed credentials envelope of the inbox (open it with the secret box); null when none. */

@@ -215,6 +215,7 @@ export function createPrismaStore(db: Database): Store {
         return i ? toInbox(i) : null
       },
       listByAgent: async (organizationId, agentId) => (await prisma.inbox.findMany({ where: { organizationId, agentId }, orderBy: { createdAt: 'asc' } })).map(toInbox),
+      listByOrganization: async (organizationId) => (await prisma.inbox.findMany({ where: { organizationId }, orderBy: { createdAt: 'asc' } })).map(toInbox),
       listByChannel: async (channel) => (await prisma.inbox.findMany({ where: { channel }, orderBy: { createdAt: 'asc' } })).map(toInbox),
       credentials: async (id) => (await prisma.inbox.findUnique({ where: { id }, select: { credentials: true } }))?.credentials ?? null,
       update: async (organizationId, id, patch) => {

@@ -2,7 +2,6 @@ import express, { type Request, type Response, type Router } from 'express'
 import { AppError } from '../../core/errors.ts'
 import type { Ingress } from '../../core/conversation/ingress.ts'
 import type { ChannelAdapter, ChannelKind, Inbox, RawRequest, Store } from '../../core/ports.ts'
-import { storableJson } from '../../core/security/storable-text.ts'
 
 /**
  * The one ingress route of every channel: `POST|GET /webhooks/{kind}/{inboxId}`. In order:
@@ -42,8 +41,9 @@ export function createWebhookRouter(deps: { store: Store; channels: ReadonlyMap<
 
     let events
     try {
-      // Text PostgreSQL cannot store (NUL, half a surrogate pair) was cleaned at the edge already; polled updates are cleaned by the same function.
-      events = adapter.normalize(storableJson(Buffer.isBuffer(req.body) ? {} : (req.body ?? {})), inbox)
+      // Text PostgreSQL cannot store (NUL, half a surrogate pair) was cleaned by the text guard at the edge. A body
+      // of a type no parser reads (kept as raw bytes) normalizes as an empty object: the adapter refuses it.
+      events = adapter.normalize(Buffer.isBuffer(req.body) ? {} : (req.body ?? {}), inbox)
     } catch (error) {
       if (!(error instanceof AppError) || error.status >= 500) throw error
       req.log.warn({ inboxId, channel: kind, err: error.message }, 'malformed webhook')

@@ -47,8 +47,7 @@ export function registerTelegramAliases(deps: { api: ChannelDeps<unknown>['api']
     summary: 'The Telegram bots connected to the agents of the organization; GET /api/v1/channels lists every channel',
     auth: 'session',
     handler: async ({ principal }) => {
-      const agents = await store.agents.list(principal.organizationId)
-      const inboxes = (await Promise.all(agents.map((a) => store.inboxes.listByAgent(principal.organizationId, a.id)))).flat().filter((i) => i.channel === 'telegram')
+      const inboxes = (await store.inboxes.listByOrganization(principal.organizationId)).filter((i) => i.channel === 'telegram')
       return { bots: inboxes.map((i) => botView(deps.summary(i))) }
     },
   })

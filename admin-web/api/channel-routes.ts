@@ -36,13 +36,12 @@ export function registerChannelRoutes(deps: { api: ReturnType<typeof createApi>;
     summary: "The organization's channels (not agents' test chats) with how they receive, their status (last customer message, failed replies in 7 days, the last error), and the kinds that can be connected",
     auth: 'session',
     handler: async ({ principal }) => {
-      const rows = await store.reports.inboxes(principal.organizationId)
-      const listed = await Promise.all(
-        rows.map(async (row) => {
-          const inbox = await store.inboxes.get(row.id)
-          return inbox && channels.has(inbox.channel) ? { ...row, ...channels.summary(inbox) } : { ...row, inboxId: row.id, kind: row.channel, mode: null, webhookUrl: null, purpose: 'customers', details: {} }
-        }),
-      )
+      const [rows, inboxes] = await Promise.all([store.reports.inboxes(principal.organizationId), store.inboxes.listByOrganization(principal.organizationId)])
+      const byId = new Map(inboxes.map((i) => [i.id, i]))
+      const listed = rows.map((row) => {
+        const inbox = byId.get(row.id)
+        return inbox && channels.has(inbox.channel) ? { ...row, ...channels.summary(inbox) } : { ...row, inboxId: row.id, kind: row.channel, mode: null, webhookUrl: null, purpose: 'customers', details: {} }
+      })
       return { channels: listed, kinds: channels.kinds().map((k) => ({ ...k, connectable: true })) }
     },
   })

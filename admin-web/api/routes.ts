@@ -192,7 +192,7 @@ export function registerAdminRoutes(deps: {
       // The plan caps agents and channels; every agent brings its web chat inbox.
       const existing = await store.agents.list(principal.organizationId)
       await deps.quota.checkCap({ organizationId: principal.organizationId, kind: 'agents', adding: 1, current: existing.length })
-      const inboxes = (await Promise.all(existing.map((a) => store.inboxes.listByAgent(principal.organizationId, a.id)))).flat().filter((i) => i.purpose !== 'test')
+      const inboxes = (await store.inboxes.listByOrganization(principal.organizationId)).filter((i) => i.purpose !== 'test')
       await deps.quota.checkCap({ organizationId: principal.organizationId, kind: 'channels', adding: 1, current: inboxes.length })
       const { agent, webchat } = await agents.create(principal, body)
       res.status(201)

@@ -9,9 +9,7 @@ export function createAdminNotifier(deps: { store: Store; channels: ReadonlyMap<
   return async function notifyAdmins(input: { organizationId: string; text: string; key: string }): Promise<number> {
     let sent = 0
     // The organization's own inboxes, of any channel; only messenger chats have linked admins.
-    const agents = await deps.store.agents.list(input.organizationId)
-    const inboxes = (await Promise.all(agents.map((a) => deps.store.inboxes.listByAgent(input.organizationId, a.id)))).flat()
-    for (const inbox of inboxes) {
+    for (const inbox of await deps.store.inboxes.listByOrganization(input.organizationId)) {
       const channel = deps.channels.get(inbox.channel)
       if (!channel || inbox.purpose === 'test') continue
       for (const admin of await deps.store.channelAdmins.listByInbox(input.organizationId, inbox.id)) {
