@@ -69,6 +69,8 @@ export type Channel<I = unknown> = {
    * Never a webhook: services post to the one ingress route, POST /webhooks/{kind}/{inboxId}.
    */
   routes?: Router
+  /** What the admin web may offer for this kind beyond the connect form (Slack: { addToSlack: true } when OAuth is configured). */
+  offers?(): Record<string, unknown>
   /** At the first start with the demo workspace: connects what the environment names (TELEGRAM_BOT_TOKEN) to the demo agent; returns a line for the start-up banner. */
   demo?(input: { organizationId: string; agent: Agent }): Promise<string | null>
   /** Long polling, sockets, token refresh: started after the HTTP server is built, stopped on close. */

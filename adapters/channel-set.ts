@@ -46,13 +46,38 @@ export function createChannelSet(input: {
   }
 
   const set = {
-    kinds: () => [...built.values()].map(({ module }) => ({ kind: module.kind, label: module.label })),
+    kinds: () => [...built.values()].map(({ module, channel }) => ({ kind: module.kind, label: module.label, ...(channel.offers ? { offers: channel.offers() } : {}) })),
     has: (kind: string) => built.has(kind),
     /** How to send `link <code>` in each channel that says so. */
     linkHints: (code: string) => [...built.values()].flatMap(({ module }) => (module.linkHint ? [module.linkHint(code)] : [])),
     get: (kind: string) => entry(kind).channel,
     module: (kind: string) => entry(kind).module,
     summary: (inbox: Inbox): InboxSummary => entry(inbox.channel).channel.summary(inbox),
+    /** The inbox's operators' desk: null when its channel has none; `ready` once a place (group, channel) is chosen. */
+    deskOf: (inbox: Inbox): { ready: boolean; place: string | null } | null => {
+      const desk = built.get(inbox.channel)?.channel.desk
+      return desk ? { ready: desk.ready(inbox), place: desk.place(inbox) } : null
+    },
+
+    /**
+     * Sends the inbox's handoffs to another inbox's desk (any channel with one), or back to its own
+     * with null. The target must be the organization's, have a desk and have its place chosen.
+     */
+    async routeHandoffs(req: { organizationId: string; inboxId: string; deskInboxId: string | null; actorUserId: string | null }): Promise<Inbox> {
+      const inbox = await inboxOf(req.organizationId, req.inboxId)
+      if (req.deskInboxId !== null && req.deskInboxId !== inbox.id) {
+        const target = await inboxOf(req.organizationId, req.deskInboxId).catch(() => null)
+        if (!target) throw new AppError('validation_failed', 'No such channel in this organization to send handoffs to', 422)
+        const desk = set.deskOf(target)
+        if (!desk) throw new AppError('validation_failed', `${entry(target.channel).module.label} has no operators' desk; choose a Telegram or Slack channel`, 422)
+        if (!desk.ready) throw new AppError('validation_failed', `"${target.name}" has no operators' place chosen yet (Telegram: /operatorgroup in a group; Slack: /switchboard operators here in a channel)`, 422)
+        if (target.deskInboxId) throw new AppError('validation_failed', `"${target.name}" sends its own handoffs elsewhere; choose the desk they go to instead`, 422)
+      }
+      const deskInboxId = req.deskInboxId === inbox.id ? null : req.deskInboxId
+      const updated = (await store.inboxes.update(req.organizationId, inbox.id, { deskInboxId }))!
+      await store.audit.record({ organizationId: req.organizationId, actorUserId: req.actorUserId, action: 'channel.handoffs_routed', target: inbox.id, data: { deskInboxId } })
+      return updated
+    },
     inboxOf,
     /** Pages and APIs of channels' own (the web chat). */
     routers: (): Router[] => [...built.values()].flatMap(({ channel }) => (channel.routes ? [channel.routes] : [])),

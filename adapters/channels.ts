@@ -1,6 +1,7 @@
 import type { z } from 'zod'
 import { configSchema, loadConfig as loadCoreConfig, type Config } from '../core/config/index.ts'
 import type { ChannelModule } from './channel-module.ts'
+import { slack } from './slack/index.ts'
 import { telegram } from './telegram/index.ts'
 import { webchat } from './webchat/index.ts'
 
@@ -11,6 +12,7 @@ import { webchat } from './webchat/index.ts'
 export const channelModules: readonly ChannelModule[] = [
   webchat,
   telegram,
+  slack,
 ]
 
 /** The one configuration schema: core's variables, payments', and each channel module's own. */

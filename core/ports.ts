@@ -34,6 +34,11 @@ export type InboundMessage = {
   streaming?: boolean
   /** A one-to-one chat between this person and the bot (not a group): only there can accounts be linked and admin commands run. */
   privateThread?: boolean
+  /**
+   * What the channel needs to answer this very message where it was written (Slack: a slash
+   * command's response_url): kept with the message and handed back to send() with the reply.
+   */
+  replyContext?: Record<string, string>
   receivedAt: Date
   raw: unknown
 }
@@ -60,6 +65,8 @@ export type OperatorAction = {
 } & (
   /** Take or hand back the conversation of an announcement's button. */
   | { kind: 'take' | 'release'; conversationId: string }
+  /** Hand back the conversation this operator holds at this desk, when the channel cannot say which (Slack: /switchboard release). */
+  | { kind: 'release_held' }
   /** A message written in reply to one of the desk's posts; `release` hands the conversation back instead. */
   | { kind: 'reply'; postId: string; text: string; release?: boolean }
   /** An admin makes this place the inbox's desk (Telegram: /operatorgroup in a group). */
@@ -77,10 +84,14 @@ export type OperatorOutcome =
   | 'taken_by_other'
   | 'not_open'
   | 'unknown_conversation'
+  /** release_held: the operator holds no conversation here, or several (then they choose with the buttons). */
+  | 'none_held'
+  | 'several_held'
   | 'ignored'
 
 export type OutboundMessage = { text: string; sources?: Source[]; choices?: Choice[]; attachments?: Attachment[] }
-export type ThreadRef = { conversationId: string; externalThreadId: string }
+/** Where a message goes: the conversation's thread, and the reply context of the message it answers, if any. */
+export type ThreadRef = { conversationId: string; externalThreadId: string; replyContext?: Record<string, string> }
 export type SendResult = { externalMessageId?: string }
 export type RawRequest = { headers: Record<string, string | string[] | undefined>; rawBody: Buffer; query: Record<string, unknown> }
 export type RawResponse = { status: number; body: string; contentType?: string }
@@ -98,14 +109,31 @@ export type Inbox = {
   purpose: InboxPurpose
   /** The channel's own non-secret settings: read them with the channel module's schema, never by a cast. */
   settings: Record<string, unknown>
+  /**
+   * Where this inbox's handoffs go: another inbox of the organization whose channel has an
+   * operators' desk (a Slack channel for a Telegram bot's customers); null = its own desk, if any.
+   */
+  deskInboxId: string | null
 }
 
 export interface ChannelAdapter {
   kind: ChannelKind
+  /**
+   * A set-up check the service makes (Meta's GET with hub.challenge, Slack's url_verification):
+   * the answer, or undefined when this request is not one. A POST reaches it only once verified.
+   */
   handshake?(req: RawRequest, inbox: Inbox): RawResponse | undefined
-  verify(req: RawRequest, inbox: Inbox): boolean
-  /** The events of one webhook body or polled update, parsed once; [] for what needs no answer. */
-  normalize(body: unknown, inbox: Inbox): ChannelEvent[]
+  /** Checks the request came from the service (a signature over the raw bytes, a secret header); false = 401. */
+  verify(req: RawRequest, inbox: Inbox): boolean | Promise<boolean>
+  /**
+   * For a service that posts every workspace's events to one address (an app installed with OAuth):
+   * the inbox a request to POST /webhooks/{kind} is for, from its parsed body; null when none.
+   */
+  locate?(req: RawRequest, body: unknown): Promise<Inbox | null>
+  /** The events of one webhook body or polled update, parsed once; [] for what needs no answer. Throws a 4xx AppError for a malformed body. */
+  normalize(body: unknown, inbox: Inbox): ChannelEvent[] | Promise<ChannelEvent[]>
+  /** The body of the 2xx answer, when the service shows it (Slack shows a slash command's); JSON { ok: true } otherwise. */
+  respond?(events: ChannelEvent[], inbox: Inbox): RawResponse | undefined
   /** Tells the service a received event was taken (Telegram: stops a pressed button's spinner); failures are only logged. */
   acknowledge?(input: { inbox: Inbox; event: ChannelEvent }): Promise<void>
   /** The most characters one message may have; longer replies are split. */
@@ -195,6 +223,8 @@ export type ReplyMeta = {
   command?: InboundCommand
   /** Inbound: the button pressed. */
   choiceId?: string
+  /** Inbound: what the channel needs to answer it where it was written (InboundMessage.replyContext). */
+  replyContext?: Record<string, string>
 }
 export type KnowledgeSourceStatus = 'queued' | 'processing' | 'ready' | 'failed'
 export type KnowledgeSource = {
@@ -337,7 +367,7 @@ export interface Store {
     delete(organizationId: string, id: string): Promise<boolean>
   }
   inboxes: {
-    create(input: Omit<Inbox, 'id' | 'purpose'> & { purpose?: InboxPurpose; credentials?: string | null }): Promise<Inbox>
+    create(input: Omit<Inbox, 'id' | 'purpose' | 'deskInboxId'> & { purpose?: InboxPurpose; credentials?: string | null }): Promise<Inbox>
     get(id: string): Promise<Inbox | null>
     findByPublicKey(publicKey: string): Promise<Inbox | null>
     listByAgent(organizationId: string, agentId: string): Promise<Inbox[]>
@@ -347,7 +377,7 @@ export interface Store {
     listByChannel(channel: ChannelKind): Promise<Inbox[]>
     /** The sealed credentials envelope of the inbox (open it with the secret box); null when none. */
     credentials(id: string): Promise<string | null>
-    update(organizationId: string, id: string, patch: { name?: string; settings?: Record<string, unknown>; credentials?: string | null }): Promise<Inbox | null>
+    update(organizationId: string, id: string, patch: { name?: string; settings?: Record<string, unknown>; credentials?: string | null; deskInboxId?: string | null }): Promise<Inbox | null>
     /** Removes the inbox and its sealed credentials; its conversations stay. False when the organization has no such inbox. */
     delete(organizationId: string, id: string): Promise<boolean>
   }
@@ -422,6 +452,10 @@ export interface Store {
     /** Remembers a message posted where operators work, so a reply to it reaches the conversation. */
     addPost(input: { organizationId: string; inboxId: string; conversationId: string; externalMessageId: string }): Promise<void>
     findPost(inboxId: string, externalMessageId: string): Promise<{ organizationId: string; conversationId: string } | null>
+    /** The newest post about the conversation at that desk (Slack relays into its thread); null when none. */
+    latestPost(organizationId: string, inboxId: string, conversationId: string): Promise<string | null>
+    /** The handoffs an operator has taken and not handed back, oldest first. */
+    heldBy(organizationId: string, operatorUserId: string): Promise<Handoff[]>
   }
   /** People who run admin commands from a messenger chat, linked with a one-time code. */
   channelAdmins: {
@@ -430,8 +464,8 @@ export interface Store {
     consumeLinkCode(input: { codeHash: string; organizationId: string; now: Date }): Promise<{ organizationId: string; userId: string } | null>
     link(input: { organizationId: string; userId: string; inboxId: string; contactId: string; externalThreadId: string; currentAgentId: string | null }): Promise<ChannelAdmin>
     findByContact(organizationId: string, contactId: string): Promise<ChannelAdmin | null>
-    /** The linked person whose private chat with the bot is this thread (Telegram: their user id). */
-    findByThread(inboxId: string, externalThreadId: string): Promise<ChannelAdmin | null>
+    /** The linked person behind a channel account (the contact of that user id in the inbox), wherever they write. */
+    findByUser(inboxId: string, externalUserId: string): Promise<ChannelAdmin | null>
     listByInbox(organizationId: string, inboxId: string): Promise<ChannelAdmin[]>
     setCurrentAgent(organizationId: string, id: string, agentId: string): Promise<void>
     setPendingCommand(organizationId: string, id: string, command: string | null): Promise<void>
@@ -465,11 +499,20 @@ export interface Store {
  * Where operators work for a channel (a Telegram group, a Slack channel): handoffs are announced
  * there with their transcript, and the customer's further messages are relayed.
  */
+/**
+ * Where a channel's operators work. `inbox` is always the desk's own inbox (its credentials, its
+ * chosen place); `from` is the customer's inbox, which may be another channel's (handoffs routed
+ * with Inbox.deskInboxId).
+ */
 export interface HandoffDesk {
+  /** Whether the inbox has its operators' place chosen (a group, a channel). */
+  ready(inbox: Inbox): boolean
+  /** The chosen place, for the admin web (a chat or channel id); null when none. */
+  place(inbox: Inbox): string | null
   /** false when this inbox has no desk set up. */
-  announce(input: { inbox: Inbox; conversation: Conversation; handoff: Handoff; transcript: Message[] }): Promise<boolean>
-  relay(input: { inbox: Inbox; conversation: Conversation; message: Message }): Promise<void>
-  notice(input: { inbox: Inbox; conversation: Conversation; text: string }): Promise<void>
+  announce(input: { inbox: Inbox; from: Inbox; conversation: Conversation; handoff: Handoff; transcript: Message[] }): Promise<boolean>
+  relay(input: { inbox: Inbox; from: Inbox; conversation: Conversation; message: Message }): Promise<void>
+  notice(input: { inbox: Inbox; from: Inbox; conversation: Conversation; text: string }): Promise<void>
   /** Tells the operator how their action ended, where they acted (and updates the announcement's buttons). */
   answer(input: { inbox: Inbox; action: OperatorAction; outcome: OperatorOutcome; conversationId?: string }): Promise<void>
   /** Makes `place` the inbox's desk; returns the inbox's new settings. */

@@ -33,6 +33,7 @@ const toInbox = (i: Models.InboxModel): Inbox => ({
   publicKey: i.publicKey,
   purpose: i.purpose === 'test' ? 'test' : 'customers',
   settings: (i.settings ?? {}) as Record<string, unknown>,
+  deskInboxId: i.deskInboxId,
 })
 const toChannelAdmin = (a: Models.ChannelAdminModel): ChannelAdmin => ({ ...a })
 const toConversation = (c: Models.ConversationModel): Conversation => ({
@@ -108,6 +109,7 @@ const inboundRow = (conversation: { id: string; organizationId: string; inboxId:
     // What the channel recognised, kept with the message: the turn reads it, never the text.
     ...(message.command ? { command: { name: message.command.name, args: message.command.args } } : {}),
     ...(message.choiceId ? { choiceId: message.choiceId } : {}),
+    ...(message.replyContext ? { replyContext: message.replyContext } : {}),
   },
   status: 'pending' as const,
 })
@@ -221,7 +223,12 @@ export function createPrismaStore(db: Database): Store {
       update: async (organizationId, id, patch) => {
         const { count } = await prisma.inbox.updateMany({
           where: { id, organizationId },
-          data: { ...(patch.name !== undefined ? { name: patch.name } : {}), ...(patch.settings !== undefined ? { settings: patch.settings as Prisma.InputJsonValue } : {}), ...(patch.credentials !== undefined ? { credentials: patch.credentials } : {}) },
+          data: {
+            ...(patch.name !== undefined ? { name: patch.name } : {}),
+            ...(patch.settings !== undefined ? { settings: patch.settings as Prisma.InputJsonValue } : {}),
+            ...(patch.credentials !== undefined ? { credentials: patch.credentials } : {}),
+            ...(patch.deskInboxId !== undefined ? { deskInboxId: patch.deskInboxId } : {}),
+          },
         })
         if (!count) return null
         return toInbox((await prisma.inbox.findUnique({ where: { id } }))!)
@@ -354,6 +361,9 @@ export function createPrismaStore(db: Database): Store {
         await prisma.handoffPost.upsert({ where: { inboxId_externalMessageId: { inboxId: input.inboxId, externalMessageId: input.externalMessageId } }, create: { id: newId(), ...input }, update: { conversationId: input.conversationId } })
       },
       findPost: async (inboxId, externalMessageId) => prisma.handoffPost.findUnique({ where: { inboxId_externalMessageId: { inboxId, externalMessageId } }, select: { organizationId: true, conversationId: true } }),
+      latestPost: async (organizationId, inboxId, conversationId) =>
+        (await prisma.handoffPost.findFirst({ where: { organizationId, inboxId, conversationId }, orderBy: { createdAt: 'desc' }, select: { externalMessageId: true } }))?.externalMessageId ?? null,
+      heldBy: async (organizationId, operatorUserId) => (await prisma.handoff.findMany({ where: { organizationId, operatorUserId, status: 'taken' }, orderBy: { createdAt: 'asc' }, take: 100 })).map(toHandoff),
     },
 
     channelAdmins: {
@@ -379,8 +389,10 @@ export function createPrismaStore(db: Database): Store {
         const a = await prisma.channelAdmin.findFirst({ where: { organizationId, contactId } })
         return a ? toChannelAdmin(a) : null
       },
-      findByThread: async (inboxId, externalThreadId) => {
-        const a = await prisma.channelAdmin.findFirst({ where: { inboxId, externalThreadId } })
+      findByUser: async (inboxId, externalUserId) => {
+        const identity = await prisma.contactIdentity.findUnique({ where: { inboxId_externalUserId: { inboxId, externalUserId } }, select: { organizationId: true, contactId: true } })
+        if (!identity) return null
+        const a = await prisma.channelAdmin.findFirst({ where: { organizationId: identity.organizationId, contactId: identity.contactId } })
         return a ? toChannelAdmin(a) : null
       },
       listByInbox: async (organizationId, inboxId) => (await prisma.channelAdmin.findMany({ where: { organizationId, inboxId }, orderBy: { createdAt: 'asc' } })).map(toChannelAdmin),

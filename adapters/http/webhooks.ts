@@ -1,57 +1,73 @@
 import express, { type Request, type Response, type Router } from 'express'
 import { AppError } from '../../core/errors.ts'
 import type { Ingress } from '../../core/conversation/ingress.ts'
-import type { ChannelAdapter, ChannelKind, Inbox, RawRequest, Store } from '../../core/ports.ts'
+import type { ChannelAdapter, ChannelEvent, ChannelKind, Inbox, RawRequest, Store } from '../../core/ports.ts'
 
 /**
- * The one ingress route of every channel: `POST|GET /webhooks/{kind}/{inboxId}`. In order:
- * handshake (a GET or a challenge the service sends when the URL is set up), verify on the raw
- * bytes, normalize once into typed events, store and queue them, answer 2xx. Nothing here waits
- * for a model: Slack retries after 3 s, Kommo's chat hooks are sent once.
+ * The one ingress route of every channel: `POST|GET /webhooks/{kind}/{inboxId}`. In order: a GET
+ * is a handshake (Meta's hub.challenge) or 405; a POST is verified on its raw bytes, may be a
+ * handshake the service sends once verified (Slack's url_verification), is normalized once into
+ * typed events, stored and queued, and answered 2xx. Nothing here waits for a model: Slack retries
+ * after 3 s, Kommo's chat hooks are sent once.
+ *
+ * `POST /webhooks/{kind}` (no inbox) is for a service that posts every installation's events to one
+ * address (a Slack app installed with OAuth): the channel finds the inbox from the body.
  */
 export function createWebhookRouter(deps: { store: Store; channels: ReadonlyMap<ChannelKind, ChannelAdapter>; ingress: Ingress }): Router {
   const router = express.Router()
 
   const unauthorized = (res: Response) => res.status(401).json({ error: { code: 'unauthorized', message: 'Invalid webhook signature or secret' } })
+  const methodNotAllowed = (res: Response, allow: string, message: string) => res.status(405).set('Allow', allow).json({ error: { code: 'method_not_allowed', message } })
+  // A body of a type no parser reads (kept as raw bytes) normalizes as an empty object: the adapter refuses it.
+  const bodyOf = (req: Request): unknown => (Buffer.isBuffer(req.body) ? {} : (req.body ?? {}))
+  const rawOf = (req: Request): RawRequest => ({ headers: req.headers, rawBody: req.rawBody ?? Buffer.alloc(0), query: req.query })
+
+  /** Verified, a POST is a handshake or events: normalized once, stored and queued, then acknowledged. */
+  async function deliver(req: Request, res: Response, adapter: ChannelAdapter, inbox: Inbox, raw: RawRequest): Promise<void> {
+    if (!(await adapter.verify(raw, inbox))) return void unauthorized(res)
+    const handshake = adapter.handshake?.(raw, inbox)
+    if (handshake) return void res.status(handshake.status).type(handshake.contentType ?? 'text/plain').send(handshake.body)
+    let events: ChannelEvent[]
+    try {
+      // Text PostgreSQL cannot store (NUL, half a surrogate pair) was cleaned by the text guard at the edge.
+      events = await adapter.normalize(bodyOf(req), inbox)
+    } catch (error) {
+      if (!(error instanceof AppError) || error.status >= 500) throw error
+      req.log.warn({ inboxId: inbox.id, channel: inbox.channel, err: error.message }, 'malformed webhook')
+      return void res.status(error.status).json({ error: { code: error.code, message: error.message } })
+    }
+    await deps.ingress.receive(inbox, events)
+    const answer = adapter.respond?.(events, inbox)
+    if (answer) res.status(answer.status).type(answer.contentType ?? 'text/plain').send(answer.body)
+    else res.json({ ok: true })
+  }
 
   router.all('/webhooks/:kind/:inboxId', async (req: Request, res: Response) => {
-    if (req.method !== 'POST' && req.method !== 'GET') {
-      res.status(405).set('Allow', 'GET, POST').json({ error: { code: 'method_not_allowed', message: 'Webhooks are POST (GET for handshakes)' } })
-      return
-    }
+    if (req.method !== 'POST' && req.method !== 'GET') return void methodNotAllowed(res, 'GET, POST', 'Webhooks are POST (GET for handshakes)')
     const kind = String(req.params.kind)
     const inboxId = String(req.params.inboxId)
     const adapter = deps.channels.get(kind)
     const found = adapter && /^[\w-]{1,64}$/.test(inboxId) ? await deps.store.inboxes.get(inboxId) : null
     // An unknown inbox, another channel's inbox and a wrong secret look the same from outside.
     const inbox: Inbox | null = found && found.channel === kind ? found : null
-    if (!adapter || !inbox) return unauthorized(res)
-    const raw: RawRequest = { headers: req.headers, rawBody: req.rawBody ?? Buffer.alloc(0), query: req.query }
-
-    const handshake = adapter.handshake?.(raw, inbox)
-    if (handshake) {
-      res.status(handshake.status).type(handshake.contentType ?? 'text/plain').send(handshake.body)
-      return
-    }
+    if (!adapter || !inbox) return void unauthorized(res)
+    const raw = rawOf(req)
     if (req.method === 'GET') {
-      res.status(405).set('Allow', 'POST').json({ error: { code: 'method_not_allowed', message: 'This webhook takes POST' } })
-      return
+      const handshake = adapter.handshake?.(raw, inbox)
+      if (handshake) return void res.status(handshake.status).type(handshake.contentType ?? 'text/plain').send(handshake.body)
+      return void methodNotAllowed(res, 'POST', 'This webhook takes POST')
     }
-    if (!adapter.verify(raw, inbox)) return unauthorized(res)
+    await deliver(req, res, adapter, inbox, raw)
+  })
 
-    let events
-    try {
-      // Text PostgreSQL cannot store (NUL, half a surrogate pair) was cleaned by the text guard at the edge. A body
-      // of a type no parser reads (kept as raw bytes) normalizes as an empty object: the adapter refuses it.
-      events = adapter.normalize(Buffer.isBuffer(req.body) ? {} : (req.body ?? {}), inbox)
-    } catch (error) {
-      if (!(error instanceof AppError) || error.status >= 500) throw error
-      req.log.warn({ inboxId, channel: kind, err: error.message }, 'malformed webhook')
-      res.status(error.status).json({ error: { code: error.code, message: error.message } })
-      return
-    }
-    await deps.ingress.receive(inbox, events)
-    res.json({ ok: true })
+  router.all('/webhooks/:kind', async (req: Request, res: Response) => {
+    const adapter = deps.channels.get(String(req.params.kind))
+    if (!adapter?.locate) return void res.status(404).json({ error: { code: 'not_found', message: 'Webhooks are posted to /webhooks/{kind}/{inboxId}' } })
+    if (req.method !== 'POST') return void methodNotAllowed(res, 'POST', 'This webhook takes POST')
+    const raw = rawOf(req)
+    const inbox = await adapter.locate(raw, bodyOf(req))
+    if (!inbox || inbox.channel !== adapter.kind) return void unauthorized(res)
+    await deliver(req, res, adapter, inbox, raw)
   })
 
   return router

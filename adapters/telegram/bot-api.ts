@@ -1,7 +1,10 @@
 import type { Api } from 'grammy'
 import { AppError } from '../../core/errors.ts'
 import type { Logger } from '../../core/ports.ts'
-import type { SendScheduler } from './send-scheduler.ts'
+import type { SendLimits, SendScheduler } from '../net/send-scheduler.ts'
+
+/** Telegram's outbound limits (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this). */
+export const TELEGRAM_LIMITS: SendLimits = { perChatMs: 1000, perBotPerSecond: 30, perGroupPerMinute: 20 }
 
 export const DEFAULT_API_ROOT = 'https://api.telegram.org'
 

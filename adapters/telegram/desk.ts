@@ -35,7 +35,9 @@ export function createTelegramDesk(deps: { store: Store; channel: TelegramChanne
   }
 
   return {
-    async announce({ inbox, conversation, handoff, transcript }) {
+    ready: (inbox) => Boolean(settingsOf(inbox).operatorsChatId),
+    place: (inbox) => settingsOf(inbox).operatorsChatId ?? null,
+    async announce({ inbox, from, conversation, handoff, transcript }) {
       if (!settingsOf(inbox).operatorsChatId) return false
       // The newest lines that fit in one message (4096 characters), oldest first.
       const lines: string[] = []
@@ -46,7 +48,7 @@ export function createTelegramDesk(deps: { store: Store; channel: TelegramChanne
         lines.unshift(line)
         size += line.length + 1
       }
-      const html = `🙋 <b>A customer wants a person</b> (${escapeHtml(handoff.reason.replace(/_/g, ' '))})\nConversation ${conversation.id.slice(0, 8)} in ${escapeHtml(inbox.name)}\n\n${lines.join('\n')}\n\nPress Take, then reply to this message to answer the customer.`
+      const html = `🙋 <b>A customer wants a person</b> (${escapeHtml(handoff.reason.replace(/_/g, ' '))})\nConversation ${conversation.id.slice(0, 8)} in ${escapeHtml(from.id === inbox.id ? inbox.name : `${from.name} (${from.channel})`)}\n\n${lines.join('\n')}\n\nPress Take, then reply to this message to answer the customer.`
       await post({ inbox, conversationId: conversation.id, html, buttons: [{ text: 'Take', callback_data: `op:take:${conversation.id}` }] })
       return true
     },

@@ -4,11 +4,11 @@ import { registerTelegramAliases } from './admin-routes.ts'
 import { blankToUndefined } from '../../core/config/index.ts'
 import type { Inbox } from '../../core/ports.ts'
 import { storableJson } from '../../core/security/storable-text.ts'
-import { DEFAULT_API_ROOT } from './bot-api.ts'
+import { DEFAULT_API_ROOT, TELEGRAM_LIMITS } from './bot-api.ts'
 import { createTelegramConnector, TOKEN, webhookUrlOf } from './connect.ts'
 import { createTelegramDesk } from './desk.ts'
 import { startPolling } from './polling.ts'
-import { createRedisSendScheduler } from './redis-send-scheduler.ts'
+import { createRedisSendScheduler } from '../net/redis-send-scheduler.ts'
 import { createTelegramChannel, settingsOf } from './telegram-channel.ts'
 
 /**
@@ -38,7 +38,7 @@ export const telegram = defineChannel({
       logger,
       sleep: deps.sleep,
       // Telegram's per-chat and per-bot limits hold across every worker that sends.
-      ...(deps.redis ? { scheduler: createRedisSendScheduler({ redis: deps.redis.client, prefix: deps.redis.prefix, ...(deps.sleep ? { sleep: deps.sleep } : {}) }) } : {}),
+      ...(deps.redis ? { scheduler: createRedisSendScheduler({ redis: deps.redis.client, prefix: deps.redis.prefix, namespace: 'telegram', limits: TELEGRAM_LIMITS, ...(deps.sleep ? { sleep: deps.sleep } : {}) }) } : {}),
     })
     const pollers = new Map<string, { stop(): Promise<void> }>()
     const poll = (inbox: Inbox) => {
@@ -47,7 +47,7 @@ export const telegram = defineChannel({
         // Read afresh: settings may have changed since polling started (e.g. the operators' group).
         const current = await deps.store.inboxes.get(inbox.id)
         // Polled updates do not pass the HTTP edge: text PostgreSQL cannot store is cleaned here.
-        if (current) await deps.ingress.receive(current, channel.normalize(storableJson(update), current))
+        if (current) await deps.ingress.receive(current, await channel.normalize(storableJson(update), current))
       }
       pollers.set(inbox.id, startPolling({ inbox, channel, handle, logger }))
     }

@@ -7,9 +7,9 @@ import type { Attachment, ChannelAdapter, ChannelEvent, Choice, Inbox, Logger, R
 import { LINK_COMMAND } from '../../core/commands/admin-console.ts'
 import type { SecretBox } from '../../core/security/secrets.ts'
 import { HANDOFF_CHOICE } from '../../core/conversation/steps.ts'
-import { createBotApi, redactToken, telegramError } from './bot-api.ts'
+import { createBotApi, redactToken, TELEGRAM_LIMITS, telegramError } from './bot-api.ts'
 import { MAX_MESSAGE_CHARS, sourcesHtml, toTelegramMessages } from './format.ts'
-import { createSendScheduler, type SendScheduler } from './send-scheduler.ts'
+import { createSendScheduler, type SendScheduler } from '../net/send-scheduler.ts'
 
 export const SECRET_HEADER = 'x-telegram-bot-api-secret-token'
 
@@ -206,7 +206,7 @@ export type TelegramChannel = ChannelAdapter & {
  * under Telegram's outbound limits.
  */
 export function createTelegramChannel(deps: { store: Store; secrets: SecretBox; apiRoot: string; logger: Logger; scheduler?: SendScheduler; sleep?: (ms: number) => Promise<void> }): TelegramChannel {
-  const scheduler = deps.scheduler ?? createSendScheduler()
+  const scheduler = deps.scheduler ?? createSendScheduler({ limits: TELEGRAM_LIMITS })
   const clients = new Map<string, { envelope: string; api: Api; token: string }>()
 
   async function apiFor(inbox: Inbox) {

@@ -71,7 +71,7 @@ export function registerWebchatRoutes(deps: {
         ],
       })
       const header = req.header('idempotency-key')
-      const [event] = channel.normalize(header && !req.body.messageId ? { ...req.body, messageId: header } : req.body, inbox)
+      const [event] = await channel.normalize(header && !req.body.messageId ? { ...req.body, messageId: header } : req.body, inbox)
       if (event?.type !== 'message') throw new AppError('validation_failed', 'Invalid message', 422)
       const inbound = event.message
       return receiveAndRespond({ req, res, inbox, inbound, turns, store, notifier: deps.notifier, timeoutMs: deps.replyTimeoutMs })

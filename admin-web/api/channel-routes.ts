@@ -40,9 +40,25 @@ export function registerChannelRoutes(deps: { api: ReturnType<typeof createApi>;
       const byId = new Map(inboxes.map((i) => [i.id, i]))
       const listed = rows.map((row) => {
         const inbox = byId.get(row.id)
-        return inbox && channels.has(inbox.channel) ? { ...row, ...channels.summary(inbox) } : { ...row, inboxId: row.id, kind: row.channel, mode: null, webhookUrl: null, purpose: 'customers', details: {} }
+        const routing = { deskInboxId: inbox?.deskInboxId ?? null, desk: inbox && channels.has(inbox.channel) ? channels.deskOf(inbox) : null }
+        return inbox && channels.has(inbox.channel) ? { ...row, ...channels.summary(inbox), ...routing } : { ...row, inboxId: row.id, kind: row.channel, mode: null, webhookUrl: null, purpose: 'customers', details: {}, ...routing }
       })
       return { channels: listed, kinds: channels.kinds().map((k) => ({ ...k, connectable: true })) }
+    },
+  })
+
+  api.route({
+    method: 'put',
+    path: '/api/v1/channels/:inboxId/desk',
+    tag: 'channels',
+    summary: "Where this channel's handoffs go (admin): another channel of the organization whose operators' place is chosen (a Slack channel, a Telegram group), or null for the channel's own",
+    auth: 'session',
+    body: z.object({ deskInboxId: z.string().min(1).max(64).nullable() }).strict(),
+    responses: { 200: '{ inboxId, deskInboxId }', 404: 'No such channel in the organization', 422: 'The target has no desk, no place chosen, or routes elsewhere itself' },
+    handler: async ({ principal, params, body }) => {
+      requireRole(principal, 'admin')
+      const inbox = await channels.routeHandoffs({ organizationId: principal.organizationId, inboxId: params.inboxId!, deskInboxId: body.deskInboxId, actorUserId: principal.userId })
+      return { inboxId: inbox.id, deskInboxId: inbox.deskInboxId }
     },
   })
 

@@ -12,10 +12,18 @@ export function createDeskService(deps: { store: Store; operators: ConversationO
 
   /** The linked Switchboard user behind the channel account, if they may operate (operator role or higher). */
   async function operatorOf(inbox: Inbox, externalUserId: string) {
-    const linked = await store.channelAdmins.findByThread(inbox.id, externalUserId)
+    const linked = await store.channelAdmins.findByUser(inbox.id, externalUserId)
     if (!linked || linked.organizationId !== inbox.organizationId) return null
     const membership = await store.users.membership(linked.userId, inbox.organizationId)
     return membership && hasRole(membership, 'operator') ? membership : null
+  }
+
+  /** Whether the conversation's handoffs come to this desk (its own inbox's, or routed here). */
+  async function routedHere(conversation: { organizationId: string; inboxId: string }, desk: Inbox): Promise<boolean> {
+    if (conversation.organizationId !== desk.organizationId) return false
+    if (conversation.inboxId === desk.id) return true
+    const source = await store.inboxes.get(conversation.inboxId)
+    return Boolean(source && (await operators.deskOf(source))?.deskInbox.id === desk.id)
   }
 
   async function decide(inbox: Inbox, action: OperatorAction, desk: HandoffDesk): Promise<{ outcome: OperatorOutcome; conversationId?: string }> {
@@ -34,13 +42,25 @@ export function createDeskService(deps: { store: Store; operators: ConversationO
         const operator = await operatorOf(inbox, action.externalUserId)
         if (!operator) return { outcome: 'not_linked' }
         const conversation = await store.conversations.get(organizationId, action.conversationId)
-        if (!conversation || conversation.inboxId !== inbox.id) return { outcome: 'unknown_conversation' }
+        if (!conversation || !(await routedHere(conversation, inbox))) return { outcome: 'unknown_conversation' }
         const by = { organizationId, conversationId: conversation.id, operatorUserId: operator.userId }
         if (action.kind === 'release') {
           await operators.release(by)
           return { outcome: 'released', conversationId: conversation.id }
         }
         return { outcome: (await operators.take(by)) ? 'taken' : 'not_open', conversationId: conversation.id }
+      }
+      case 'release_held': {
+        const operator = await operatorOf(inbox, action.externalUserId)
+        if (!operator) return { outcome: 'not_linked' }
+        const held: string[] = []
+        for (const handoff of await store.handoffs.heldBy(organizationId, operator.userId)) {
+          const conversation = await store.conversations.get(organizationId, handoff.conversationId)
+          if (conversation && (await routedHere(conversation, inbox))) held.push(conversation.id)
+        }
+        if (held.length !== 1) return { outcome: held.length ? 'several_held' : 'none_held' }
+        await operators.release({ organizationId, conversationId: held[0]!, operatorUserId: operator.userId })
+        return { outcome: 'released', conversationId: held[0]! }
       }
       case 'reply': {
         // Only a reply to one of the desk's own posts reaches a conversation.

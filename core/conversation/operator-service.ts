@@ -31,6 +31,20 @@ export function createOperatorService(deps: {
     return { conversation, inbox }
   }
 
+  /**
+   * Where operators hear about this inbox's handoffs: the desk of the inbox it routes them to
+   * (Inbox.deskInboxId, any channel of the organization with a desk), else its own channel's desk.
+   */
+  async function deskOf(inbox: Inbox): Promise<{ desk: HandoffDesk; deskInbox: Inbox } | null> {
+    if (inbox.deskInboxId && inbox.deskInboxId !== inbox.id) {
+      const routed = await store.inboxes.get(inbox.deskInboxId)
+      const desk = routed && routed.organizationId === inbox.organizationId ? deps.desks?.get(routed.channel) : undefined
+      if (routed && desk) return { desk, deskInbox: routed }
+    }
+    const own = deps.desks?.get(inbox.channel)
+    return own ? { desk: own, deskInbox: inbox } : null
+  }
+
   /** Sends a message to the customer as the business and stores it. */
   async function sendToCustomer(input: { conversation: Conversation; inbox: Inbox; text: string; author: 'operator' | 'system'; key: string }): Promise<Message> {
     const channel = deps.channels.get(input.inbox.channel)
@@ -91,10 +105,10 @@ export function createOperatorService(deps: {
     const handoff = await store.handoffs.current(input.organizationId, input.conversationId)
     if (!handoff) return
     const { conversation, inbox } = await load(input.organizationId, input.conversationId)
-    const desk = deps.desks?.get(inbox.channel)
-    if (desk) {
+    const found = await deskOf(inbox)
+    if (found) {
       const transcript = await store.messages.history(input.organizationId, conversation.id, { limit: 30 })
-      await desk.announce({ inbox, conversation, handoff, transcript }).catch((error: unknown) => deps.logger?.warn({ err: (error as Error).message, conversationId: conversation.id }, 'handoff not announced to operators'))
+      await found.desk.announce({ inbox: found.deskInbox, from: inbox, conversation, handoff, transcript }).catch((error: unknown) => deps.logger?.warn({ err: (error as Error).message, conversationId: conversation.id }, 'handoff not announced to operators'))
     }
     if (deps.queue && deps.handoffTimeout) {
       await deps.queue.add(HANDOFF_TIMEOUT_JOB, { organizationId: input.organizationId, conversationId: conversation.id, handoffId: handoff.id } satisfies HandoffTimeoutJob, { delayMs: deps.handoffTimeout.ms, jobId: `handoff-timeout:${handoff.id}`, attempts: 3, backoffMs: 1000 })
@@ -103,8 +117,8 @@ export function createOperatorService(deps: {
 
   /** A customer wrote while a person owns the conversation: the operators see it. */
   async function customerMessage(input: { conversation: Conversation; inbox: Inbox; message: Message }): Promise<void> {
-    const desk = deps.desks?.get(input.inbox.channel)
-    if (desk) await desk.relay(input)
+    const found = await deskOf(input.inbox)
+    if (found) await found.desk.relay({ inbox: found.deskInbox, from: input.inbox, conversation: input.conversation, message: input.message })
   }
 
   /** Nobody took the handoff in time. */
@@ -112,9 +126,10 @@ export function createOperatorService(deps: {
     const handoff = await store.handoffs.get(job.organizationId, job.handoffId)
     if (!handoff || handoff.status !== 'open') return
     const { conversation, inbox } = await load(job.organizationId, job.conversationId)
-    const desk = deps.desks?.get(inbox.channel)
+    const found = await deskOf(inbox)
+    const notice = (text: string) => found?.desk.notice({ inbox: found.deskInbox, from: inbox, conversation, text })
     if (deps.handoffTimeout?.action === 'ping') {
-      await desk?.notice({ inbox, conversation, text: 'Still waiting: nobody has taken this conversation yet.' })
+      await notice('Still waiting: nobody has taken this conversation yet.')
       const channel = deps.channels.get(inbox.channel)
       for (const admin of await store.channelAdmins.listByInbox(job.organizationId, inbox.id)) {
         const membership = await store.users.membership(admin.userId, job.organizationId)
@@ -129,11 +144,11 @@ export function createOperatorService(deps: {
     await store.handoffs.close(job.organizationId, conversation.id)
     await store.conversations.setState(job.organizationId, conversation.id, 'bot')
     await sendToCustomer({ conversation, inbox, text: HANDOFF_TIMEOUT_REPLY, author: 'system', key: `handoff-timeout:${handoff.id}` })
-    await desk?.notice({ inbox, conversation, text: 'Nobody took this conversation in time: the customer is back with the bot.' }).catch(() => undefined)
+    await notice('Nobody took this conversation in time: the customer is back with the bot.')?.catch(() => undefined)
     await store.audit.record({ organizationId: job.organizationId, actorUserId: null, action: 'handoff.timed_out', target: conversation.id })
   }
 
-  return { openHandoff, operatorReply, release, take, opened, customerMessage, timeout }
+  return { openHandoff, operatorReply, release, take, opened, customerMessage, timeout, deskOf }
 }
 
 export type ConversationOps = ReturnType<typeof createOperatorService>

@@ -75,7 +75,7 @@ export function createTurnService(deps: TurnServiceDeps) {
     // otherwise the model would be called, and its cost recorded, a second time.
     const stored = await store.messages.replyTo(message.organizationId, message.id)
     if (stored) {
-      if (stored.status !== 'sent') await deliver({ reply: stored, conversation, inbox })
+      if (stored.status !== 'sent') await deliver({ reply: stored, conversation, inbox, replyContext: message.meta.replyContext })
       await finish(message, 'done')
       return
     }
@@ -122,18 +122,18 @@ export function createTurnService(deps: TurnServiceDeps) {
         meta: ctx.reply.choices?.length ? { ...ctx.reply.meta, choices: ctx.reply.choices } : ctx.reply.meta,
       })
       // A reply stored and sent by an earlier run (that died before finishing) is not sent again.
-      if (created || reply.status !== 'sent') await deliver({ reply, conversation, inbox })
+      if (created || reply.status !== 'sent') await deliver({ reply, conversation, inbox, replyContext: message.meta.replyContext })
     }
     await finish(message, status, error)
     for (const after of ctx.afterReply) await after().catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'a step after the reply failed'))
   }
 
-  async function deliver(input: { reply: Message; conversation: { id: string; externalThreadId: string }; inbox: Inbox }) {
-    const { reply, conversation, inbox } = input
+  async function deliver(input: { reply: Message; conversation: { id: string; externalThreadId: string }; inbox: Inbox; replyContext?: Record<string, string> }) {
+    const { reply, conversation, inbox, replyContext } = input
     const channel = deps.channels.get(inbox.channel)
     if (!channel) throw new AppError('channel_unavailable', `No adapter for channel ${inbox.channel}`, 500)
     await channel.send({
-      to: { conversationId: conversation.id, externalThreadId: conversation.externalThreadId },
+      to: { conversationId: conversation.id, externalThreadId: conversation.externalThreadId, ...(replyContext ? { replyContext } : {}) },
       message: { text: reply.text, sources: reply.sources, choices: reply.meta.choices },
       inbox,
       sendKey: reply.externalMessageId,

@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis'
+import { TELEGRAM_LIMITS } from '../../adapters/telegram/bot-api.ts'
 import { afterAll, describe, expect, it } from 'vitest'
-import { createRedisSendScheduler } from '../../adapters/telegram/redis-send-scheduler.ts'
-import { createSendScheduler, type SendScheduler } from '../../adapters/telegram/send-scheduler.ts'
+import { createRedisSendScheduler } from '../../adapters/net/redis-send-scheduler.ts'
+import { createSendScheduler, type SendScheduler } from '../../adapters/net/send-scheduler.ts'
 import { redisForTests, uniquePrefix } from '../support/redis.ts'
 
 const redisUrl = await redisForTests()
@@ -19,7 +20,7 @@ async function book(schedulers: SendScheduler[], targets: { bot: string; chat: s
 describe('Telegram send limits: one process', () => {
   it('one message a second in a chat and at most 30 a second for a bot', async () => {
     let now = 1_000_000
-    const s = createSendScheduler({ now: () => now, sleep: noSleep })
+    const s = createSendScheduler({ limits: TELEGRAM_LIMITS, now: () => now, sleep: noSleep })
     const waits = await book([s], Array.from({ length: 5 }, () => ({ bot: 'b', chat: 'c1', group: false })))
     expect(waits).toEqual([0, 1000, 2000, 3000, 4000])
     now += 10_000
@@ -31,7 +32,7 @@ describe('Telegram send limits: one process', () => {
 describe.skipIf(!redis)('Telegram send limits: several processes sharing Redis', () => {
   it('two workers never book the same second of a chat, nor more than 30 a second for a bot', async () => {
     const prefix = uniquePrefix('tg')
-    const workers = [createRedisSendScheduler({ redis: redis!, prefix, sleep: noSleep }), createRedisSendScheduler({ redis: redis!, prefix, sleep: noSleep })]
+    const workers = [createRedisSendScheduler({ redis: redis!, prefix, namespace: 'telegram', limits: TELEGRAM_LIMITS, sleep: noSleep }), createRedisSendScheduler({ redis: redis!, prefix, namespace: 'telegram', limits: TELEGRAM_LIMITS, sleep: noSleep })]
     await book(workers, Array.from({ length: 6 }, () => ({ bot: 'b', chat: 'c1', group: false })))
     const chat = (await redis!.zrange(`${prefix}:telegram:slots:chat:b:c1`, '0', '-1', 'WITHSCORES')).filter((_, i) => i % 2 === 1).map(Number)
     expect(chat).toHaveLength(6)
@@ -49,7 +50,7 @@ describe.skipIf(!redis)('Telegram send limits: several processes sharing Redis',
 
   it('at most 20 messages a minute in a group', async () => {
     const prefix = uniquePrefix('tg')
-    const workers = [createRedisSendScheduler({ redis: redis!, prefix, sleep: noSleep }), createRedisSendScheduler({ redis: redis!, prefix, sleep: noSleep })]
+    const workers = [createRedisSendScheduler({ redis: redis!, prefix, namespace: 'telegram', limits: TELEGRAM_LIMITS, sleep: noSleep }), createRedisSendScheduler({ redis: redis!, prefix, namespace: 'telegram', limits: TELEGRAM_LIMITS, sleep: noSleep })]
     const waits = await book(workers, Array.from({ length: 22 }, () => ({ bot: 'b', chat: 'g1', group: true })))
     expect(waits.filter((w) => w < 60_000 - 5_000)).toHaveLength(20)
     expect(Math.max(...waits)).toBeGreaterThanOrEqual(60_000 - 5_000)

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { TELEGRAM_LIMITS } from '../../adapters/telegram/bot-api.ts'
 import { createTelegramChannel } from '../../adapters/telegram/telegram-channel.ts'
-import { createSendScheduler } from '../../adapters/telegram/send-scheduler.ts'
+import { createSendScheduler } from '../../adapters/net/send-scheduler.ts'
 import { createSecretBox } from '../../core/security/secrets.ts'
 import { createLogger } from '../../adapters/log/logger.ts'
 import type { Inbox, Store } from '../../core/ports.ts'
@@ -12,7 +13,8 @@ const BOT = { token: '7000000061:AAH-send-bot-token-for-tests-abcdefgh', id: 700
 describe('sending to Telegram: splitting, escaping, buttons and the per-chat limit', () => {
   let tg: FakeTelegram
   const secrets = createSecretBox('11'.repeat(32))
-  const inbox: Inbox = { id: 'inbox-send-1', organizationId: 'org-1', agentId: 'agent-1', channel: 'telegram', name: '@acme_send_bot', publicKey: null, purpose: 'customers', settings: { botId: BOT.id, botUsername: BOT.username, mode: 'webhook' } }
+  const inbox: Inbox = { id: 'inbox-send-1', organizationId: 'org-1', agentId: 'agent-1', channel: 'telegram', name: '@acme_send_bot', publicKey: null, purpose: 'customers',
+  deskInboxId: null, settings: { botId: BOT.id, botUsername: BOT.username, mode: 'webhook' } }
   // The channel reads only the sealed credentials from the store.
   const store = { inboxes: { credentials: async () => secrets.seal(JSON.stringify({ token: BOT.token, webhookSecret: 'x'.repeat(43) })) } } as unknown as Store
   const logs = logCapture()
@@ -45,7 +47,7 @@ describe('sending to Telegram: splitting, escaping, buttons and the per-chat lim
 
   it('messages to one chat go out at most one per second, none dropped; other chats are not held up', async () => {
     // The schedule is read, not timed: a fixed clock and a sleep that only records.
-    const base = createSendScheduler({ now: () => 1_000_000, sleep: async () => {} })
+    const base = createSendScheduler({ limits: TELEGRAM_LIMITS, now: () => 1_000_000, sleep: async () => {} })
     const booked: { chat: string; wait: number }[] = []
     const scheduler = { slot: async (target: { bot: string; chat: string; group: boolean }) => {
       const wait = await base.slot(target)

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
+import { TELEGRAM_LIMITS } from '../../adapters/telegram/bot-api.ts'
 import { markdownToTelegramHtml, sourcesHtml, toTelegramMessages } from '../../adapters/telegram/format.ts'
-import { createSendScheduler } from '../../adapters/telegram/send-scheduler.ts'
+import { createSendScheduler } from '../../adapters/net/send-scheduler.ts'
 
 describe('Markdown to Telegram HTML', () => {
   it('escapes HTML special characters so text can never break the message', () => {
@@ -56,7 +57,7 @@ describe('outbound limits', () => {
 
   it('one message per second in a chat: the second waits, neither is dropped', async () => {
     const c = clock()
-    const s = createSendScheduler({ now: c.now, sleep: c.sleep })
+    const s = createSendScheduler({ limits: TELEGRAM_LIMITS, now: c.now, sleep: c.sleep })
     expect(await s.slot({ bot: 'b', chat: '1', group: false })).toBe(0)
     expect(await s.slot({ bot: 'b', chat: '1', group: false })).toBe(1000)
     expect(await s.slot({ bot: 'b', chat: '1', group: false })).toBe(2000)
@@ -65,7 +66,7 @@ describe('outbound limits', () => {
 
   it('30 per second per bot across chats', async () => {
     const c = clock()
-    const s = createSendScheduler({ now: c.now, sleep: c.sleep })
+    const s = createSendScheduler({ limits: TELEGRAM_LIMITS, now: c.now, sleep: c.sleep })
     const waits = []
     for (let chat = 0; chat < 61; chat++) waits.push(await s.slot({ bot: 'b', chat: String(chat), group: false }))
     expect(waits.filter((w) => w === 0)).toHaveLength(30)
@@ -75,7 +76,7 @@ describe('outbound limits', () => {
 
   it('20 per minute in a group', async () => {
     const c = clock()
-    const s = createSendScheduler({ now: c.now, sleep: c.sleep })
+    const s = createSendScheduler({ limits: TELEGRAM_LIMITS, now: c.now, sleep: c.sleep })
     const waits = []
     for (let i = 0; i < 21; i++) waits.push(await s.slot({ bot: 'b', chat: '-100', group: true }))
     expect(waits.slice(0, 20)).toEqual(Array.from({ length: 20 }, (_, i) => i * 1000))

@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest'
 import { normalizeUpdate } from '../../adapters/telegram/telegram-channel.ts'
 import type { ChannelEvent, InboundMessage, Inbox } from '../../core/ports.ts'
 
-const inbox: Inbox = { id: 'inbox-1', organizationId: 'org-1', agentId: 'agent-1', channel: 'telegram', name: '@acme_help_bot', publicKey: null, purpose: 'customers', settings: { botId: 7000000001, botUsername: 'acme_help_bot', mode: 'webhook' } }
+const inbox: Inbox = { id: 'inbox-1', organizationId: 'org-1', agentId: 'agent-1', channel: 'telegram', name: '@acme_help_bot', publicKey: null, purpose: 'customers',
+  deskInboxId: null, settings: { botId: 7000000001, botUsername: 'acme_help_bot', mode: 'webhook' } }
 const fixture = async (name: string) => JSON.parse(await readFile(new URL(`../fixtures/telegram/${name}.json`, import.meta.url), 'utf8')) as unknown
 const messagesOf = (events: ChannelEvent[]) => events.map((e) => (e.type === 'message' ? e.message : e)).map((m) => ('raw' in m ? (({ raw: _raw, ...rest }) => rest)(m) : m))
 const normalize = async (name: string) => messagesOf(normalizeUpdate(await fixture(name), inbox)) as Omit<InboundMessage, 'raw'>[]

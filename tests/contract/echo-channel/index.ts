@@ -95,6 +95,8 @@ export const echo = defineChannel({
         },
       },
       desk: {
+        ready: (inbox) => Boolean(settingsOf(inbox).deskPlace),
+        place: (inbox) => settingsOf(inbox).deskPlace ?? null,
         async announce({ inbox, conversation, transcript }) {
           if (!settingsOf(inbox).deskPlace) return false
           const { id } = await post(inbox, '/desk', { conversationId: conversation.id, transcript: transcript.map((m) => `${m.author}: ${m.text}`) })

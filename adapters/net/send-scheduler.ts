@@ -1,17 +1,17 @@
 /**
- * Telegram's outbound limits, kept by reserving a time slot for every message before it is sent:
- * at most 1 message per second in a chat, 30 per second per bot, 20 per minute in a group.
- * Messages over the limit wait for their slot (queued, never dropped). Slots are reserved
- * synchronously, so concurrent sends in one process never overbook. With Redis, every worker
- * shares one book instead (redis-send-scheduler.ts); Telegram's 429 with retry_after is the last guard.
+ * A messenger's outbound limits, kept by reserving a time slot for every message before it is
+ * sent (Telegram: 1 message per second in a chat, 30 per second per bot, 20 per minute in a group;
+ * Slack: about 1 per second in a channel). Messages over the limit wait for their slot (queued,
+ * never dropped). Slots are reserved synchronously, so concurrent sends in one process never
+ * overbook. With Redis, every worker shares one book instead (redis-send-scheduler.ts); the
+ * service's 429 with its retry time is the last guard.
  */
 export type SendLimits = { perChatMs: number; perBotPerSecond: number; perGroupPerMinute: number }
-export const TELEGRAM_LIMITS: SendLimits = { perChatMs: 1000, perBotPerSecond: 30, perGroupPerMinute: 20 }
 
 type Rule = { key: string; windowMs: number; limit: number }
 
-export function createSendScheduler(input: { limits?: SendLimits; now?: () => number; sleep?: (ms: number) => Promise<void> } = {}) {
-  const limits = input.limits ?? TELEGRAM_LIMITS
+export function createSendScheduler(input: { limits: SendLimits; now?: () => number; sleep?: (ms: number) => Promise<void> }) {
+  const limits = input.limits
   const now = input.now ?? Date.now
   const sleep = input.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)))
   const book = new Map<string, number[]>()

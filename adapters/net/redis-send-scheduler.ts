@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { Redis } from 'ioredis'
-import { TELEGRAM_LIMITS, type SendLimits, type SendScheduler } from './send-scheduler.ts'
+import type { SendLimits, SendScheduler } from './send-scheduler.ts'
 
 /**
- * Telegram's outbound limits shared by every process that sends for the same bots: the same
+ * A messenger's outbound limits shared by every process that sends for the same bots: the same
  * slot book as createSendScheduler, kept in Redis sorted sets and reserved by one Lua script, so
  * two workers never book the same second of a chat or more than 30 messages a second for a bot.
  */
@@ -32,10 +32,10 @@ end
 return t
 `
 
-export function createRedisSendScheduler(input: { redis: Redis; prefix: string; limits?: SendLimits; sleep?: (ms: number) => Promise<void> }): SendScheduler {
-  const limits = input.limits ?? TELEGRAM_LIMITS
+export function createRedisSendScheduler(input: { redis: Redis; prefix: string; namespace: string; limits: SendLimits; sleep?: (ms: number) => Promise<void> }): SendScheduler {
+  const limits = input.limits
   const sleep = input.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)))
-  const key = (k: string) => `${input.prefix}:telegram:slots:${k}`
+  const key = (k: string) => `${input.prefix}:${input.namespace}:slots:${k}`
   return {
     async slot(target) {
       const start = Date.now()

@@ -1,0 +1,43 @@
+import { SocketModeClient } from '@slack/socket-mode'
+import type { Ingress } from '../../core/conversation/ingress.ts'
+import type { Logger } from '../../core/ports.ts'
+import { storableJson } from '../../core/security/storable-text.ts'
+import { slackLogger, type SlackChannel } from './slack-channel.ts'
+
+/**
+ * Socket Mode, for development without a public address (SLACK_APP_TOKEN, an app-level xapp-
+ * token with connections:write): Slack sends the app's events, commands and button presses over
+ * a WebSocket instead of HTTP, the way Telegram falls back to long polling. Each envelope is
+ * routed to its workspace's inbox, normalized and stored like a webhook, then acknowledged; an
+ * envelope not acknowledged is sent again by Slack, and the redelivery is a no-op.
+ */
+export function createSocketMode(deps: { appToken: string; apiUrl: string; channel: SlackChannel; ingress: Ingress; logger: Logger }) {
+  const client = new SocketModeClient({ appToken: deps.appToken, clientOptions: { slackApiUrl: deps.apiUrl }, logger: slackLogger(deps.logger) })
+
+  client.on('slack_event', async ({ ack, body, type, retry_num }: { ack: () => Promise<void>; body: unknown; type: string; retry_num?: number }) => {
+    try {
+      const payload = storableJson(body)
+      const inbox = await deps.channel.locate!({ headers: {}, rawBody: Buffer.alloc(0), query: {} }, payload)
+      if (!inbox) {
+        deps.logger.warn({ type }, 'Socket Mode: an envelope for a workspace or app no inbox has; acknowledged and dropped')
+        await ack()
+        return
+      }
+      await deps.ingress.receive(inbox, await deps.channel.normalize(payload, inbox))
+      await ack()
+    } catch (error) {
+      // Not acknowledged: Slack sends it again.
+      deps.logger.warn({ err: (error as Error).message, type, retry: retry_num ?? 0 }, 'Socket Mode: envelope not handled')
+    }
+  })
+
+  return {
+    start: async () => {
+      await client.start()
+      deps.logger.info('Slack Socket Mode connected')
+    },
+    stop: async () => {
+      await client.disconnect().catch(() => undefined)
+    },
+  }
+}
