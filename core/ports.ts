@@ -130,6 +130,8 @@ export interface ChannelAdapter {
    * the inbox a request to POST /webhooks/{kind} is for, from its parsed body; null when none.
    */
   locate?(req: RawRequest, body: unknown): Promise<Inbox | null>
+  /** The set-up check of that one address, which names no installation (Slack's url_verification), verified with the app's own secret. */
+  appHandshake?(req: RawRequest): RawResponse | undefined
   /** The events of one webhook body or polled update, parsed once; [] for what needs no answer. Throws a 4xx AppError for a malformed body. */
   normalize(body: unknown, inbox: Inbox): ChannelEvent[] | Promise<ChannelEvent[]>
   /** The body of the 2xx answer, when the service shows it (Slack shows a slash command's); JSON { ok: true } otherwise. */

@@ -65,6 +65,8 @@ export function createWebhookRouter(deps: { store: Store; channels: ReadonlyMap<
     if (!adapter?.locate) return void res.status(404).json({ error: { code: 'not_found', message: 'Webhooks are posted to /webhooks/{kind}/{inboxId}' } })
     if (req.method !== 'POST') return void methodNotAllowed(res, 'POST', 'This webhook takes POST')
     const raw = rawOf(req)
+    const handshake = adapter.appHandshake?.(raw)
+    if (handshake) return void res.status(handshake.status).type(handshake.contentType ?? 'text/plain').send(handshake.body)
     const inbox = await adapter.locate(raw, bodyOf(req))
     if (!inbox || inbox.channel !== adapter.kind) return void unauthorized(res)
     await deliver(req, res, adapter, inbox, raw)

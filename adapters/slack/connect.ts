@@ -122,12 +122,14 @@ export function createSlackConnector(deps: {
       return deps.secrets.seal(JSON.stringify({ installOptions, at: now.getTime() }))
     },
     async verifyStateParam(now: Date, state: string) {
-      let parsed: { installOptions: InstallURLOptions; at: number }
+      let parsed: { installOptions?: InstallURLOptions; at?: unknown } | null
       try {
         parsed = JSON.parse(deps.secrets.open(state)) as typeof parsed
       } catch {
-        throw new AppError('unauthorized', 'The Slack sign-in came back with a state this server did not make', 401)
+        parsed = null
       }
+      // Without its time a state would never expire (NaN is never more than the TTL).
+      if (!parsed?.installOptions || typeof parsed.at !== 'number') throw new AppError('unauthorized', 'The Slack sign-in came back with a state this server did not make', 401)
       if (now.getTime() - parsed.at > STATE_TTL_MS) throw new AppError('unauthorized', 'The Slack sign-in took longer than 10 minutes; start again', 401)
       return parsed.installOptions
     },

@@ -1,7 +1,7 @@
 import type { HandoffDesk, Inbox, Message, OperatorAction, OperatorOutcome, Store } from '../../core/ports.ts'
 import { escapeMrkdwn, plainText, SECTION_TEXT_LIMIT, type SlackBlock } from './format.ts'
 import { settingsOf } from './settings.ts'
-import { slackError, type SlackChannel } from './slack-channel.ts'
+import type { SlackChannel } from './slack-channel.ts'
 
 const who: Record<Message['author'], string> = { contact: 'Customer', agent: 'Bot', operator: 'Operator', system: 'Bot' }
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s)
@@ -48,7 +48,6 @@ export function createSlackDesk(deps: { store: Store; channel: SlackChannel }): 
   async function restyle(inbox: Inbox, action: OperatorAction, blocks: SlackBlock[], note: string): Promise<void> {
     const ts = action.reply.messageTs
     if (typeof ts !== 'string') return
-    const { client } = await channel.clientFor(inbox)
     // The pressed message's blocks come with the press (conversations.history is limited to 1 call a minute).
     let original: SlackBlock[]
     try {
@@ -57,18 +56,13 @@ export function createSlackDesk(deps: { store: Store; channel: SlackChannel }): 
       original = []
     }
     const kept = original.filter((b) => b.type !== 'actions' && b.block_id !== 'handoff-state')
-    await client.chat
-      .update({ channel: String(action.reply.channel), ts, text: note, blocks: [...kept, { type: 'context', block_id: 'handoff-state', elements: [{ type: 'mrkdwn', text: note }] }, ...blocks] as never })
-      .catch((error: unknown) => {
-        throw slackError('chat.update', error)
-      })
+    await channel.call(inbox, 'chat.update', (client) => client.chat.update({ channel: String(action.reply.channel), ts, text: note, blocks: [...kept, { type: 'context', block_id: 'handoff-state', elements: [{ type: 'mrkdwn', text: note }] }, ...blocks] as never }))
   }
 
   async function tell(inbox: Inbox, action: OperatorAction, text: string): Promise<void> {
     const responseUrl = action.reply.responseUrl
     if (typeof responseUrl === 'string' && (await channel.respondVia(responseUrl, { response_type: 'ephemeral', replace_original: false, text }))) return
-    const { client } = await channel.clientFor(inbox)
-    await client.chat.postEphemeral({ channel: String(action.reply.channel), user: String(action.reply.user), text, ...(typeof action.reply.threadTs === 'string' ? { thread_ts: action.reply.threadTs } : {}) }).catch(() => undefined)
+    await channel.call(inbox, 'chat.postEphemeral', (client) => client.chat.postEphemeral({ channel: String(action.reply.channel), user: String(action.reply.user), text, ...(typeof action.reply.threadTs === 'string' ? { thread_ts: action.reply.threadTs } : {}) })).catch(() => undefined)
   }
 
   return {
@@ -121,8 +115,8 @@ export function createSlackDesk(deps: { store: Store; channel: SlackChannel }): 
       }
       if (outcome === 'replied') {
         // A tick on the operator's message: it reached the customer.
-        const { client } = await channel.clientFor(inbox)
-        if (typeof action.reply.messageTs === 'string') await client.reactions.add({ channel: String(action.reply.channel), timestamp: action.reply.messageTs, name: 'white_check_mark' }).catch(() => undefined)
+        const ts = action.reply.messageTs
+        if (typeof ts === 'string') await channel.call(inbox, 'reactions.add', (client) => client.reactions.add({ channel: String(action.reply.channel), timestamp: ts, name: 'white_check_mark' })).catch(() => undefined)
         return
       }
       if (outcome === 'taken' && conversationId) {

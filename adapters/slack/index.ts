@@ -47,7 +47,7 @@ export const slack = defineChannel({
     const scheduler = deps.redis
       ? createRedisSendScheduler({ redis: deps.redis.client, prefix: deps.redis.prefix, namespace: 'slack', limits: SLACK_LIMITS, ...(deps.sleep ? { sleep: deps.sleep } : {}) })
       : createSendScheduler({ limits: SLACK_LIMITS, ...(deps.sleep ? { sleep: deps.sleep } : {}) })
-    const channel = createSlackChannel({ store, secrets: deps.secrets, apiUrl, appSigningSecret: config.SLACK_SIGNING_SECRET, logger, scheduler, replays: createReplayGuard({ redis: deps.redis }) })
+    const channel = createSlackChannel({ store, secrets: deps.secrets, apiUrl, appSigningSecret: config.SLACK_SIGNING_SECRET, logger, scheduler, replays: createReplayGuard({ redis: deps.redis }), ...(deps.sleep ? { sleep: deps.sleep } : {}) })
     const oauth = config.SLACK_CLIENT_ID && config.SLACK_CLIENT_SECRET && config.SLACK_SIGNING_SECRET ? { clientId: config.SLACK_CLIENT_ID, clientSecret: config.SLACK_CLIENT_SECRET } : undefined
     const connector = createSlackConnector({
       store,

@@ -1,4 +1,4 @@
-import { WebClient, type Logger as SlackLogger, LogLevel } from '@slack/web-api'
+import { ErrorCode, WebClient, type Logger as SlackLogger, LogLevel } from '@slack/web-api'
 import { AppError } from '../../core/errors.ts'
 import type { ChannelAdapter, Inbox, Logger, RawRequest, Store } from '../../core/ports.ts'
 import type { SecretBox } from '../../core/security/secrets.ts'
@@ -11,9 +11,10 @@ import { validSignature, type createReplayGuard } from './verify.ts'
 /**
  * Slack's posting limits: about one message per second in a channel (chat.postMessage's special
  * tier, https://api.slack.com/docs/rate-limits), a workspace-wide cap beyond; the 429 with
- * Retry-After, which the Web API client waits out and retries, is the last guard.
+ * Retry-After is the last guard: waited out (with the injected sleep) and sent again, a few times.
  */
 export const SLACK_LIMITS: SendLimits = { perChatMs: 1000, perBotPerSecond: 20, perGroupPerMinute: 600 }
+const RATE_LIMIT_RETRIES = 3
 
 /** The client's log lines go to the channel's logger at debug level (its warnings are about retries it makes itself). */
 export const slackLogger = (logger: Logger): SlackLogger => ({
@@ -39,6 +40,8 @@ export function slackError(method: string, error: unknown): AppError {
 export type SlackChannel = ChannelAdapter & {
   /** The Web API client of an inbox's bot (opened from its sealed credentials). */
   clientFor(inbox: Inbox): Promise<{ client: WebClient; settings: SlackSettings }>
+  /** Calls the Web API as the inbox's bot: a 429 is waited out (Retry-After) and tried again; failures become AppErrors. */
+  call<T>(inbox: Inbox, method: string, fn: (client: WebClient) => Promise<T>): Promise<T>
   /** A client for a token not stored yet (connecting). */
   clientWith(token: string): WebClient
   /** Forgets the cached client after the credentials changed. */
@@ -65,8 +68,10 @@ export function createSlackChannel(deps: {
   scheduler: SendScheduler
   replays: ReturnType<typeof createReplayGuard>
   now?: () => number
+  sleep?: (ms: number) => Promise<void>
 }): SlackChannel {
   const now = deps.now ?? Date.now
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)))
   const clients = new Map<string, { envelope: string; client: WebClient }>()
   const apiOrigin = new URL(deps.apiUrl).origin
   /** Files, response_urls: Slack's own hosts, or the server SLACK_API_URL names (a local fake in tests). */
@@ -81,7 +86,8 @@ export function createSlackChannel(deps: {
     return url.protocol === 'https:' && hosts.test(url.hostname) && !url.username && !url.password ? url : null
   }
 
-  const clientWith = (token: string) => new WebClient(token, { slackApiUrl: deps.apiUrl, logger: slackLogger(deps.logger), retryConfig: { retries: 3, factor: 2, minTimeout: 500, maxTimeout: 10_000 }, timeout: 15_000 })
+  // Rate limits are handled in call() (the wait is Retry-After, with the injected sleep); the client retries only failed connections and 5xx.
+  const clientWith = (token: string) => new WebClient(token, { slackApiUrl: deps.apiUrl, logger: slackLogger(deps.logger), rejectRateLimitedCalls: true, retryConfig: { retries: 2, factor: 2, minTimeout: 500, maxTimeout: 5_000 }, timeout: 15_000 })
 
   async function open(inbox: Inbox) {
     const envelope = await deps.store.inboxes.credentials(inbox.id)
@@ -102,15 +108,28 @@ export function createSlackChannel(deps: {
     return { client, settings }
   }
 
-  async function post(inbox: Inbox, input: { channel: string; threadTs?: string; text: string; blocks?: SlackBlock[] }): Promise<string> {
-    const { client, settings } = await clientFor(inbox)
-    await deps.scheduler.slot({ bot: `${settings.teamId}:${settings.appId}`, chat: input.channel, group: false })
-    try {
-      const sent = await client.chat.postMessage({ channel: input.channel, text: input.text, ...(input.blocks?.length ? { blocks: input.blocks as never } : {}), ...(input.threadTs ? { thread_ts: input.threadTs } : {}), unfurl_links: false, unfurl_media: false })
-      return `${sent.channel ?? input.channel}:${sent.ts}`
-    } catch (error) {
-      throw slackError('chat.postMessage', error)
+  async function call<T>(inbox: Inbox, method: string, fn: (client: WebClient) => Promise<T>): Promise<T> {
+    const { client } = await clientFor(inbox)
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn(client)
+      } catch (error) {
+        const limited = (error as { code?: string }).code === ErrorCode.RateLimitedError
+        if (!limited || attempt >= RATE_LIMIT_RETRIES) throw slackError(method, limited ? { data: { error: 'ratelimited' } } : error)
+        const seconds = Math.min(Math.max((error as { retryAfter?: number }).retryAfter ?? 1, 1), 60)
+        deps.logger.info({ inboxId: inbox.id, method, retryAfter: seconds }, 'Slack rate limit: waiting as told')
+        await sleep(seconds * 1000)
+      }
     }
+  }
+
+  async function post(inbox: Inbox, input: { channel: string; threadTs?: string; text: string; blocks?: SlackBlock[] }): Promise<string> {
+    const { settings } = await clientFor(inbox)
+    await deps.scheduler.slot({ bot: `${settings.teamId}:${settings.appId}`, chat: input.channel, group: false })
+    const sent = await call(inbox, 'chat.postMessage', (client) =>
+      client.chat.postMessage({ channel: input.channel, text: input.text, ...(input.blocks?.length ? { blocks: input.blocks as never } : {}), ...(input.threadTs ? { thread_ts: input.threadTs } : {}), unfurl_links: false, unfurl_media: false }),
+    )
+    return `${sent.channel ?? input.channel}:${sent.ts}`
   }
 
   async function respondVia(responseUrl: string, body: Record<string, unknown>): Promise<boolean> {
@@ -136,6 +155,7 @@ export function createSlackChannel(deps: {
   return {
     kind: 'slack',
     clientFor,
+    call,
     clientWith,
     forget: (inboxId) => void clients.delete(inboxId),
     post,
@@ -160,6 +180,14 @@ export function createSlackChannel(deps: {
       if (body?.type === 'url_verification' && typeof body.challenge === 'string') return { status: 200, body: body.challenge, contentType: 'text/plain' }
       if (body?.ssl_check === '1') return { status: 200, body: '', contentType: 'text/plain' }
       return undefined
+    },
+
+    appHandshake(req: RawRequest) {
+      // Slack checks the app's Request URL before any workspace installs it: signed with the app's own secret.
+      const body = parseRawBody(req) as { type?: unknown; challenge?: unknown } | null
+      if (body?.type !== 'url_verification' || typeof body.challenge !== 'string') return undefined
+      if (!deps.appSigningSecret || !validSignature({ req, signingSecret: deps.appSigningSecret, nowMs: now() })) return { status: 401, body: JSON.stringify({ error: { code: 'unauthorized', message: 'Invalid webhook signature or secret' } }), contentType: 'application/json' }
+      return { status: 200, body: body.challenge, contentType: 'text/plain' }
     },
 
     async locate(_req, body) {
@@ -203,12 +231,7 @@ export function createSlackChannel(deps: {
       if (at < 0) return
       const [first] = toSlackMessages({ text })
       if (!first) return
-      const { client } = await clientFor(inbox)
-      try {
-        await client.chat.update({ channel: externalMessageId.slice(0, at), ts: externalMessageId.slice(at + 1), text: first.text, blocks: first.blocks as never })
-      } catch (error) {
-        throw slackError('chat.update', error)
-      }
+      await call(inbox, 'chat.update', (client) => client.chat.update({ channel: externalMessageId.slice(0, at), ts: externalMessageId.slice(at + 1), text: first.text, blocks: first.blocks as never }))
     },
 
     async download({ attachment, inbox, maxBytes }) {

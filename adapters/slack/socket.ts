@@ -31,12 +31,24 @@ export function createSocketMode(deps: { appToken: string; apiUrl: string; chann
     }
   })
 
+  let stopped = false
   return {
+    // Not awaited: the app starts (and serves HTTP) while Slack is unreachable; the client keeps retrying by itself.
     start: async () => {
-      await client.start()
-      deps.logger.info('Slack Socket Mode connected')
+      stopped = false
+      void client.start().then(
+        async () => {
+          // Stopped while still connecting: the connection made since is closed again.
+          if (stopped) await client.disconnect().catch(() => undefined)
+          else deps.logger.info('Slack Socket Mode connected')
+        },
+        (error: unknown) => {
+          if (!stopped) deps.logger.error({ err: (error as Error).message }, 'Slack Socket Mode could not connect (SLACK_APP_TOKEN)')
+        },
+      )
     },
     stop: async () => {
+      stopped = true
       await client.disconnect().catch(() => undefined)
     },
   }

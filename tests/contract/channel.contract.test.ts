@@ -2,14 +2,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { channelModules } from '../../adapters/channels.ts'
 import type { ChatModel } from '../../core/ports.ts'
 import { hashPassword } from '../../core/security/passwords.ts'
+import { startFakeSlack, type FakeSlack, type SlackCall } from '../support/fake-slack.ts'
 import { startFakeTelegram, updates, type FakeTelegram, type RecordedCall } from '../support/fake-telegram.ts'
+import { buttonPress, channelEvent, commandFields, dmEvent, slackFixture, slackSender, type SlackPost } from '../support/slack.ts'
 import { api, createOrg, startTestApp, waitFor, type TestApp, type TestOrg } from '../support/test-app.ts'
 import { echo } from './echo-channel/index.ts'
 import { startEchoService } from './echo-channel/fake-service.ts'
 
 /**
  * The contract every channel module keeps (docs/channels.md, "Adding a channel"), run against each
- * one through the same steps: web chat and Telegram from the registry, and the echo channel, a
+ * one through the same steps: web chat, Telegram and Slack from the registry, and the echo channel, a
  * throwaway module written against the contract alone. A new channel adds a driver here: how its
  * service posts an event, what the customer received, and its desk.
  */
@@ -51,7 +53,14 @@ type Bed = {
   }
 }
 
-type Driver = { name: string; signed: boolean; choices: boolean; start(): Promise<Bed> }
+type Driver = {
+  name: string
+  signed: boolean
+  choices: boolean
+  /** The thread id of the n-th customer, as the channel writes it (a Slack user id); the number itself by default. */
+  thread?: (n: number) => string
+  start(): Promise<Bed>
+}
 
 const recordingSleep = (slept: number[]) => async (ms: number) => void slept.push(ms)
 
@@ -168,6 +177,167 @@ const telegramDriver: Driver = {
   },
 }
 
+// The workspace and app of the payloads in tests/fixtures/slack (buttonPress keeps the fixture's team and app).
+const SLACK_WORKSPACE = { teamId: 'T0WORKSPACE', teamName: 'Contract Workspace', botToken: 'xoxb-7000-8000-contractbottokenfortests', botUserId: 'U0BOT', botId: 'B0BOT', appId: 'A0SWITCHBRD' }
+const SLACK_SECRET = 'c0ntract5ign1ngs3cretf0rte5ts00'
+const SLACK_DESK = 'C0OPS'
+const SLACK_ADMIN = 'U0ADMIN'
+const SLACK_OPERATOR = 'U0OLGA'
+
+type SlackButton = { action_id: string; value?: string }
+/** The buttons of a message's actions blocks, as chat.postMessage / chat.update carried them. */
+const buttonsOf = (blocks: unknown): SlackButton[] =>
+  Array.isArray(blocks) ? (blocks as { type?: string; elements?: SlackButton[] }[]).filter((b) => b.type === 'actions').flatMap((b) => b.elements ?? []) : []
+
+const slackDriver: Driver = {
+  name: 'slack',
+  signed: true,
+  choices: true,
+  // A customer's one-to-one conversation is their DM with the bot, and its thread id is their user id.
+  thread: (n) => `U0C${n}`,
+  async start() {
+    const slack: FakeSlack = await startFakeSlack()
+    slack.addWorkspace(SLACK_WORKSPACE)
+    const slept: number[] = []
+    const t = await startTestApp({ env: { SLACK_API_URL: slack.url, PUBLIC_URL: 'https://switchboard.example.com', HANDOFF_TIMEOUT_MS: '600000' }, overrides: { chatModel: model, sleep: recordingSleep(slept) } })
+    const org = await createOrg(t, { name: 'Contract slack' })
+    const connected = await api(t, `/api/v1/agents/${org.agentId}/channels/slack`, { token: org.token, body: { botToken: SLACK_WORKSPACE.botToken, signingSecret: SLACK_SECRET } })
+    if (connected.status !== 201) throw new Error(connected.text)
+    const inboxId = connected.json.inbox.inboxId as string
+    const path = `/webhooks/slack/${inboxId}`
+    const signed = slackSender(t, { path, secret: () => SLACK_SECRET })
+    const forged = slackSender(t, { path, secret: () => 'f'.repeat(32) })
+    const ok = (res: SlackPost) => {
+      if (res.status >= 300) throw new Error(`Slack's post was refused: ${res.status} ${res.text}`)
+    }
+    const posted = (channel: string) => slack.callsOf('chat.postMessage').filter((c) => c.payload.channel === channel && c.response?.ok === true)
+
+    /** The response_urls of the commands each customer typed: answers to /switchboard go there, not to chat.postMessage. */
+    const answeredVia = new Map<string, Set<string>>()
+    /** Each event as first built, so a redelivery is the same payload, as Slack's retries are. */
+    const built = new Map<number, { send: (via: ReturnType<typeof slackSender>, headers?: Record<string, string>) => Promise<SlackPost>; deliveries: number }>()
+    const build = (e: CustomerEvent) => {
+      const dm = `D${e.thread}`
+      if (e.command) {
+        const id = `cmd-${e.id}`
+        answeredVia.set(e.thread, (answeredVia.get(e.thread) ?? new Set()).add(id))
+        // `/switchboard <name> <args>`, typed in the DM with the bot.
+        const fields = commandFields({ user: e.thread, channel: dm, text: `${e.command.name}${e.command.args ? ` ${e.command.args}` : ''}`, responseUrl: slack.responseUrl(id) })
+        return (via: ReturnType<typeof slackSender>, headers?: Record<string, string>) => via.command(fields, headers ? { headers } : undefined)
+      }
+      if (e.choice) {
+        // The press of the button that carries the choice, under the newest answer in the DM that shows it. Every
+        // agent answer carries "Talk to a person" as choice:0; the contract presses it right after /help, whose
+        // answer (through response_url) has no buttons, so there the press names a DM message of its own.
+        const shown = posted(e.thread)
+          .map((c) => ({ c, button: buttonsOf(c.payload.blocks).find((b) => b.value === e.choice) }))
+          .filter((x) => x.button)
+          .at(-1)
+        const press = buttonPress({ user: e.thread, actionId: shown?.button?.action_id ?? 'choice:0', value: e.choice, channel: dm, messageTs: String(shown?.c.response?.ts ?? `1700000000.${String(e.id).padStart(6, '0')}`) })
+        return (via: ReturnType<typeof slackSender>, headers?: Record<string, string>) => via.interaction(press, headers ? { headers } : undefined)
+      }
+      const event = dmEvent({ user: e.thread, text: e.text!, ts: `${Math.floor(Date.now() / 1000)}.${String(e.id).padStart(6, '0')}` })
+      return (via: ReturnType<typeof slackSender>, headers?: Record<string, string>) => via.event(event, headers ? { headers } : undefined)
+    }
+
+    let operatorMessages = 0
+    const command = async (user: string, channel: string, text: string, id: string, answered: RegExp) => {
+      ok(await signed.command(commandFields({ user, channel, text, responseUrl: slack.responseUrl(id) })))
+      await waitFor(async () => answered.test(JSON.stringify(slack.responsesTo(id))))
+    }
+    const hasButton = (c: SlackCall, actionId: string, conversationId?: string) => buttonsOf(c.payload.blocks).some((b) => b.action_id === actionId && (!conversationId || b.value === conversationId))
+    /** Handoff announcements: top-level posts in the operators' channel with a Take button. */
+    const announcements = () => posted(SLACK_DESK).filter((c) => c.payload.thread_ts === undefined && hasButton(c, 'op:take'))
+    const announcementOf = (conversationId: string) => {
+      const post = announcements().filter((c) => hasButton(c, 'op:take', conversationId)).at(-1)
+      if (!post) throw new Error(`no announcement of ${conversationId} in ${SLACK_DESK}`)
+      return post
+    }
+
+    return {
+      t,
+      org,
+      inboxId,
+      slept,
+      limit: 3000,
+      async deliver(e, options) {
+        let event = built.get(e.id)
+        if (!event) built.set(e.id, (event = { send: build(e), deliveries: 0 }))
+        // Slack delivers an event again when it got no timely 200: the same payload, signed anew, with X-Slack-Retry-Num.
+        const retry = event.deliveries ? { 'x-slack-retry-num': String(event.deliveries), 'x-slack-retry-reason': 'http_timeout' } : undefined
+        event.deliveries++
+        return (await event.send(options?.signed === false ? forged : signed, retry)).status
+      },
+      // What the customer saw: the bot's posts in their DM, and the answers to their /switchboard commands, in order.
+      async received(thread) {
+        const ids = answeredVia.get(thread) ?? new Set()
+        const posts = posted(thread).map((c) => ({ at: c.at, text: String(c.payload.text) }))
+        const answers = slack.responses.filter((r) => ids.has(r.id)).map((r) => ({ at: r.at, text: String((r.body as { text?: unknown }).text) }))
+        return [...posts, ...answers].sort((a, b) => a.at - b.at).map((m) => m.text)
+      },
+      throttleNext(seconds) {
+        // Only waits from here on count: the send scheduler's own waits (one message a second per chat, booked with the
+        // recording sleep, so they add up: 1000, 2000, 3000...) must not pass for the wait the 429 named.
+        slept.length = 0
+        slack.failNext('chat.postMessage', { status: 429, retryAfter: seconds })
+      },
+      handshake: {
+        // Slack checks a Request URL with a signed url_verification POST and wants the challenge back, as plain text.
+        expected: slackFixture<{ challenge: string }>('url-verification.json').challenge,
+        good: async () => {
+          const res = await signed.event(slackFixture('url-verification.json'))
+          return { status: res.status, body: res.text }
+        },
+        bad: async () => {
+          // Slack's check is a POST: a GET is neither a handshake nor a delivery.
+          expect((await api(t, path)).status).toBe(405)
+          return { status: (await forged.event(slackFixture('url-verification.json'))).status }
+        },
+      },
+      desk: {
+        async setUp() {
+          const adminCode = (await api(t, '/api/v1/channel-admins/link-codes', { token: org.token, body: {} })).json.code as string
+          await command(SLACK_ADMIN, `D${SLACK_ADMIN}`, `link ${adminCode}`, 'desk-link-admin', /linked/i)
+          await linkOperator(t, org, (code) => command(SLACK_OPERATOR, `D${SLACK_OPERATOR}`, `link ${code}`, 'desk-link-operator', /linked/i))
+          await command(SLACK_ADMIN, SLACK_DESK, 'operators here', 'desk-claim', /This channel now receives/)
+        },
+        async announced() {
+          const last = announcements().at(-1)
+          if (!last) return null
+          const take = buttonsOf(last.payload.blocks).find((b) => b.action_id === 'op:take')!
+          // The post's ts: the operator replies in its thread.
+          return { conversationId: String(take.value), postId: String(last.response!.ts) }
+        },
+        async take(conversationId) {
+          const post = announcementOf(conversationId)
+          ok(await signed.interaction(buttonPress({ user: SLACK_OPERATOR, actionId: 'op:take', value: conversationId, label: 'Take', channel: SLACK_DESK, messageTs: String(post.response!.ts), blocks: post.payload.blocks as unknown[] })))
+        },
+        async reply(postId, text) {
+          // A reply in the announcement's thread: thread_ts is the post's ts, and the reply has a ts of its own. (The
+          // fake's ts and channelEvent's both count up from 1 within the second: left to chance they can be equal, and
+          // a message whose ts is its thread_ts is the thread's root, not a reply in it.)
+          const ts = `${Math.floor(Date.now() / 1000)}.${String(900_000 + ++operatorMessages)}`
+          ok(await signed.event(channelEvent({ user: SLACK_OPERATOR, channel: SLACK_DESK, text, threadTs: postId, ts })))
+        },
+        async release(conversationId) {
+          // "Back to bot" is on the announcement once taken (chat.update replaced its Take button).
+          const ts = String(announcementOf(conversationId).response!.ts)
+          const shown = slack
+            .callsOf('chat.update')
+            .filter((c) => c.payload.channel === SLACK_DESK && c.payload.ts === ts && hasButton(c, 'op:release', conversationId))
+            .at(-1)
+          if (!shown) throw new Error('the taken announcement shows no “Back to bot” button')
+          ok(await signed.interaction(buttonPress({ user: SLACK_OPERATOR, actionId: 'op:release', value: conversationId, label: 'Back to bot', channel: SLACK_DESK, messageTs: ts, blocks: shown.payload.blocks as unknown[] })))
+        },
+      },
+      async close() {
+        await t.close()
+        await slack.close()
+      },
+    }
+  },
+}
+
 const ECHO_TOKEN = 'echo-contract-secret-token'
 
 const echoDriver: Driver = {
@@ -232,10 +402,10 @@ const echoDriver: Driver = {
   },
 }
 
-describe.each([webchatDriver, telegramDriver, echoDriver])('channel contract: $name', (driver) => {
+describe.each([webchatDriver, telegramDriver, slackDriver, echoDriver])('channel contract: $name', (driver) => {
   let bed: Bed
   let id = 100
-  const thread = () => String(5000 + id)
+  const thread = () => (driver.thread ?? String)(5000 + id)
   beforeAll(async () => {
     bed = await driver.start()
   })

@@ -32,7 +32,7 @@ describe('the admin API for every channel: /api/v1/agents/{id}/channels/{kind}, 
     const secret = tg.callsOf('setWebhook').at(-1)!.payload.secret_token as string
     const list = await api(t, '/api/v1/channels', { token: acme.token })
     expect(list.json.channels.map((c: { kind: string }) => c.kind).sort()).toEqual(['telegram', 'webchat'])
-    expect(list.json.kinds.map((k: { kind: string }) => k.kind)).toEqual(['webchat', 'telegram'])
+    expect(list.json.kinds.map((k: { kind: string }) => k.kind)).toEqual(['webchat', 'telegram', 'slack'])
     for (const text of [res.text, list.text]) {
       expect(text).not.toContain(BOT.token)
       expect(text).not.toContain(secret)
@@ -84,7 +84,7 @@ describe('the admin API for every channel: /api/v1/agents/{id}/channels/{kind}, 
     const res = await api(t, '/api/v1/channel-admins/link-codes', { token: acme.token, body: {} })
     expect(res.status).toBe(201)
     const code = res.json.code as string
-    expect(res.json.instructions).toBe(`Send "link ${code}" to your bot in a private chat within 15 minutes. In Telegram: /link ${code} (or /start ${code}).`)
+    expect(res.json.instructions).toBe(`Send "link ${code}" to your bot in a private chat within 15 minutes. In Telegram: /link ${code} (or /start ${code}). In Slack: /switchboard link ${code}.`)
   })
 
   it('the web chat takes no webhooks: its messages come only through its API, under its limits', async () => {

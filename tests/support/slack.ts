@@ -79,8 +79,10 @@ export function commandFields(input: { user: string; text: string; channel: stri
 }
 
 /** A press of a button (block_actions), under a message in `channel` (thread `threadTs`). */
-export function buttonPress(input: { user: string; actionId: string; value: string; channel: string; messageTs: string; threadTs?: string; label?: string; ephemeral?: boolean; responseUrl?: string; blocks?: unknown[] }) {
+export function buttonPress(input: { user: string; actionId: string; value: string; channel: string; messageTs: string; threadTs?: string; label?: string; ephemeral?: boolean; responseUrl?: string; blocks?: unknown[]; team?: string; app?: string }) {
   return slackFixture('block-actions.json', (p: Json) => {
+    if (input.team) p.team = { ...p.team, id: input.team }
+    if (input.app) p.api_app_id = input.app
     p.user = { ...p.user, id: input.user, username: input.user.toLowerCase(), name: input.user.toLowerCase() }
     p.actions = [{ ...p.actions[0], action_id: input.actionId, value: input.value, action_ts: `${Date.now() / 1000}${++serial}`, text: { type: 'plain_text', text: input.label ?? input.value, emoji: true } }]
     p.container = { type: 'message', message_ts: input.messageTs, channel_id: input.channel, is_ephemeral: Boolean(input.ephemeral), ...(input.threadTs ? { thread_ts: input.threadTs } : {}) }

@@ -101,8 +101,32 @@ export type Me = { userId: string; email: string; name: string; role: Role; orga
 export type Agent = { id: string; name: string; instructions: string; model: string | null; temperature: number; maxTokens: number; providerKeyId: string | null; fallbacks: { providerKeyId: string | null; model: string }[]; responseDelayMs: number; createdAt: string }
 export type Inbox = { id: string; channel: string; name: string; key: string | null; purpose?: string }
 /** A connected channel (an inbox) as GET /api/v1/channels lists it; details depend on the kind. */
-export type ChannelItem = { id: string; inboxId: string; channel: string; kind: string; agentId: string; agentName: string; name: string; purpose?: string; mode: string | null; webhookUrl: string | null; publicKey: string | null; details: Record<string, unknown>; lastMessageAt: string | null; failedReplies: number; lastError: string | null }
-export type ChannelList = { channels: ChannelItem[]; kinds: { kind: string; connectable: boolean }[] }
+export type ChannelItem = {
+  id: string
+  inboxId: string
+  channel: string
+  kind: string
+  agentId: string
+  agentName: string
+  name: string
+  purpose?: string
+  mode: string | null
+  webhookUrl: string | null
+  publicKey: string | null
+  details: Record<string, unknown>
+  lastMessageAt: string | null
+  failedReplies: number
+  lastError: string | null
+  /** Where this channel's handoffs go: another inbox that is a desk; null = its own operators' place, if its channel has one. */
+  deskInboxId?: string | null
+  /** The channel's operators' desk: null when its kind has none (the web chat); ready once a place is chosen (a Telegram group, a Slack channel). */
+  desk?: { ready: boolean; place: string | null } | null
+}
+/** A kind the server can connect; `offers` are its extra ways (Slack: addToSlack, the one-click install). */
+export type ChannelKindItem = { kind: string; label?: string; connectable: boolean; offers?: Record<string, unknown> }
+export type ChannelList = { channels: ChannelItem[]; kinds: ChannelKindItem[] }
+/** The answer of PUT /api/v1/channels/{inboxId}/desk. */
+export type DeskChoice = { inboxId: string; deskInboxId: string | null }
 /** The inbox POST /api/v1/agents/{id}/channels/{kind} made. */
 export type ConnectedInbox = { inboxId: string; kind: string; agentId: string; name: string; mode: string | null; webhookUrl: string | null; purpose: string; details: Record<string, unknown> }
 /** The answer of DELETE /api/v1/channels/{inboxId}; warning: the outside service could not be told. */

@@ -121,6 +121,55 @@ export function ConfirmButton({ label, ariaLabel, question, confirmLabel, onConf
   )
 }
 
+/** Copies `text` to the clipboard (or, where the browser allows no clipboard, through a selection) and says so. */
+export function CopyButton({ text, label, ariaLabel }: { text: string; label?: string; ariaLabel?: string }) {
+  const { t } = useI18n()
+  const [result, setResult] = useState<'copied' | 'failed' | null>(null)
+  useEffect(() => {
+    if (!result) return
+    const timer = setTimeout(() => setResult(null), 4000)
+    return () => clearTimeout(timer)
+  }, [result])
+  const copy = async () => {
+    try {
+      await navigator.clipboard.writeText(text)
+      setResult('copied')
+    } catch {
+      setResult(copyBySelection(text) ? 'copied' : 'failed')
+    }
+  }
+  return (
+    <span className="copy">
+      <button type="button" className="secondary" aria-label={ariaLabel} onClick={copy}>
+        {label ?? t('copy')}
+      </button>
+      <span role="status" className="hint">
+        {result === 'copied' ? t('copied') : result === 'failed' ? t('copyFailed') : ''}
+      </span>
+    </span>
+  )
+}
+
+/** The clipboard without the Clipboard API (a page served over plain HTTP): a selected hidden textarea and the copy command. */
+function copyBySelection(text: string): boolean {
+  const area = document.createElement('textarea')
+  area.value = text
+  area.setAttribute('readonly', '')
+  area.className = 'visually-hidden'
+  const focused = document.activeElement as HTMLElement | null
+  document.body.append(area)
+  area.select()
+  let ok: boolean
+  try {
+    ok = document.execCommand('copy')
+  } catch {
+    ok = false
+  }
+  area.remove()
+  focused?.focus()
+  return ok
+}
+
 export function StatusBadge({ status, text }: { status: string; text: string }) {
   return <span className={`badge badge-${status}`}>{text}</span>
 }

@@ -1,12 +1,14 @@
 // Every channel's texts, merged into the dictionaries of i18n.ts: one line per channel.
 // (The channels' UI modules are listed in index.ts; they use i18n.ts, so i18n.ts takes only the
 // channels' text files, from here.)
+import * as slack from './slack.i18n.ts'
 import * as telegram from './telegram.i18n.ts'
 import * as webchat from './webchat.i18n.ts'
 
 const channels = {
   telegram,
   webchat,
+  slack,
 }
 
 type Each = (typeof channels)[keyof typeof channels]

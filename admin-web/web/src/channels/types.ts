@@ -4,8 +4,11 @@ import type { I18n } from '../i18n.ts'
 
 type T = I18n['t']
 
-/** What a Connect form gets: the organization's agents (at least one) and what to do once connected. */
-export type ConnectProps = { agents: Agent[]; onConnected: (inbox: ConnectedInbox) => void }
+/**
+ * What a Connect form gets: the organization's agents (at least one), what to do once connected,
+ * and the kind's extra offers from GET /api/v1/channels (Slack: addToSlack).
+ */
+export type ConnectProps = { agents: Agent[]; onConnected: (inbox: ConnectedInbox) => void; offers?: Record<string, unknown> }
 
 /**
  * How the admin web shows one kind of channel. Only `label` is required; without the rest the
