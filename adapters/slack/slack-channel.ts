@@ -3,7 +3,10 @@ import { AppError } from '../../core/errors.ts'
 import type { ChannelAdapter, Inbox, Logger, RawRequest, Store } from '../../core/ports.ts'
 import type { SecretBox } from '../../core/security/secrets.ts'
 import type { SendLimits, SendScheduler } from '../net/send-scheduler.ts'
+import { ADMIN_COMMAND_NAMES, LINK_COMMAND } from '../../core/commands/admin-console.ts'
+import { customerCommands } from '../../core/commands/registry.ts'
 import { toSlackMessages, type SlackBlock } from './format.ts'
+import { SLASH_COMMAND } from './manifest.ts'
 import { installationOf, normalizeSlack, parseBody, threadTarget } from './normalize.ts'
 import { installationKey, settingsOf, slackCredentials, type SlackSettings } from './settings.ts'
 import { validSignature, type createReplayGuard } from './verify.ts'
@@ -15,6 +18,10 @@ import { validSignature, type createReplayGuard } from './verify.ts'
  */
 export const SLACK_LIMITS: SendLimits = { perChatMs: 1000, perBotPerSecond: 20, perGroupPerMinute: 600 }
 const RATE_LIMIT_RETRIES = 3
+
+const COMMANDS = new Set<string>([...ADMIN_COMMAND_NAMES, ...customerCommands.map((c) => c.name), LINK_COMMAND, 'release'])
+/** Replies name commands as /name; in Slack they are typed /switchboard name. A path such as /kb/x or a word that is no command is left alone. */
+export const withSlashCommand = (text: string) => text.replace(/(^|[\s(“"'])\/([a-z]+)(?![\w/])/g, (whole, before: string, name: string) => (COMMANDS.has(name) ? `${before}${SLASH_COMMAND} ${name}` : whole))
 
 /** The client's log lines go to the channel's logger at debug level (its warnings are about retries it makes itself). */
 export const slackLogger = (logger: Logger): SlackLogger => ({
@@ -211,7 +218,7 @@ export function createSlackChannel(deps: {
     maxMessageLength: 3000,
 
     async send({ to, message, inbox }) {
-      const parts = toSlackMessages(message)
+      const parts = toSlackMessages({ ...message, text: withSlashCommand(message.text) })
       // The answer to a /switchboard command goes only to the person who typed it.
       const responseUrl = openSealed(to.replyContext?.responseUrl)
       if (responseUrl) {
@@ -229,7 +236,7 @@ export function createSlackChannel(deps: {
     async edit({ externalMessageId, text, inbox }) {
       const at = externalMessageId.lastIndexOf(':')
       if (at < 0) return
-      const [first] = toSlackMessages({ text })
+      const [first] = toSlackMessages({ text: withSlashCommand(text) })
       if (!first) return
       await call(inbox, 'chat.update', (client) => client.chat.update({ channel: externalMessageId.slice(0, at), ts: externalMessageId.slice(at + 1), text: first.text, blocks: first.blocks as never }))
     },

@@ -17,6 +17,11 @@ const CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789'
 const CODE = /^[A-Z2-9]{10}$/
 /** Links the sender's chat to their Switchboard account: `link <code>` on every channel (Telegram also takes `/start <code>`). */
 export const LINK_COMMAND = 'link'
+/**
+ * The admin console's commands. Replies name them as /name; a channel where commands are typed
+ * otherwise (Slack: /switchboard name) writes them its way when it sends.
+ */
+export const ADMIN_COMMAND_NAMES = ['agents', 'agent', 'newagent', 'prompt', 'model', 'temperature', 'kb', 'forget', 'search', 'test', 'usage', 'plan', 'handoffs', 'operators', 'cancel', 'help'] as const
 export const hashLinkCode = (code: string) => createHash('sha256').update(code.trim().toUpperCase()).digest('hex')
 
 export type AdminReply = { text: string; choices?: Choice[] }
@@ -290,6 +295,8 @@ export function createAdminConsole(deps: {
     },
   ]
   const byName = new Map(adminCommands.map((c) => [c.name, c]))
+  const unlisted = adminCommands.filter((c) => !(ADMIN_COMMAND_NAMES as readonly string[]).includes(c.name))
+  if (unlisted.length || adminCommands.length !== ADMIN_COMMAND_NAMES.length) throw new Error(`ADMIN_COMMAND_NAMES does not list the admin commands (${unlisted.map((c) => c.name).join(', ')})`)
 
   /** A document or a link sent by an admin: added to the current agent's knowledge, with a progress message edited as it goes. */
   async function ingest(ctx: TurnContext, admin: ChannelAdmin, agent: Agent): Promise<AdminReply | null> {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { normalizeSlack } from '../../adapters/slack/normalize.ts'
+import { withSlashCommand } from '../../adapters/slack/slack-channel.ts'
 import type { SlackSettings } from '../../adapters/slack/settings.ts'
 import { createReplayGuard, validSignature } from '../../adapters/slack/verify.ts'
 import type { ChannelEvent, Inbox, InboundMessage, OperatorAction, RawRequest } from '../../core/ports.ts'
@@ -142,5 +143,13 @@ describe('Slack payloads as events (tests/fixtures/slack)', () => {
     expect(await run(slackFixture('url-verification.json'))).toEqual([])
     await expect(run({ hello: 'world' })).rejects.toMatchObject({ status: 400 })
     await expect(run({ payload: '{not json' })).rejects.toMatchObject({ status: 400 })
+  })
+})
+
+describe('commands in replies, as typed in Slack', () => {
+  it('writes /name as /switchboard name for Switchboard’s commands only', () => {
+    expect(withSlashCommand('Remove one with /forget <title>. /kb lists them; see (/help).')).toBe('Remove one with /switchboard forget <title>. /switchboard kb lists them; see (/switchboard help).')
+    expect(withSlashCommand('Files live in /usr/local and /kb/docs; and/or /unknown.')).toBe('Files live in /usr/local and /kb/docs; and/or /unknown.')
+    expect(withSlashCommand('Type /switchboard release here.')).toBe('Type /switchboard release here.')
   })
 })
