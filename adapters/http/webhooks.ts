@@ -53,7 +53,8 @@ export function createWebhookRouter(deps: { store: Store; channels: ReadonlyMap<
     if (!adapter || !inbox) return void unauthorized(res)
     const raw = rawOf(req)
     if (req.method === 'GET') {
-      const handshake = adapter.handshake?.(raw, inbox)
+      // A GET carries its check in the query; a body sent with it is not read (a POST's handshake is verified first).
+      const handshake = adapter.handshake?.({ ...raw, rawBody: Buffer.alloc(0) }, inbox)
       if (handshake) return void res.status(handshake.status).type(handshake.contentType ?? 'text/plain').send(handshake.body)
       return void methodNotAllowed(res, 'POST', 'This webhook takes POST')
     }
