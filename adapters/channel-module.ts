@@ -47,6 +47,8 @@ export type ChannelDeps<C> = {
     connect(req: { organizationId: string; agentId: string; kind: string; body: unknown; actorUserId: string | null }): Promise<Inbox>
     disconnect(req: { organizationId: string; inboxId: string; actorUserId: string | null; kind?: string }): Promise<{ inbox: Inbox; warning: string | null }>
   }
+  /** Tells the organization's admins in their messenger chats (at most once per `key`): a channel that broke, say. */
+  notifyAdmins(input: { organizationId: string; text: string; key: string }): Promise<number>
   /** Refuses (402/409) one more channel inbox over the organization's plan. */
   checkChannelCap(organizationId: string): Promise<void>
   /** Redis, when configured (with REDIS_PREFIX for its keys): limits shared by every process. */

@@ -1,6 +1,8 @@
 import type { z } from 'zod'
 import { configSchema, loadConfig as loadCoreConfig, type Config } from '../core/config/index.ts'
 import type { ChannelModule } from './channel-module.ts'
+import { instagram } from './instagram/index.ts'
+import { messenger } from './messenger/index.ts'
 import { slack } from './slack/index.ts'
 import { telegram } from './telegram/index.ts'
 import { webchat } from './webchat/index.ts'
@@ -13,6 +15,8 @@ export const channelModules: readonly ChannelModule[] = [
   webchat,
   telegram,
   slack,
+  messenger,
+  instagram,
 ]
 
 /** The one configuration schema: core's variables, payments', and each channel module's own. */

@@ -231,6 +231,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
       api,
       publicUrl: config.PUBLIC_URL,
       receives: role !== 'worker',
+      notifyAdmins,
       ...(redisClient ? { redis: redisClient } : {}),
       ...(o.sleep ? { sleep: o.sleep } : {}),
       checkChannelCap: async (organizationId) => {

@@ -50,7 +50,14 @@ export type InboundCommand = { name: string; args: string }
  * a customer's (or admin's) message, which may carry a command or a button press, or an action of
  * an operator where operators work (the desk). Nothing downstream parses the channel's payload again.
  */
-export type ChannelEvent = { type: 'message'; message: InboundMessage } | { type: 'operator'; action: OperatorAction }
+export type ChannelEvent = { type: 'message'; message: InboundMessage } | { type: 'operator'; action: OperatorAction } | { type: 'human_reply'; reply: HumanReply }
+
+/**
+ * A person of the business answered the customer outside Switchboard, in the service's own inbox
+ * (Meta Business Suite's echo of a message no app sent): kept in the transcript, and the bot steps
+ * back as if an operator had taken the conversation.
+ */
+export type HumanReply = { inboxId: string; externalThreadId: string; externalUserId: string; externalMessageId: string; text: string; sentAt: Date }
 
 /** An operator acting where operators work (a Telegram group, a Slack channel). */
 export type OperatorAction = {
@@ -84,12 +91,20 @@ export type OperatorOutcome =
   | 'taken_by_other'
   | 'not_open'
   | 'unknown_conversation'
+  /** The channel refused to deliver the operator's reply (a closed messaging window); the desk says why. */
+  | 'not_delivered'
   /** release_held: the operator holds no conversation here, or several (then they choose with the buttons). */
   | 'none_held'
   | 'several_held'
   | 'ignored'
 
-export type OutboundMessage = { text: string; sources?: Source[]; choices?: Choice[]; attachments?: Attachment[] }
+/** `author`: who wrote it (a person's reply may go where the bot's may not: Meta's HUMAN_AGENT tag). */
+export type OutboundMessage = { text: string; sources?: Source[]; choices?: Choice[]; attachments?: Attachment[]; author?: MessageAuthor }
+/**
+ * The code of the AppError a channel throws when the service's rules forbid this message now (a
+ * closed messaging window): never retried; the message is kept as not sent, with the reason.
+ */
+export const DELIVERY_REFUSED = 'delivery_refused'
 /** Where a message goes: the conversation's thread, and the reply context of the message it answers, if any. */
 export type ThreadRef = { conversationId: string; externalThreadId: string; replyContext?: Record<string, string> }
 export type SendResult = { externalMessageId?: string }
@@ -409,6 +424,8 @@ export interface Store {
     setText(organizationId: string, id: string, text: string): Promise<void>
     history(organizationId: string, conversationId: string, input: { limit: number; beforeSeq?: number; afterSeq?: number }): Promise<Message[]>
     countByOrganization(organizationId: string): Promise<number>
+    /** When the customer last wrote in the conversation (messaging windows are counted from it); null when never. */
+    lastInboundAt(organizationId: string, conversationId: string): Promise<Date | null>
   }
   knowledge: {
     createSource(input: { organizationId: string; agentId: string | null; collectionId?: string | null; title: string; kind: KnowledgeSource['kind']; uri: string | null; checksum: string; content: string }): Promise<KnowledgeSource>
@@ -448,8 +465,8 @@ export interface Store {
     get(organizationId: string, id: string): Promise<Handoff | null>
     /** The open or taken handoff of a conversation. */
     current(organizationId: string, conversationId: string): Promise<Handoff | null>
-    /** An open handoff becomes the operator's; false when it was taken already or is closed (atomic: one winner). */
-    take(input: { organizationId: string; conversationId: string; operatorUserId: string }): Promise<boolean>
+    /** An open handoff becomes the operator's (null: a person outside Switchboard); false when it was taken already or is closed (atomic: one winner). */
+    take(input: { organizationId: string; conversationId: string; operatorUserId: string | null }): Promise<boolean>
     close(organizationId: string, conversationId: string): Promise<void>
     /** Remembers a message posted where operators work, so a reply to it reaches the conversation. */
     addPost(input: { organizationId: string; inboxId: string; conversationId: string; externalMessageId: string }): Promise<void>
@@ -515,8 +532,8 @@ export interface HandoffDesk {
   announce(input: { inbox: Inbox; from: Inbox; conversation: Conversation; handoff: Handoff; transcript: Message[] }): Promise<boolean>
   relay(input: { inbox: Inbox; from: Inbox; conversation: Conversation; message: Message }): Promise<void>
   notice(input: { inbox: Inbox; from: Inbox; conversation: Conversation; text: string }): Promise<void>
-  /** Tells the operator how their action ended, where they acted (and updates the announcement's buttons). */
-  answer(input: { inbox: Inbox; action: OperatorAction; outcome: OperatorOutcome; conversationId?: string }): Promise<void>
+  /** Tells the operator how their action ended, where they acted (and updates the announcement's buttons); `detail` says why, when it was refused. */
+  answer(input: { inbox: Inbox; action: OperatorAction; outcome: OperatorOutcome; conversationId?: string; detail?: string }): Promise<void>
   /** Makes `place` the inbox's desk; returns the inbox's new settings. */
   claim(input: { inbox: Inbox; place: string }): Promise<Record<string, unknown>>
 }

@@ -337,6 +337,8 @@ export function createPrismaStore(db: Database): Store {
         return (afterSeq !== undefined ? rows : rows.reverse()).map(toMessage)
       },
       countByOrganization: (organizationId) => prisma.message.count({ where: { organizationId } }),
+      lastInboundAt: async (organizationId, conversationId) =>
+        (await prisma.message.findFirst({ where: { organizationId, conversationId, direction: 'in' }, orderBy: { seq: 'desc' }, select: { createdAt: true } }))?.createdAt ?? null,
     },
 
     ...createKnowledgeRepository(db),

@@ -105,7 +105,7 @@ export function createSlackDesk(deps: { store: Store; channel: SlackChannel }): 
       return { ...inbox.settings, deskChannelId: place }
     },
 
-    async answer({ inbox, action, outcome, conversationId }) {
+    async answer({ inbox, action, outcome, conversationId, detail }) {
       const name = action.userName ?? 'An operator'
       const mention = `<@${action.externalUserId}>`
       const short = conversationId?.slice(0, 8) ?? ''
@@ -133,7 +133,7 @@ export function createSlackDesk(deps: { store: Store; channel: SlackChannel }): 
         if (action.reply.via === 'command') await tell(inbox, action, `Conversation ${short} is back with the bot.`)
         return
       }
-      const text = privately[outcome]
+      const text = outcome === 'not_delivered' ? `Not delivered to the customer: ${detail ?? 'the channel refused it'}` : privately[outcome]
       if (text) await tell(inbox, action, text)
     },
   }

@@ -62,7 +62,7 @@ export function createTelegramDesk(deps: { store: Store; channel: TelegramChanne
     async claim({ inbox, place }) {
       return { ...settingsOf(inbox), operatorsChatId: place }
     },
-    async answer({ inbox, action, outcome, conversationId }) {
+    async answer({ inbox, action, outcome, conversationId, detail }) {
       const { api } = await channel.apiFor(inbox)
       const chatId = Number(action.reply.chatId)
       const messageId = Number(action.reply.messageId)
@@ -88,6 +88,7 @@ export function createTelegramDesk(deps: { store: Store; channel: TelegramChanne
         not_linked: 'Link your Telegram account first (a code from the admin web, sent to me as /start <code> in a private chat).',
         released: `Conversation ${short} is back with the bot.`,
         taken_by_other: 'Another operator has this conversation.',
+        not_delivered: `Not delivered to the customer: ${detail ?? 'the channel refused it'}`,
       }
       if (text[outcome]) await say(text[outcome]!)
     },

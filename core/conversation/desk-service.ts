@@ -1,4 +1,6 @@
-import type { ChannelKind, HandoffDesk, Inbox, OperatorAction, OperatorOutcome, Store } from '../ports.ts'
+import { AppError } from '../errors.ts'
+import { DELIVERY_REFUSED } from '../ports.ts'
+import type { ChannelKind, HandoffDesk, HumanReply, Inbox, OperatorAction, OperatorOutcome, Store } from '../ports.ts'
 import { hasRole } from '../tenancy/auth-service.ts'
 import type { ConversationOps } from './operator-service.ts'
 
@@ -26,7 +28,7 @@ export function createDeskService(deps: { store: Store; operators: ConversationO
     return Boolean(source && (await operators.deskOf(source))?.deskInbox.id === desk.id)
   }
 
-  async function decide(inbox: Inbox, action: OperatorAction, desk: HandoffDesk): Promise<{ outcome: OperatorOutcome; conversationId?: string }> {
+  async function decide(inbox: Inbox, action: OperatorAction, desk: HandoffDesk): Promise<{ outcome: OperatorOutcome; conversationId?: string; detail?: string }> {
     const organizationId = inbox.organizationId
     switch (action.kind) {
       case 'claim_desk': {
@@ -77,7 +79,12 @@ export function createDeskService(deps: { store: Store; operators: ConversationO
         const handoff = await store.handoffs.current(organizationId, target.conversationId)
         if (handoff?.status === 'taken' && handoff.operatorUserId !== operator.userId) return { outcome: 'taken_by_other', conversationId: target.conversationId }
         if (handoff?.status === 'open') await operators.take(by)
-        await operators.operatorReply({ ...by, text: action.text })
+        try {
+          await operators.operatorReply({ ...by, text: action.text })
+        } catch (error) {
+          if (error instanceof AppError && error.code === DELIVERY_REFUSED) return { outcome: 'not_delivered', conversationId: target.conversationId, detail: error.message }
+          throw error
+        }
         return { outcome: 'replied', conversationId: target.conversationId }
       }
     }
@@ -87,12 +94,15 @@ export function createDeskService(deps: { store: Store; operators: ConversationO
   async function handle(inbox: Inbox, action: OperatorAction): Promise<OperatorOutcome> {
     const desk = deps.desks.get(inbox.channel)
     if (!desk) return 'ignored'
-    const { outcome, conversationId } = await decide(inbox, action, desk)
-    await desk.answer({ inbox, action, outcome, ...(conversationId ? { conversationId } : {}) })
+    const { outcome, conversationId, detail } = await decide(inbox, action, desk)
+    await desk.answer({ inbox, action, outcome, ...(conversationId ? { conversationId } : {}), ...(detail ? { detail } : {}) })
     return outcome
   }
 
-  return { handle }
+  /** A person of the business answered in the service's own inbox. */
+  const humanReply = (inbox: Inbox, reply: HumanReply) => operators.answeredElsewhere({ inbox, reply })
+
+  return { handle, humanReply }
 }
 
 export type DeskService = ReturnType<typeof createDeskService>

@@ -7,12 +7,13 @@ import type { TurnService } from './turn-service.ts'
  * came by webhook or by polling: a message is stored and its turn queued (a redelivery is a no-op),
  * an operator's action goes to the desk. No model is called here.
  */
-export function createIngress(deps: { turns: Pick<TurnService, 'receive'>; desk: Pick<DeskService, 'handle'>; channels: ReadonlyMap<ChannelKind, ChannelAdapter>; logger: Logger }) {
+export function createIngress(deps: { turns: Pick<TurnService, 'receive'>; desk: Pick<DeskService, 'handle' | 'humanReply'>; channels: ReadonlyMap<ChannelKind, ChannelAdapter>; logger: Logger }) {
   async function receive(inbox: Inbox, events: ChannelEvent[]): Promise<void> {
     const adapter = deps.channels.get(inbox.channel)
     for (const event of events) {
       if (event.type === 'message') await deps.turns.receive(inbox, event.message)
-      else await deps.desk.handle(inbox, event.action)
+      else if (event.type === 'operator') await deps.desk.handle(inbox, event.action)
+      else await deps.desk.humanReply(inbox, event.reply)
       if (adapter?.acknowledge) void adapter.acknowledge({ inbox, event }).catch((error: unknown) => deps.logger.debug({ err: (error as Error).message, inboxId: inbox.id }, 'acknowledging an event failed'))
     }
   }

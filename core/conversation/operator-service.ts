@@ -1,5 +1,6 @@
 import { AppError, notFound } from '../errors.ts'
-import type { ChannelAdapter, ChannelKind, Conversation, Handoff, HandoffDesk, Inbox, Logger, Message, Notifier, Queue, Store } from '../ports.ts'
+import { DELIVERY_REFUSED } from '../ports.ts'
+import type { ChannelAdapter, ChannelKind, Conversation, Handoff, HandoffDesk, HumanReply, Inbox, Logger, Message, Notifier, Queue, Store } from '../ports.ts'
 import { newId } from '../ids.ts'
 import { conversationTopic } from './turn-service.ts'
 
@@ -52,7 +53,13 @@ export function createOperatorService(deps: {
     const { conversation, inbox } = input
     const { message, created } = await store.messages.insertReply({ organizationId: inbox.organizationId, inboxId: inbox.id, conversationId: conversation.id, replyToId: null, externalMessageId: input.key, author: input.author, text: input.text, sources: [] })
     if (created || message.status !== 'sent') {
-      await channel.send({ to: { conversationId: conversation.id, externalThreadId: conversation.externalThreadId }, message: { text: input.text }, inbox, sendKey: input.key })
+      try {
+        await channel.send({ to: { conversationId: conversation.id, externalThreadId: conversation.externalThreadId }, message: { text: input.text, author: input.author }, inbox, sendKey: input.key })
+      } catch (error) {
+        // Kept in the transcript as not sent, with the reason; whoever wrote it is told (422).
+        if (error instanceof AppError && error.code === DELIVERY_REFUSED) await store.messages.setStatus(inbox.organizationId, message.id, 'failed', error.message)
+        throw error
+      }
       await store.messages.setStatus(inbox.organizationId, message.id, 'sent')
     }
     await deps.notifier.publish(conversationTopic(conversation.id), { messageId: message.id })
@@ -121,6 +128,33 @@ export function createOperatorService(deps: {
     if (found) await found.desk.relay({ inbox: found.deskInbox, from: input.inbox, conversation: input.conversation, message: input.message })
   }
 
+  /**
+   * A person answered the customer in the service's own inbox (not through Switchboard): the reply
+   * joins the transcript, and the bot steps back as if an operator had taken the conversation
+   * (held by nobody in Switchboard, so any operator may still take it over or hand it back).
+   */
+  async function answeredElsewhere(input: { inbox: Inbox; reply: HumanReply }): Promise<void> {
+    const { inbox, reply } = input
+    const organizationId = inbox.organizationId
+    const conversation = await store.conversations.resolve({ inbox, externalThreadId: reply.externalThreadId, externalUserId: reply.externalUserId })
+    const { message, created } = await store.messages.insertReply({ organizationId, inboxId: inbox.id, conversationId: conversation.id, replyToId: null, externalMessageId: reply.externalMessageId, author: 'operator', text: reply.text, sources: [] })
+    // The same echo again: already in the transcript.
+    if (!created) return
+    await store.messages.setStatus(organizationId, message.id, 'sent')
+    const existing = await store.handoffs.current(organizationId, conversation.id)
+    if (!existing) await store.handoffs.open({ organizationId, conversationId: conversation.id, reason: 'answered_elsewhere' })
+    if (!existing || existing.status === 'open') await store.handoffs.take({ organizationId, conversationId: conversation.id, operatorUserId: null })
+    await store.conversations.setState(organizationId, conversation.id, 'handoff')
+    await store.audit.record({ organizationId, actorUserId: null, action: 'conversation.answered_elsewhere', target: conversation.id, data: { inboxId: inbox.id } })
+    await deps.notifier.publish(conversationTopic(conversation.id), { messageId: message.id })
+    if (conversation.state !== 'handoff') {
+      const found = await deskOf(inbox)
+      await found?.desk
+        .notice({ inbox: found.deskInbox, from: inbox, conversation, text: `A person answered this customer in ${inbox.name}'s own inbox; the bot stays silent in this conversation until it is handed back.` })
+        .catch((error: unknown) => deps.logger?.warn({ err: (error as Error).message }, 'desk not told of a reply made elsewhere'))
+    }
+  }
+
   /** Nobody took the handoff in time. */
   async function timeout(job: HandoffTimeoutJob): Promise<void> {
     const handoff = await store.handoffs.get(job.organizationId, job.handoffId)
@@ -148,7 +182,7 @@ export function createOperatorService(deps: {
     await store.audit.record({ organizationId: job.organizationId, actorUserId: null, action: 'handoff.timed_out', target: conversation.id })
   }
 
-  return { openHandoff, operatorReply, release, take, opened, customerMessage, timeout, deskOf }
+  return { openHandoff, operatorReply, release, take, opened, customerMessage, timeout, deskOf, answeredElsewhere }
 }
 
 export type ConversationOps = ReturnType<typeof createOperatorService>

@@ -1,4 +1,5 @@
 import { AppError } from '../errors.ts'
+import { DELIVERY_REFUSED } from '../ports.ts'
 import type { ChannelAdapter, ChannelKind, InboundMessage, Inbox, JobContext, Logger, Message, Metrics, Notifier, Queue, Store } from '../ports.ts'
 import type { TurnContext } from './pipeline.ts'
 
@@ -132,12 +133,22 @@ export function createTurnService(deps: TurnServiceDeps) {
     const { reply, conversation, inbox, replyContext } = input
     const channel = deps.channels.get(inbox.channel)
     if (!channel) throw new AppError('channel_unavailable', `No adapter for channel ${inbox.channel}`, 500)
-    await channel.send({
-      to: { conversationId: conversation.id, externalThreadId: conversation.externalThreadId, ...(replyContext ? { replyContext } : {}) },
-      message: { text: reply.text, sources: reply.sources, choices: reply.meta.choices },
-      inbox,
-      sendKey: reply.externalMessageId,
-    })
+    try {
+      await channel.send({
+        to: { conversationId: conversation.id, externalThreadId: conversation.externalThreadId, ...(replyContext ? { replyContext } : {}) },
+        message: { text: reply.text, sources: reply.sources, choices: reply.meta.choices, author: reply.author },
+        inbox,
+        sendKey: reply.externalMessageId,
+      })
+    } catch (error) {
+      // The service's rules forbid it now (a closed messaging window): kept as not sent, with the reason; retrying cannot help.
+      if (error instanceof AppError && error.code === DELIVERY_REFUSED) {
+        await store.messages.setStatus(reply.organizationId, reply.id, 'failed', error.message)
+        logger.warn({ messageId: reply.id, inboxId: inbox.id, reason: error.message }, 'reply not delivered: refused by the channel')
+        return
+      }
+      throw error
+    }
     await store.messages.setStatus(reply.organizationId, reply.id, 'sent')
   }
 
