@@ -2,8 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { channelModules } from '../../adapters/channels.ts'
 import type { ChatModel } from '../../core/ports.ts'
 import { hashPassword } from '../../core/security/passwords.ts'
+import { startFakeMeta, type FakeMeta } from '../support/fake-meta.ts'
 import { startFakeSlack, type FakeSlack, type SlackCall } from '../support/fake-slack.ts'
 import { startFakeTelegram, updates, type FakeTelegram, type RecordedCall } from '../support/fake-telegram.ts'
+import { metaSender, metaText, type Json } from '../support/meta.ts'
 import { buttonPress, channelEvent, commandFields, dmEvent, slackFixture, slackSender, type SlackPost } from '../support/slack.ts'
 import { api, createOrg, startTestApp, waitFor, type TestApp, type TestOrg } from '../support/test-app.ts'
 import { echo } from './echo-channel/index.ts'
@@ -11,16 +13,19 @@ import { startEchoService } from './echo-channel/fake-service.ts'
 
 /**
  * The contract every channel module keeps (docs/channels.md, "Adding a channel"), run against each
- * one through the same steps: web chat, Telegram and Slack from the registry, and the echo channel, a
- * throwaway module written against the contract alone. A new channel adds a driver here: how its
+ * one through the same steps: web chat, Telegram, Slack, Messenger and Instagram from the registry, and the
+ * echo channel, a throwaway module written against the contract alone. A new channel adds a driver here: how its
  * service posts an event, what the customer received, and its desk.
  */
 
-/** Answers what it is asked, at the length asked for: the contract is about channels, not answers. */
+/**
+ * Answers what it is asked, at the length asked for: the contract is about channels, not answers. The long
+ * answer's words are not ASCII ("wörd"), so a channel whose limit is in bytes (Instagram) is held to bytes.
+ */
 const model: ChatModel = {
   name: 'contract-echo',
   async answer({ question }) {
-    return { text: question.includes('long answer') ? Array.from({ length: 1200 }, (_, i) => `word${i}`).join(' ') : `You said: ${question}`, sources: [] }
+    return { text: question.includes('long answer') ? Array.from({ length: 1200 }, (_, i) => `wörd${i}`).join(' ') : `You said: ${question}`, sources: [] }
   },
 }
 
@@ -37,10 +42,14 @@ type Bed = {
   /** What the customer received in the thread, in order. */
   received(thread: string): Promise<string[]>
   close(): Promise<void>
-  /** The most characters one message may carry; absent when the channel does not split. */
+  /** The most one message may carry, as `measure` counts; absent when the channel does not split. */
   limit?: number
+  /** How the service counts toward `limit`: characters (UTF-16 units) unless told otherwise. */
+  measure?: (text: string) => number
   /** The next send is refused with 429, naming `seconds` to wait. */
   throttleNext?(seconds: number): void
+  /** The wait, in ms, that follows throttleNext(seconds): the time named, unless the service names none. */
+  throttledWait?(seconds: number): number
   handshake?: { good(): Promise<{ status: number; body: string }>; bad(): Promise<{ status: number }>; expected: string }
   desk?: {
     /** An admin makes the desk; an operator's account is linked. */
@@ -57,6 +66,12 @@ type Driver = {
   name: string
   signed: boolean
   choices: boolean
+  /**
+   * The channel has a command syntax of its own (Telegram's bot commands, Slack's slash command, the web
+   * chat's line starting with /), in which the driver writes a `command`; without one, the driver writes it
+   * as plain text, and plain text it stays.
+   */
+  commands: boolean
   /** The thread id of the n-th customer, as the channel writes it (a Slack user id); the number itself by default. */
   thread?: (n: number) => string
   start(): Promise<Bed>
@@ -78,6 +93,7 @@ const webchatDriver: Driver = {
   name: 'webchat',
   signed: false,
   choices: false,
+  commands: true,
   async start() {
     const t = await startTestApp({ overrides: { chatModel: model } })
     const org = await createOrg(t, { name: 'Contract web' })
@@ -111,6 +127,7 @@ const telegramDriver: Driver = {
   name: 'telegram',
   signed: true,
   choices: true,
+  commands: true,
   async start() {
     const tg: FakeTelegram = await startFakeTelegram()
     tg.addBot(BOT)
@@ -193,6 +210,7 @@ const slackDriver: Driver = {
   name: 'slack',
   signed: true,
   choices: true,
+  commands: true,
   // A customer's one-to-one conversation is their DM with the bot, and its thread id is their user id.
   thread: (n) => `U0C${n}`,
   async start() {
@@ -344,6 +362,7 @@ const echoDriver: Driver = {
   name: 'echo (a module written against the contract alone)',
   signed: true,
   choices: true,
+  commands: true,
   async start() {
     const service = await startEchoService()
     const slept: number[] = []
@@ -402,7 +421,168 @@ const echoDriver: Driver = {
   },
 }
 
-describe.each([webchatDriver, telegramDriver, slackDriver, echoDriver])('channel contract: $name', (driver) => {
+const META_APP_SECRET = 'c0ffee0123456789abcdef0123456789'
+const META_PAGE = { pageId: '104000000000777', name: 'Contract Page', token: 'EAAGcontractpagetokenfortests000000000001' }
+const META_INSTAGRAM = { accountId: '17841400000000777', username: 'contract.shop', token: 'IGAAcontractinstagramtokenfortests00000001' }
+/** What Switchboard handed the Send API: the text, and the choices as quick replies (payload = the choice id). */
+type MetaSent = { message: { text: string; quick_replies?: { title: string; payload: string }[] } }
+
+/**
+ * failNext's matcher for the next Send API call that carries a message. Its path alone cannot tell it
+ * apart: the adapter's mark_seen and typing_on go to the same /{account}/messages, and before the reply. The
+ * fake records a call, reads its body, then matches and answers it without waiting on anything else, so
+ * the call being matched is the one recorded with a message and not answered yet.
+ */
+class NextSend extends RegExp {
+  readonly #meta: FakeMeta
+  readonly #since = Date.now()
+  constructor(meta: FakeMeta) {
+    super('/messages$')
+    this.#meta = meta
+  }
+  override test(s: string): boolean {
+    return super.test(s) && this.#meta.calls.some((c) => c.at >= this.#since && c.status === undefined && c.body.message !== undefined)
+  }
+}
+
+/**
+ * Messenger and Instagram: one adapter (adapters/meta) with two flavours, so one driver with theirs. Meta
+ * posts `{ object, entry: [{ id: account, messaging: [...] }] }` signed with X-Hub-Signature-256; a
+ * customer's thread is their page- or Instagram-scoped id (digits); what they received is what the fake
+ * Graph API accepted on the Send API for that id.
+ */
+function metaDriver(flavor: {
+  name: 'messenger' | 'instagram'
+  object: 'page' | 'instagram'
+  accountId: string
+  thread: (n: number) => string
+  limit: number
+  measure?: (text: string) => number
+  /** The account and its token on the fake Graph API, and the body of POST /api/v1/agents/{id}/channels/{name}. */
+  setUp(meta: FakeMeta): Record<string, string>
+}): Driver {
+  return {
+    name: flavor.name,
+    signed: true,
+    choices: true,
+    // Messenger and Instagram have no command syntax: "/help" is a message like any other, and the adapter
+    // never makes a command of it (core never parses text for commands). The driver sends it as text.
+    commands: false,
+    thread: flavor.thread,
+    async start() {
+      const meta = await startFakeMeta()
+      const connect = flavor.setUp(meta)
+      const slept: number[] = []
+      const t = await startTestApp({
+        env: { META_GRAPH_URL: meta.url, INSTAGRAM_GRAPH_URL: meta.instagramUrl, PUBLIC_URL: 'https://switchboard.example.com', HANDOFF_TIMEOUT_MS: '600000' },
+        overrides: { chatModel: model, sleep: recordingSleep(slept) },
+      })
+      const org = await createOrg(t, { name: `Contract ${flavor.name}` })
+      const connected = await api(t, `/api/v1/agents/${org.agentId}/channels/${flavor.name}`, { token: org.token, body: connect })
+      if (connected.status !== 201) throw new Error(connected.text)
+      const inboxId = connected.json.inbox.inboxId as string
+      const verifyToken = connected.json.inbox.details.verifyToken as string
+      const path = `/webhooks/${flavor.name}/${inboxId}`
+      const signed = metaSender(t, { path, appSecret: () => META_APP_SECRET })
+      const forged = metaSender(t, { path, appSecret: () => 'f'.repeat(32) })
+      const sent = (thread: string) => meta.deliveredTo(thread).map((c) => c.body as MetaSent)
+
+      /** Each event as first built: Meta delivers again the same body (the same mid), signed again. */
+      const built = new Map<number, Json>()
+      const build = (e: CustomerEvent): Json => {
+        const base = { object: flavor.object, accountId: flavor.accountId, customer: e.thread, mid: `m_contract_${flavor.name}_${e.id}` }
+        if (e.choice) {
+          // A tap on the quick reply that carries the choice, under the newest message showing it: its title
+          // arrives as the text, its payload is the choice id. A choice shown nowhere as a quick reply can only
+          // be a button or the persistent menu, which Meta delivers as a postback.
+          const shown = sent(e.thread)
+            .flatMap((m) => m.message.quick_replies ?? [])
+            .filter((q) => q.payload === e.choice)
+            .at(-1)
+          return shown ? metaText({ ...base, text: shown.title, quickReply: e.choice }) : metaText({ ...base, postback: { title: e.choice, payload: e.choice } })
+        }
+        const text = e.command ? `/${e.command.name}${e.command.args ? ` ${e.command.args}` : ''}` : e.text!
+        return metaText({ ...base, text })
+      }
+      const challenge = async (token: string, value: string) => api(t, `${path}?hub.mode=subscribe&hub.verify_token=${encodeURIComponent(token)}&hub.challenge=${value}`)
+
+      return {
+        t,
+        org,
+        inboxId,
+        slept,
+        limit: flavor.limit,
+        ...(flavor.measure ? { measure: flavor.measure } : {}),
+        async deliver(e, options) {
+          let body = built.get(e.id)
+          if (!body) built.set(e.id, (body = build(e)))
+          return (await (options?.signed === false ? forged : signed)(body)).status
+        },
+        received: async (thread) => sent(thread).map((m) => m.message.text),
+        throttleNext() {
+          // Meta throttles with a Graph error (613, "Calls to this api have exceeded the rate limit"), HTTP 400,
+          // and names no time to wait. Only waits from here on count.
+          slept.length = 0
+          meta.failNext(new NextSend(meta), { code: 613 })
+        },
+        // With no Retry-After the Graph client backs off on its own, 1 s first (adapters/meta/graph.ts).
+        throttledWait: () => 1000,
+        handshake: {
+          // Meta checks the callback URL with a GET: hub.mode=subscribe, the verify token typed into the App
+          // Dashboard, and a challenge it wants back as the body.
+          expected: '1158201444',
+          good: async () => {
+            const res = await challenge(verifyToken, '1158201444')
+            return { status: res.status, body: res.text }
+          },
+          bad: async () => {
+            const res = await challenge('not-the-verify-token', '1158201444')
+            expect(res.status).toBe(403)
+            expect(res.text).not.toContain('1158201444')
+            return { status: res.status }
+          },
+        },
+        // No desk: Messenger and Instagram have no place of their own where operators work. Their handoffs are
+        // answered in the admin web, or at another inbox's desk (Inbox.deskInboxId), which that channel's driver covers.
+        async close() {
+          await t.close()
+          await meta.close()
+        },
+      }
+    },
+  }
+}
+
+const messengerDriver = metaDriver({
+  name: 'messenger',
+  object: 'page',
+  accountId: META_PAGE.pageId,
+  // Page-scoped ids (PSIDs), 16 digits.
+  thread: (n) => String(7_000_000_000_000_000 + n),
+  // "message.text must be UTF-8 and has a 2000 character limit" (Send API reference).
+  limit: 2000,
+  setUp(meta) {
+    meta.addPage(META_PAGE)
+    return { pageId: META_PAGE.pageId, pageAccessToken: META_PAGE.token, appSecret: META_APP_SECRET }
+  },
+})
+
+const instagramDriver = metaDriver({
+  name: 'instagram',
+  object: 'instagram',
+  accountId: META_INSTAGRAM.accountId,
+  // Instagram-scoped ids (IGSIDs), 16 digits.
+  thread: (n) => String(1_330_000_000_000_000 + n),
+  // "Message text must be UTF-8 and be a 1000 bytes or less": Instagram counts bytes, not characters.
+  limit: 1000,
+  measure: (text) => Buffer.byteLength(text, 'utf8'),
+  setUp(meta) {
+    meta.addInstagram({ accountId: META_INSTAGRAM.accountId, username: META_INSTAGRAM.username, token: META_INSTAGRAM.token })
+    return { accountId: META_INSTAGRAM.accountId, accessToken: META_INSTAGRAM.token, appSecret: META_APP_SECRET }
+  },
+})
+
+describe.each([webchatDriver, telegramDriver, slackDriver, messengerDriver, instagramDriver, echoDriver])('channel contract: $name', (driver) => {
   let bed: Bed
   let id = 100
   const thread = () => (driver.thread ?? String)(5000 + id)
@@ -451,7 +631,8 @@ describe.each([webchatDriver, telegramDriver, slackDriver, echoDriver])('channel
     await waitFor(async () => (await bed.received(to)).join('').replace(/\s+/g, '').length >= whole.replace(/\s+/g, '').length)
     const parts = await bed.received(to)
     expect(parts.length).toBeGreaterThan(1)
-    for (const part of parts) expect(part.length).toBeLessThanOrEqual(bed.limit)
+    const measure = bed.measure ?? ((s: string) => s.length)
+    for (const part of parts) expect(measure(part)).toBeLessThanOrEqual(bed.limit)
     // Where a part ends is the channel's choice (between words, or anywhere); the words are all there, in order.
     expect(parts.join('').replace(/\s+/g, '')).toBe(whole.replace(/\s+/g, ''))
   })
@@ -462,7 +643,7 @@ describe.each([webchatDriver, telegramDriver, slackDriver, echoDriver])('channel
     bed.throttleNext(3)
     await bed.deliver({ id: ++id, thread: to, text: 'Hello after a busy moment' })
     await settled(to, 1)
-    expect(bed.slept).toContain(3000)
+    expect(bed.slept).toContain(bed.throttledWait?.(3) ?? 3000)
     expect(await bed.received(to)).toEqual(['You said: Hello after a busy moment'])
   })
 
@@ -470,8 +651,14 @@ describe.each([webchatDriver, telegramDriver, slackDriver, echoDriver])('channel
     const to = thread()
     const said = async () => (await bed.received(to)).join('')
     await bed.deliver({ id: ++id, thread: to, command: { name: 'help', args: '' } })
-    await waitFor(async () => (await said()).includes('reach someone from our team.'))
-    expect(await said()).toMatch(/^I am Contract .* assistant\. Ask me a question/)
+    if (driver.commands) {
+      await waitFor(async () => (await said()).includes('reach someone from our team.'))
+      expect(await said()).toMatch(/^I am Contract .* assistant\. Ask me a question/)
+    } else {
+      // No command syntax in the channel: "/help" was written as text, and the agent answers it as text.
+      await settled(to, 1)
+      expect(await bed.received(to)).toEqual(['You said: /help'])
+    }
     if (!driver.choices) return
     await bed.deliver({ id: ++id, thread: to, choice: 'handoff' })
     await waitFor(async () => /asked a person from our team/.test(await said()))
@@ -480,7 +667,9 @@ describe.each([webchatDriver, telegramDriver, slackDriver, echoDriver])('channel
   })
 
   it('runs the handoff desk loop: announcement, the operator’s reply reaches the customer, release', async () => {
-    if (!bed.desk) return expect(driver.name).toBe('webchat') // web chat operators answer in the admin web
+    // Web chat operators answer in the admin web; Messenger and Instagram have no operators' place of their own
+    // (their handoffs are answered in the admin web, or at another channel's desk).
+    if (!bed.desk) return expect(['webchat', 'messenger', 'instagram']).toContain(driver.name)
     await bed.desk.setUp()
     const to = thread()
     await bed.deliver({ id: ++id, thread: to, text: 'I want to talk to a person' })
