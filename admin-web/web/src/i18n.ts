@@ -237,7 +237,7 @@ const core = {
   copy: 'Copy',
   copied: 'Copied.',
   copyFailed: 'Could not copy: select the text and copy it.',
-  otherChannels: 'Messenger, Instagram, Kommo and Teams are planned and not available yet; any other system can reach an agent through the web chat API. See the channels guide in the docs.',
+  otherChannels: 'Kommo and Teams are planned and not available yet; any other system can reach an agent through the web chat API. See the channels guide in the docs.',
   // conversations
   conversationsTitle: 'Conversations',
   handoffQueue: 'Handoff queue',
@@ -540,7 +540,7 @@ const ru: Record<TextKey, string> = {
   copy: 'Копировать',
   copied: 'Скопировано.',
   copyFailed: 'Скопировать не удалось: выделите текст и скопируйте его.',
-  otherChannels: 'Messenger, Instagram, Kommo и Teams запланированы и пока недоступны; любая другая система может обращаться к агенту через API веб-чата. См. руководство по каналам в документации.',
+  otherChannels: 'Kommo и Teams запланированы и пока недоступны; любая другая система может обращаться к агенту через API веб-чата. См. руководство по каналам в документации.',
   conversationsTitle: 'Диалоги',
   handoffQueue: 'Очередь передачи человеку',
   queueEmpty: 'Никто не ждёт оператора.',

@@ -1,6 +1,8 @@
 // Every channel's texts, merged into the dictionaries of i18n.ts: one line per channel.
 // (The channels' UI modules are listed in index.ts; they use i18n.ts, so i18n.ts takes only the
 // channels' text files, from here.)
+import * as instagram from './instagram.i18n.ts'
+import * as messenger from './messenger.i18n.ts'
 import * as slack from './slack.i18n.ts'
 import * as telegram from './telegram.i18n.ts'
 import * as webchat from './webchat.i18n.ts'
@@ -9,6 +11,8 @@ const channels = {
   telegram,
   webchat,
   slack,
+  messenger,
+  instagram,
 }
 
 type Each = (typeof channels)[keyof typeof channels]

@@ -2,20 +2,28 @@ import { useEffect, useState } from 'react'
 import { request, type Agent, type ChannelKindItem, type ChannelList, type ConnectedInbox } from '../api.ts'
 import { channelUi, channelUis } from '../channels/index.ts'
 import { ChannelName, DisconnectChannel, HandoffTarget } from '../channels/view.tsx'
-import { useI18n } from '../i18n.ts'
+import { useI18n, type I18n } from '../i18n.ts'
 import { readHash } from '../navigate.ts'
 import { isAdmin, type Session } from '../session.ts'
 import { Async, StatusBadge, useLoad } from '../ui.tsx'
 
 /**
- * What a channel installed through its service's own consent page (Slack's "Add to Slack") came
- * back with: the server redirects to #/channels?connected=<kind>, or ?<kind>Error=<message>.
+ * What a channel installed through its service's own consent page (Slack's "Add to Slack", Meta's
+ * "Connect with Facebook") came back with: the server redirects to #/channels?connected=<kind>
+ * (with &count=<n> when it connected several accounts), or ?<kind>Error=<message> (a kind's UI may
+ * name another parameter, shared by several kinds: Meta's metaError).
  */
-type Installed = { connected: string | null; failed: { kind: string; message: string } | null }
+type Installed = { connected: { kind: string; count: number | null } | null; failed: { kind: string; message: string } | null }
+const errorParamOf = (kind: string) => channelUi(kind).install?.errorParam ?? `${kind}Error`
 function installResult(): Installed {
   const { params } = readHash()
-  const failed = Object.keys(channelUis).find((kind) => params.has(`${kind}Error`))
-  return { connected: params.get('connected'), failed: failed ? { kind: failed, message: params.get(`${failed}Error`) ?? '' } : null }
+  const kind = params.get('connected')
+  const count = Number.parseInt(params.get('count') ?? '', 10)
+  const failed = Object.keys(channelUis).find((k) => params.has(errorParamOf(k)))
+  return {
+    connected: kind ? { kind, count: Number.isFinite(count) && count >= 0 ? count : null } : null,
+    failed: failed ? { kind: failed, message: params.get(errorParamOf(failed)) ?? '' } : null,
+  }
 }
 
 export function Channels({ session }: { session: Session }) {
@@ -42,11 +50,11 @@ export function Channels({ session }: { session: Session }) {
     <>
       <h1 tabIndex={-1}>{t('channelsTitle')}</h1>
       <p role="status" className="success page-status">
-        {notice || (installed.connected ? t('channelInstalled', { kind: channelUi(installed.connected).label(t) }) : '')}
+        {notice || (installed.connected ? installedText(t, installed.connected.kind, installed.connected.count) : '')}
       </p>
       {installed.failed && (
         <div className="error" role="alert">
-          <p>{t('channelInstallFailed', { kind: channelUi(installed.failed.kind).label(t), message: installed.failed.message })}</p>
+          <p>{failedText(t, installed.failed.kind, installed.failed.message)}</p>
         </div>
       )}
       <Async state={state} isEmpty={(d) => d.channels.length === 0} empty={<a href="#/agents">{t('channelsEmpty')}</a>}>
@@ -64,27 +72,32 @@ export function Channels({ session }: { session: Session }) {
               </tr>
             </thead>
             <tbody>
-              {d.channels.map((c) => (
-                <tr key={c.id} data-channel={c.kind ?? c.channel}>
-                  <td className="channel-cell">
-                    <ChannelName channel={c} />
-                  </td>
-                  <td>{c.agentName}</td>
-                  <td>
-                    {c.failedReplies > 0 ? (
-                      <StatusBadge status="failed" text={t('channelErrors', { error: c.lastError ?? c.failedReplies })} />
-                    ) : c.lastMessageAt ? (
-                      <StatusBadge status="ready" text={t('channelOk')} />
-                    ) : (
-                      <StatusBadge status="queued" text={t('channelIdle')} />
-                    )}
-                  </td>
-                  <td>{c.lastMessageAt ? formatDate(c.lastMessageAt) : t('never')}</td>
-                  <td>{c.failedReplies}</td>
-                  {desks && <td>{c.purpose !== 'test' && <HandoffTarget channel={c} channels={d.channels} admin={admin} onChanged={done} />}</td>}
-                  <td>{admin && <DisconnectChannel channel={c} onDone={done} />}</td>
-                </tr>
-              ))}
+              {d.channels.map((c) => {
+                const problem = channelUi(c.kind ?? c.channel).problem?.(t, c) ?? null
+                return (
+                  <tr key={c.id} data-channel={c.kind ?? c.channel}>
+                    <td className="channel-cell">
+                      <ChannelName channel={c} />
+                    </td>
+                    <td>{c.agentName}</td>
+                    <td>
+                      {problem ? (
+                        <StatusBadge status="failed" text={problem} />
+                      ) : c.failedReplies > 0 ? (
+                        <StatusBadge status="failed" text={t('channelErrors', { error: c.lastError ?? c.failedReplies })} />
+                      ) : c.lastMessageAt ? (
+                        <StatusBadge status="ready" text={t('channelOk')} />
+                      ) : (
+                        <StatusBadge status="queued" text={t('channelIdle')} />
+                      )}
+                    </td>
+                    <td>{c.lastMessageAt ? formatDate(c.lastMessageAt) : t('never')}</td>
+                    <td>{c.failedReplies}</td>
+                    {desks && <td>{c.purpose !== 'test' && <HandoffTarget channel={c} channels={d.channels} admin={admin} onChanged={done} />}</td>}
+                    <td>{admin && <DisconnectChannel channel={c} onDone={done} />}</td>
+                  </tr>
+                )
+              })}
             </tbody>
           </table>
         )}
@@ -94,6 +107,9 @@ export function Channels({ session }: { session: Session }) {
     </>
   )
 }
+
+const installedText = (t: I18n['t'], kind: string, count: number | null) => channelUi(kind).install?.done?.(t, count) ?? t('channelInstalled', { kind: channelUi(kind).label(t) })
+const failedText = (t: I18n['t'], kind: string, message: string) => channelUi(kind).install?.failed?.(t, message) ?? t('channelInstallFailed', { kind: channelUi(kind).label(t), message })
 
 /** One Connect form per kind the server offers, each in its own labelled section. */
 function ConnectChannel({ kinds, onConnected }: { kinds: ChannelKindItem[]; onConnected: (kind: string, inbox: ConnectedInbox) => void }) {
