@@ -142,10 +142,24 @@ export interface ChannelAdapter {
   verify(req: RawRequest, inbox: Inbox): boolean | Promise<boolean>
   /**
    * For a service that posts every workspace's events to one address (an app installed with OAuth):
-   * the inbox a request to POST /webhooks/{kind} is for, from its parsed body; null when none.
+   * the inbox a request to POST /webhooks/{kind} is for, from its parsed body; null when none (401).
+   * The route then verifies the request with that inbox's secrets, as on its own address.
    */
   locate?(req: RawRequest, body: unknown): Promise<Inbox | null>
-  /** The set-up check of that one address, which names no installation (Slack's url_verification), verified with the app's own secret. */
+  /**
+   * The same for a service whose one body may batch several installations' events (Meta: entries of
+   * several Pages or accounts, of different organizations): the request checked ONCE with the app's
+   * own secret, then every inbox it names. null = not signed by the app (401); [] = signed, but for
+   * no inbox here (acknowledged with 200: Meta turns off an endpoint that keeps failing). Each inbox
+   * is given the whole body; its `normalize` keeps only its own entries. Throws a 4xx AppError for a
+   * malformed body.
+   */
+  locateAll?(req: RawRequest, body: unknown): Promise<Inbox[] | null>
+  /**
+   * The set-up check of that one address, which names no installation, checked with the app's own
+   * secrets: Slack's url_verification (a POST), Meta's hub.challenge (a GET, with the app's verify
+   * token). Called for a GET (without its body) and for a POST before `locate`.
+   */
   appHandshake?(req: RawRequest): RawResponse | undefined
   /** The events of one webhook body or polled update, parsed once; [] for what needs no answer. Throws a 4xx AppError for a malformed body. */
   normalize(body: unknown, inbox: Inbox): ChannelEvent[] | Promise<ChannelEvent[]>

@@ -11,7 +11,10 @@ import type { ChannelAdapter, ChannelEvent, ChannelKind, Inbox, RawRequest, Stor
  * after 3 s, Kommo's chat hooks are sent once.
  *
  * `POST /webhooks/{kind}` (no inbox) is for a service that posts every installation's events to one
- * address (a Slack app installed with OAuth): the channel finds the inbox from the body.
+ * address (a Slack app installed with OAuth): the channel finds the inbox from the body. Meta's app
+ * posts every connected Page's (or Instagram account's) messages there, several accounts in one body:
+ * checked once with the app's secret, the body goes to every inbox it names. A GET there is the
+ * app's own set-up check (Meta's hub.challenge with the app's verify token), or 405.
  */
 export function createWebhookRouter(deps: { store: Store; channels: ReadonlyMap<ChannelKind, ChannelAdapter>; ingress: Ingress }): Router {
   const router = express.Router()
@@ -63,15 +66,52 @@ export function createWebhookRouter(deps: { store: Store; channels: ReadonlyMap<
 
   router.all('/webhooks/:kind', async (req: Request, res: Response) => {
     const adapter = deps.channels.get(String(req.params.kind))
-    if (!adapter?.locate) return void res.status(404).json({ error: { code: 'not_found', message: 'Webhooks are posted to /webhooks/{kind}/{inboxId}' } })
-    if (req.method !== 'POST') return void methodNotAllowed(res, 'POST', 'This webhook takes POST')
+    if (!adapter?.locate && !adapter?.locateAll) return void res.status(404).json({ error: { code: 'not_found', message: 'Webhooks are posted to /webhooks/{kind}/{inboxId}' } })
+    if (req.method !== 'POST' && req.method !== 'GET') return void methodNotAllowed(res, 'POST', 'This webhook takes POST')
     const raw = rawOf(req)
-    const handshake = adapter.appHandshake?.(raw)
+    // The app's own set-up check: a GET carries it in the query (Meta's hub.challenge), a POST in its body (Slack's url_verification).
+    const handshake = adapter.appHandshake?.(req.method === 'GET' ? { ...raw, rawBody: Buffer.alloc(0) } : raw)
     if (handshake) return void res.status(handshake.status).type(handshake.contentType ?? 'text/plain').send(handshake.body)
-    const inbox = await adapter.locate(raw, bodyOf(req))
+    if (req.method !== 'POST') return void methodNotAllowed(res, 'POST', 'This webhook takes POST')
+    if (adapter.locateAll) return void (await deliverAll(req, res, adapter, raw))
+    const inbox = await adapter.locate!(raw, bodyOf(req))
     if (!inbox || inbox.channel !== adapter.kind) return void unauthorized(res)
     await deliver(req, res, adapter, inbox, raw)
   })
+
+  /**
+   * One body for several inboxes (Meta batches the entries of several Pages, of any organization):
+   * checked once by the adapter with the app's secret, then normalized, stored and queued for each
+   * inbox it names, and acknowledged once. Ids no inbox has are acknowledged too.
+   */
+  async function deliverAll(req: Request, res: Response, adapter: ChannelAdapter, raw: RawRequest): Promise<void> {
+    const body = bodyOf(req)
+    let inboxes: Inbox[] | null
+    try {
+      inboxes = await adapter.locateAll!(raw, body)
+    } catch (error) {
+      if (!(error instanceof AppError) || error.status >= 500) throw error
+      req.log.warn({ channel: adapter.kind, err: error.message }, 'malformed webhook')
+      return void res.status(error.status).json({ error: { code: error.code, message: error.message } })
+    }
+    if (!inboxes) return void unauthorized(res)
+    const seen = new Set<string>()
+    for (const inbox of inboxes) {
+      if (inbox.channel !== adapter.kind || seen.has(inbox.id)) continue
+      seen.add(inbox.id)
+      let events: ChannelEvent[]
+      try {
+        events = await adapter.normalize(body, inbox)
+      } catch (error) {
+        // One inbox that cannot read its part (its settings gone) does not hold back the others'.
+        if (!(error instanceof AppError) || error.status >= 500) throw error
+        req.log.warn({ inboxId: inbox.id, channel: inbox.channel, err: error.message }, 'webhook part not read')
+        continue
+      }
+      await deps.ingress.receive(inbox, events)
+    }
+    res.json({ ok: true })
+  }
 
   return router
 }

@@ -69,7 +69,9 @@ export type MetaChannel = ChannelAdapter & {
  * Messenger or Instagram as a channel: the GET subscription check with the inbox's verify token,
  * X-Hub-Signature-256 on the raw bytes with the sealed app secret, every entry and messaging item
  * of a batch, echoes (Switchboard's own skipped, a person's answer from Meta's inbox pausing the
- * bot), and replies as plain text within the messaging windows, with quick replies.
+ * bot), and replies as plain text within the messaging windows, with quick replies. The accounts
+ * on this installation's own app (`app`) share one address, POST /webhooks/{kind}: checked once
+ * with the app's secret, a body there goes to the inbox of every account it names (`locateAll`).
  */
 export function createMetaChannel(deps: {
   flavor: MetaFlavor
@@ -80,6 +82,12 @@ export function createMetaChannel(deps: {
   humanAgent: boolean
   notifyAdmins(input: { organizationId: string; text: string; key: string }): Promise<number>
   redis?: { client: Redis; prefix: string }
+  /**
+   * This installation's own Meta app, which accounts connected with "Connect with Facebook / Instagram"
+   * are subscribed to: it posts all their messages to one address, POST /webhooks/{kind}, signed with
+   * its secret, after Meta's GET check with its verify token.
+   */
+  app?: { appSecret?: string; verifyToken?: string }
   now?: () => Date
 }): MetaChannel {
   const { flavor, store } = deps
@@ -106,8 +114,11 @@ export function createMetaChannel(deps: {
     await store.inboxes.update(inbox.organizationId, inbox.id, { settings: { ...s, broken: { reason, at: now().toISOString() } } })
     deps.logger.warn({ inboxId: inbox.id, reason }, `${flavor.label} token refused: inbox marked broken`)
     await store.audit.record({ organizationId: inbox.organizationId, actorUserId: null, action: `channel.${flavor.kind}_broken`, target: inbox.id, data: { reason } })
+    // Once per token: connecting again (or a refreshed token) seals new credentials, so a later break is told again.
+    // (The verify token would not do: it is kept on reconnection, and all accounts on the app's webhook share it.)
+    const sealed = await store.inboxes.credentials(inbox.id).catch(() => null)
     await deps
-      .notifyAdmins({ organizationId: inbox.organizationId, text: `${flavor.label} (${inbox.name}) stopped working: ${reason} Connect it again on the Channels page of the admin web.`, key: `${flavor.kind}-broken:${inbox.id}:${s.verifyToken.slice(0, 8)}` })
+      .notifyAdmins({ organizationId: inbox.organizationId, text: `${flavor.label} (${inbox.name}) stopped working: ${reason} Connect it again on the Channels page of the admin web.`, key: `${flavor.kind}-broken:${inbox.id}:${sha256(sealed ?? s.verifyToken).slice(0, 12)}` })
       .catch(() => 0)
   }
 
@@ -167,23 +178,29 @@ export function createMetaChannel(deps: {
     tokenOf: async (inbox) => (await credentialsOf(inbox)).accessToken,
     markBroken,
 
-    handshake(req: RawRequest, inbox: Inbox) {
-      // hub.mode, hub.verify_token, hub.challenge (https://developers.facebook.com/docs/graph-api/webhooks/getting-started).
-      const hub = (req.query.hub ?? {}) as Record<string, unknown>
-      const param = (name: string) => first(req.query[`hub.${name}`]) ?? first(hub[name])
-      const mode = param('mode')
-      if (mode === undefined) return undefined
-      const given = param('verify_token') ?? ''
-      const challenge = param('challenge') ?? ''
-      const expected = settingsOf(inbox)?.verifyToken
-      // Both sides hashed to the same length: compared in constant time.
-      const ok = mode === 'subscribe' && expected !== undefined && timingSafeEqual(Buffer.from(sha256(given), 'hex'), Buffer.from(sha256(expected), 'hex'))
-      return ok ? { status: 200, body: challenge, contentType: 'text/plain' } : { status: 403, body: 'Forbidden', contentType: 'text/plain' }
-    },
+    handshake: (req: RawRequest, inbox: Inbox) => hubChallenge(req, settingsOf(inbox)?.verifyToken),
 
     async verify(req, inbox) {
       const credentials = await credentialsOf(inbox).catch(() => null)
       return Boolean(credentials) && validMetaSignature(req.rawBody, req.headers['x-hub-signature-256'], credentials!.appSecret)
+    },
+
+    // The app's one address: Meta's GET check with the app's verify token (reached without a body; a POST with one is never a check).
+    appHandshake: (req: RawRequest) => (req.rawBody.length ? undefined : hubChallenge(req, deps.app?.verifyToken)),
+
+    async locateAll(req, body) {
+      // Checked once, with the app's secret: the entries may be any organization's accounts.
+      const appSecret = deps.app?.appSecret
+      if (!appSecret || !validMetaSignature(req.rawBody, req.headers['x-hub-signature-256'], appSecret)) return null
+      const { object, items } = parseMetaWebhook(body)
+      if (object !== flavor.object) return []
+      const inboxes: Inbox[] = []
+      for (const id of new Set(items.map((i) => i.entryId))) {
+        if (!/^\d{1,40}$/.test(id)) continue
+        const inbox = await store.inboxes.findByPublicKey(`${flavor.kind}:${id}`)
+        if (inbox && inbox.channel === flavor.kind) inboxes.push(inbox)
+      }
+      return inboxes
     },
 
     async normalize(body, inbox) {
@@ -261,6 +278,23 @@ export function createMetaChannel(deps: {
       return Buffer.concat(chunks)
     },
   }
+}
+
+/**
+ * Meta's subscription check (https://developers.facebook.com/docs/graph-api/webhooks/getting-started):
+ * hub.mode=subscribe and hub.verify_token equal to the expected one → 200 with hub.challenge; any
+ * other → 403; undefined when the request is not one (no hub.mode).
+ */
+function hubChallenge(req: RawRequest, expected: string | undefined) {
+  const hub = (req.query.hub ?? {}) as Record<string, unknown>
+  const param = (name: string) => first(req.query[`hub.${name}`]) ?? first(hub[name])
+  const mode = param('mode')
+  if (mode === undefined) return undefined
+  const given = param('verify_token') ?? ''
+  const challenge = param('challenge') ?? ''
+  // Both sides hashed to the same length: compared in constant time.
+  const ok = mode === 'subscribe' && expected !== undefined && timingSafeEqual(Buffer.from(sha256(given), 'hex'), Buffer.from(sha256(expected), 'hex'))
+  return ok ? { status: 200, body: challenge, contentType: 'text/plain' } : { status: 403, body: 'Forbidden', contentType: 'text/plain' }
 }
 
 const first = (v: unknown): string | undefined => (Array.isArray(v) ? (typeof v[0] === 'string' ? v[0] : undefined) : typeof v === 'string' ? v : undefined)

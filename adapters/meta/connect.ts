@@ -43,13 +43,15 @@ export function createMetaConnector(deps: {
 
   async function connect(input: { organizationId: string; agent: Agent; accountId: string; accessToken: string; appSecret: string; verifyToken?: string }): Promise<Inbox> {
     if (!deps.publicUrl) throw new AppError('validation_failed', `${flavor.label} delivers messages by webhook only: set PUBLIC_URL (the address Meta can reach)`, 422)
-    const accountId = input.accountId.trim()
+    const given = input.accountId.trim()
     const token = input.accessToken.trim()
     const appSecret = input.appSecret.trim()
-    if (!/^\d{5,40}$/.test(accountId)) throw new AppError('validation_failed', `That is not a ${flavor.kind === 'messenger' ? 'Page' : 'Instagram account'} id (digits only)`, 422)
+    if (!/^\d{5,40}$/.test(given)) throw new AppError('validation_failed', `That is not a ${flavor.kind === 'messenger' ? 'Page' : 'Instagram account'} id (digits only)`, 422)
     if (!APP_SECRET.test(appSecret)) throw new AppError('validation_failed', 'That is not a Meta app secret (32 hexadecimal characters, under App settings → Basic)', 422)
     if (input.verifyToken !== undefined && !VERIFY_TOKEN.test(input.verifyToken)) throw new AppError('validation_failed', 'The verify token is 8 to 100 visible characters, without spaces', 422)
-    const who = await deps.ops.identify({ accountId, token })
+    const who = await deps.ops.identify({ accountId: given, token })
+    // Webhooks name the account by the id Meta returned (Instagram's user_id, not the app-scoped id).
+    const accountId = who.accountId
     const existing = await store.inboxes.findByPublicKey(keyOf(accountId))
     if (existing && existing.organizationId !== input.organizationId) throw new AppError('conflict', `This ${flavor.label} account is already connected to another organization`, 409)
     try {
@@ -142,8 +144,9 @@ export function instagramOps(graph: GraphClient): MetaAccountOps {
       } catch (error) {
         throw metaAppError('Reading the Instagram account', error)
       }
+      // The professional account id (user_id) is what webhooks name; the app-scoped id is accepted as a way to say the same account.
       if (String(me.user_id ?? '') !== accountId && String(me.id ?? '') !== accountId) throw new AppError('validation_failed', 'That token is not for this Instagram account', 422)
-      return { accountId, ...(me.username ? { accountName: `@${me.username}` } : {}) }
+      return { accountId: me.user_id !== undefined ? String(me.user_id) : accountId, ...(me.username ? { accountName: `@${me.username}` } : {}) }
     },
     async subscribe({ token }) {
       await graph.call({ method: 'POST', path: '/me/subscribed_apps', token, query: { subscribed_fields: 'messages,messaging_postbacks' } })
