@@ -479,7 +479,10 @@ export interface Store {
     get(organizationId: string, id: string): Promise<Handoff | null>
     /** The open or taken handoff of a conversation. */
     current(organizationId: string, conversationId: string): Promise<Handoff | null>
-    /** An open handoff becomes the operator's (null: a person outside Switchboard); false when it was taken already or is closed (atomic: one winner). */
+    /**
+     * An open handoff becomes the operator's (null: a person outside Switchboard), as does one held
+     * outside Switchboard when an operator takes it; false when someone has it already or it is closed (atomic: one winner).
+     */
     take(input: { organizationId: string; conversationId: string; operatorUserId: string | null }): Promise<boolean>
     close(organizationId: string, conversationId: string): Promise<void>
     /** Remembers a message posted where operators work, so a reply to it reaches the conversation. */

@@ -358,7 +358,8 @@ export function createPrismaStore(db: Database): Store {
         return h ? toHandoff(h) : null
       },
       take: async ({ organizationId, conversationId, operatorUserId }) =>
-        (await prisma.handoff.updateMany({ where: { organizationId, conversationId, status: 'open' }, data: { status: 'taken', operatorUserId } })).count > 0,
+        // An open handoff, or one held by a person outside Switchboard (answered in the service's own inbox).
+        (await prisma.handoff.updateMany({ where: { organizationId, conversationId, OR: [{ status: 'open' }, ...(operatorUserId ? [{ status: 'taken', operatorUserId: null }] : [])] }, data: { status: 'taken', operatorUserId } })).count > 0,
       addPost: async (input) => {
         await prisma.handoffPost.upsert({ where: { inboxId_externalMessageId: { inboxId: input.inboxId, externalMessageId: input.externalMessageId } }, create: { id: newId(), ...input }, update: { conversationId: input.conversationId } })
       },

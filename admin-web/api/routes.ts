@@ -402,7 +402,8 @@ export function registerAdminRoutes(deps: {
       const conversation = await store.conversations.get(organizationId, params.id!)
       if (!conversation) throw notFound('Conversation')
       const current = await store.handoffs.current(organizationId, conversation.id)
-      if (current?.status === 'taken' && current.operatorUserId !== principal.userId) throw new AppError('already_taken', 'Another operator has taken this conversation', 409)
+      // Held by a person outside Switchboard (answered in the service's own inbox): it may be taken over.
+      if (current?.status === 'taken' && current.operatorUserId && current.operatorUserId !== principal.userId) throw new AppError('already_taken', 'Another operator has taken this conversation', 409)
       // A conversation still with the bot gets a handoff that the operator takes at once.
       const handoff = await deps.conversations.openHandoff({ organizationId, conversationId: conversation.id, reason: 'operator_took', operatorUserId: principal.userId })
       if (handoff.status !== 'taken' || handoff.operatorUserId !== principal.userId) throw new AppError('already_taken', 'Another operator has taken this conversation', 409)

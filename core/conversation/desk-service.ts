@@ -77,8 +77,9 @@ export function createDeskService(deps: { store: Store; operators: ConversationO
         }
         if (!action.text) return { outcome: 'ignored' }
         const handoff = await store.handoffs.current(organizationId, target.conversationId)
-        if (handoff?.status === 'taken' && handoff.operatorUserId !== operator.userId) return { outcome: 'taken_by_other', conversationId: target.conversationId }
-        if (handoff?.status === 'open') await operators.take(by)
+        if (handoff?.status === 'taken' && handoff.operatorUserId && handoff.operatorUserId !== operator.userId) return { outcome: 'taken_by_other', conversationId: target.conversationId }
+        // Open, or held by a person outside Switchboard: the operator who answers takes it.
+        if (handoff && (handoff.status === 'open' || !handoff.operatorUserId)) await operators.take(by)
         try {
           await operators.operatorReply({ ...by, text: action.text })
         } catch (error) {

@@ -77,7 +77,7 @@ export function createOperatorService(deps: {
     const handoff = existing ?? (await store.handoffs.open({ organizationId: input.organizationId, conversationId: input.conversationId, reason: input.reason }))
     await store.conversations.setState(input.organizationId, input.conversationId, 'handoff')
     if (input.operatorUserId) {
-      if (handoff.status === 'open') await take({ organizationId: input.organizationId, conversationId: input.conversationId, operatorUserId: input.operatorUserId })
+      if (handoff.status === 'open' || !handoff.operatorUserId) await take({ organizationId: input.organizationId, conversationId: input.conversationId, operatorUserId: input.operatorUserId })
       return (await store.handoffs.current(input.organizationId, input.conversationId)) ?? handoff
     }
     if (!existing && input.announce !== false) await opened(input)

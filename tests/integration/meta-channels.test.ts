@@ -139,6 +139,10 @@ describe('Messenger and Instagram against a fake Graph API', () => {
     // The same echo again changes nothing.
     await toMessenger()(metaFixture('messenger-echo-page-inbox.json'))
     expect((await t.app.store.messages.history(org.organizationId, conversation.id, { limit: 50 })).filter((m) => m.author === 'operator')).toHaveLength(1)
+    // An operator in Switchboard may take it over from the person outside.
+    const take = await api(t, `/api/v1/conversations/${conversation.id}/take`, { method: 'POST', token: org.token, body: {} })
+    expect(take.status).toBeLessThan(300)
+    expect((await t.app.store.handoffs.current(org.organizationId, conversation.id))!.operatorUserId).not.toBeNull()
   })
 
   it('outside the window Meta refuses the bot’s reply: kept as not sent with the reason, never retried', async () => {
