@@ -1,6 +1,7 @@
 import type { z } from 'zod'
 import { configSchema, loadConfig as loadCoreConfig, type Config } from '../core/config/index.ts'
 import type { ChannelModule } from './channel-module.ts'
+import { kommoConfig } from './kommo/config.ts'
 import { instagram } from './instagram/index.ts'
 import { messenger } from './messenger/index.ts'
 import { slack } from './slack/index.ts'
@@ -19,8 +20,8 @@ export const channelModules: readonly ChannelModule[] = [
   instagram,
 ]
 
-/** The one configuration schema: core's variables, payments', and each channel module's own. */
-export const configSchemaFor = (modules: readonly ChannelModule[]) => modules.reduce((schema, module) => schema.extend(module.config.shape), configSchema as z.ZodObject)
+/** The one configuration schema: core's variables, payments', the Kommo CRM's, and each channel module's own. */
+export const configSchemaFor = (modules: readonly ChannelModule[]) => modules.reduce((schema, module) => schema.extend(module.config.shape), (configSchema as z.ZodObject).extend(kommoConfig.shape) as z.ZodObject)
 
 /** Parses the environment once with every channel's variables (the registry's, or the modules given); a bad value names its variable. */
 export const loadConfig = (env: Record<string, string | undefined> = process.env, modules: readonly ChannelModule[] = channelModules): AppConfig =>

@@ -28,6 +28,9 @@ import { DEFAULT_PRICES } from '../core/llm/prices.ts'
 import { createProviderKeyService } from '../core/llm/provider-keys.ts'
 import { createPrismaContactMemory, createPrismaCrm } from '../adapters/db/crm-store.ts'
 import { registerCrmRoutes } from '../admin-web/api/crm-routes.ts'
+import { registerKommoRoutes } from '../admin-web/api/crm-kommo-routes.ts'
+import { createKommoConnections } from '../adapters/kommo/connection.ts'
+import { kommoConfig } from '../adapters/kommo/config.ts'
 import { registerBillingRoutes } from '../admin-web/api/billing-routes.ts'
 import { loadPlans } from '../core/billing/plans.ts'
 import { createQuotaService } from '../core/billing/quota.ts'
@@ -255,6 +258,8 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   }
 
   registerCrmRoutes({ api, crm, memory, store })
+  const kommo = createKommoConnections({ db, secrets, config: kommoConfig.parse(config), logger, audit: store.audit, notifyAdmins, ...(redisClient ? { redis: redisClient } : {}), ...(o.sleep ? { sleep: o.sleep } : {}) })
+  registerKommoRoutes({ api, kommo })
   registerBillingRoutes({ api, quota, store, plans, paymentsEnabled: Boolean(config.LEMONSQUEEZY_API_KEY || config.STRIPE_SECRET_KEY) })
   // Payments: each provider is on when its settings are present; its SDK loads only then.
   const providers = new Map<string, PaymentProvider>()
