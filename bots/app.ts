@@ -30,6 +30,7 @@ import { createPrismaContactMemory, createPrismaCrm } from '../adapters/db/crm-s
 import { registerCrmRoutes } from '../admin-web/api/crm-routes.ts'
 import { registerKommoRoutes } from '../admin-web/api/crm-kommo-routes.ts'
 import { createKommoConnections } from '../adapters/kommo/connection.ts'
+import { createKommoCrm } from '../adapters/kommo/crm.ts'
 import { kommoConfig } from '../adapters/kommo/config.ts'
 import { registerBillingRoutes } from '../admin-web/api/billing-routes.ts'
 import { loadPlans } from '../core/billing/plans.ts'
@@ -144,8 +145,10 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     checkBaseUrl: createAddressGuard(net).check,
     environment: config.OPENAI_API_KEY ? { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_CHAT_MODEL } : undefined,
   })
-  const crm = createPrismaCrm(db)
   const memory = createPrismaContactMemory(db)
+  // Kommo when the organization has connected it, the built-in records otherwise.
+  const kommo = createKommoConnections({ db, secrets, config: kommoConfig.parse(config), logger, audit: store.audit, notifyAdmins: (n) => notifyAdmins(n), ...(redisClient ? { redis: redisClient } : {}), ...(o.sleep ? { sleep: o.sleep } : {}) })
+  const crm = createKommoCrm({ builtin: createPrismaCrm(db), kommo, db, memory })
   const tools = createAgentTools({
     crm,
     memory,
@@ -258,7 +261,6 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   }
 
   registerCrmRoutes({ api, crm, memory, store })
-  const kommo = createKommoConnections({ db, secrets, config: kommoConfig.parse(config), logger, audit: store.audit, notifyAdmins, ...(redisClient ? { redis: redisClient } : {}), ...(o.sleep ? { sleep: o.sleep } : {}) })
   registerKommoRoutes({ api, kommo })
   registerBillingRoutes({ api, quota, store, plans, paymentsEnabled: Boolean(config.LEMONSQUEEZY_API_KEY || config.STRIPE_SECRET_KEY) })
   // Payments: each provider is on when its settings are present; its SDK loads only then.

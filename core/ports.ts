@@ -675,6 +675,8 @@ export interface CrmPort {
   addNote(input: { organizationId: string; leadId: string; text: string }): Promise<{ id: string }>
   createTask(input: { organizationId: string; leadId: string; text: string; dueAt?: Date | null }): Promise<{ id: string }>
   listLeads(organizationId: string, input?: { contactId?: string }): Promise<Lead[]>
+  /** The stage names leads move between, as the CRM names them (an outside CRM's pipeline); null = the built-in stages. */
+  stages?(organizationId: string): Promise<string[] | null>
 }
 
 export type ContactFact = { key: string; value: string; source: string; updatedAt: Date }

@@ -19,6 +19,14 @@ export type KommoCatalog = {
   /** The PHONE and EMAIL fields of contacts (by their code), when the account has them. */
   fields: { phone: number | null; email: number | null }
 }
+/**
+ * The organization's choices: the pipeline and status new leads start in (the main pipeline's
+ * first status by default), who is responsible for them (in turn, when several; Kommo's default
+ * when none), and whether every new contact gets a lead or only when the agent decides.
+ */
+export type KommoSettings = { pipelineId: number | null; statusId: number | null; responsibleUserIds: number[]; leadMode: 'agent' | 'every_contact' }
+const DEFAULT_SETTINGS: KommoSettings = { pipelineId: null, statusId: null, responsibleUserIds: [], leadMode: 'agent' }
+
 /** The connection as the admin API shows it: never its tokens. */
 export type KommoState =
   | { connected: false; oauthAvailable: boolean }
@@ -33,6 +41,7 @@ export type KommoState =
       expiresAt: Date | null
       syncedAt: Date | null
       catalog: KommoCatalog
+      settings: KommoSettings
     }
 
 /** Refreshes in this process, one at a time per connection (every instance of the service shares it). */
@@ -182,7 +191,12 @@ export function createKommoConnections(deps: {
     expiresAt: row.expiresAt,
     syncedAt: row.syncedAt,
     catalog: { ...EMPTY_CATALOG, ...(row.catalog as Partial<KommoCatalog>) },
+    settings: settingsOf(row),
   })
+  const settingsOf = (row: Row): KommoSettings => {
+    const s = (row.settings ?? {}) as Partial<KommoSettings>
+    return { ...DEFAULT_SETTINGS, ...s, responsibleUserIds: Array.isArray(s.responsibleUserIds) ? s.responsibleUserIds : [] }
+  }
 
   /** Stores the connection (replacing the organization's previous one) and reads the account; refused tokens leave nothing behind. */
   async function save(input: { organizationId: string; subdomain: string; authKind: 'oauth' | 'long_lived'; tokens: KommoTokens; actorUserId: string | null }): Promise<KommoState> {
@@ -233,6 +247,32 @@ export function createKommoConnections(deps: {
       if (!row) throw new AppError('not_found', 'Kommo is not connected', 404)
       await syncRow(row)
       return stateOf((await prisma.crmConnection.findUnique({ where: { id: row.id } }))!)
+    },
+
+    /** Saves the organization's choices, checked against what was read from the account. */
+    async saveSettings(input: { organizationId: string; settings: Partial<KommoSettings>; actorUserId: string | null }): Promise<KommoState> {
+      const row = await prisma.crmConnection.findUnique({ where: { organizationId: input.organizationId } })
+      if (!row) throw new AppError('not_found', 'Kommo is not connected', 404)
+      const catalog = { ...EMPTY_CATALOG, ...(row.catalog as Partial<KommoCatalog>) }
+      const next = { ...settingsOf(row), ...input.settings }
+      const pipeline = next.pipelineId === null ? null : catalog.pipelines.find((p) => p.id === next.pipelineId)
+      if (next.pipelineId !== null && !pipeline) throw new AppError('validation_failed', `Kommo has no pipeline ${next.pipelineId}; read the account again if it was just made`, 422)
+      if (next.statusId !== null && !(pipeline ?? catalog.pipelines.find((p) => p.isMain))?.statuses.some((s) => s.id === next.statusId)) throw new AppError('validation_failed', `Status ${next.statusId} is not a stage of that pipeline`, 422)
+      const unknown = next.responsibleUserIds.filter((id) => !catalog.users.some((u) => u.id === id))
+      if (unknown.length) throw new AppError('validation_failed', `Kommo has no user ${unknown.join(', ')}`, 422)
+      const updated = await prisma.crmConnection.update({ where: { id: row.id }, data: { settings: next as unknown as Prisma.InputJsonValue, updatedAt: now() } })
+      await deps.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId, action: 'crm.kommo_settings_changed', target: row.id, data: { ...next } })
+      return stateOf(updated)
+    },
+
+    /** The user responsible for the next lead: the chosen users in turn; undefined = Kommo's default. */
+    async nextResponsible(organizationId: string): Promise<number | undefined> {
+      const row = await prisma.crmConnection.findUnique({ where: { organizationId } })
+      const ids = row ? settingsOf(row).responsibleUserIds : []
+      if (!row || !ids.length) return undefined
+      const turn = Number((row.settings as { turn?: number }).turn ?? 0)
+      await prisma.crmConnection.update({ where: { id: row.id }, data: { settings: { ...(row.settings as object), turn: turn + 1 } as Prisma.InputJsonValue } })
+      return ids[turn % ids.length]
     },
 
     /** The client of the organization's account, for the CRM's actions. */

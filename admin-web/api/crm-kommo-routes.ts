@@ -50,6 +50,28 @@ export function registerKommoRoutes(deps: { api: ReturnType<typeof createApi>; k
   })
 
   api.route({
+    method: 'put',
+    path: '/api/v1/crm/kommo/settings',
+    tag: 'crm',
+    summary: "The organization's Kommo choices (admin): the pipeline and status new leads start in, the users responsible for them in turn, and whether every new contact gets a lead or only when the agent decides",
+    auth: 'session',
+    body: z
+      .object({
+        pipelineId: z.number().int().positive().nullable().optional(),
+        statusId: z.number().int().positive().nullable().optional(),
+        responsibleUserIds: z.array(z.number().int().positive()).max(50).optional(),
+        leadMode: z.enum(['agent', 'every_contact']).optional(),
+      })
+      .strict(),
+    responses: { 200: 'The state with the saved settings', 404: 'Kommo is not connected', 422: 'A pipeline, status or user the account does not have' },
+    handler: async ({ principal, body }) => {
+      requireRole(principal, 'admin')
+      const settings = Object.fromEntries(Object.entries(body).filter(([, v]) => v !== undefined))
+      return kommo.saveSettings({ organizationId: principal.organizationId, settings, actorUserId: principal.userId })
+    },
+  })
+
+  api.route({
     method: 'delete',
     path: '/api/v1/crm/kommo',
     tag: 'crm',

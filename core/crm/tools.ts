@@ -11,7 +11,10 @@ export type ToolContext = { organizationId: string; contactId: string; conversat
 /** `result` and `error` are what the model reads back as the tool message. `handoff` = a person now owns the conversation. */
 export type ToolOutcome = { ok: true; result: string; handoff?: boolean } | { ok: false; error: string }
 export type ToolRegistry = {
+  /** The built-in CRM's tool definitions. */
   specs: ToolSpec[]
+  /** The definitions the model sees for one organization: move_lead_stage lists the stages of its CRM (Kommo's pipeline, when connected). */
+  specsFor(organizationId: string): Promise<ToolSpec[]>
   /**
    * Validates the call and runs it. Anything the model can fix (bad JSON, invalid arguments, an
    * unknown tool, a lead that is not this contact's, an AppError from the port) comes back as
@@ -159,6 +162,18 @@ export function createAgentTools(deps: AgentToolDeps): ToolRegistry {
   const names = Object.keys(schemas) as ToolName[]
   const specs: ToolSpec[] = names.map((name) => ({ name, description: descriptions[name], parameters: parametersOf(schemas[name]) }))
 
+  /** move_lead_stage with the organization's own stages, when its CRM names them. */
+  const stageSchema = (stages: readonly [string, ...string[]]) => z.strictObject({ lead_id: leadId, stage: z.enum(stages).describe('The new pipeline stage, exactly as the CRM names it') })
+  async function stagesOf(organizationId: string): Promise<[string, ...string[]] | null> {
+    const stages = (await crm.stages?.(organizationId)) ?? null
+    return stages && stages.length ? (stages as [string, ...string[]]) : null
+  }
+  async function specsFor(organizationId: string): Promise<ToolSpec[]> {
+    const stages = await stagesOf(organizationId)
+    if (!stages) return specs
+    return specs.map((s) => (s.name === 'move_lead_stage' ? { ...s, description: `Move one of this customer's leads to another stage of the sales pipeline (${stages.join(', ')}).`, parameters: parametersOf(stageSchema(stages)) } : s))
+  }
+
   async function execute(call: ToolCall, ctx: ToolContext): Promise<ToolOutcome> {
     if (!Object.hasOwn(schemas, call.name)) return fail(`unknown tool "${call.name}"; available tools: ${names.join(', ')}`)
     const name = call.name as ToolName
@@ -169,7 +184,8 @@ export function createAgentTools(deps: AgentToolDeps): ToolRegistry {
     } catch (error) {
       return fail(`arguments are not valid JSON (${(error as Error).message}); send one JSON object, e.g. ${exampleOf(name)}`)
     }
-    const parsed = schemas[name].safeParse(raw)
+    const stages = name === 'move_lead_stage' ? await stagesOf(ctx.organizationId) : null
+    const parsed = (stages ? stageSchema(stages) : schemas[name]).safeParse(raw)
     if (!parsed.success) return fail(`arguments invalid for ${name}: ${describeIssues(parsed.error)}`)
     try {
       return await (handlers[name] as (args: unknown, ctx: ToolContext) => Promise<ToolOutcome>)(parsed.data, ctx)
@@ -180,7 +196,7 @@ export function createAgentTools(deps: AgentToolDeps): ToolRegistry {
     }
   }
 
-  return { specs, execute }
+  return { specs, specsFor, execute }
 }
 
 const EXAMPLES: Record<ToolName, Record<string, unknown>> = {

@@ -38,11 +38,12 @@ export function createLlmAnswerer(deps: LlmAnswererDeps): ChatModel {
       const toCall = (a: LlmAttempt): ApiCall => ({ provider: a.provider, model: a.model, inputTokens: a.inputTokens, outputTokens: a.outputTokens, latencyMs: a.latencyMs, costUsd: costOf(deps.prices, a.model, a.inputTokens, a.outputTokens), success: a.success, error: a.error })
       let handoff = false
       const tools = input.context ? deps.tools : undefined
+      const specs = tools && input.context ? await tools.specsFor(input.context.organizationId) : undefined
 
       for (let round = 0; round < MAX_TOOL_ROUNDS; round++) {
         let result
         try {
-          result = await deps.llm.complete({ targets, messages, tools: tools?.specs, temperature: input.agent.temperature, maxTokens: input.agent.maxTokens, onDelta: input.onDelta })
+          result = await deps.llm.complete({ targets, messages, tools: specs, temperature: input.agent.temperature, maxTokens: input.agent.maxTokens, onDelta: input.onDelta })
         } catch (error) {
           if (!(error instanceof AppError) || error.code !== 'llm_unavailable') throw error
           const attempts = ((error.details as { attempts?: LlmAttempt[] })?.attempts ?? []).map(toCall)

@@ -1,0 +1,162 @@
+import { AppError } from '../../core/errors.ts'
+import { newId } from '../../core/ids.ts'
+import type { ContactMemory, CrmPort, Lead } from '../../core/ports.ts'
+import type { Database } from '../db/database.ts'
+import type { KommoClient } from './client.ts'
+import type { KommoCatalog, KommoConnections, KommoState } from './connection.ts'
+import { complexLeadsSchema, contactsSchema, notesCreatedSchema, tasksCreatedSchema } from './schemas.ts'
+
+type Connected = { client: KommoClient; state: Extract<KommoState, { connected: true }> }
+const DAY_MS = 24 * 3600_000
+
+/** The pipeline new leads go to (the chosen one, else the main one) and its first open status. */
+function targetOf(state: Connected['state']): { pipeline: KommoCatalog['pipelines'][number]; statusId: number } {
+  const pipelines = state.catalog.pipelines
+  const pipeline = pipelines.find((p) => p.id === state.settings.pipelineId) ?? pipelines.find((p) => p.isMain) ?? pipelines[0]
+  if (!pipeline) throw new AppError('crm_unavailable', 'The Kommo account has no pipeline; read the account again on the CRM page', 409)
+  // 142 and 143 are Kommo's won and lost; the first other status is where leads start.
+  const statusId = state.settings.statusId ?? pipeline.statuses.find((s) => s.id !== 142 && s.id !== 143)?.id ?? pipeline.statuses[0]?.id
+  if (statusId === undefined) throw new AppError('crm_unavailable', `The Kommo pipeline "${pipeline.name}" has no status`, 409)
+  return { pipeline, statusId }
+}
+
+/**
+ * The agent's CRM actions in Kommo when the organization has connected it, the built-in records
+ * otherwise. Every Kommo lead is mirrored as a built-in lead with its Kommo id (a conversation
+ * shows it, tools find the customer's leads); notes and tasks are written to both. The contact is
+ * found by the phone or email the agent remembered, or made with the lead in one call
+ * (/api/v4/leads/complex), and remembered by its Kommo id.
+ */
+export function createKommoCrm(deps: { builtin: CrmPort; kommo: KommoConnections; db: Database; memory: ContactMemory }): CrmPort {
+  const { builtin, kommo } = deps
+  const prisma = deps.db.prisma
+
+  async function connected(organizationId: string): Promise<Connected | null> {
+    const state = await kommo.get(organizationId)
+    if (!state.connected || state.status !== 'active') return null
+    const client = await kommo.client(organizationId)
+    return client ? { client, state } : null
+  }
+
+  async function mirrorOf(organizationId: string, leadId: string) {
+    return prisma.lead.findFirst({ where: { id: leadId, organizationId } })
+  }
+
+  /** The contact's Kommo id: remembered, or found by the phone or email the agent remembered; null when Kommo has none. */
+  async function knownContact(c: Connected, organizationId: string, contactId: string): Promise<number | null> {
+    const known = await prisma.crmContactLink.findUnique({ where: { organizationId_contactId_provider: { organizationId, contactId, provider: 'kommo' } } })
+    if (known) return Number(known.externalId)
+    const facts = await deps.memory.list(organizationId, contactId)
+    for (const key of ['phone', 'email']) {
+      const value = facts.find((f) => f.key === key)?.value
+      if (!value) continue
+      // 204 (nothing found) comes back as null.
+      const found = await c.client.request({ method: 'GET', path: '/api/v4/contacts', query: { query: value, limit: '1' }, schema: contactsSchema })
+      const id = found?._embedded.contacts[0]?.id
+      if (id !== undefined) {
+        await link(organizationId, contactId, id)
+        return id
+      }
+    }
+    return null
+  }
+  const link = (organizationId: string, contactId: string, externalId: number) =>
+    prisma.crmContactLink.upsert({ where: { organizationId_contactId_provider: { organizationId, contactId, provider: 'kommo' } }, create: { organizationId, contactId, provider: 'kommo', externalId: String(externalId) }, update: { externalId: String(externalId) } })
+
+  /** A new Kommo contact for the lead: the name and what the agent remembered, in the account's PHONE and EMAIL fields. */
+  async function newContact(c: Connected, organizationId: string, contactId: string) {
+    const contact = await prisma.contact.findFirst({ where: { id: contactId, organizationId }, select: { name: true } })
+    const facts = await deps.memory.list(organizationId, contactId)
+    const value = (key: string) => facts.find((f) => f.key === key)?.value
+    const fields = [
+      ...(c.state.catalog.fields.phone && value('phone') ? [{ field_id: c.state.catalog.fields.phone, values: [{ value: value('phone'), enum_code: 'WORK' }] }] : []),
+      ...(c.state.catalog.fields.email && value('email') ? [{ field_id: c.state.catalog.fields.email, values: [{ value: value('email'), enum_code: 'WORK' }] }] : []),
+    ]
+    return { name: value('name') ?? contact?.name ?? 'Customer', ...(fields.length ? { custom_fields_values: fields } : {}) }
+  }
+
+  const statusName = (state: Connected['state'], pipelineId: number, statusId: number) => state.catalog.pipelines.find((p) => p.id === pipelineId)?.statuses.find((s) => s.id === statusId)?.name ?? String(statusId)
+
+  return {
+    async upsertLead(input) {
+      const c = await connected(input.organizationId)
+      if (!c) return builtin.upsertLead(input)
+      if (input.leadId !== undefined) {
+        const mirror = await mirrorOf(input.organizationId, input.leadId)
+        if (mirror?.externalId) await c.client.request({ method: 'PATCH', path: `/api/v4/leads/${mirror.externalId}`, body: { name: input.title, ...(input.value !== undefined && input.value !== null ? { price: Math.round(input.value) } : {}) } })
+        return builtin.upsertLead(input)
+      }
+      const { pipeline, statusId } = targetOf(c.state)
+      const contactId = await knownContact(c, input.organizationId, input.contactId)
+      const responsible = await kommo.nextResponsible(input.organizationId)
+      const requestId = newId()
+      const created = await c.client.request({
+        method: 'POST',
+        path: '/api/v4/leads/complex',
+        body: [
+          {
+            name: input.title,
+            ...(input.value !== undefined && input.value !== null ? { price: Math.round(input.value) } : {}),
+            pipeline_id: pipeline.id,
+            status_id: statusId,
+            ...(responsible ? { responsible_user_id: responsible } : {}),
+            _embedded: { contacts: [contactId !== null ? { id: contactId } : await newContact(c, input.organizationId, input.contactId)], tags: [{ name: 'Switchboard' }] },
+            request_id: requestId,
+          },
+        ],
+        schema: complexLeadsSchema,
+      })
+      const made = created?.[0]
+      if (!made) throw new AppError('provider_error', 'Kommo made no lead', 502)
+      if (made.contact_id) await link(input.organizationId, input.contactId, made.contact_id)
+      const lead = await builtin.upsertLead({ ...input, leadId: undefined })
+      await prisma.lead.updateMany({ where: { id: lead.id, organizationId: input.organizationId }, data: { externalId: String(made.id), stage: statusName(c.state, pipeline.id, statusId) } })
+      return { ...lead, stage: statusName(c.state, pipeline.id, statusId) }
+    },
+
+    async moveLead(input) {
+      const c = await connected(input.organizationId)
+      const mirror = await mirrorOf(input.organizationId, input.leadId)
+      if (!c || !mirror?.externalId) return builtin.moveLead(input)
+      const wanted = input.stage.trim().toLowerCase()
+      const { pipeline } = targetOf(c.state)
+      const pipelines = [pipeline, ...c.state.catalog.pipelines.filter((p) => p.id !== pipeline.id)]
+      const match = pipelines.flatMap((p) => p.statuses.map((s) => ({ pipeline: p, status: s }))).find((x) => x.status.name.trim().toLowerCase() === wanted)
+      if (!match) throw new AppError('validation_failed', `Kommo has no stage "${input.stage}"; the stages are: ${pipeline.statuses.map((s) => s.name).join(', ')}`, 422)
+      await c.client.request({ method: 'PATCH', path: `/api/v4/leads/${mirror.externalId}`, body: { status_id: match.status.id, pipeline_id: match.pipeline.id } })
+      return builtin.moveLead({ ...input, stage: match.status.name })
+    },
+
+    async addNote(input) {
+      const c = await connected(input.organizationId)
+      const mirror = await mirrorOf(input.organizationId, input.leadId)
+      if (c && mirror?.externalId) {
+        await c.client.request({ method: 'POST', path: '/api/v4/leads/notes', body: [{ entity_id: Number(mirror.externalId), note_type: 'common', params: { text: input.text } }], schema: notesCreatedSchema })
+      }
+      return builtin.addNote(input)
+    },
+
+    async createTask(input) {
+      const c = await connected(input.organizationId)
+      const mirror = await mirrorOf(input.organizationId, input.leadId)
+      if (c && mirror?.externalId) {
+        const responsible = await kommo.nextResponsible(input.organizationId)
+        const due = input.dueAt ?? new Date(Date.now() + DAY_MS)
+        await c.client.request({ method: 'POST', path: '/api/v4/tasks', body: [{ text: input.text, complete_till: Math.floor(due.getTime() / 1000), entity_id: Number(mirror.externalId), entity_type: 'leads', task_type_id: 1, ...(responsible ? { responsible_user_id: responsible } : {}) }], schema: tasksCreatedSchema })
+      }
+      return builtin.createTask(input)
+    },
+
+    listLeads: (organizationId, input) => builtin.listLeads(organizationId, input),
+
+    async stages(organizationId) {
+      const state = await kommo.get(organizationId)
+      if (!state.connected || state.status !== 'active') return null
+      try {
+        return targetOf(state).pipeline.statuses.map((s) => s.name)
+      } catch {
+        return null
+      }
+    },
+  } satisfies CrmPort & { upsertLead(input: Parameters<CrmPort['upsertLead']>[0]): Promise<Lead> }
+}
