@@ -261,7 +261,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   }
 
   registerCrmRoutes({ api, crm, memory, store })
-  registerKommoRoutes({ api, kommo })
+  registerKommoRoutes({ api, kommo, config: kommoConfig.parse(config), secrets, logger })
   registerBillingRoutes({ api, quota, store, plans, paymentsEnabled: Boolean(config.LEMONSQUEEZY_API_KEY || config.STRIPE_SECRET_KEY) })
   // Payments: each provider is on when its settings are present; its SDK loads only then.
   const providers = new Map<string, PaymentProvider>()

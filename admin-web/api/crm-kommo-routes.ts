@@ -1,15 +1,106 @@
+import { timingSafeEqual } from 'node:crypto'
+import type { Request } from 'express'
 import { z } from 'zod'
+import { AppError } from '../../core/errors.ts'
+import type { Logger } from '../../core/ports.ts'
+import type { SecretBox } from '../../core/security/secrets.ts'
 import { requireRole } from '../../core/tenancy/auth-service.ts'
 import type { createApi } from '../../adapters/http/api.ts'
+import type { KommoConfig } from '../../adapters/kommo/config.ts'
 import type { KommoConnections } from '../../adapters/kommo/connection.ts'
+
+/** Where the admin web shows the CRM; "Connect with Kommo" comes back there. */
+const CRM_PAGE = '/admin/#/crm'
+const STATE_COOKIE = 'switchboard-kommo-oauth-state'
+const STATE_TTL_MS = 10 * 60_000
+const intentSchema = z.object({ purpose: z.literal('kommo-oauth'), organizationId: z.string().min(1), userId: z.string().min(1), at: z.number() })
+
+function cookieOf(req: Request, name: string): string | undefined {
+  for (const part of (req.headers.cookie ?? '').split(';')) {
+    const at = part.indexOf('=')
+    if (at < 0 || part.slice(0, at).trim() !== name) continue
+    try {
+      return decodeURIComponent(part.slice(at + 1).trim())
+    } catch {
+      return undefined
+    }
+  }
+  return undefined
+}
+const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b))
 
 /**
  * The organization's Kommo account: connect it with a long-lived token, read its state (the
  * account, pipelines with their statuses, users, the contact fields found), read it again, and
  * disconnect it. Tokens are sealed and never come back.
  */
-export function registerKommoRoutes(deps: { api: ReturnType<typeof createApi>; kommo: KommoConnections }) {
+export function registerKommoRoutes(deps: { api: ReturnType<typeof createApi>; kommo: KommoConnections; config: KommoConfig; secrets: SecretBox; logger: Logger; now?: () => number }) {
   const { api, kommo } = deps
+  const now = deps.now ?? Date.now
+  const callbackPath = deps.config.KOMMO_REDIRECT_URI ? new URL(deps.config.KOMMO_REDIRECT_URI).pathname : '/crm/kommo/oauth/callback'
+  const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, path: callbackPath, secure: Boolean(deps.config.KOMMO_REDIRECT_URI?.startsWith('https:')) }
+
+  api.route({
+    method: 'get',
+    path: '/api/v1/crm/kommo/oauth/start',
+    tag: 'crm',
+    summary: '"Connect with Kommo" (admin, from the admin web): redirects to Kommo\'s consent page with a state sealed with the installation\'s key and bound to this browser by a cookie; Kommo comes back to KOMMO_REDIRECT_URI',
+    auth: 'session',
+    responses: { 302: "To Kommo's consent page", 404: 'Not configured (KOMMO_CLIENT_ID, KOMMO_CLIENT_SECRET, KOMMO_REDIRECT_URI)' },
+    handler: async ({ principal, res }) => {
+      requireRole(principal, 'admin')
+      if (!kommo.oauthAvailable() || !deps.config.KOMMO_CLIENT_ID) throw new AppError('not_found', '"Connect with Kommo" needs KOMMO_CLIENT_ID, KOMMO_CLIENT_SECRET and KOMMO_REDIRECT_URI', 404)
+      const state = deps.secrets.seal(JSON.stringify({ purpose: 'kommo-oauth', organizationId: principal.organizationId, userId: principal.userId, at: now() }))
+      res.cookie(STATE_COOKIE, state, { ...cookieOptions, maxAge: STATE_TTL_MS })
+      const url = new URL(deps.config.KOMMO_AUTH_URL)
+      url.searchParams.set('client_id', deps.config.KOMMO_CLIENT_ID)
+      url.searchParams.set('state', state)
+      url.searchParams.set('mode', 'post_message')
+      res.redirect(302, url.toString())
+      return undefined
+    },
+  })
+
+  api.route({
+    method: 'get',
+    path: callbackPath,
+    tag: 'crm',
+    summary: "Kommo's redirect back after \"Connect with Kommo\" (public): the state checked against the browser's cookie, the code exchanged at the account (`referer`), the account read; then back to the admin web",
+    auth: 'none',
+    responses: { 302: 'To the admin web: ?connected=kommo or ?kommoError=' },
+    handler: async ({ req, res }) => {
+      res.clearCookie(STATE_COOKIE, cookieOptions)
+      const back = (query: string) => res.redirect(302, `${CRM_PAGE}?${query}`)
+      let organizationId: string | undefined
+      try {
+        if (!kommo.oauthAvailable()) throw new AppError('not_found', '"Connect with Kommo" is not configured here', 404)
+        const state = typeof req.query.state === 'string' ? req.query.state : ''
+        const cookie = cookieOf(req, STATE_COOKIE)
+        if (!state || !cookie || !same(state, cookie)) throw new AppError('unauthorized', 'The Kommo sign-in did not match this browser session; start again from the admin web', 401)
+        let intent: z.infer<typeof intentSchema>
+        try {
+          intent = intentSchema.parse(JSON.parse(deps.secrets.open(state)))
+        } catch {
+          throw new AppError('unauthorized', 'The Kommo sign-in came back with a state this server did not make', 401)
+        }
+        if (now() - intent.at > STATE_TTL_MS) throw new AppError('unauthorized', 'The Kommo sign-in took longer than 10 minutes; start again', 401)
+        organizationId = intent.organizationId
+        if (req.query.error === 'access_denied') throw new AppError('validation_failed', 'The Kommo sign-in was cancelled; nothing was connected', 422)
+        const code = typeof req.query.code === 'string' ? req.query.code : ''
+        // The account's address comes back as `referer` (acme.kommo.com).
+        const referer = typeof req.query.referer === 'string' ? req.query.referer.toLowerCase() : ''
+        const subdomain = /^([a-z0-9-]+)\.(kommo\.com|amocrm\.(ru|com))$/.exec(referer)?.[1] ?? ''
+        if (!code || !subdomain) throw new AppError('validation_failed', 'Kommo came back without a code or an account address; start again', 422)
+        await kommo.connectWithCode({ organizationId: intent.organizationId, subdomain, code, actorUserId: intent.userId })
+        back('connected=kommo')
+      } catch (error) {
+        const message = (error instanceof AppError ? error.message : 'Kommo did not complete the connection').slice(0, 300)
+        deps.logger.warn({ organizationId, err: message }, 'Connect with Kommo failed')
+        back(`kommoError=${encodeURIComponent(message)}`)
+      }
+      return undefined
+    },
+  })
 
   api.route({
     method: 'post',

@@ -120,4 +120,23 @@ describe('Kommo CRM: connecting an account and reading it', () => {
     expect(after!.status).toBe('active')
     for (const c of clients) c.disconnect()
   })
+
+  it('"Connect with Kommo": the consent page with a sealed state and its cookie; the callback exchanges the code at the account it names', async () => {
+    const start = await fetch(`${t.url}/api/v1/crm/kommo/oauth/start`, { headers: { authorization: `Bearer ${other.token}` }, redirect: 'manual' })
+    expect(start.status).toBe(302)
+    const location = new URL(start.headers.get('location')!)
+    expect(`${location.origin}${location.pathname}`).toBe('https://www.kommo.com/oauth')
+    expect(location.searchParams.get('client_id')).toBe(CLIENT.clientId)
+    const state = location.searchParams.get('state')!
+    const cookie = start.headers.getSetCookie().find((c) => c.startsWith('switchboard-kommo-oauth-state='))!.split(';')[0]!
+    const callback = (query: string, withCookie = cookie) => fetch(`${t.url}/crm/kommo/oauth/callback?${query}`, { headers: withCookie ? { cookie: withCookie } : {}, redirect: 'manual' })
+    // Another browser (no cookie) or a tampered state: nothing connected.
+    const stranger = await callback(`code=x&state=${encodeURIComponent(state)}&referer=acme.kommo.com`, '')
+    expect(stranger.headers.get('location')).toMatch(/^\/admin\/#\/crm\?kommoError=/)
+    kommo.addOAuthCode('acme', 'code-other', CLIENT)
+    const done = await callback(`code=code-other&state=${encodeURIComponent(state)}&referer=acme.kommo.com&platform=2`)
+    expect(done.headers.get('location')).toBe('/admin/#/crm?connected=kommo')
+    expect((await api(t, '/api/v1/crm/kommo', { token: other.token })).json).toMatchObject({ connected: true, authKind: 'oauth', subdomain: 'acme' })
+    expect(t.logs.text()).not.toContain('code-other')
+  })
 })
