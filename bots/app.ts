@@ -186,12 +186,13 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     notifier,
     channels,
     desks,
+    crm,
     queue,
     logger,
     handoffTimeout: { ms: config.HANDOFF_TIMEOUT_MS, action: config.HANDOFF_TIMEOUT_ACTION },
   })
   const agents = createAgentService({ store })
-  const adminConsole = createAdminConsole({ store, agents, knowledge, quota, chatModel, channels, maxFileBytes, logger })
+  const adminConsole = createAdminConsole({ store, agents, knowledge, quota, chatModel, channels, maxFileBytes, logger, crm })
   // Voice messages: transcribed when a transcription model is configured, else answered with a request for text.
   const transcriptionKey = config.TRANSCRIPTION_API_KEY ?? config.OPENAI_API_KEY
   const transcriber =

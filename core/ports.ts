@@ -677,6 +677,10 @@ export interface CrmPort {
   listLeads(organizationId: string, input?: { contactId?: string }): Promise<Lead[]>
   /** The stage names leads move between, as the CRM names them (an outside CRM's pipeline); null = the built-in stages. */
   stages?(organizationId: string): Promise<string[] | null>
+  /** A conversation went to a person: the CRM gets the transcript on the customer's lead and a task for the responsible user. */
+  handoff?(input: { organizationId: string; conversationId: string; contactId: string; reason: string; transcript: Message[] }): Promise<void>
+  /** What the admin console's /crm says: the connection, where new leads go, the last leads. */
+  describe?(organizationId: string): Promise<string>
 }
 
 export type ContactFact = { key: string; value: string; source: string; updatedAt: Date }

@@ -149,6 +149,41 @@ export function createKommoCrm(deps: { builtin: CrmPort; kommo: KommoConnections
 
     listLeads: (organizationId, input) => builtin.listLeads(organizationId, input),
 
+    /** The customer's newest Kommo lead (made for the handoff when they have none) gets the transcript as a note and a task to answer them. */
+    async handoff(input) {
+      const c = await connected(input.organizationId)
+      if (!c) return
+      let mirror = await prisma.lead.findFirst({ where: { organizationId: input.organizationId, contactId: input.contactId, externalId: { not: null } }, orderBy: { updatedAt: 'desc' } })
+      if (!mirror) {
+        const lead = await this.upsertLead({ organizationId: input.organizationId, contactId: input.contactId, conversationId: input.conversationId, title: `Conversation handed to a person (${input.reason.replace(/_/g, ' ')})` })
+        mirror = await mirrorOf(input.organizationId, lead.id)
+      }
+      if (!mirror?.externalId) return
+      const who: Record<string, string> = { contact: 'Customer', agent: 'Bot', operator: 'Operator', system: 'Bot' }
+      const lines = input.transcript.map((m) => `${who[m.author] ?? m.author}: ${m.text || (m.attachments.length ? `[${m.attachments.map((a) => a.kind).join(', ')}]` : '')}`)
+      let text = `Handed to a person (${input.reason.replace(/_/g, ' ')}). Transcript:\n${lines.join('\n')}`
+      if (text.length > 15_000) text = `${text.slice(0, 14_990)}…`
+      await this.addNote({ organizationId: input.organizationId, leadId: mirror.id, text })
+      await this.createTask({ organizationId: input.organizationId, leadId: mirror.id, text: 'A customer asked for a person: answer them in Switchboard’s conversation', dueAt: new Date(Date.now() + 3600_000) })
+    },
+
+    async describe(organizationId) {
+      const state = await kommo.get(organizationId)
+      if (!state.connected) return 'Kommo is not connected: leads are kept in Switchboard. Connect Kommo on the CRM page of the admin web.'
+      const lines = [`Kommo: ${state.account.name ?? state.subdomain} (${state.subdomain}.kommo.com), ${state.status}${state.statusReason ? `: ${state.statusReason}` : ''}.`]
+      if (state.status === 'active') {
+        try {
+          const { pipeline, statusId } = targetOf(state)
+          lines.push(`New leads go to "${pipeline.name}", stage "${pipeline.statuses.find((s) => s.id === statusId)?.name ?? statusId}".`)
+        } catch (error) {
+          lines.push((error as Error).message)
+        }
+      }
+      const recent = await prisma.lead.findMany({ where: { organizationId, externalId: { not: null } }, orderBy: { updatedAt: 'desc' }, take: 5 })
+      lines.push(recent.length ? `Last leads:\n${recent.map((l) => `• ${l.title} — ${l.stage} (Kommo #${l.externalId}), ${l.updatedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`).join('\n')}` : 'No lead made in Kommo yet.')
+      return lines.join('\n')
+    },
+
     async stages(organizationId) {
       const state = await kommo.get(organizationId)
       if (!state.connected || state.status !== 'active') return null

@@ -1,7 +1,7 @@
 import { createHash, randomInt } from 'node:crypto'
 import { z } from 'zod'
 import { AppError } from '../errors.ts'
-import type { Agent, ChannelAdapter, ChannelAdmin, ChannelKind, ChatModel, Choice, KnowledgeSource, Logger, Store } from '../ports.ts'
+import type { Agent, ChannelAdapter, ChannelAdmin, ChannelKind, ChatModel, Choice, CrmPort, KnowledgeSource, Logger, Store } from '../ports.ts'
 import type { AgentService } from '../agents/agent-service.ts'
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
 import { ingestStage } from '../knowledge/knowledge-service.ts'
@@ -21,7 +21,7 @@ export const LINK_COMMAND = 'link'
  * The admin console's commands. Replies name them as /name; a channel where commands are typed
  * otherwise (Slack: /switchboard name) writes them its way when it sends.
  */
-export const ADMIN_COMMAND_NAMES = ['agents', 'agent', 'newagent', 'prompt', 'model', 'temperature', 'kb', 'forget', 'search', 'test', 'usage', 'plan', 'handoffs', 'operators', 'cancel', 'help'] as const
+export const ADMIN_COMMAND_NAMES = ['agents', 'agent', 'newagent', 'prompt', 'model', 'temperature', 'kb', 'forget', 'search', 'test', 'usage', 'plan', 'handoffs', 'operators', 'crm', 'cancel', 'help'] as const
 export const hashLinkCode = (code: string) => createHash('sha256').update(code.trim().toUpperCase()).digest('hex')
 
 export type AdminReply = { text: string; choices?: Choice[] }
@@ -52,6 +52,8 @@ export function createAdminConsole(deps: {
   channels: ReadonlyMap<ChannelKind, ChannelAdapter>
   maxFileBytes: number
   logger: Logger
+  /** The CRM's own account of itself, for /crm. */
+  crm?: Pick<CrmPort, 'describe'>
   now?: () => Date
   /** How often the progress message of an upload is refreshed. */
   progressEveryMs?: number
@@ -277,6 +279,13 @@ export function createAdminConsole(deps: {
       async run({ admin }) {
         const members = (await store.members.list(admin.organizationId)).filter((m) => hasRole({ ...m, organizationId: admin.organizationId }, 'operator'))
         return { text: `People who can take conversations (operators and admins):\n${members.map((m) => `• ${m.name} (${m.role})`).join('\n')}` }
+      },
+    },
+    {
+      name: 'crm',
+      description: 'The CRM: connection, where new leads go, the last leads',
+      async run({ admin }) {
+        return { text: (await deps.crm?.describe?.(admin.organizationId)) ?? 'The built-in CRM records leads; connect Kommo in the admin web to work in it.' }
       },
     },
     {

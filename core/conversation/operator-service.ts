@@ -1,6 +1,6 @@
 import { AppError, notFound } from '../errors.ts'
 import { DELIVERY_REFUSED } from '../ports.ts'
-import type { ChannelAdapter, ChannelKind, Conversation, Handoff, HandoffDesk, HumanReply, Inbox, Logger, Message, Notifier, Queue, Store } from '../ports.ts'
+import type { ChannelAdapter, ChannelKind, Conversation, CrmPort, Handoff, HandoffDesk, HumanReply, Inbox, Logger, Message, Notifier, Queue, Store } from '../ports.ts'
 import { newId } from '../ids.ts'
 import { conversationTopic } from './turn-service.ts'
 
@@ -18,6 +18,8 @@ export function createOperatorService(deps: {
   notifier: Notifier
   channels: ReadonlyMap<ChannelKind, ChannelAdapter>
   desks?: ReadonlyMap<ChannelKind, HandoffDesk>
+  /** The CRM gets the transcript and a task when a conversation goes to a person. */
+  crm?: Pick<CrmPort, 'handoff'>
   queue?: Queue
   logger?: Logger
   handoffTimeout?: { ms: number; action: 'resume' | 'ping' }
@@ -113,9 +115,12 @@ export function createOperatorService(deps: {
     if (!handoff) return
     const { conversation, inbox } = await load(input.organizationId, input.conversationId)
     const found = await deskOf(inbox)
+    const transcript = found || deps.crm?.handoff ? await store.messages.history(input.organizationId, conversation.id, { limit: 30 }) : []
     if (found) {
-      const transcript = await store.messages.history(input.organizationId, conversation.id, { limit: 30 })
       await found.desk.announce({ inbox: found.deskInbox, from: inbox, conversation, handoff, transcript }).catch((error: unknown) => deps.logger?.warn({ err: (error as Error).message, conversationId: conversation.id }, 'handoff not announced to operators'))
+    }
+    if (deps.crm?.handoff && inbox.purpose !== 'test') {
+      await deps.crm.handoff({ organizationId: input.organizationId, conversationId: conversation.id, contactId: conversation.contactId, reason: handoff.reason, transcript }).catch((error: unknown) => deps.logger?.warn({ err: (error as Error).message, conversationId: conversation.id }, 'handoff not written to the CRM'))
     }
     if (deps.queue && deps.handoffTimeout) {
       await deps.queue.add(HANDOFF_TIMEOUT_JOB, { organizationId: input.organizationId, conversationId: conversation.id, handoffId: handoff.id } satisfies HandoffTimeoutJob, { delayMs: deps.handoffTimeout.ms, jobId: `handoff-timeout:${handoff.id}`, attempts: 3, backoffMs: 1000 })

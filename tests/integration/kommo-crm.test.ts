@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { api, createOrg, startTestApp, type TestApp, type TestOrg } from '../support/test-app.ts'
+import { api, createOrg, startTestApp, waitFor, type TestApp, type TestOrg } from '../support/test-app.ts'
 import { startFakeKommo, type FakeKommo } from '../support/fake-kommo.ts'
 import { createAgentTools, type ToolRegistry } from '../../core/crm/tools.ts'
 import type { Conversation } from '../../core/ports.ts'
@@ -117,5 +117,25 @@ describe('the agent’s CRM tools in Kommo', () => {
     expect(outcome.ok).toBe(true)
     expect(leads()).toHaveLength(before)
     expect(await t.app.crm.listLeads(other.organizationId)).toHaveLength(1)
+  })
+
+  it('a conversation handed to a person puts its transcript on the customer’s Kommo lead, with a task to answer them', async () => {
+    const before = kommo.notes('acme').length
+    const res = await api(t, `/api/v1/webchat/${org.webchatKey}/messages`, { body: { sessionId: 'kommo-handoff-visitor', text: 'I want to talk to a person about my invoice' } })
+    expect(res.status).toBeLessThan(300)
+    await waitFor(async () => kommo.notes('acme').length > before)
+    const note = kommo.notes('acme').at(-1) as { entity_id: number; params?: { text?: string } }
+    expect(note.params?.text).toContain('Transcript')
+    expect(note.params?.text).toContain('I want to talk to a person about my invoice')
+    const lead = leads().find((l) => l.id === note.entity_id)!
+    expect(lead.name).toMatch(/handed to a person/)
+    await waitFor(async () => kommo.tasks('acme').some((task) => (task as { entity_id: number }).entity_id === lead.id))
+  })
+
+  it('/crm tells an admin the connection, where new leads go and the last leads', async () => {
+    const text = await t.app.crm.describe!(org.organizationId)
+    expect(text).toContain('Kommo: Acme (acme.kommo.com), active.')
+    expect(text).toContain(`stage "${stages[1]!.name}"`)
+    expect(text).toContain('Pro plan for 12 seats')
   })
 })
