@@ -199,7 +199,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     config.TRANSCRIPTION_MODEL && transcriptionKey
       ? (await import('../adapters/openai/openai-transcriber.ts')).createOpenAITranscriber({ apiKey: transcriptionKey, baseURL: config.TRANSCRIPTION_BASE_URL ?? config.OPENAI_BASE_URL, model: config.TRANSCRIPTION_MODEL })
       : undefined
-  const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, notifier, metrics, quota, admin: adminConsole.step(), handoffs: operators, transcriber, channels })
+  const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, notifier, metrics, quota, admin: adminConsole.step(), handoffs: operators, transcriber, channels, crm })
   const desk = createDeskService({ store, operators, desks })
   const turns = createTurnService({ store, queue, notifier, channels, runPipeline, logger, metrics })
   const mailer = config.SMTP_URL ? createSmtpMailer({ url: config.SMTP_URL, from: config.MAIL_FROM, logger }) : createLogMailer(logger)

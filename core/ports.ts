@@ -679,6 +679,8 @@ export interface CrmPort {
   stages?(organizationId: string): Promise<string[] | null>
   /** A conversation went to a person: the CRM gets the transcript on the customer's lead and a task for the responsible user. */
   handoff?(input: { organizationId: string; conversationId: string; contactId: string; reason: string; transcript: Message[] }): Promise<void>
+  /** A customer the agent is about to answer: the CRM makes them a lead when the organization wants one for every new customer. */
+  customerWrote?(input: { organizationId: string; contactId: string; conversationId: string }): Promise<void>
   /** What the admin console's /crm says: the connection, where new leads go, the last leads. */
   describe?(organizationId: string): Promise<string>
 }

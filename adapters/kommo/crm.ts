@@ -149,6 +149,15 @@ export function createKommoCrm(deps: { builtin: CrmPort; kommo: KommoConnections
 
     listLeads: (organizationId, input) => builtin.listLeads(organizationId, input),
 
+    /** With "every new customer", a customer with no lead yet gets one in Kommo before the agent answers. */
+    async customerWrote(input) {
+      const state = await kommo.get(input.organizationId)
+      if (!state.connected || state.status !== 'active' || state.settings.leadMode !== 'every_contact') return
+      if (await prisma.lead.findFirst({ where: { organizationId: input.organizationId, contactId: input.contactId }, select: { id: true } })) return
+      const contact = await prisma.contact.findFirst({ where: { id: input.contactId, organizationId: input.organizationId }, select: { name: true } })
+      await this.upsertLead({ organizationId: input.organizationId, contactId: input.contactId, conversationId: input.conversationId, title: `New customer${contact?.name ? `: ${contact.name}` : ''}` })
+    },
+
     /** The customer's newest Kommo lead (made for the handoff when they have none) gets the transcript as a note and a task to answer them. */
     async handoff(input) {
       const c = await connected(input.organizationId)

@@ -1,14 +1,14 @@
-import type { ChannelAdapter, ChannelKind, ChatModel, Metrics, Notifier, RateLimiter, Store, Transcriber } from '../ports.ts'
+import type { ChannelAdapter, ChannelKind, ChatModel, CrmPort, Metrics, Notifier, RateLimiter, Store, Transcriber } from '../ports.ts'
 import type { Step } from './pipeline.ts'
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
 import { createCommandRegistry, customerCommands } from '../commands/registry.ts'
 import { compose } from './pipeline.ts'
-import { answer, commandGate, handoffGate, mediaGate, rateLimit, recordCost, responseDelay, retrieve, transcribe, type HandoffOps } from './steps.ts'
+import { answer, commandGate, crmLead, handoffGate, mediaGate, rateLimit, recordCost, responseDelay, retrieve, transcribe, type HandoffOps } from './steps.ts'
 import { streamTopic } from './turn-service.ts'
 import { quotaStep, type QuotaService } from '../billing/quota.ts'
 
 /** The turn of DESIGN.md: transcription, handoff gate, admin commands, commands, rate limit, plan quota, response delay, retrieval, answer, cost. */
-export function createDefaultPipeline(deps: { store: Store; knowledge: KnowledgeService; chatModel: ChatModel; limiter: RateLimiter; notifier?: Notifier; metrics?: Metrics; quota: QuotaService; admin?: Step; handoffs: HandoffOps; transcriber?: Transcriber; channels: ReadonlyMap<ChannelKind, ChannelAdapter> }) {
+export function createDefaultPipeline(deps: { store: Store; knowledge: KnowledgeService; chatModel: ChatModel; limiter: RateLimiter; notifier?: Notifier; metrics?: Metrics; quota: QuotaService; admin?: Step; handoffs: HandoffOps; crm?: Pick<CrmPort, 'customerWrote'>; transcriber?: Transcriber; channels: ReadonlyMap<ChannelKind, ChannelAdapter> }) {
   return compose(
     [
       // A voice note becomes words first: asking for a person, an admin's answer or a question alike.
@@ -21,6 +21,7 @@ export function createDefaultPipeline(deps: { store: Store; knowledge: Knowledge
       rateLimit({ limiter: deps.limiter, limit: 30, windowMs: 60_000 }),
       // One response of the plan is reserved here, atomically; handoffs, commands and refusals above never count.
       quotaStep({ quota: deps.quota, handoffs: deps.handoffs }),
+      crmLead({ crm: deps.crm }),
       responseDelay(),
       retrieve({ knowledge: deps.knowledge }),
       answer({

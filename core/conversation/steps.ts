@@ -1,4 +1,4 @@
-import type { ChannelAdapter, ChannelKind, ChatModel, ChatTurn, RateLimiter, Store, Transcriber } from '../ports.ts'
+import type { ChannelAdapter, ChannelKind, ChatModel, ChatTurn, CrmPort, RateLimiter, Store, Transcriber } from '../ports.ts'
 import type { ConversationOps } from './operator-service.ts'
 
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
@@ -179,6 +179,22 @@ export function responseDelay(deps: { sleep?: (ms: number) => Promise<void> } = 
       await next()
       const left = ctx.agent.responseDelayMs - (Date.now() - ctx.startedAt)
       if (ctx.reply && left > 0) await sleep(left)
+    },
+  }
+}
+
+/**
+ * Before the agent answers a customer, the CRM may make them a lead (Kommo, when the organization
+ * wants one for every new customer). A CRM that fails never keeps the customer from an answer.
+ */
+export function crmLead(deps: { crm?: Pick<CrmPort, 'customerWrote'> }): Step {
+  return {
+    name: 'crm_lead',
+    async run(ctx, next) {
+      if (deps.crm?.customerWrote && ctx.billable) {
+        await deps.crm.customerWrote({ organizationId: ctx.conversation.organizationId, contactId: ctx.conversation.contactId, conversationId: ctx.conversation.id }).catch((error: unknown) => ctx.log.warn({ err: (error as Error).message }, 'the CRM did not make a lead'))
+      }
+      await next()
     },
   }
 }

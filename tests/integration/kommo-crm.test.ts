@@ -138,4 +138,17 @@ describe('the agent’s CRM tools in Kommo', () => {
     expect(text).toContain(`stage "${stages[1]!.name}"`)
     expect(text).toContain('Pro plan for 12 seats')
   })
+
+  it('with "every new customer", a new customer gets a Kommo lead before the agent answers, once', async () => {
+    expect((await api(t, '/api/v1/crm/kommo/settings', { method: 'PUT', token: org.token, body: { leadMode: 'every_contact' } })).status).toBe(200)
+    const before = leads().length
+    const send = (text: string) => api(t, `/api/v1/webchat/${org.webchatKey}/messages`, { body: { sessionId: 'kommo-new-customer', text } })
+    expect((await send('Hello, how do I connect Telegram?')).status).toBeLessThan(300)
+    await waitFor(async () => leads().length === before + 1)
+    expect(leads().at(-1)!.name).toMatch(/^New customer/)
+    expect((await send('And the webhook?')).status).toBeLessThan(300)
+    await new Promise((r) => setTimeout(r, 300))
+    expect(leads()).toHaveLength(before + 1)
+    await api(t, '/api/v1/crm/kommo/settings', { method: 'PUT', token: org.token, body: { leadMode: 'agent' } })
+  })
 })
