@@ -9,6 +9,7 @@ import { Agents, AgentEdit } from './pages/agents.tsx'
 import { Knowledge } from './pages/knowledge.tsx'
 import { TestChat } from './pages/chat.tsx'
 import { Channels } from './pages/channels.tsx'
+import { Crm } from './pages/crm.tsx'
 import { Conversations, ConversationView } from './pages/conversations.tsx'
 import { Organization } from './pages/organization.tsx'
 
@@ -22,6 +23,7 @@ const NAV: { path: string; key: TextKey }[] = [
   { path: '/knowledge', key: 'nav_knowledge' },
   { path: '/chat', key: 'nav_chat' },
   { path: '/channels', key: 'nav_channels' },
+  { path: '/crm', key: 'nav_crm' },
   { path: '/conversations', key: 'nav_conversations' },
   { path: '/billing', key: 'nav_billing' },
   { path: '/organization', key: 'nav_organization' },
@@ -131,6 +133,7 @@ function Shell() {
       : section === 'knowledge' ? <Knowledge session={session} />
       : section === 'chat' ? <TestChat session={session} />
       : section === 'channels' ? <Channels session={session} />
+      : section === 'crm' ? <Crm session={session} />
       : section === 'conversations' && id ? <ConversationView id={id} session={session} />
       : section === 'conversations' ? <Conversations session={session} />
       : section === 'billing' ? <Billing session={session} />

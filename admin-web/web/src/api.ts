@@ -142,3 +142,41 @@ export type Conversation = { id: string; inboxId: string; agentId: string; state
 export type Handoff = { id: string; conversationId: string; status: 'open' | 'taken' | 'closed'; reason: string; operatorUserId: string | null; createdAt: string }
 export type Member = { userId: string; email: string; name: string; role: Role; joinedAt: string }
 export type Invitation = { id: string; email: string; role: Role; expiresAt: string; createdAt: string }
+
+/** What was read from the Kommo account: pipelines with their statuses (in Kommo's order), users, the contact fields found. */
+export type KommoCatalog = {
+  pipelines: { id: number; name: string; isMain: boolean; statuses: { id: number; name: string; sort: number }[] }[]
+  users: { id: number; name: string; email: string | null }[]
+  fields: { phone: number | null; email: number | null }
+}
+/** The organization's Kommo choices; null pipeline/status = the main pipeline and its first open status. */
+export type KommoSettings = { pipelineId: number | null; statusId: number | null; responsibleUserIds: number[]; leadMode: 'agent' | 'every_contact' }
+/**
+ * Whether Kommo tells Switchboard about lead changes: a webhook registered through the API, or (a
+ * plan without API webhooks) the URL to add in Kommo by hand, shown to admins only; `message` (the
+ * server's, in English) says what to do when it is not registered.
+ */
+export type KommoWebhook = { registered: boolean; manualUrl: string | null; message?: string | null }
+/** GET /api/v1/crm/kommo (and the answers of connect, sync and settings): never the tokens. */
+export type KommoState =
+  | { connected: false; oauthAvailable: boolean }
+  | {
+      connected: true
+      id: string
+      status: 'active' | 'broken' | 'blocked'
+      statusReason: string | null
+      subdomain: string
+      account: { id: string | null; name: string | null }
+      authKind: 'oauth' | 'long_lived'
+      expiresAt: string | null
+      syncedAt: string | null
+      catalog: KommoCatalog
+      settings: KommoSettings
+      /** Absent when the server does not report it. */
+      webhook?: KommoWebhook | null
+      /** Whether "Connect with Kommo" (OAuth) is offered, when the server says so for a connected account too. */
+      oauthAvailable?: boolean
+    }
+export type KommoConnected = Extract<KommoState, { connected: true }>
+/** DELETE /api/v1/crm/kommo; webhookRemoved (when the server reports it) false: Kommo could not be told to stop posting. */
+export type KommoDisconnected = { disconnected: boolean; webhookRemoved?: boolean | null }

@@ -1,5 +1,6 @@
 import { createContext, useContext } from 'react'
 import { channelErrorsRu, channelTexts } from './channels/texts.ts'
+import * as crmTexts from './pages/crm.i18n.ts'
 
 const core = {
   appName: 'Switchboard',
@@ -38,6 +39,7 @@ const core = {
   nav_knowledge: 'Knowledge',
   nav_chat: 'Test chat',
   nav_channels: 'Channels',
+  nav_crm: 'CRM',
   nav_conversations: 'Conversations',
   nav_billing: 'Billing',
   nav_organization: 'Organization',
@@ -237,7 +239,7 @@ const core = {
   copy: 'Copy',
   copied: 'Copied.',
   copyFailed: 'Could not copy: select the text and copy it.',
-  otherChannels: 'Kommo and Teams are planned and not available yet; any other system can reach an agent through the web chat API. See the channels guide in the docs.',
+  otherChannels: 'Teams is planned and not available yet; any other system can reach an agent through the web chat API. See the channels guide in the docs. Kommo is connected as a CRM, on the CRM page.',
   // conversations
   conversationsTitle: 'Conversations',
   handoffQueue: 'Handoff queue',
@@ -308,12 +310,13 @@ const core = {
   link_expires: 'The code works once, until {time} (15 minutes).',
 } as const
 
-/** The texts of the pages and, from channels/, of each channel. */
-const en = { ...core, ...channelTexts.en }
+/** The texts of the pages and, from channels/, of each channel; the CRM page's from pages/crm.i18n.ts. */
+const en = { ...core, ...channelTexts.en, ...crmTexts.en }
 export type TextKey = keyof typeof en
 
 const ru: Record<TextKey, string> = {
   ...channelTexts.ru,
+  ...crmTexts.ru,
   appName: 'Switchboard',
   skipToContent: 'Перейти к содержимому',
   language: 'Язык',
@@ -348,6 +351,7 @@ const ru: Record<TextKey, string> = {
   nav_knowledge: 'Знания',
   nav_chat: 'Тестовый чат',
   nav_channels: 'Каналы',
+  nav_crm: 'CRM',
   nav_conversations: 'Диалоги',
   nav_billing: 'Оплата',
   nav_organization: 'Организация',
@@ -540,7 +544,7 @@ const ru: Record<TextKey, string> = {
   copy: 'Копировать',
   copied: 'Скопировано.',
   copyFailed: 'Скопировать не удалось: выделите текст и скопируйте его.',
-  otherChannels: 'Kommo и Teams запланированы и пока недоступны; любая другая система может обращаться к агенту через API веб-чата. См. руководство по каналам в документации.',
+  otherChannels: 'Teams запланирован и пока недоступен; любая другая система может обращаться к агенту через API веб-чата. См. руководство по каналам в документации. Kommo подключается как CRM — на странице CRM.',
   conversationsTitle: 'Диалоги',
   handoffQueue: 'Очередь передачи человеку',
   queueEmpty: 'Никто не ждёт оператора.',
@@ -629,6 +633,7 @@ export const serverErrorsRu: Record<string, string> = {
   payments_not_configured: 'Онлайн-оплата на этом сервере не настроена.',
   not_found: 'Не найдено: возможно, это уже удалено.',
   ...channelErrorsRu,
+  ...crmTexts.errorsRu,
 }
 
 export type Lang = 'en' | 'ru'
