@@ -32,6 +32,7 @@ import { registerKommoRoutes } from '../admin-web/api/crm-kommo-routes.ts'
 import { createKommoConnections } from '../adapters/kommo/connection.ts'
 import { createKommoCrm } from '../adapters/kommo/crm.ts'
 import { kommoConfig } from '../adapters/kommo/config.ts'
+import { createKommoWebhooks, KOMMO_EVENT_JOB } from '../adapters/kommo/webhooks.ts'
 import { registerBillingRoutes } from '../admin-web/api/billing-routes.ts'
 import { loadPlans } from '../core/billing/plans.ts'
 import { createQuotaService } from '../core/billing/quota.ts'
@@ -147,8 +148,10 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   })
   const memory = createPrismaContactMemory(db)
   // Kommo when the organization has connected it, the built-in records otherwise.
-  const kommo = createKommoConnections({ db, secrets, config: kommoConfig.parse(config), logger, audit: store.audit, notifyAdmins: (n) => notifyAdmins(n), ...(redisClient ? { redis: redisClient } : {}), ...(o.sleep ? { sleep: o.sleep } : {}) })
+  const kommo = createKommoConnections({ db, secrets, config: kommoConfig.parse(config), logger, audit: store.audit, publicUrl: config.PUBLIC_URL, notifyAdmins: (n) => notifyAdmins(n), ...(redisClient ? { redis: redisClient } : {}), ...(o.sleep ? { sleep: o.sleep } : {}) })
   const crm = createKommoCrm({ builtin: createPrismaCrm(db), kommo, db, memory })
+  // Kommo's webhooks: lead changes stored and answered at once, applied by a job that reads the lead again.
+  const kommoWebhooks = createKommoWebhooks({ db, kommo, queue, logger, audit: store.audit })
   const tools = createAgentTools({
     crm,
     memory,
@@ -251,6 +254,12 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   if (role !== 'server') {
     queue.process(TURN_JOB, (data, ctx) => turns.processConversation(turnJobSchema.parse(data), ctx), { concurrency: config.WORKER_CONCURRENCY })
     queue.process(HANDOFF_TIMEOUT_JOB, (data) => operators.timeout(handoffTimeoutSchema.parse(data)), { concurrency: 1 })
+    queue.process(KOMMO_EVENT_JOB, (data, ctx) => kommoWebhooks.process(data, ctx), { concurrency: 2 })
+    await kommoWebhooks.recover()
+    // Kommo's pipelines, users and fields, read again every 6 hours (webhooks say when a lead changed, not a pipeline).
+    const kommoSync = setInterval(() => void kommo.syncAll().catch((err: unknown) => logger.warn({ err }, 'Kommo sync failed')), 6 * 3600_000)
+    kommoSync.unref()
+    closers.unshift(async () => clearInterval(kommoSync))
     queue.process(INGEST_JOB, (data) => knowledge.processSource(ingestJobSchema.parse(data)), { concurrency: 1 })
     queue.process(REEMBED_JOB, async () => {
       const chunks = await knowledge.reembed((done) => logger.info({ chunks: done, embedder: embedder.name }, 're-embedding knowledge'))
@@ -291,7 +300,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
       await store.ping()
       await queue.ping()
     },
-    routers: [api.router, paymentWebhooks, createWebhookRouter({ store, channels, ingress }), ...channelSet.routers(), createAdminWebRouter()],
+    routers: [api.router, paymentWebhooks, kommoWebhooks.router, createWebhookRouter({ store, channels, ingress }), ...channelSet.routers(), createAdminWebRouter()],
   })
   await channelSet.start()
 
@@ -312,6 +321,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     providers,
     providerKeys,
     crm,
+    kommo,
     memory,
     auth,
     mailer,

@@ -70,7 +70,9 @@ export function createHttpApp(deps: HttpAppDeps) {
     req.rawBody = buf
   }
   app.use(express.json({ limit: deps.maxBodyBytes, verify: keepRaw, type: ['application/json', 'application/*+json'] }))
-  app.use(express.urlencoded({ limit: deps.maxBodyBytes, verify: keepRaw, extended: false, parameterLimit: 1000 }))
+  // Kommo's CRM webhooks can carry thousands of PHP-style fields: their route parses the raw bytes itself.
+  const formParser = express.urlencoded({ limit: deps.maxBodyBytes, verify: keepRaw, extended: false, parameterLimit: 1000 })
+  app.use((req, res, next) => (req.path.startsWith('/webhooks/kommo-crm/') ? next() : formParser(req, res, next)))
   app.use(express.text({ limit: deps.maxBodyBytes, verify: keepRaw, type: ['text/plain', 'text/markdown'] }))
   app.use('/webhooks', express.raw({ limit: deps.maxBodyBytes, verify: keepRaw, type: () => true }))
   app.use(textGuard())

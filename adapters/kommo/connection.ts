@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { AppError } from '../../core/errors.ts'
 import { newId } from '../../core/ids.ts'
@@ -6,10 +6,10 @@ import type { Logger, Store } from '../../core/ports.ts'
 import type { SecretBox } from '../../core/security/secrets.ts'
 import type { Database } from '../db/database.ts'
 import type { Prisma } from '../db/generated/client.ts'
-import { createKommoClient, kommoApiUrl, type KommoClient } from './client.ts'
+import { createKommoClient, kommoApiErrorOf, kommoApiUrl, redact, type KommoClient } from './client.ts'
 import { SUBDOMAIN, type KommoConfig } from './config.ts'
 import { createMemoryBucket, createRedisBucket, type RateLimiter } from './rate-limit.ts'
-import { accountSchema, customFieldsSchema, pipelinesSchema, usersSchema } from './schemas.ts'
+import { accountSchema, customFieldsSchema, pipelinesSchema, usersSchema, webhookSchema } from './schemas.ts'
 import { createOAuthClient, createTokenManager, type KommoTokens, type TokenStore } from './tokens.ts'
 
 /** What was read from the account: its pipelines with their statuses, its users, and the contact fields the agent fills. */
@@ -27,6 +27,28 @@ export type KommoCatalog = {
 export type KommoSettings = { pipelineId: number | null; statusId: number | null; responsibleUserIds: number[]; leadMode: 'agent' | 'every_contact' }
 const DEFAULT_SETTINGS: KommoSettings = { pipelineId: null, statusId: null, responsibleUserIds: [], leadMode: 'agent' }
 
+/**
+ * Kommo's webhook to Switchboard, as the admin API shows it: `registered` when it was added through
+ * the API; `manualUrl` (with its secret token) only when the account's plan does not allow API
+ * webhooks (the admin pastes it in Kommo → Settings → Integrations → Web hooks), and only to admins;
+ * `message` says what to do when it is not registered.
+ */
+export type KommoWebhookState = { registered: boolean; manualUrl: string | null; message: string | null }
+
+/** The events Switchboard's webhook asks Kommo for (webhooks-api.md, "Возможные события"). */
+export const KOMMO_WEBHOOK_EVENTS = ['status_lead', 'responsible_lead', 'update_lead', 'add_lead'] as const
+/** Where Kommo posts a connection's events (a plain route, adapters/kommo/webhooks.ts); `?token=` is its secret. */
+export const kommoWebhookPath = (connectionId: string) => `/webhooks/kommo-crm/${connectionId}`
+/** Only the SHA-256 (hex) of a webhook's secret token is stored (`CrmConnection.webhookTokenHash`). */
+export const webhookTokenHash = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex')
+
+/**
+ * What is known of the connection's webhook, kept in `settings.webhook` (never shown as it is):
+ * `api` registered through POST /api/v4/webhooks, `manual` refused by the plan (402/403), `failed`
+ * for another reason; `destination` is the URL with its token, sealed.
+ */
+type WebhookRecord = { mode: 'api' | 'manual' | 'failed'; destination?: string; reason?: string }
+
 /** The connection as the admin API shows it: never its tokens. */
 export type KommoState =
   | { connected: false; oauthAvailable: boolean }
@@ -42,6 +64,7 @@ export type KommoState =
       syncedAt: Date | null
       catalog: KommoCatalog
       settings: KommoSettings
+      webhook: KommoWebhookState
     }
 
 /** Refreshes in this process, one at a time per connection (every instance of the service shares it). */
@@ -64,6 +87,8 @@ export function createKommoConnections(deps: {
   logger: Logger
   audit: Store['audit']
   redis?: { client: Redis; prefix: string }
+  /** PUBLIC_URL: when set, connecting registers Kommo's webhook to {publicUrl}/webhooks/kommo-crm/{connectionId}. */
+  publicUrl?: string
   notifyAdmins(input: { organizationId: string; text: string; key: string }): Promise<number>
   fetch?: typeof fetch
   sleep?: (ms: number) => Promise<void>
@@ -124,7 +149,8 @@ export function createKommoConnections(deps: {
     }
   }
 
-  function tokenStore(id: string): TokenStore {
+  /** `quiet`: a refused token marks nothing (the webhook's calls: a disconnect must not tell the admins Kommo broke). */
+  function tokenStore(id: string, quiet = false): TokenStore {
     const read = async () => {
       const row = await prisma.crmConnection.findUnique({ where: { id } })
       if (!row) throw new AppError('not_found', 'Kommo is not connected', 404)
@@ -137,6 +163,7 @@ export function createKommoConnections(deps: {
         await prisma.crmConnection.update({ where: { id }, data: { credentials: seal(tokens), expiresAt: tokens.expiresAt ?? null, status: 'active', statusReason: null, updatedAt: now() } })
       },
       broken: async (reason) => {
+        if (quiet) return
         const { row } = await read()
         await mark(row, 'broken', reason)
       },
@@ -180,7 +207,104 @@ export function createKommoConnections(deps: {
     return catalog
   }
 
-  const stateOf = (row: Row): KommoState => ({
+  /**
+   * A client for the webhook's own calls. Kommo answers 402 or 403 to POST /api/v4/webhooks on plans
+   * without API webhooks (webhooks-format.md: from the "advanced" plan on); the shared client would
+   * take that 403 for a blocked account and stop calling it, so these calls go through their own
+   * client (same tokens and rate limit) that marks nothing.
+   */
+  function webhookClientOf(row: Row): KommoClient {
+    return createKommoClient({
+      subdomain: row.subdomain,
+      apiUrlTemplate: deps.config.KOMMO_API_URL,
+      tokens: createTokenManager({ subdomain: row.subdomain, store: tokenStore(row.id, true), ...(oauth && row.authKind === 'oauth' ? { oauth } : {}), now }),
+      limiter,
+      ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    })
+  }
+
+  const webhookOf = (row: Pick<Row, 'settings'>): WebhookRecord | null => {
+    const w = (row.settings as { webhook?: Partial<WebhookRecord> } | null)?.webhook
+    if (!w || (w.mode !== 'api' && w.mode !== 'manual' && w.mode !== 'failed')) return null
+    return { mode: w.mode, ...(typeof w.destination === 'string' ? { destination: w.destination } : {}), ...(typeof w.reason === 'string' ? { reason: w.reason } : {}) }
+  }
+  /** The sealed destination opened, or null (sealed with a key no longer known). */
+  const openDestination = (w: WebhookRecord | null): string | null => {
+    if (!w?.destination) return null
+    try {
+      return deps.secrets.open(w.destination)
+    } catch {
+      return null
+    }
+  }
+  const tokenIn = (destination: string) => new URL(destination).searchParams.get('token') ?? undefined
+
+  /**
+   * Asks Kommo to post the account's lead changes to Switchboard (POST /api/v4/webhooks, which
+   * updates a webhook with the same destination). The URL carries a new random token, or the
+   * connection's current one when `reuse` (a URL an admin pasted in Kommo keeps working); only its
+   * hash is stored in clear. A plan without API webhooks (402/403) leaves the URL for the admin to
+   * paste; any other failure is recorded and tried again when the account is read again. The
+   * connection works either way.
+   */
+  async function registerWebhook(row: Row, reuse: boolean): Promise<void> {
+    if (!deps.publicUrl) return
+    const previous = webhookOf(row)
+    const kept = reuse ? openDestination(previous) : null
+    const destination = kept ?? `${deps.publicUrl.replace(/\/+$/, '')}${kommoWebhookPath(row.id)}?token=${randomBytes(32).toString('base64url')}`
+    const token = tokenIn(destination)!
+    // The hash first: Kommo may post as soon as it has the address.
+    if (!(await prisma.crmConnection.updateMany({ where: { id: row.id }, data: { webhookTokenHash: webhookTokenHash(token) } })).count) return
+    let record: WebhookRecord
+    try {
+      await webhookClientOf(row).request({ method: 'POST', path: '/api/v4/webhooks', body: { destination, settings: [...KOMMO_WEBHOOK_EVENTS] }, schema: webhookSchema })
+      record = { mode: 'api', destination: deps.secrets.seal(destination) }
+      deps.logger.info({ organizationId: row.organizationId, connectionId: row.id }, 'Kommo webhook registered')
+    } catch (error) {
+      const status = kommoApiErrorOf(error)?.status
+      const reason = redact(error instanceof Error ? error.message : String(error), token).slice(0, 300)
+      record = { mode: status === 402 || status === 403 ? 'manual' : 'failed', destination: deps.secrets.seal(destination), reason }
+      deps.logger.warn({ organizationId: row.organizationId, connectionId: row.id, status, err: reason }, record.mode === 'manual' ? 'Kommo refused an API webhook (plan): the admin adds it by hand' : 'Kommo webhook not registered')
+    }
+    const current = await prisma.crmConnection.findUnique({ where: { id: row.id }, select: { settings: true } })
+    if (!current) return
+    await prisma.crmConnection.updateMany({ where: { id: row.id }, data: { settings: { ...(current.settings as object), webhook: record } as Prisma.InputJsonValue, updatedAt: now() } })
+    // The previous registration, with another token, would only be refused from now on.
+    const old = previous?.mode === 'api' ? openDestination(previous) : null
+    if (old && old !== destination) await removeWebhook(row, old)
+  }
+
+  /** DELETE /api/v4/webhooks { destination }, best effort: false (and a warning) when Kommo did not remove it. */
+  async function removeWebhook(row: Row, destination: string): Promise<boolean> {
+    try {
+      await webhookClientOf(row).request({ method: 'DELETE', path: '/api/v4/webhooks', body: { destination } })
+      return true
+    } catch (error) {
+      if (kommoApiErrorOf(error)?.status === 404) return true
+      const reason = redact(error instanceof Error ? error.message : String(error), tokenIn(destination)).slice(0, 300)
+      deps.logger.warn({ organizationId: row.organizationId, connectionId: row.id, err: reason }, 'Kommo webhook not removed: remove it in Kommo → Settings → Integrations → Web hooks')
+      return false
+    }
+  }
+
+  function webhookStateOf(row: Row, reveal: boolean): KommoWebhookState {
+    const w = webhookOf(row)
+    if (!deps.publicUrl && w?.mode !== 'api') return { registered: false, manualUrl: null, message: 'Set PUBLIC_URL (the address Kommo can reach) and read the account again, so that Kommo tells Switchboard when a manager changes a lead.' }
+    if (!w) return { registered: false, manualUrl: null, message: 'Read the account again to ask Kommo to tell Switchboard when a manager changes a lead.' }
+    if (w.mode === 'api') return { registered: true, manualUrl: null, message: null }
+    if (w.mode === 'manual') {
+      const manualUrl = reveal ? openDestination(w) : null
+      return {
+        registered: false,
+        manualUrl,
+        message: `This Kommo plan does not allow adding webhooks through the API. In Kommo open Settings → Integrations → Web hooks, add ${reveal ? 'the URL shown here' : 'the URL an admin sees on this page'} and choose the events: lead added, lead changed, lead status changed, lead responsible changed.`,
+      }
+    }
+    return { registered: false, manualUrl: null, message: `Kommo did not add the webhook (${w.reason ?? 'no reason given'}); read the account again to try again.` }
+  }
+
+  const stateOf = (row: Row, reveal = false): KommoState => ({
     connected: true,
     id: row.id,
     status: row.status === 'broken' || row.status === 'blocked' ? row.status : 'active',
@@ -192,10 +316,17 @@ export function createKommoConnections(deps: {
     syncedAt: row.syncedAt,
     catalog: { ...EMPTY_CATALOG, ...(row.catalog as Partial<KommoCatalog>) },
     settings: settingsOf(row),
+    webhook: webhookStateOf(row, reveal),
   })
+  /** The organization's choices only: `settings` also keeps the turn of responsible users and the webhook's record. */
   const settingsOf = (row: Row): KommoSettings => {
     const s = (row.settings ?? {}) as Partial<KommoSettings>
-    return { ...DEFAULT_SETTINGS, ...s, responsibleUserIds: Array.isArray(s.responsibleUserIds) ? s.responsibleUserIds : [] }
+    return {
+      pipelineId: s.pipelineId ?? DEFAULT_SETTINGS.pipelineId,
+      statusId: s.statusId ?? DEFAULT_SETTINGS.statusId,
+      responsibleUserIds: Array.isArray(s.responsibleUserIds) ? s.responsibleUserIds : [],
+      leadMode: s.leadMode === 'every_contact' ? 'every_contact' : DEFAULT_SETTINGS.leadMode,
+    }
   }
 
   /** Stores the connection (replacing the organization's previous one) and reads the account; refused tokens leave nothing behind. */
@@ -216,7 +347,11 @@ export function createKommoConnections(deps: {
     }
     await deps.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId, action: 'crm.kommo_connected', target: row.id, data: { subdomain, authKind: input.authKind } })
     deps.logger.info({ organizationId: input.organizationId, subdomain, authKind: input.authKind }, 'Kommo connected')
-    return stateOf((await prisma.crmConnection.findUnique({ where: { id: row.id } }))!)
+    const synced = (await prisma.crmConnection.findUnique({ where: { id: row.id } }))!
+    // The same account connected again keeps its webhook's URL (an admin may have pasted it in Kommo); another account gets a new one.
+    await registerWebhook(synced, Boolean(previous?.accountId && previous.accountId === synced.accountId))
+    // Connecting is an admin's action: the answer may show the URL to paste.
+    return stateOf((await prisma.crmConnection.findUnique({ where: { id: row.id } }))!, true)
   }
 
   return {
@@ -236,17 +371,40 @@ export function createKommoConnections(deps: {
       return save({ organizationId: input.organizationId, subdomain: input.subdomain, authKind: 'oauth', tokens, actorUserId: input.actorUserId })
     },
 
-    async get(organizationId: string): Promise<KommoState> {
+    /** The state; `viewer.admin` shows the webhook's URL to paste in Kommo, when the plan needs that (it holds the webhook's secret). */
+    async get(organizationId: string, viewer: { admin?: boolean } = {}): Promise<KommoState> {
       const row = await prisma.crmConnection.findUnique({ where: { organizationId } })
-      return row ? stateOf(row) : { connected: false, oauthAvailable: Boolean(oauth) }
+      return row ? stateOf(row, viewer.admin === true) : { connected: false, oauthAvailable: Boolean(oauth) }
     },
 
-    /** Reads pipelines, users and fields again (periodically, when a webhook says something changed, or on request). */
-    async sync(organizationId: string): Promise<KommoState> {
+    /**
+     * Reads pipelines, users and fields again (periodically, when a webhook names a status not read
+     * yet, or on an admin's request). On request (`webhook`, the default) the webhook is asked for
+     * again, with the same URL: Kommo updates (and re-enables) it, a plan upgraded since allows it.
+     */
+    /** Every active connection read again (pipelines, users and fields change in Kommo); one failing never stops the others. */
+    async syncAll(): Promise<{ synced: number; failed: number }> {
+      let synced = 0
+      let failed = 0
+      for (const row of await prisma.crmConnection.findMany({ where: { status: 'active' }, select: { id: true, organizationId: true } })) {
+        try {
+          const current = await prisma.crmConnection.findUnique({ where: { id: row.id } })
+          if (current) await syncRow(current)
+          synced++
+        } catch (error) {
+          failed++
+          deps.logger.warn({ organizationId: row.organizationId, err: (error as Error).message }, 'Kommo not read again; tried at the next round')
+        }
+      }
+      return { synced, failed }
+    },
+
+    async sync(organizationId: string, options: { webhook?: boolean } = {}): Promise<KommoState> {
       const row = await prisma.crmConnection.findUnique({ where: { organizationId } })
       if (!row) throw new AppError('not_found', 'Kommo is not connected', 404)
       await syncRow(row)
-      return stateOf((await prisma.crmConnection.findUnique({ where: { id: row.id } }))!)
+      if (options.webhook !== false) await registerWebhook((await prisma.crmConnection.findUnique({ where: { id: row.id } }))!, true)
+      return stateOf((await prisma.crmConnection.findUnique({ where: { id: row.id } }))!, options.webhook !== false)
     },
 
     /** Saves the organization's choices, checked against what was read from the account. */
@@ -260,9 +418,9 @@ export function createKommoConnections(deps: {
       if (next.statusId !== null && !(pipeline ?? catalog.pipelines.find((p) => p.isMain))?.statuses.some((s) => s.id === next.statusId)) throw new AppError('validation_failed', `Status ${next.statusId} is not a stage of that pipeline`, 422)
       const unknown = next.responsibleUserIds.filter((id) => !catalog.users.some((u) => u.id === id))
       if (unknown.length) throw new AppError('validation_failed', `Kommo has no user ${unknown.join(', ')}`, 422)
-      const updated = await prisma.crmConnection.update({ where: { id: row.id }, data: { settings: next as unknown as Prisma.InputJsonValue, updatedAt: now() } })
+      const updated = await prisma.crmConnection.update({ where: { id: row.id }, data: { settings: { ...(row.settings as object), ...next } as unknown as Prisma.InputJsonValue, updatedAt: now() } })
       await deps.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId, action: 'crm.kommo_settings_changed', target: row.id, data: { ...next } })
-      return stateOf(updated)
+      return stateOf(updated, true)
     },
 
     /** The user responsible for the next lead: the chosen users in turn; undefined = Kommo's default. */
@@ -284,9 +442,21 @@ export function createKommoConnections(deps: {
     async disconnect(input: { organizationId: string; actorUserId: string | null }): Promise<boolean> {
       const row = await prisma.crmConnection.findUnique({ where: { organizationId: input.organizationId } })
       if (!row) return false
+      // Kommo stops posting to the address (asked while the tokens still exist; a registration that
+      // seemed to fail may have been made, and then goes too). One added by hand is the admin's to remove.
+      const webhook = webhookOf(row)
+      const destination = webhook?.mode === 'api' || webhook?.mode === 'failed' ? openDestination(webhook) : null
+      let webhookRemoved: boolean | null = null
+      if (destination && row.status === 'active') webhookRemoved = await removeWebhook(row, destination)
+      else if (webhook?.mode === 'api') {
+        webhookRemoved = false
+        deps.logger.warn({ organizationId: row.organizationId, connectionId: row.id, status: row.status }, 'Kommo webhook not removed (the connection is not active): remove it in Kommo → Settings → Integrations → Web hooks')
+      } else if (webhook?.mode === 'manual') {
+        deps.logger.info({ organizationId: row.organizationId, connectionId: row.id }, 'Kommo disconnected: the webhook added by hand stays in Kommo until an admin removes it (its posts are refused)')
+      }
       await prisma.crmConnection.delete({ where: { id: row.id } })
       clients.delete(row.id)
-      await deps.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId, action: 'crm.kommo_disconnected', target: row.id, data: { subdomain: row.subdomain } })
+      await deps.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId, action: 'crm.kommo_disconnected', target: row.id, data: { subdomain: row.subdomain, ...(webhookRemoved === null ? {} : { webhookRemoved }) } })
       return true
     },
   }

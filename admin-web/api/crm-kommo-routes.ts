@@ -4,7 +4,7 @@ import { z } from 'zod'
 import { AppError } from '../../core/errors.ts'
 import type { Logger } from '../../core/ports.ts'
 import type { SecretBox } from '../../core/security/secrets.ts'
-import { requireRole } from '../../core/tenancy/auth-service.ts'
+import { hasRole, requireRole } from '../../core/tenancy/auth-service.ts'
 import type { createApi } from '../../adapters/http/api.ts'
 import type { KommoConfig } from '../../adapters/kommo/config.ts'
 import type { KommoConnections } from '../../adapters/kommo/connection.ts'
@@ -124,7 +124,7 @@ export function registerKommoRoutes(deps: { api: ReturnType<typeof createApi>; k
     tag: 'crm',
     summary: "The Kommo connection: its state (active, broken, blocked, with the reason), the account, pipelines with their statuses, users and the contact fields found; { connected: false } when none",
     auth: 'session',
-    handler: async ({ principal }) => kommo.get(principal.organizationId),
+    handler: async ({ principal }) => kommo.get(principal.organizationId, { admin: hasRole(principal, 'admin') }),
   })
 
   api.route({

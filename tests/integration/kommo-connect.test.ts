@@ -77,6 +77,15 @@ describe('Kommo CRM: connecting an account and reading it', () => {
     for (let i = 7; i < times.length; i++) expect(times[i]! - times[i - 7]!).toBeGreaterThanOrEqual(1000)
   })
 
+  it('every connection is read again on schedule: a user added in Kommo appears', async () => {
+    const before = (await api(t, '/api/v1/crm/kommo', { token: org.token })).json.catalog.users.length
+    kommo.account('acme').users.push({ id: 9_100_001, name: 'New Manager', email: 'new@acme.example' } as never)
+    expect(await t.app.kommo.syncAll()).toMatchObject({ synced: 1, failed: 0 })
+    const users = (await api(t, '/api/v1/crm/kommo', { token: org.token })).json.catalog.users as { name: string }[]
+    expect(users).toHaveLength(before + 1)
+    expect(users.map((u) => u.name)).toContain('New Manager')
+  })
+
   it('an account Kommo blocks (403) is marked blocked, and no further call is made', async () => {
     kommo.blockAccount('acme')
     const res = await api(t, '/api/v1/crm/kommo/sync', { method: 'POST', token: org.token })
