@@ -679,6 +679,10 @@ export interface CrmPort {
   stages?(organizationId: string): Promise<string[] | null>
   /** A conversation went to a person: the CRM gets the transcript on the customer's lead and a task for the responsible user. */
   handoff?(input: { organizationId: string; conversationId: string; contactId: string; reason: string; transcript: Message[] }): Promise<void>
+  /** The people a lead can be given to, as the CRM names them; null = the CRM has no users (the built-in one). */
+  users?(organizationId: string): Promise<string[] | null>
+  /** Makes a person of the CRM responsible for the lead. */
+  assignLead?(input: { organizationId: string; leadId: string; user: string }): Promise<Lead>
   /** A customer the agent is about to answer: the CRM makes them a lead when the organization wants one for every new customer. */
   customerWrote?(input: { organizationId: string; contactId: string; conversationId: string }): Promise<void>
   /** What the admin console's /crm says: the connection, where new leads go, the last leads. */

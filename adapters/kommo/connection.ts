@@ -16,8 +16,11 @@ import { createOAuthClient, createTokenManager, type KommoTokens, type TokenStor
 export type KommoCatalog = {
   pipelines: { id: number; name: string; isMain: boolean; statuses: { id: number; name: string; sort: number }[] }[]
   users: { id: number; name: string; email: string | null }[]
-  /** The PHONE and EMAIL fields of contacts (by their code), when the account has them. */
-  fields: { phone: number | null; email: number | null }
+  /**
+   * The PHONE and EMAIL fields of contacts (by their code), when the account has them, and the
+   * text field "Switchboard ID" that keeps a contact's messenger identity (telegram:12345).
+   */
+  fields: { phone: number | null; email: number | null; identity: number | null }
 }
 /**
  * The organization's choices: the pipeline and status new leads start in (the main pipeline's
@@ -70,7 +73,9 @@ export type KommoState =
 /** Refreshes in this process, one at a time per connection (every instance of the service shares it). */
 const locks = new Map<string, Promise<unknown>>()
 
-const EMPTY_CATALOG: KommoCatalog = { pipelines: [], users: [], fields: { phone: null, email: null } }
+const EMPTY_CATALOG: KommoCatalog = { pipelines: [], users: [], fields: { phone: null, email: null, identity: null } }
+/** The contact field that keeps a customer's messenger identity, made in the account when missing. */
+export const IDENTITY_FIELD = 'Switchboard ID'
 type Row = Prisma.CrmConnectionGetPayload<object>
 
 /**
@@ -198,10 +203,21 @@ export function createKommoConnections(deps: {
       client.request({ method: 'GET', path: '/api/v4/contacts/custom_fields', query: { limit: '250' }, schema: customFieldsSchema }),
     ])
     const fieldList = fields?._embedded?.custom_fields ?? []
+    let identity = fieldList.find((f) => f.name.trim().toLowerCase() === IDENTITY_FIELD.toLowerCase())?.id ?? null
+    if (identity === null) {
+      // Made once; a user without the right to add fields leaves contacts matched by phone and email only.
+      const made = await webhookClientOf(row)
+        .request({ method: 'POST', path: '/api/v4/contacts/custom_fields', body: [{ name: IDENTITY_FIELD, type: 'text', sort: 1000 }], schema: customFieldsSchema })
+        .catch((error: unknown) => {
+          deps.logger.info({ organizationId: row.organizationId, err: (error as Error).message }, 'Kommo: the Switchboard ID contact field could not be made')
+          return null
+        })
+      identity = made?._embedded?.custom_fields?.[0]?.id ?? null
+    }
     const catalog: KommoCatalog = {
       pipelines: (pipelines?._embedded?.pipelines ?? []).map((p) => ({ id: p.id, name: p.name, isMain: Boolean(p.is_main), statuses: (p._embedded?.statuses ?? []).map((s) => ({ id: s.id, name: s.name, sort: s.sort ?? 0 })).sort((a, b) => a.sort - b.sort) })),
       users: (users?._embedded?.users ?? []).map((u) => ({ id: u.id, name: u.name, email: u.email ?? null })),
-      fields: { phone: fieldList.find((f) => f.code === 'PHONE')?.id ?? null, email: fieldList.find((f) => f.code === 'EMAIL')?.id ?? null },
+      fields: { phone: fieldList.find((f) => f.code === 'PHONE')?.id ?? null, email: fieldList.find((f) => f.code === 'EMAIL')?.id ?? null, identity },
     }
     await prisma.crmConnection.update({ where: { id: row.id }, data: { accountId: account ? String(account.id) : row.accountId, accountName: account?.name ?? row.accountName, catalog: catalog as unknown as Prisma.InputJsonValue, syncedAt: now(), updatedAt: now() } })
     return catalog

@@ -42,13 +42,22 @@ export function createKommoCrm(deps: { builtin: CrmPort; kommo: KommoConnections
     return prisma.lead.findFirst({ where: { id: leadId, organizationId } })
   }
 
-  /** The contact's Kommo id: remembered, or found by the phone or email the agent remembered; null when Kommo has none. */
+  /** The customer's messenger identity, as kept in Kommo's "Switchboard ID" field: the channel and their id there (telegram:12345). */
+  async function identityOf(organizationId: string, contactId: string): Promise<string | null> {
+    const identity = await prisma.contactIdentity.findFirst({ where: { organizationId, contactId }, orderBy: { createdAt: 'asc' } })
+    if (!identity) return null
+    const inbox = await prisma.inbox.findFirst({ where: { id: identity.inboxId, organizationId }, select: { channel: true } })
+    return `${inbox?.channel ?? 'chat'}:${identity.externalUserId}`
+  }
+
+  /** The contact's Kommo id: remembered, or found by their messenger identity or the phone or email the agent remembered; null when Kommo has none. */
   async function knownContact(c: Connected, organizationId: string, contactId: string): Promise<number | null> {
     const known = await prisma.crmContactLink.findUnique({ where: { organizationId_contactId_provider: { organizationId, contactId, provider: 'kommo' } } })
     if (known) return Number(known.externalId)
     const facts = await deps.memory.list(organizationId, contactId)
-    for (const key of ['phone', 'email']) {
-      const value = facts.find((f) => f.key === key)?.value
+    const identity = c.state.catalog.fields.identity ? await identityOf(organizationId, contactId) : null
+    const candidates: [string, string | undefined][] = [['identity', identity ?? undefined], ['phone', facts.find((f) => f.key === 'phone')?.value], ['email', facts.find((f) => f.key === 'email')?.value]]
+    for (const [, value] of candidates) {
       if (!value) continue
       // 204 (nothing found) comes back as null.
       const found = await c.client.request({ method: 'GET', path: '/api/v4/contacts', query: { query: value, limit: '1' }, schema: contactsSchema })
@@ -68,7 +77,9 @@ export function createKommoCrm(deps: { builtin: CrmPort; kommo: KommoConnections
     const contact = await prisma.contact.findFirst({ where: { id: contactId, organizationId }, select: { name: true } })
     const facts = await deps.memory.list(organizationId, contactId)
     const value = (key: string) => facts.find((f) => f.key === key)?.value
+    const identity = c.state.catalog.fields.identity ? await identityOf(organizationId, contactId) : null
     const fields = [
+      ...(c.state.catalog.fields.identity && identity ? [{ field_id: c.state.catalog.fields.identity, values: [{ value: identity }] }] : []),
       ...(c.state.catalog.fields.phone && value('phone') ? [{ field_id: c.state.catalog.fields.phone, values: [{ value: value('phone'), enum_code: 'WORK' }] }] : []),
       ...(c.state.catalog.fields.email && value('email') ? [{ field_id: c.state.catalog.fields.email, values: [{ value: value('email'), enum_code: 'WORK' }] }] : []),
     ]
@@ -148,6 +159,26 @@ export function createKommoCrm(deps: { builtin: CrmPort; kommo: KommoConnections
     },
 
     listLeads: (organizationId, input) => builtin.listLeads(organizationId, input),
+
+    async users(organizationId) {
+      const state = await kommo.get(organizationId)
+      if (!state.connected || state.status !== 'active' || !state.catalog.users.length) return null
+      return state.catalog.users.map((u) => u.name)
+    },
+
+    async assignLead(input) {
+      const c = await connected(input.organizationId)
+      const mirror = await mirrorOf(input.organizationId, input.leadId)
+      if (!c || !mirror) throw new AppError('not_found', 'Lead not found', 404)
+      if (!mirror.externalId) throw new AppError('validation_failed', 'This lead is not in Kommo; only Kommo leads have a responsible user', 422)
+      const wanted = input.user.trim().toLowerCase()
+      const user = c.state.catalog.users.find((u) => u.name.trim().toLowerCase() === wanted)
+      if (!user) throw new AppError('validation_failed', `Kommo has no user "${input.user}"; the users are: ${c.state.catalog.users.map((u) => u.name).join(', ')}`, 422)
+      await c.client.request({ method: 'PATCH', path: `/api/v4/leads/${mirror.externalId}`, body: { responsible_user_id: user.id } })
+      const lead = (await builtin.listLeads(input.organizationId, { contactId: mirror.contactId })).find((l) => l.id === mirror.id)
+      if (!lead) throw new AppError('not_found', 'Lead not found', 404)
+      return lead
+    },
 
     /** With "every new customer", a customer with no lead yet gets one in Kommo before the agent answers. */
     async customerWrote(input) {

@@ -56,6 +56,10 @@ const schemas = {
       .optional()
       .describe('When it is due, ISO 8601 with a time zone, e.g. 2026-05-01T15:00:00Z'),
   }),
+  assign_lead: z.strictObject({
+    lead_id: leadId,
+    user: z.string().trim().min(1, 'must not be empty').max(200).describe('The person of the team, exactly as the CRM names them'),
+  }),
   remember_fact: z.strictObject({
     key: z.string().trim().toLowerCase().min(1, 'must not be empty').max(64).describe('A short stable key, e.g. "name", "company", "need", "budget"'),
     value: z.string().trim().min(1, 'must not be empty').max(500).describe('What the customer said, in a few words'),
@@ -72,6 +76,7 @@ const descriptions: Record<ToolName, string> = {
   move_lead_stage: `Move one of this customer's leads to another pipeline stage (${PIPELINE_STAGES.join(', ')}).`,
   add_note: "Add a note to one of this customer's leads, for the sales team to read.",
   create_task: "Create a follow-up task on one of this customer's leads, e.g. call back or send an offer, optionally with a due date.",
+  assign_lead: "Make a person of the team responsible for one of this customer's leads in the CRM, e.g. the one the customer asked for or who handles their region.",
   remember_fact:
     'Remember a durable fact about this customer (their name, company, need, budget, preferences) so it is known in later conversations. The same key overwrites the old value. Do not store passwords or payment card data.',
 }
@@ -153,6 +158,13 @@ export function createAgentTools(deps: AgentToolDeps): ToolRegistry {
       const task = await crm.createTask({ organizationId: ctx.organizationId, leadId: existing.id, text: args.text, dueAt })
       return done({ task_id: task.id, lead_id: existing.id, due_at: dueAt ? dueAt.toISOString() : null })
     },
+    assign_lead: async (args, ctx) => {
+      const existing = await ownLead(ctx, args.lead_id)
+      if (typeof existing === 'string') return fail(existing)
+      if (!crm.assignLead) return fail('assign_lead is not available: the CRM has no users to give leads to')
+      const lead = await crm.assignLead({ organizationId: ctx.organizationId, leadId: existing.id, user: args.user })
+      return done({ lead_id: lead.id, responsible: args.user })
+    },
     remember_fact: async (args, ctx) => {
       await memory.remember({ organizationId: ctx.organizationId, contactId: ctx.contactId, key: args.key, value: args.value, source: 'agent' })
       return done({ remembered: true, key: args.key, value: args.value })
@@ -160,7 +172,13 @@ export function createAgentTools(deps: AgentToolDeps): ToolRegistry {
   }
 
   const names = Object.keys(schemas) as ToolName[]
-  const specs: ToolSpec[] = names.map((name) => ({ name, description: descriptions[name], parameters: parametersOf(schemas[name]) }))
+  // assign_lead is offered only where the CRM has people to give leads to (specsFor).
+  const specs: ToolSpec[] = names.filter((n) => n !== 'assign_lead').map((name) => ({ name, description: descriptions[name], parameters: parametersOf(schemas[name]) }))
+  const assignSchema = (users: readonly [string, ...string[]]) => z.strictObject({ lead_id: leadId, user: z.enum(users).describe('The person of the team, exactly as the CRM names them') })
+  async function usersOf(organizationId: string): Promise<[string, ...string[]] | null> {
+    const users = crm.assignLead ? ((await crm.users?.(organizationId)) ?? null) : null
+    return users && users.length ? (users as [string, ...string[]]) : null
+  }
 
   /** move_lead_stage with the organization's own stages, when its CRM names them. */
   const stageSchema = (stages: readonly [string, ...string[]]) => z.strictObject({ lead_id: leadId, stage: z.enum(stages).describe('The new pipeline stage, exactly as the CRM names it') })
@@ -169,9 +187,9 @@ export function createAgentTools(deps: AgentToolDeps): ToolRegistry {
     return stages && stages.length ? (stages as [string, ...string[]]) : null
   }
   async function specsFor(organizationId: string): Promise<ToolSpec[]> {
-    const stages = await stagesOf(organizationId)
-    if (!stages) return specs
-    return specs.map((s) => (s.name === 'move_lead_stage' ? { ...s, description: `Move one of this customer's leads to another stage of the sales pipeline (${stages.join(', ')}).`, parameters: parametersOf(stageSchema(stages)) } : s))
+    const [stages, users] = [await stagesOf(organizationId), await usersOf(organizationId)]
+    const withStages = stages ? specs.map((s) => (s.name === 'move_lead_stage' ? { ...s, description: `Move one of this customer's leads to another stage of the sales pipeline (${stages.join(', ')}).`, parameters: parametersOf(stageSchema(stages)) } : s)) : specs
+    return users ? [...withStages, { name: 'assign_lead', description: descriptions.assign_lead, parameters: parametersOf(assignSchema(users)) }] : withStages
   }
 
   async function execute(call: ToolCall, ctx: ToolContext): Promise<ToolOutcome> {
@@ -185,7 +203,9 @@ export function createAgentTools(deps: AgentToolDeps): ToolRegistry {
       return fail(`arguments are not valid JSON (${(error as Error).message}); send one JSON object, e.g. ${exampleOf(name)}`)
     }
     const stages = name === 'move_lead_stage' ? await stagesOf(ctx.organizationId) : null
-    const parsed = (stages ? stageSchema(stages) : schemas[name]).safeParse(raw)
+    const users = name === 'assign_lead' ? await usersOf(ctx.organizationId) : null
+    if (name === 'assign_lead' && !users) return fail('assign_lead is not available: the CRM has no users to give leads to')
+    const parsed = (stages ? stageSchema(stages) : users ? assignSchema(users) : schemas[name]).safeParse(raw)
     if (!parsed.success) return fail(`arguments invalid for ${name}: ${describeIssues(parsed.error)}`)
     try {
       return await (handlers[name] as (args: unknown, ctx: ToolContext) => Promise<ToolOutcome>)(parsed.data, ctx)
@@ -205,6 +225,7 @@ const EXAMPLES: Record<ToolName, Record<string, unknown>> = {
   move_lead_stage: { lead_id: '<lead_id>', stage: 'qualified' },
   add_note: { lead_id: '<lead_id>', text: 'Wants a demo next week' },
   create_task: { lead_id: '<lead_id>', text: 'Call back', due_at: '2026-05-01T15:00:00Z' },
+  assign_lead: { lead_id: '<lead_id>', user: 'Anna Smith' },
   remember_fact: { key: 'name', value: 'Anna' },
 }
 const exampleOf = (name: ToolName) => JSON.stringify(EXAMPLES[name])

@@ -70,6 +70,8 @@ describe('the agent’s CRM tools in Kommo', () => {
     expect(contact.name).toBe('Ada Lovelace')
     expect(JSON.stringify(contact.custom_fields_values)).toContain('+49 151 2345678')
     expect(JSON.stringify(contact.custom_fields_values)).toContain('ada@example.com')
+    // The messenger identity, in the "Switchboard ID" field made at connect.
+    expect(JSON.stringify(contact.custom_fields_values)).toContain('webchat:visitor-ada')
     const mirrored = await t.app.crm.listLeads(org.organizationId, { contactId: conversation.contactId })
     expect(mirrored).toHaveLength(1)
     expect(mirrored[0]).toMatchObject({ title: 'Pro plan for 12 seats', stage: stages[1]!.name })
@@ -150,5 +152,29 @@ describe('the agent’s CRM tools in Kommo', () => {
     await new Promise((r) => setTimeout(r, 300))
     expect(leads()).toHaveLength(before + 1)
     await api(t, '/api/v1/crm/kommo/settings', { method: 'PUT', token: org.token, body: { leadMode: 'agent' } })
+  })
+
+  it('a customer whose Kommo contact is not remembered is found again by their messenger identity', async () => {
+    await t.app.db.prisma.crmContactLink.deleteMany({ where: { organizationId: org.organizationId, contactId: conversation.contactId } })
+    const contacts = kommo.contacts('acme').length
+    expect((await run('create_or_update_lead', { title: 'Extra seats' })).ok).toBe(true)
+    expect(kommo.contacts('acme')).toHaveLength(contacts)
+    expect(kommo.callsOf('/api/v4/contacts', 'acme').at(-1)!.query).toMatchObject({ query: 'webchat:visitor-ada' })
+  })
+
+  it('assign_lead gives a lead to a person of the team, named as Kommo names them; it is offered only with Kommo', async () => {
+    const state = (await api(t, '/api/v1/crm/kommo', { token: org.token })).json
+    const names = state.catalog.users.map((u: { name: string }) => u.name)
+    const spec = (await tools.specsFor(org.organizationId)).find((x) => x.name === 'assign_lead')!
+    expect((spec.parameters as { properties: { user: { enum: string[] } } }).properties.user.enum).toEqual(names)
+    const [mirror] = await t.app.crm.listLeads(org.organizationId, { contactId: conversation.contactId })
+    const first = state.catalog.users[0]
+    expect((await run('assign_lead', { lead_id: mirror!.id, user: first.name })).ok).toBe(true)
+    const externalId = (await t.app.db.prisma.lead.findFirst({ where: { id: mirror!.id } }))!.externalId
+    expect(leads().find((l) => String(l.id) === externalId)!.responsible_user_id).toBe(first.id)
+    const wrong = await run('assign_lead', { lead_id: mirror!.id, user: 'Nobody Here' })
+    expect(wrong.ok).toBe(false)
+    const other = await createOrg(t, { name: 'Umbrella' })
+    expect((await tools.specsFor(other.organizationId)).some((x) => x.name === 'assign_lead')).toBe(false)
   })
 })

@@ -1077,6 +1077,20 @@ export async function startFakeKommo(opts: FakeKommoOptions = {}) {
       },
     },
     { method: 'POST', re: /^\/api\/v4\/contacts$/, run: ({ acc, body, userId }) => addContacts(acc, body, userId) },
+    {
+      // POST /api/v4/contacts/custom_fields [{ name, type }] (custom-fields.md, "Adding custom fields"): the fields made, with their ids.
+      method: 'POST',
+      re: /^\/api\/v4\/contacts\/custom_fields$/,
+      run: ({ acc, body }) => {
+        const items = Array.isArray(body) ? (body as { name?: unknown; type?: unknown; sort?: unknown }[]) : []
+        const made = items.map((item) => {
+          const field = { id: 900_000 + acc.info.contactFields.length + 1, name: String(item.name ?? 'Field'), type: String(item.type ?? 'text'), sort: Number(item.sort ?? 500) }
+          acc.info.contactFields.push(field as never)
+          return fieldModel(acc, field as never, 'contacts')
+        })
+        return hal({ _total_items: made.length, _embedded: { custom_fields: made } })
+      },
+    },
     { method: 'PATCH', re: /^\/api\/v4\/contacts$/, run: ({ acc, body, userId }) => patchEntities(acc, 'contacts', undefined, body, userId) },
     { method: 'PATCH', re: /^\/api\/v4\/contacts\/(\d+)$/, run: ({ acc, body, userId, params }) => patchEntities(acc, 'contacts', Number(params[0]), body, userId) },
     {
