@@ -57,6 +57,7 @@ export type KommoState =
   | { connected: false; oauthAvailable: boolean }
   | {
       connected: true
+      oauthAvailable: boolean
       id: string
       status: 'active' | 'broken' | 'blocked'
       statusReason: string | null
@@ -116,6 +117,8 @@ export function createKommoConnections(deps: {
   async function mark(row: Pick<Row, 'id' | 'organizationId' | 'status'>, status: 'broken' | 'blocked', reason: string) {
     const { count } = await prisma.crmConnection.updateMany({ where: { id: row.id, status: { not: status } }, data: { status, statusReason: reason, updatedAt: now() } })
     if (!count) return
+    // Still connecting (never read): the admin who connects sees the refusal; nobody else is told.
+    if (!(await prisma.crmConnection.findUnique({ where: { id: row.id }, select: { syncedAt: true } }))?.syncedAt) return
     deps.logger.warn({ organizationId: row.organizationId, status, reason }, 'Kommo connection marked')
     await deps.audit.record({ organizationId: row.organizationId, actorUserId: null, action: `crm.kommo_${status}`, target: row.id, data: { reason } }).catch(() => undefined)
     await deps.notifyAdmins({ organizationId: row.organizationId, text: `Kommo stopped working: ${reason} Open the CRM page of the admin web to connect it again.`, key: `kommo-${status}:${row.id}:${Date.now()}` }).catch(() => 0)
@@ -175,10 +178,11 @@ export function createKommoConnections(deps: {
     }
   }
 
-  const clients = new Map<string, { subdomain: string; client: KommoClient }>()
+  const clients = new Map<string, { subdomain: string; credentials: string; client: KommoClient }>()
   function clientOf(row: Row): KommoClient {
+    // A connection made again (or its tokens refreshed) gets a new client: one that found the account blocked stays behind.
     const cached = clients.get(row.id)
-    if (cached && cached.subdomain === row.subdomain) return cached.client
+    if (cached && cached.subdomain === row.subdomain && cached.credentials === row.credentials) return cached.client
     const tokens = createTokenManager({ subdomain: row.subdomain, store: tokenStore(row.id), ...(oauth && row.authKind === 'oauth' ? { oauth } : {}), now })
     const client = createKommoClient({
       subdomain: row.subdomain,
@@ -189,7 +193,7 @@ export function createKommoConnections(deps: {
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
       onBlocked: (reason) => mark(row, 'blocked', reason),
     })
-    clients.set(row.id, { subdomain: row.subdomain, client })
+    clients.set(row.id, { subdomain: row.subdomain, credentials: row.credentials, client })
     return client
   }
 
@@ -322,6 +326,7 @@ export function createKommoConnections(deps: {
 
   const stateOf = (row: Row, reveal = false): KommoState => ({
     connected: true,
+    oauthAvailable: Boolean(oauth),
     id: row.id,
     status: row.status === 'broken' || row.status === 'blocked' ? row.status : 'active',
     statusReason: row.statusReason,
@@ -455,9 +460,9 @@ export function createKommoConnections(deps: {
       return row && row.status === 'active' ? clientOf(row) : null
     },
 
-    async disconnect(input: { organizationId: string; actorUserId: string | null }): Promise<boolean> {
+    async disconnect(input: { organizationId: string; actorUserId: string | null }): Promise<{ disconnected: boolean; webhookRemoved: boolean | null }> {
       const row = await prisma.crmConnection.findUnique({ where: { organizationId: input.organizationId } })
-      if (!row) return false
+      if (!row) return { disconnected: false, webhookRemoved: null }
       // Kommo stops posting to the address (asked while the tokens still exist; a registration that
       // seemed to fail may have been made, and then goes too). One added by hand is the admin's to remove.
       const webhook = webhookOf(row)
@@ -473,7 +478,7 @@ export function createKommoConnections(deps: {
       await prisma.crmConnection.delete({ where: { id: row.id } })
       clients.delete(row.id)
       await deps.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId, action: 'crm.kommo_disconnected', target: row.id, data: { subdomain: row.subdomain, ...(webhookRemoved === null ? {} : { webhookRemoved }) } })
-      return true
+      return { disconnected: true, webhookRemoved }
     },
   }
 }

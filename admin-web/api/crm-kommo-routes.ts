@@ -171,7 +171,7 @@ export function registerKommoRoutes(deps: { api: ReturnType<typeof createApi>; k
     responses: { 200: '{ disconnected }' },
     handler: async ({ principal }) => {
       requireRole(principal, 'admin')
-      return { disconnected: await kommo.disconnect({ organizationId: principal.organizationId, actorUserId: principal.userId }) }
+      return kommo.disconnect({ organizationId: principal.organizationId, actorUserId: principal.userId })
     },
   })
 }

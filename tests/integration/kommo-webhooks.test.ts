@@ -260,7 +260,7 @@ describe('webhooks from Kommo', () => {
     expect(kommo.webhooks('initech').map((h) => h.destination)).toEqual([manualUrl])
     // Kommo fails to remove it at disconnect: disconnected all the same, with a warning (without the token).
     kommo.failNext('DELETE /api/v4/webhooks', { status: 500, subdomain: 'initech' })
-    expect(await service.disconnect({ organizationId: initech.organizationId, actorUserId: null })).toBe(true)
+    expect(await service.disconnect({ organizationId: initech.organizationId, actorUserId: null })).toEqual({ disconnected: true, webhookRemoved: false })
     expect(t.logs.lines.some((l) => l.includes('Kommo webhook not removed'))).toBe(true)
     expect(t.logs.text()).not.toContain(new URL(manualUrl).searchParams.get('token'))
     expect(await t.app.db.prisma.crmConnection.count({ where: { organizationId: initech.organizationId } })).toBe(0)
@@ -282,7 +282,7 @@ describe('webhooks from Kommo', () => {
 
   it('disconnecting removes the webhook from Kommo', async () => {
     const res = await api(t, '/api/v1/crm/kommo', { method: 'DELETE', token: org.token })
-    expect(res.json).toEqual({ disconnected: true })
+    expect(res.json).toEqual({ disconnected: true, webhookRemoved: true })
     expect(kommo.webhooks('acme')).toHaveLength(0)
     expect(kommo.callsOf('DELETE /api/v4/webhooks', 'acme').at(-1)!.body).toEqual({ destination })
     // Its events went with it; a late delivery is refused.
