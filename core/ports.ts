@@ -668,7 +668,8 @@ export interface LlmClient {
 }
 
 // ---------- CRM (built-in records now; Kommo later) ----------
-export type Lead = { id: string; organizationId: string; contactId: string; conversationId: string | null; title: string; value: number | null; stage: string; createdAt: Date; updatedAt: Date }
+/** `owner`: who is responsible for it in the connected CRM (Kommo's user name); null for built-in leads or when not known. */
+export type Lead = { id: string; organizationId: string; contactId: string; conversationId: string | null; title: string; value: number | null; stage: string; owner: string | null; createdAt: Date; updatedAt: Date }
 export interface CrmPort {
   upsertLead(input: { organizationId: string; contactId: string; conversationId: string | null; title: string; value?: number | null; leadId?: string }): Promise<Lead>
   moveLead(input: { organizationId: string; leadId: string; stage: string }): Promise<Lead>

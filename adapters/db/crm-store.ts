@@ -16,6 +16,7 @@ const toLead = (l: Models.LeadModel): Lead => ({
   title: l.title,
   value: l.value,
   stage: l.stage,
+  owner: l.owner,
   createdAt: l.createdAt,
   updatedAt: l.updatedAt,
 })

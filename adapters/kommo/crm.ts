@@ -121,8 +121,9 @@ export function createKommoCrm(deps: { builtin: CrmPort; kommo: KommoConnections
       if (!made) throw new AppError('provider_error', 'Kommo made no lead', 502)
       if (made.contact_id) await link(input.organizationId, input.contactId, made.contact_id)
       const lead = await builtin.upsertLead({ ...input, leadId: undefined })
-      await prisma.lead.updateMany({ where: { id: lead.id, organizationId: input.organizationId }, data: { externalId: String(made.id), stage: statusName(c.state, pipeline.id, statusId) } })
-      return { ...lead, stage: statusName(c.state, pipeline.id, statusId) }
+      const owner = responsible ? (c.state.catalog.users.find((u) => u.id === responsible)?.name ?? null) : null
+      await prisma.lead.updateMany({ where: { id: lead.id, organizationId: input.organizationId }, data: { externalId: String(made.id), stage: statusName(c.state, pipeline.id, statusId), owner } })
+      return { ...lead, stage: statusName(c.state, pipeline.id, statusId), owner }
     },
 
     async moveLead(input) {
@@ -175,6 +176,7 @@ export function createKommoCrm(deps: { builtin: CrmPort; kommo: KommoConnections
       const user = c.state.catalog.users.find((u) => u.name.trim().toLowerCase() === wanted)
       if (!user) throw new AppError('validation_failed', `Kommo has no user "${input.user}"; the users are: ${c.state.catalog.users.map((u) => u.name).join(', ')}`, 422)
       await c.client.request({ method: 'PATCH', path: `/api/v4/leads/${mirror.externalId}`, body: { responsible_user_id: user.id } })
+      await prisma.lead.updateMany({ where: { id: mirror.id, organizationId: input.organizationId }, data: { owner: user.name, updatedAt: new Date() } })
       const lead = (await builtin.listLeads(input.organizationId, { contactId: mirror.contactId })).find((l) => l.id === mirror.id)
       if (!lead) throw new AppError('not_found', 'Lead not found', 404)
       return lead

@@ -296,8 +296,9 @@ export function createKommoWebhooks(deps: { db: Database; kommo: KommoConnection
     const stage = status?.name ?? String(lead.status_id)
     for (const mirror of mirrors) {
       const value = lead.price === null || lead.price === undefined || (lead.price === 0 && mirror.value === null) ? mirror.value : lead.price
-      if (mirror.stage === stage && mirror.title === lead.name && mirror.value === value) continue
-      await prisma.lead.updateMany({ where: { id: mirror.id, organizationId: event.organizationId }, data: { stage, title: lead.name || mirror.title, value, updatedAt: now() } })
+      const owner = user()?.name ?? mirror.owner
+      if (mirror.stage === stage && mirror.title === lead.name && mirror.value === value && mirror.owner === owner) continue
+      await prisma.lead.updateMany({ where: { id: mirror.id, organizationId: event.organizationId }, data: { stage, title: lead.name || mirror.title, value, owner, updatedAt: now() } })
       if (mirror.stage !== stage) deps.logger.info({ organizationId: event.organizationId, leadId: mirror.id, externalId: event.entityId, from: mirror.stage, to: stage }, 'Kommo moved a lead')
     }
     if (event.kind === 'lead.responsible') {

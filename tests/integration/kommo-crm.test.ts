@@ -61,6 +61,7 @@ describe('the agent’s CRM tools in Kommo', () => {
   })
 
   it('create_or_update_lead makes the lead with its new contact in one call, in the chosen pipeline, status and responsible user', async () => {
+    const state0 = (await api(t, '/api/v1/crm/kommo', { token: org.token })).json
     const outcome = await run('create_or_update_lead', { title: 'Pro plan for 12 seats', value: 1200 })
     expect(outcome.ok).toBe(true)
     expect(kommo.callsOf('/api/v4/leads/complex', 'acme')).toHaveLength(1)
@@ -74,7 +75,7 @@ describe('the agent’s CRM tools in Kommo', () => {
     expect(JSON.stringify(contact.custom_fields_values)).toContain('webchat:visitor-ada')
     const mirrored = await t.app.crm.listLeads(org.organizationId, { contactId: conversation.contactId })
     expect(mirrored).toHaveLength(1)
-    expect(mirrored[0]).toMatchObject({ title: 'Pro plan for 12 seats', stage: stages[1]!.name })
+    expect(mirrored[0]).toMatchObject({ title: 'Pro plan for 12 seats', stage: stages[1]!.name, owner: state0.catalog.users.at(-1).name })
     const row = await t.app.db.prisma.lead.findFirst({ where: { id: mirrored[0]!.id } })
     expect(row!.externalId).toBe(String(lead!.id))
   })
@@ -172,6 +173,7 @@ describe('the agent’s CRM tools in Kommo', () => {
     expect((await run('assign_lead', { lead_id: mirror!.id, user: first.name })).ok).toBe(true)
     const externalId = (await t.app.db.prisma.lead.findFirst({ where: { id: mirror!.id } }))!.externalId
     expect(leads().find((l) => String(l.id) === externalId)!.responsible_user_id).toBe(first.id)
+    expect((await t.app.crm.listLeads(org.organizationId, { contactId: conversation.contactId })).find((l) => l.id === mirror!.id)!.owner).toBe(first.name)
     const wrong = await run('assign_lead', { lead_id: mirror!.id, user: 'Nobody Here' })
     expect(wrong.ok).toBe(false)
     const other = await createOrg(t, { name: 'Umbrella' })

@@ -103,6 +103,8 @@ describe('webhooks from Kommo', () => {
     await waitFor(async () => (await t.app.db.prisma.auditEvent.count({ where: { organizationId: org.organizationId, action: 'crm.kommo_lead_responsible_changed', target: before.id } })) === 1)
     const audit = await t.app.db.prisma.auditEvent.findFirst({ where: { organizationId: org.organizationId, action: 'crm.kommo_lead_responsible_changed' } })
     expect(audit!.data).toMatchObject({ externalId: String(lead.id), responsibleUserId: other.id, responsibleName: other.name, previousUserId: lead.responsible_user_id })
+    // The mirrored lead shows who has it now.
+    expect((await mirrorOf(lead.id)).owner).toBe(other.name)
   })
 
   it('a status made in Kommo after the account was read: the account is read again for its name', async () => {

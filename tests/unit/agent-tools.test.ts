@@ -27,7 +27,7 @@ function fakes() {
         leads.set(l.id, updated)
         return updated
       }
-      const created: Lead = { id: `lead-${++seq}`, organizationId: input.organizationId, contactId: input.contactId, conversationId: input.conversationId, title: input.title, value: input.value ?? null, stage: 'new', createdAt: now, updatedAt: now }
+      const created: Lead = { id: `lead-${++seq}`, organizationId: input.organizationId, contactId: input.contactId, conversationId: input.conversationId, title: input.title, value: input.value ?? null, stage: 'new', owner: null, createdAt: now, updatedAt: now }
       leads.set(created.id, created)
       return created
     },
