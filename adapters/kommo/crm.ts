@@ -222,7 +222,11 @@ export function createKommoCrm(deps: { builtin: CrmPort; kommo: KommoConnections
         }
       }
       const recent = await prisma.lead.findMany({ where: { organizationId, externalId: { not: null } }, orderBy: { updatedAt: 'desc' }, take: 5 })
-      lines.push(recent.length ? `Last leads:\n${recent.map((l) => `• ${l.title} — ${l.stage} (Kommo #${l.externalId}), ${l.updatedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC`).join('\n')}` : 'No lead made in Kommo yet.')
+      const when = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`
+      lines.push(recent.length ? `Last leads:\n${recent.map((l) => `• ${l.title} — ${l.stage}${l.owner ? `, ${l.owner}` : ''} (Kommo #${l.externalId}), ${when(l.updatedAt)}`).join('\n')}` : 'No lead made in Kommo yet.')
+      // The connection's own last events (connected, settings changed, broken, blocked, a lead given to someone in Kommo).
+      const actions = await prisma.auditEvent.findMany({ where: { organizationId, action: { startsWith: 'crm.kommo_' } }, orderBy: { createdAt: 'desc' }, take: 5, select: { action: true, createdAt: true } })
+      if (actions.length) lines.push(`Last actions:\n${actions.map((a) => `• ${a.action.slice('crm.kommo_'.length).replace(/_/g, ' ')}, ${when(a.createdAt)}`).join('\n')}`)
       return lines.join('\n')
     },
 

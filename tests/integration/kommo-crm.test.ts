@@ -140,6 +140,8 @@ describe('the agent’s CRM tools in Kommo', () => {
     expect(text).toContain('Kommo: Acme (acme.kommo.com), active.')
     expect(text).toContain(`stage "${stages[1]!.name}"`)
     expect(text).toContain('Pro plan for 12 seats')
+    expect(text).toMatch(/Last actions:\n• settings changed, /)
+    expect(text).toContain('• connected, ')
   })
 
   it('with "every new customer", a new customer gets a Kommo lead before the agent answers, once', async () => {
