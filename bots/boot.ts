@@ -16,6 +16,19 @@ export function boot(): { config: AppConfig; logger: ReturnType<typeof createLog
   }
 }
 
+/** Builds the app; a configuration the environment cannot run (a PostgreSQL without pgvector) ends the process with its message, not a stack trace. */
+export async function startOrExit<T>(start: () => Promise<T>): Promise<T> {
+  try {
+    return await start()
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\nSee README.md, "Configuration".\n`)
+      process.exit(78)
+    }
+    throw error
+  }
+}
+
 /** Stops cleanly on SIGINT/SIGTERM; logs and survives stray rejections instead of dying mid-turn. */
 export function handleSignals(logger: ReturnType<typeof createLogger>, stop: () => Promise<void>) {
   let stopping = false

@@ -1,11 +1,11 @@
 // Everything in one process: HTTP, job consumers, and the demo workspace. `npm start`.
 import { buildApp } from './app.ts'
-import { boot, handleSignals } from './boot.ts'
+import { boot, handleSignals, startOrExit } from './boot.ts'
 import { seedDemo } from './demo.ts'
 import { listen } from '../adapters/http/server.ts'
 
 const { config, logger } = boot()
-const app = await buildApp({ config, logger, role: 'all' })
+const app = await startOrExit(() => buildApp({ config, logger, role: 'all' }))
 const server = await listen(app.http, config.PORT, config.HOST)
 handleSignals(logger, async () => {
   server.close()

@@ -8,6 +8,7 @@ import { vector } from '@electric-sql/pglite-pgvector'
 import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
+import { ConfigError } from '../../core/config/index.ts'
 import { databasePoolSize } from '../../core/config/index.ts'
 import { PrismaClient } from './generated/client.ts'
 import { migrate, type SqlRunner } from './migrate.ts'
@@ -99,6 +100,27 @@ function connectionConfig(url: string): pg.PoolConfig {
   }
 }
 
+/**
+ * The knowledge base's vectors need pgvector: a server without it is said plainly at start (before
+ * any migration), instead of a failed migration's stack trace.
+ */
+async function requirePgvector(pool: pg.Pool, url: string): Promise<void> {
+  const installed = await pool.query("SELECT 1 FROM pg_extension WHERE extname = 'vector'").catch(() => null)
+  if (installed?.rows.length) return
+  const available = await pool.query("SELECT 1 FROM pg_available_extensions WHERE name = 'vector'").catch(() => null)
+  if (!available || available.rows.length) return
+  let where = 'DATABASE_URL'
+  try {
+    const u = new URL(url)
+    where = `${u.hostname}${u.port ? `:${u.port}` : ''}`
+  } catch {
+    // keep the variable's name
+  }
+  throw new ConfigError([
+    `DATABASE_URL: the PostgreSQL at ${where} has no pgvector extension ("vector" is not available), which the knowledge base needs. Install pgvector on that server (https://github.com/pgvector/pgvector; docker-compose.yml uses the pgvector/pgvector image), or leave DATABASE_URL unset to use the embedded database.`,
+  ])
+}
+
 async function openPostgres(url: string): Promise<Database> {
   const config = connectionConfig(url)
   const pool = new pg.Pool(config)
@@ -130,7 +152,10 @@ async function openPostgres(url: string): Promise<Database> {
     kind: 'postgres',
     prisma,
     runner,
-    migrate: () => migrate(runner),
+    migrate: async () => {
+      await requirePgvector(pool, url)
+      return migrate(runner)
+    },
     close: async () => {
       await prisma.$disconnect()
       await pool.end()
