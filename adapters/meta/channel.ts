@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { AppError } from '../../core/errors.ts'
+import { readCapped } from '../net/read-capped.ts'
 import { HANDOFF_CHOICE } from '../../core/conversation/steps.ts'
 import { DELIVERY_REFUSED, type Attachment, type ChannelAdapter, type ChannelEvent, type Inbox, type Logger, type RawRequest, type Store } from '../../core/ports.ts'
 import type { SecretBox } from '../../core/security/secrets.ts'
@@ -267,15 +268,7 @@ export function createMetaChannel(deps: {
         throw new AppError('channel_unreachable', `${flavor.label} file download failed: ${(error as Error).message}`, 502)
       }
       if (!res.ok) throw new AppError('provider_error', `${flavor.label} file download failed with HTTP ${res.status}`, 502)
-      if (Number(res.headers.get('content-length') ?? 0) > maxBytes) throw new AppError('file_too_large', `The file is larger than ${Math.round(maxBytes / 1024 / 1024)} MB`, 413)
-      const chunks: Buffer[] = []
-      let size = 0
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        size += chunk.length
-        if (size > maxBytes) throw new AppError('file_too_large', `The file is larger than ${Math.round(maxBytes / 1024 / 1024)} MB`, 413)
-        chunks.push(Buffer.from(chunk))
-      }
-      return Buffer.concat(chunks)
+      return readCapped(res, maxBytes)
     },
   }
 }

@@ -1,4 +1,5 @@
 import type { Choice, Source } from '../../core/ports.ts'
+import { trimUrl } from '../text/urls.ts'
 
 /*
  * Messenger and Instagram show a message's text as it is: no Markdown, no HTML. Limits kept here:
@@ -126,25 +127,6 @@ function link(label: string, href: string): string {
   const shown = safe.replace(/^(?:mailto|tel):/i, '')
   if (!label || label === safe || label === shown) return shown
   return `${label} (${shown})`
-}
-
-/** A bare URL without the punctuation that ends the sentence around it (a `)` is kept when it closes one in the URL). */
-function trimUrl(url: string): string {
-  let end = url.length
-  let open = url.match(/\(/g)?.length ?? 0
-  let close = url.match(/\)/g)?.length ?? 0
-  for (;;) {
-    const c = url[end - 1]
-    if (c && '.,;:!?\'"*_~]'.includes(c)) end--
-    else if (c === ')' && open < close) {
-      end--
-      close--
-    } else if (c === '(') {
-      end--
-      open--
-    } else break
-  }
-  return url.slice(0, end)
 }
 
 function emphasis(text: string): string {

@@ -8,6 +8,7 @@ import { requireRole } from '../../core/tenancy/auth-service.ts'
 import type { ChannelDeps, InboxSummary } from '../channel-module.ts'
 import { metaAppError, redact, type GraphClient } from './graph.ts'
 import { settingsOf } from './settings.ts'
+import { cookieOf } from '../http/cookies.ts'
 
 /*
  * "Connect with Facebook" (Messenger) and "Connect with Instagram" (Instagram Login): this
@@ -146,7 +147,7 @@ export function mountMetaOAuth(deps: {
     }
     let intent: Intent | undefined
     try {
-      intent = intentOf(req.query.state, cookieOf(req, META_OAUTH_COOKIE))
+      intent = intentOf(req.query.state, cookieOf(req.headers.cookie, META_OAUTH_COOKIE))
       const error = typeof req.query.error === 'string' ? req.query.error : undefined
       if (error === 'access_denied') throw new AppError('validation_failed', `The ${label} sign-in was cancelled: Switchboard was not allowed in, nothing was connected`, 422)
       if (error !== undefined) throw new AppError('validation_failed', `${label} refused the sign-in (${error.replace(/[^\w.-]/g, '').slice(0, 60)}); nothing was connected`, 422)
@@ -186,19 +187,6 @@ export function mountMetaOAuth(deps: {
 
 /** An error as the manager reads it, never with a token. */
 const describe = (error: unknown): string => redact(error instanceof AppError ? error.message : metaAppError('The sign-in', error).message).slice(0, 500)
-
-function cookieOf(req: Request, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const at = part.indexOf('=')
-    if (at < 0 || part.slice(0, at).trim() !== name) continue
-    try {
-      return decodeURIComponent(part.slice(at + 1).trim())
-    } catch {
-      return undefined
-    }
-  }
-  return undefined
-}
 
 /** A Meta call outside the Graph client (Instagram's code and token exchanges): JSON back, Meta's error message on failure, never the token. */
 async function callJson(operation: string, url: URL, init: RequestInit): Promise<{ json: Record<string, unknown>; text: string }> {

@@ -1,5 +1,6 @@
 import type { Choice, Source } from '../../core/ports.ts'
 import { HANDOFF_CHOICE } from '../../core/conversation/steps.ts'
+import { trimUrl } from '../text/urls.ts'
 
 /*
  * Block Kit limits this module keeps to (https://api.slack.com/reference/block-kit/blocks,
@@ -153,25 +154,6 @@ function safeUrl(raw: string): string | undefined {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined
   return escapeControl(url.href.replace(/[|<>\s"]/g, (c) => encodeURIComponent(c)))
-}
-
-/** A bare URL without the punctuation that ends the sentence around it (a `)` is kept when it closes one in the URL). */
-function trimUrl(url: string): string {
-  let end = url.length
-  let open = url.match(/\(/g)?.length ?? 0
-  let close = url.match(/\)/g)?.length ?? 0
-  for (;;) {
-    const c = url[end - 1]
-    if (c && '.,;:!?\'"*_~]'.includes(c)) end--
-    else if (c === ')' && open < close) {
-      end--
-      close--
-    } else if (c === '(') {
-      end--
-      open--
-    } else break
-  }
-  return url.slice(0, end)
 }
 
 function emphasis(escaped: string): string {

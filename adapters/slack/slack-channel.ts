@@ -1,5 +1,6 @@
 import { ErrorCode, WebClient, type Logger as SlackLogger, LogLevel } from '@slack/web-api'
 import { AppError } from '../../core/errors.ts'
+import { readCapped } from '../net/read-capped.ts'
 import type { ChannelAdapter, Inbox, Logger, RawRequest, Store } from '../../core/ports.ts'
 import type { SecretBox } from '../../core/security/secrets.ts'
 import type { SendLimits, SendScheduler } from '../net/send-scheduler.ts'
@@ -263,16 +264,7 @@ export function createSlackChannel(deps: {
       if (!res.ok) throw new AppError('provider_error', `Slack file download failed with HTTP ${res.status}`, 502)
       // Without files:read Slack answers its sign-in page instead of the file.
       if ((res.headers.get('content-type') ?? '').startsWith('text/html') && !(attachment.mimeType ?? '').includes('html')) throw new AppError('channel_unauthorized', 'Slack did not hand over the file: the app needs the files:read scope', 422)
-      const declared = Number(res.headers.get('content-length') ?? 0)
-      if (declared > maxBytes) throw new AppError('file_too_large', `The file is larger than ${Math.round(maxBytes / 1024 / 1024)} MB`, 413)
-      const chunks: Buffer[] = []
-      let size = 0
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        size += chunk.length
-        if (size > maxBytes) throw new AppError('file_too_large', `The file is larger than ${Math.round(maxBytes / 1024 / 1024)} MB`, 413)
-        chunks.push(Buffer.from(chunk))
-      }
-      return Buffer.concat(chunks)
+      return readCapped(res, maxBytes)
     },
   }
 }

@@ -3,6 +3,7 @@ import type { Api } from 'grammy'
 import type { InlineKeyboardButton } from 'grammy/types'
 import { z } from 'zod'
 import { AppError } from '../../core/errors.ts'
+import { readCapped } from '../net/read-capped.ts'
 import type { Attachment, ChannelAdapter, ChannelEvent, Choice, Inbox, Logger, RawRequest, Store } from '../../core/ports.ts'
 import { LINK_COMMAND } from '../../core/commands/admin-console.ts'
 import type { SecretBox } from '../../core/security/secrets.ts'
@@ -310,9 +311,7 @@ export function createTelegramChannel(deps: { store: Store; secrets: SecretBox; 
         throw new AppError('telegram_unreachable', `Telegram file download failed: ${redactToken((error as Error).message, token)}`, 502)
       }
       if (!res.ok) throw new AppError('provider_error', `Telegram file download failed with HTTP ${res.status}`, 502)
-      const bytes = Buffer.from(await res.arrayBuffer())
-      if (bytes.length > maxBytes) throw new AppError('file_too_large', `The file is larger than ${Math.round(maxBytes / 1024 / 1024)} MB`, 413)
-      return bytes
+      return readCapped(res, maxBytes)
     },
   }
 }

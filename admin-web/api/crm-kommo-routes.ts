@@ -1,11 +1,11 @@
-import { timingSafeEqual } from 'node:crypto'
-import type { Request } from 'express'
 import { z } from 'zod'
 import { AppError } from '../../core/errors.ts'
 import type { Logger } from '../../core/ports.ts'
+import { safeEqual } from '../../core/security/passwords.ts'
 import type { SecretBox } from '../../core/security/secrets.ts'
 import { hasRole, requireRole } from '../../core/tenancy/auth-service.ts'
 import type { createApi } from '../../adapters/http/api.ts'
+import { cookieOf } from '../../adapters/http/cookies.ts'
 import type { KommoConfig } from '../../adapters/kommo/config.ts'
 import type { KommoConnections } from '../../adapters/kommo/connection.ts'
 
@@ -15,19 +15,6 @@ const STATE_COOKIE = 'switchboard-kommo-oauth-state'
 const STATE_TTL_MS = 10 * 60_000
 const intentSchema = z.object({ purpose: z.literal('kommo-oauth'), organizationId: z.string().min(1), userId: z.string().min(1), at: z.number() })
 
-function cookieOf(req: Request, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const at = part.indexOf('=')
-    if (at < 0 || part.slice(0, at).trim() !== name) continue
-    try {
-      return decodeURIComponent(part.slice(at + 1).trim())
-    } catch {
-      return undefined
-    }
-  }
-  return undefined
-}
-const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b))
 
 /**
  * The organization's Kommo account: connect it with a long-lived token, read its state (the
@@ -75,8 +62,8 @@ export function registerKommoRoutes(deps: { api: ReturnType<typeof createApi>; k
       try {
         if (!kommo.oauthAvailable()) throw new AppError('not_found', '"Connect with Kommo" is not configured here', 404)
         const state = typeof req.query.state === 'string' ? req.query.state : ''
-        const cookie = cookieOf(req, STATE_COOKIE)
-        if (!state || !cookie || !same(state, cookie)) throw new AppError('unauthorized', 'The Kommo sign-in did not match this browser session; start again from the admin web', 401)
+        const cookie = cookieOf(req.headers.cookie, STATE_COOKIE)
+        if (!state || !cookie || !safeEqual(state, cookie)) throw new AppError('unauthorized', 'The Kommo sign-in did not match this browser session; start again from the admin web', 401)
         let intent: z.infer<typeof intentSchema>
         try {
           intent = intentSchema.parse(JSON.parse(deps.secrets.open(state)))

@@ -14,6 +14,7 @@ import type { AuthService } from '../../core/tenancy/auth-service.ts'
 import { requireRole } from '../../core/tenancy/auth-service.ts'
 import type { createApi } from '../../adapters/http/api.ts'
 import { setRateLimitHeaders } from '../../adapters/http/rate-limit.ts'
+import { cookieOf } from '../../adapters/http/cookies.ts'
 import type { Response } from 'express'
 import { csrfTokenOf, type Principal } from '../../core/tenancy/auth-service.ts'
 
@@ -499,17 +500,8 @@ export function tokenOf(headers: { authorization?: string; cookie?: string }): S
     const bearer = /^Bearer\s+(\S+)$/i.exec(headers.authorization)?.[1]
     return bearer ? { token: bearer, via: 'bearer' } : null
   }
-  for (const part of headers.cookie?.split(';') ?? []) {
-    const [name, ...value] = part.trim().split('=')
-    if (name !== SESSION_COOKIE) continue
-    try {
-      const token = decodeURIComponent(value.join('='))
-      return token ? { token, via: 'cookie' } : null
-    } catch {
-      return null
-    }
-  }
-  return null
+  const token = cookieOf(headers.cookie, SESSION_COOKIE)
+  return token ? { token, via: 'cookie' } : null
 }
 
 /**
