@@ -116,6 +116,7 @@ export function createKommoConnections(deps: {
 
   async function mark(row: Pick<Row, 'id' | 'organizationId' | 'status'>, status: 'broken' | 'blocked', reason: string) {
     const { count } = await prisma.crmConnection.updateMany({ where: { id: row.id, status: { not: status } }, data: { status, statusReason: reason, updatedAt: now() } })
+    recent.delete(row.organizationId)
     if (!count) return
     // Still connecting (never read): the admin who connects sees the refusal; nobody else is told.
     if (!(await prisma.crmConnection.findUnique({ where: { id: row.id }, select: { syncedAt: true } }))?.syncedAt) return
@@ -179,6 +180,8 @@ export function createKommoConnections(deps: {
   }
 
   const clients = new Map<string, { subdomain: string; credentials: string; client: KommoClient }>()
+  /** current(): the connection's state, kept briefly for the turns; forgotten when this process changes it. */
+  const recent = new Map<string, { until: number; state: KommoState }>()
   function clientOf(row: Row): KommoClient {
     // A connection made again (or its tokens refreshed) gets a new client: one that found the account blocked stays behind.
     const cached = clients.get(row.id)
@@ -224,6 +227,7 @@ export function createKommoConnections(deps: {
       fields: { phone: fieldList.find((f) => f.code === 'PHONE')?.id ?? null, email: fieldList.find((f) => f.code === 'EMAIL')?.id ?? null, identity },
     }
     await prisma.crmConnection.update({ where: { id: row.id }, data: { accountId: account ? String(account.id) : row.accountId, accountName: account?.name ?? row.accountName, catalog: catalog as unknown as Prisma.InputJsonValue, syncedAt: now(), updatedAt: now() } })
+    recent.delete(row.organizationId)
     return catalog
   }
 
@@ -357,6 +361,7 @@ export function createKommoConnections(deps: {
     const previous = await prisma.crmConnection.findUnique({ where: { organizationId: input.organizationId } })
     const data = { provider: 'kommo', subdomain, authKind: input.authKind, status: 'active', statusReason: null, credentials: seal(input.tokens), expiresAt: input.tokens.expiresAt ?? null, updatedAt: now() }
     const row = previous ? await prisma.crmConnection.update({ where: { id: previous.id }, data }) : await prisma.crmConnection.create({ data: { id: newId(), organizationId: input.organizationId, ...data } })
+    recent.delete(input.organizationId)
     clients.delete(row.id)
     try {
       await syncRow(row)
@@ -396,6 +401,21 @@ export function createKommoConnections(deps: {
     async get(organizationId: string, viewer: { admin?: boolean } = {}): Promise<KommoState> {
       const row = await prisma.crmConnection.findUnique({ where: { organizationId } })
       return row ? stateOf(row, viewer.admin === true) : { connected: false, oauthAvailable: Boolean(oauth) }
+    },
+
+    /**
+     * The state for a turn (the stages and users the model is offered, the lead mode): read at most
+     * once every 2 seconds per organization, so a turn does not look the connection up three times.
+     * Changes made in this process are seen at once; another process's within 2 seconds.
+     */
+    async current(organizationId: string): Promise<KommoState> {
+      const cached = recent.get(organizationId)
+      if (cached && cached.until > Date.now()) return cached.state
+      const row = await prisma.crmConnection.findUnique({ where: { organizationId } })
+      const state: KommoState = row ? stateOf(row, false) : { connected: false, oauthAvailable: Boolean(oauth) }
+      recent.set(organizationId, { until: Date.now() + 2000, state })
+      if (recent.size > 10_000) recent.clear()
+      return state
     },
 
     /**
@@ -440,6 +460,7 @@ export function createKommoConnections(deps: {
       const unknown = next.responsibleUserIds.filter((id) => !catalog.users.some((u) => u.id === id))
       if (unknown.length) throw new AppError('validation_failed', `Kommo has no user ${unknown.join(', ')}`, 422)
       const updated = await prisma.crmConnection.update({ where: { id: row.id }, data: { settings: { ...(row.settings as object), ...next } as unknown as Prisma.InputJsonValue, updatedAt: now() } })
+      recent.delete(input.organizationId)
       await deps.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId, action: 'crm.kommo_settings_changed', target: row.id, data: { ...next } })
       return stateOf(updated, true)
     },
@@ -475,6 +496,7 @@ export function createKommoConnections(deps: {
       } else if (webhook?.mode === 'manual') {
         deps.logger.info({ organizationId: row.organizationId, connectionId: row.id }, 'Kommo disconnected: the webhook added by hand stays in Kommo until an admin removes it (its posts are refused)')
       }
+      recent.delete(input.organizationId)
       await prisma.crmConnection.delete({ where: { id: row.id } })
       clients.delete(row.id)
       await deps.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId, action: 'crm.kommo_disconnected', target: row.id, data: { subdomain: row.subdomain, ...(webhookRemoved === null ? {} : { webhookRemoved }) } })

@@ -162,7 +162,7 @@ export function createKommoCrm(deps: { builtin: CrmPort; kommo: KommoConnections
     listLeads: (organizationId, input) => builtin.listLeads(organizationId, input),
 
     async users(organizationId) {
-      const state = await kommo.get(organizationId)
+      const state = await kommo.current(organizationId)
       if (!state.connected || state.status !== 'active' || !state.catalog.users.length) return null
       return state.catalog.users.map((u) => u.name)
     },
@@ -184,7 +184,7 @@ export function createKommoCrm(deps: { builtin: CrmPort; kommo: KommoConnections
 
     /** With "every new customer", a customer with no lead yet gets one in Kommo before the agent answers. */
     async customerWrote(input) {
-      const state = await kommo.get(input.organizationId)
+      const state = await kommo.current(input.organizationId)
       if (!state.connected || state.status !== 'active' || state.settings.leadMode !== 'every_contact') return
       if (await prisma.lead.findFirst({ where: { organizationId: input.organizationId, contactId: input.contactId }, select: { id: true } })) return
       const contact = await prisma.contact.findFirst({ where: { id: input.contactId, organizationId: input.organizationId }, select: { name: true } })
@@ -231,7 +231,7 @@ export function createKommoCrm(deps: { builtin: CrmPort; kommo: KommoConnections
     },
 
     async stages(organizationId) {
-      const state = await kommo.get(organizationId)
+      const state = await kommo.current(organizationId)
       if (!state.connected || state.status !== 'active') return null
       try {
         return targetOf(state).pipeline.statuses.map((s) => s.name)
