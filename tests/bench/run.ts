@@ -10,8 +10,8 @@ type Benchmark = { description: string; run: (options: string[]) => Promise<void
 /** name -> benchmark. Each is imported only when it runs. */
 const BENCHMARKS: Record<string, Benchmark> = {
   turns: {
-    description: 'web chat turns over HTTP with the extractive answerer on PGlite, ~300 chunks, concurrency 1 and 32',
-    run: async () => (await import('./turns.ts')).turns(),
+    description: 'web chat turns over HTTP with the extractive answerer on PGlite, ~300 chunks, concurrency 1 and 32, each beside its floor; statements per turn counted (--turns1 <n>, --turnsN <n>)',
+    run: async (options) => (await import('./turns.ts')).turns(options),
   },
   retrieval: {
     description: 'Recall@1/5, MRR@10 and search latency on the SQuAD and XQuAD-ru sets through ingestion and hybrid search (--file <path>, --limit <n>, --titles)',

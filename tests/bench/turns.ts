@@ -428,6 +428,16 @@ const round = (x: number, digits: number) => Number(x.toFixed(digits))
 const ms = (x: number) => Math.round(x)
 const log = (msg: string) => console.log(`[turns] ${msg}`)
 
-export async function turns(): Promise<void> {
-  printTurnsResult(await runTurnsBenchmark())
+/** `--turns1 <n>` and `--turnsN <n>`: turns per phase at concurrency 1 and 32 (300 and 1,000), for a quicker run on a busy machine. */
+export async function turns(options: string[] = []): Promise<void> {
+  const number = (name: string) => {
+    const at = options.indexOf(name)
+    if (at < 0) return undefined
+    const n = Number(options[at + 1])
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${name} needs a whole number of turns`)
+    return n
+  }
+  const c1Turns = number('--turns1')
+  const c32Turns = number('--turnsN')
+  printTurnsResult(await runTurnsBenchmark({ ...(c1Turns ? { c1Turns } : {}), ...(c32Turns ? { c32Turns } : {}) }))
 }
