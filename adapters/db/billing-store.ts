@@ -4,13 +4,6 @@ import type { BillingNotification, BillingStore, ReserveOutcome } from '../../co
 import type { Database } from './database.ts'
 import { Prisma } from './generated/client.ts'
 
-/** Thrown inside the reservation transaction to roll back its insert when the period is used up. */
-class LimitReached extends Error {
-  constructor() {
-    super('limit reached')
-  }
-}
-
 const isUniqueViolation = (e: unknown) => e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002'
 const isoDay = (d: Date) => d.toISOString().slice(0, 10)
 const asObject = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? { ...(v as Record<string, unknown>) } : {})
@@ -19,14 +12,14 @@ const asObject = (v: unknown): Record<string, unknown> => (v && typeof v === 'ob
 const TX_OPTIONS = { maxWait: 15_000, timeout: 15_000 }
 
 /**
- * The quota's tables over Prisma (PGlite or PostgreSQL). The reservation is one interactive
- * transaction under READ COMMITTED:
+ * The quota's tables over Prisma (PGlite or PostgreSQL). The reservation is one statement, a
+ * function (switchboard_reserve_response) that runs under READ COMMITTED:
  *   1. INSERT the UsageReservation (primary key messageId) ON CONFLICT DO NOTHING: a concurrent
  *      insert of the same message waits for the first transaction, then finds the row (idempotent);
  *   2. make sure the period's UsageCounter row exists (INSERT ... ON CONFLICT DO NOTHING);
  *   3. UPDATE the counter by one only WHERE responses < limit. The row lock serialises concurrent
  *      updates and PostgreSQL re-checks the WHERE against the newest committed row after the wait,
- *      so exactly `limit - used` of them succeed; zero rows updated rolls the whole transaction back;
+ *      so exactly `limit - used` of them succeed; zero rows updated deletes the reservation again;
  *   4. add one to the day's UsageDay row.
  * Every transaction takes its locks in that order (its own reservation, the counter, the day), so
  * they cannot deadlock.
@@ -64,39 +57,21 @@ export function createPrismaBillingStore(db: Database): BillingStore {
       }
     },
 
+    // One statement (migration 20261208500000_reserve_response): the steps above, in a function.
     reserve: async ({ organizationId, messageId, periodStart, periodEnd, day, limit }): Promise<ReserveOutcome> => {
-      try {
-        return await prisma.$transaction(async (tx) => {
-          const inserted = await tx.$executeRaw`
-            INSERT INTO "UsageReservation" ("messageId", "organizationId", "periodStart", "day")
-            VALUES (${messageId}, ${organizationId}, ${periodStart}, ${day})
-            ON CONFLICT ("messageId") DO NOTHING`
-          if (inserted === 0) {
-            // Reserved before (a retried turn): the same answer, nothing counted twice.
-            const existing = await tx.usageReservation.findUnique({ where: { messageId } })
-            if (!existing || existing.organizationId !== organizationId) throw new Error(`Message ${messageId} is reserved by another organization`)
-            const counter = await tx.usageCounter.findUnique({ where: { organizationId_periodStart: { organizationId, periodStart: existing.periodStart } }, select: { responses: true } })
-            return { ok: true as const, created: false, used: counter?.responses ?? 0 }
-          }
-          await tx.$executeRaw`
-            INSERT INTO "UsageCounter" (id, "organizationId", "periodStart", "periodEnd", responses)
-            VALUES (${newId()}, ${organizationId}, ${periodStart}, ${periodEnd}, 0)
-            ON CONFLICT ("organizationId", "periodStart") DO NOTHING`
-          const rows = await tx.$queryRaw<{ responses: number }[]>`
-            UPDATE "UsageCounter" SET responses = responses + 1
-            WHERE "organizationId" = ${organizationId} AND "periodStart" = ${periodStart}
-              AND (${limit}::int IS NULL OR responses < ${limit}::int)
-            RETURNING responses`
-          if (rows.length === 0) throw new LimitReached()
-          await tx.$executeRaw`
-            INSERT INTO "UsageDay" ("organizationId", day, responses) VALUES (${organizationId}, ${day}, 1)
-            ON CONFLICT ("organizationId", day) DO UPDATE SET responses = "UsageDay".responses + 1`
-          return { ok: true as const, created: true, used: Number(rows[0]!.responses) }
-        }, TX_OPTIONS)
-      } catch (error) {
-        if (!(error instanceof LimitReached)) throw error
-        return { ok: false, used: await used(organizationId, periodStart) }
-      }
+      const [row] = await prisma.$queryRawUnsafe<{ ok: boolean; created: boolean; used: number }[]>(
+        'SELECT ok, created, used FROM switchboard_reserve_response($1, $2, $3::timestamp(3), $4::timestamp(3), $5::timestamp(3), $6::int, $7)',
+        messageId,
+        organizationId,
+        periodStart,
+        periodEnd,
+        day,
+        limit,
+        newId(),
+      )
+      if (!row) throw new Error('switchboard_reserve_response returned nothing')
+      const used = Number(row.used)
+      return row.ok ? { ok: true, created: row.created, used } : { ok: false, used }
     },
 
     release: async ({ organizationId, messageId }) =>
