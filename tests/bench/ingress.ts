@@ -61,6 +61,8 @@ const SLACK = { teamId: 'T0WORKSPACE', appId: 'A0SWITCHBRD', botToken: 'xoxb-99-
 const META = { pageId: '104000000000001', token: 'EAAGbenchpagetoken000000000000000000001', secret: '0123456789abcdef0123456789abcdef' }
 /** Deliveries prepared per phase and second: more than either server can take, so wrk never runs out. */
 const PREPARED_PER_SECOND = 4000
+/** Deliveries sent one by one before a channel's first phase (not measured). */
+const WARM_UP = 30
 const here = path.dirname(fileURLToPath(import.meta.url))
 const round = (x: number, digits = 1) => Number(x.toFixed(digits))
 
@@ -151,8 +153,7 @@ export async function ingress(options: string[] = []) {
 
   let serial = 0
   /** Distinct deliveries for one phase; `chatBase` keeps each phase's conversations (and replies) apart. */
-  function prepare(channel: Channel, chatBase: number, target: { inboxId?: string; telegramSecret?: string }): Delivery[] {
-    const count = PREPARED_PER_SECOND * seconds
+  function prepare(channel: Channel, chatBase: number, target: { inboxId?: string; telegramSecret?: string }, count = PREPARED_PER_SECOND * seconds): Delivery[] {
     const now = Math.floor(Date.now() / 1000)
     return Array.from({ length: count }, (): Delivery => {
       const n = ++serial
@@ -173,6 +174,13 @@ export async function ingress(options: string[] = []) {
 
   type Ran = { channel: Channel; connections: number; deliveries: Delivery[]; result: WrkResult; chatBase: number; loadAverage1m: number; acked: Set<number>; refused: number; redelivered: number }
   async function phase(input: { channel: Channel; connections: number; port: number; chatBase: number; inboxId?: string; telegramSecret?: string }): Promise<Ran> {
+    if (input.connections === 4) {
+      // Warm-up, not measured: the channel's code paths loaded and compiled, its first conversations made.
+      for (const d of prepare(input.channel, input.chatBase + chats, input, WARM_UP)) {
+        const res = await fetch(`http://127.0.0.1:${input.port}${d.path}`, { method: 'POST', headers: d.headers, body: d.body })
+        if (!res.ok) throw new Error(`warm-up delivery to ${input.channel} answered ${res.status}: ${await res.text()}`)
+      }
+    }
     const deliveries = prepare(input.channel, input.chatBase, input)
     const file = path.join(work, `${input.channel}-${input.connections}.tsv`)
     await writeFile(file, deliveries.map((d) => [d.n, d.path, ...Object.entries(d.headers).flat(), d.body].join('\t')).join('\n') + '\n')
