@@ -300,7 +300,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
       await store.ping()
       await queue.ping()
     },
-    routers: [api.router, paymentWebhooks, kommoWebhooks.router, createWebhookRouter({ store, channels, ingress }), ...channelSet.routers(), createAdminWebRouter()],
+    routers: [api.router, paymentWebhooks, kommoWebhooks.router, createWebhookRouter({ store, channels, ingress, urgent: db.urgent }), ...channelSet.routers(), createAdminWebRouter()],
   })
   await channelSet.start()
 

@@ -12,12 +12,19 @@ import { ConfigError } from '../../core/config/index.ts'
 import { databasePoolSize } from '../../core/config/index.ts'
 import { PrismaClient } from './generated/client.ts'
 import { migrate, type SqlRunner } from './migrate.ts'
+import { createPriorityLane, throughLane } from './priority-lane.ts'
 
 export type Database = {
   kind: 'pglite' | 'postgres'
   prisma: PrismaClient
   runner: SqlRunner
   migrate(): Promise<string[]>
+  /**
+   * Runs `fn` with its statements ahead of the others: ingress (a delivery stored before it is
+   * acknowledged) on the embedded database's single connection. PostgreSQL's pool has connections
+   * enough: there it only runs `fn`.
+   */
+  urgent<T>(fn: () => Promise<T>): Promise<T>
   close(): Promise<void>
 }
 
@@ -51,19 +58,23 @@ async function openPglite(dataDir: string, sharedBuffers: string): Promise<Datab
     if (!existsSync(path.join(target, 'PG_VERSION'))) await initdbInChildProcess(target)
   }
   const client = await PGlite.create(target, options)
+  // Prisma and the raw runner reach the one connection through the lane: ingress goes first.
+  const lane = createPriorityLane()
+  const connection = throughLane(client, lane)
   const runner: SqlRunner = {
     exec: async (sql) => {
-      await client.exec(sql)
+      await connection.exec(sql)
     },
-    query: async <T,>(sql: string, params: unknown[] = []) => (await client.query<T>(sql, params)).rows,
+    query: async <T,>(sql: string, params: unknown[] = []) => (await connection.query<T>(sql, params)).rows,
     withLock: (fn) => fn(), // one process owns a PGlite directory
   }
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(client) })
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(connection) })
   return {
     kind: 'pglite',
     prisma,
     runner,
     migrate: () => migrate(runner),
+    urgent: lane.urgent,
     close: async () => {
       await prisma.$disconnect()
       await client.close()
@@ -156,6 +167,7 @@ async function openPostgres(url: string): Promise<Database> {
       await requirePgvector(pool, url)
       return migrate(runner)
     },
+    urgent: (fn) => fn(),
     close: async () => {
       await prisma.$disconnect()
       await pool.end()

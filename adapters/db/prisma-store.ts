@@ -20,6 +20,7 @@ import type {
 import { createPrismaAdminStore } from './admin-store.ts'
 import type { Database } from './database.ts'
 import { createKnowledgeRepository } from './knowledge-store.ts'
+import { createInboundWriter } from './inbound-writer.ts'
 import { Prisma } from './generated/client.ts'
 import type * as Models from './generated/models.ts'
 
@@ -100,6 +101,12 @@ const inboundRow = (conversation: { id: string; organizationId: string; inboxId:
   externalMessageId: message.externalMessageId,
   direction: 'in' as const,
   author: 'contact' as const,
+  ...inboundFields(message),
+  status: 'pending' as const,
+})
+
+/** What an inbound message's row holds of the message itself. */
+const inboundFields = (message: InboundMessage) => ({
   text: message.text ?? '',
   attachments: message.attachments as unknown as Prisma.InputJsonValue,
   meta: {
@@ -111,12 +118,13 @@ const inboundRow = (conversation: { id: string; organizationId: string; inboxId:
     ...(message.choiceId ? { choiceId: message.choiceId } : {}),
     ...(message.replyContext ? { replyContext: message.replyContext } : {}),
   },
-  status: 'pending' as const,
 })
 
 /** The core Store over Prisma. Every query on customer data filters by organizationId. */
 export function createPrismaStore(db: Database): Store {
   const prisma = db.prisma
+  // Messages of known conversations, written together by one statement ahead of the turns' (ingress).
+  const inbound = createInboundWriter({ runner: db.runner, urgent: db.urgent })
 
   /** An inbound message of a known conversation; a redelivery returns the stored one. */
   async function insertInbound({ conversation, message }: { conversation: Conversation; message: InboundMessage }) {
@@ -267,6 +275,15 @@ export function createPrismaStore(db: Database): Store {
     messages: {
       insertInbound: (input) => insertInbound(input),
       receive: async ({ inbox, message }) => {
+        // The common case in one statement shared with the messages arriving at the same time: a new
+        // message of a thread that has its conversation. A thread's first message and a redelivery
+        // take the general path below.
+        // A batch that fails (one message PostgreSQL refuses fails its statement) is stored nowhere:
+        // each of its messages is then tried alone, on that path, and is acknowledged only if stored.
+        const written = await inbound
+          .write({ id: newId(), inboxId: inbox.id, externalThreadId: message.externalThreadId, externalMessageId: message.externalMessageId, ...inboundFields(message) })
+          .catch(() => null)
+        if (written) return { ...written, created: true }
         const thread = { inboxId_externalThreadId: { inboxId: inbox.id, externalThreadId: message.externalThreadId } }
         const known = await prisma.conversation.findUnique({ where: thread })
         if (known) return { conversation: toConversation(known), ...(await insertInbound({ conversation: toConversation(known), message })) }

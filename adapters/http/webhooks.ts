@@ -16,8 +16,15 @@ import type { ChannelAdapter, ChannelEvent, ChannelKind, Inbox, RawRequest, Stor
  * checked once with the app's secret, the body goes to every inbox it names. A GET there is the
  * app's own set-up check (Meta's hub.challenge with the app's verify token), or 405.
  */
-export function createWebhookRouter(deps: { store: Store; channels: ReadonlyMap<ChannelKind, ChannelAdapter>; ingress: Ingress }): Router {
+export function createWebhookRouter(deps: {
+  store: Store
+  channels: ReadonlyMap<ChannelKind, ChannelAdapter>
+  ingress: Ingress
+  /** Runs a delivery's statements ahead of the turns' (the embedded database's single connection). */
+  urgent?: <T>(fn: () => Promise<T>) => Promise<T>
+}): Router {
   const router = express.Router()
+  const urgent = deps.urgent ?? ((fn) => fn())
 
   const unauthorized = (res: Response) => res.status(401).json({ error: { code: 'unauthorized', message: 'Invalid webhook signature or secret' } })
   const methodNotAllowed = (res: Response, allow: string, message: string) => res.status(405).set('Allow', allow).json({ error: { code: 'method_not_allowed', message } })
@@ -45,7 +52,8 @@ export function createWebhookRouter(deps: { store: Store; channels: ReadonlyMap<
     else res.json({ ok: true })
   }
 
-  router.all('/webhooks/:kind/:inboxId', async (req: Request, res: Response) => {
+  router.all('/webhooks/:kind/:inboxId', (req: Request, res: Response) => urgent(() => inboxRoute(req, res)))
+  async function inboxRoute(req: Request, res: Response) {
     if (req.method !== 'POST' && req.method !== 'GET') return void methodNotAllowed(res, 'GET, POST', 'Webhooks are POST (GET for handshakes)')
     const kind = String(req.params.kind)
     const inboxId = String(req.params.inboxId)
@@ -62,9 +70,10 @@ export function createWebhookRouter(deps: { store: Store; channels: ReadonlyMap<
       return void methodNotAllowed(res, 'POST', 'This webhook takes POST')
     }
     await deliver(req, res, adapter, inbox, raw)
-  })
+  }
 
-  router.all('/webhooks/:kind', async (req: Request, res: Response) => {
+  router.all('/webhooks/:kind', (req: Request, res: Response) => urgent(() => appRoute(req, res)))
+  async function appRoute(req: Request, res: Response) {
     const adapter = deps.channels.get(String(req.params.kind))
     if (!adapter?.locate && !adapter?.locateAll) return void res.status(404).json({ error: { code: 'not_found', message: 'Webhooks are posted to /webhooks/{kind}/{inboxId}' } })
     if (req.method !== 'POST' && req.method !== 'GET') return void methodNotAllowed(res, 'POST', 'This webhook takes POST')
@@ -77,7 +86,7 @@ export function createWebhookRouter(deps: { store: Store; channels: ReadonlyMap<
     const inbox = await adapter.locate!(raw, bodyOf(req))
     if (!inbox || inbox.channel !== adapter.kind) return void unauthorized(res)
     await deliver(req, res, adapter, inbox, raw)
-  })
+  }
 
   /**
    * One body for several inboxes (Meta batches the entries of several Pages, of any organization):

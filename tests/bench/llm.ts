@@ -323,7 +323,7 @@ type FakeOpenAI = {
  * A fake OpenAI-compatible server on 127.0.0.1 that answers at once. With `expect`, it counts the
  * calls whose model or bearer key is not the expected one (and still answers them).
  */
-async function startFakeOpenAI(expect?: { model: string; apiKey: string }): Promise<FakeOpenAI> {
+export async function startFakeOpenAI(expect?: { model: string; apiKey: string }): Promise<FakeOpenAI> {
   const counts = { completions: 0, streamed: 0, wrongModelOrKey: 0 }
   const modelField = expect ? Buffer.from(`"model":${JSON.stringify(expect.model)}`) : undefined
   const server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => {

@@ -25,9 +25,9 @@ const BENCHMARKS: Record<string, Benchmark> = {
     description: 'peak RSS above idle while importing DOCX and PDF decompression bombs and large legitimate files, each in a process of its own; target under 300 MB (--only <name,...>)',
     run: async (options) => (await import('./import-bombs.ts')).importBombs(options),
   },
-  'webhook-acks': {
-    description: 'signed Telegram, Slack and Messenger deliveries acknowledged while the turns run (acks/s, p50/p99 at concurrency 1 and 8) beside a floor (express + one HMAC check), then every stored message answered (--requests <n>)',
-    run: async (options) => (await import('./webhook-acks.ts')).webhookAcks(options),
+  ingress: {
+    description: 'webhook ingress under wrk at 4 and 32 connections with the turns running: the floor (express + PGlite, one INSERT per update) then Telegram, Slack and Messenger; requests/s, ack p50/p99, accepted, stored, answered, lost, duplicated, ratio to the floor (--duration <s>, --chats <n>, --only floor,telegram,...)',
+    run: async (options) => (await import('./ingress.ts')).ingress(options),
   },
   llm: {
     description: 'the LLM router against a local fake OpenAI-compatible server (calls/s, router overhead p50/p95), then web chat turns answered through it (turns/s, latency)',

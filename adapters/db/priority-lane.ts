@@ -1,0 +1,82 @@
+import { AsyncLocalStorage } from 'node:async_hooks'
+
+/**
+ * The embedded database has one connection: PGlite runs one query (or one whole transaction) at
+ * a time, first come first served. Left alone, a webhook's INSERT waits behind every statement the
+ * turns have queued. The lane sits in front of it and hands the connection out one operation at a
+ * time, urgent ones first: an operation started inside `urgent(fn)` (ingress: storing what a
+ * service delivered before acknowledging it) waits at most for the one operation that holds the
+ * connection, never for the queue behind it.
+ *
+ * A transaction is one operation: it keeps the connection from BEGIN to COMMIT (its own
+ * statements go to the transaction's handle, not through the lane), so nothing is interleaved in
+ * it. Order within each priority is kept.
+ */
+export type PriorityLane = {
+  /** Runs `fn`; every operation it (and what it awaits) sends through the lane goes first. */
+  urgent<T>(fn: () => Promise<T>): Promise<T>
+  /** Hands the connection to `op` when its turn comes (urgent when called inside `urgent`). */
+  run<T>(op: () => Promise<T>): Promise<T>
+  /** Operations waiting, by priority (tests, metrics). */
+  waiting(): { urgent: number; normal: number }
+}
+
+type Waiting = { op: () => Promise<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void }
+
+export function createPriorityLane(): PriorityLane {
+  const context = new AsyncLocalStorage<true>()
+  const urgentQueue: Waiting[] = []
+  const normalQueue: Waiting[] = []
+  let busy = false
+
+  function next() {
+    if (busy) return
+    const item = urgentQueue.shift() ?? normalQueue.shift()
+    if (!item) return
+    busy = true
+    let result: Promise<unknown>
+    try {
+      result = Promise.resolve(item.op())
+    } catch (error) {
+      result = Promise.reject(error)
+    }
+    result.then(item.resolve, item.reject).finally(() => {
+      busy = false
+      next()
+    })
+  }
+
+  return {
+    urgent: (fn) => context.run(true, fn),
+    run<T>(op: () => Promise<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        ;(context.getStore() ? urgentQueue : normalQueue).push({ op, resolve: resolve as (value: unknown) => void, reject })
+        next()
+      })
+    },
+    waiting: () => ({ urgent: urgentQueue.length, normal: normalQueue.length }),
+  }
+}
+
+/** The calls of a PGlite client that take its connection: each goes through the lane. */
+type Connection = {
+  query(...args: never[]): Promise<unknown>
+  exec(...args: never[]): Promise<unknown>
+  transaction(...args: never[]): Promise<unknown>
+}
+
+/**
+ * The client as Prisma's adapter and the raw runner see it: `query`, `exec` and `transaction` wait
+ * for their turn in the lane; everything else is the client's own.
+ */
+export function throughLane<C extends Connection>(client: C, lane: PriorityLane): C {
+  const gated = new Set<PropertyKey>(['query', 'exec', 'transaction'])
+  return new Proxy(client, {
+    get(target, property) {
+      // Read on the client itself: its getters use private fields, which a proxy does not have.
+      const value = Reflect.get(target, property)
+      if (!gated.has(property) || typeof value !== 'function') return typeof value === 'function' ? value.bind(target) : value
+      return (...args: unknown[]) => lane.run(() => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args))
+    },
+  })
+}

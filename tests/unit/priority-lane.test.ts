@@ -1,0 +1,140 @@
+import { describe, expect, it } from 'vitest'
+import { createPriorityLane } from '../../adapters/db/priority-lane.ts'
+import { createInboundWriter, type InboundItem } from '../../adapters/db/inbound-writer.ts'
+import type { SqlRunner } from '../../adapters/db/migrate.ts'
+
+/** An operation that holds the connection until released. */
+function held() {
+  let release: () => void = () => {}
+  const done = new Promise<void>((resolve) => (release = resolve))
+  return { op: () => done, release }
+}
+const tick = () => new Promise((resolve) => setImmediate(resolve))
+
+describe('the priority lane in front of the single embedded connection', () => {
+  it('serves an urgent operation before the normal ones queued ahead of it, and keeps each priority in order', async () => {
+    const lane = createPriorityLane()
+    const order: string[] = []
+    const record = (name: string) => async () => void order.push(name)
+    const holder = held()
+    const first = lane.run(holder.op) // a turn's statement holds the connection
+    const normal = [lane.run(record('turn-1')), lane.run(record('turn-2')), lane.run(record('turn-3'))]
+    const urgent = [lane.urgent(() => lane.run(record('ingress-1'))), lane.urgent(async () => lane.run(record('ingress-2')))]
+    await tick()
+    expect(order).toEqual([]) // nothing runs while the connection is held
+    expect(lane.waiting()).toEqual({ urgent: 2, normal: 3 })
+    holder.release()
+    await Promise.all([first, ...normal, ...urgent])
+    expect(order).toEqual(['ingress-1', 'ingress-2', 'turn-1', 'turn-2', 'turn-3'])
+  })
+
+  it('hands the connection to one operation at a time, even when one fails', async () => {
+    const lane = createPriorityLane()
+    let running = 0
+    let most = 0
+    const op = (fail: boolean) => async () => {
+      running++
+      most = Math.max(most, running)
+      await tick()
+      running--
+      if (fail) throw new Error('statement failed')
+      return 'ok'
+    }
+    const results = await Promise.allSettled([lane.run(op(false)), lane.run(op(true)), lane.urgent(() => lane.run(op(false))), lane.run(op(false))])
+    expect(most).toBe(1)
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled', 'fulfilled'])
+  })
+
+  it('is urgent for everything awaited inside urgent(), across awaits', async () => {
+    const lane = createPriorityLane()
+    const order: string[] = []
+    const holder = held()
+    const first = lane.run(holder.op)
+    const normal = lane.run(async () => void order.push('turn'))
+    const ingress = lane.urgent(async () => {
+      await tick()
+      await lane.run(async () => void order.push('ingress: inbox'))
+      await lane.run(async () => void order.push('ingress: message'))
+    })
+    await tick()
+    await tick()
+    holder.release()
+    await Promise.all([first, normal, ingress])
+    // The second urgent statement was queued after the turn's, once the first had run: it still went first.
+    expect(order[0]).toBe('ingress: inbox')
+    expect(order).toContain('turn')
+    expect(order.indexOf('ingress: message')).toBeGreaterThan(0)
+  })
+})
+
+const item = (n: number, thread = 't1'): InboundItem => ({ id: `m${n}`, inboxId: 'inbox', externalThreadId: thread, externalMessageId: `e${n}`, text: `text ${n}`, attachments: [], meta: {} })
+const row = (id: string) => ({ id, seq: 1, organizationId: 'org', inboxId: 'inbox', conversationId: 'c1', externalMessageId: `e-${id}`, text: '', attachments: [], meta: {}, status: 'pending', createdAtMs: 0, c_agentId: 'a', c_contactId: 'p', c_externalThreadId: 't1', c_state: 'bot', c_createdAtMs: 0, c_lastMessageAtMs: 0 })
+
+/** A runner whose statements complete (or fail) only when the test says so. */
+function controlledRunner() {
+  const statements: { params: unknown[]; finish: (rows: unknown[]) => void; fail: (error: Error) => void }[] = []
+  const runner: SqlRunner = {
+    exec: async () => undefined,
+    withLock: (fn) => fn(),
+    query: <T,>(_sql: string, params: unknown[] = []) =>
+      new Promise<T[]>((resolve, reject) => statements.push({ params, finish: (rows) => resolve(rows as T[]), fail: reject })),
+  }
+  return { runner, statements }
+}
+
+describe('group commit of inbound messages', () => {
+  it('resolves no write before its statement has completed, and writes what arrived meanwhile in the next statement', async () => {
+    const { runner, statements } = controlledRunner()
+    const writer = createInboundWriter({ runner })
+    const settled: string[] = []
+    const first = writer.write(item(1)).then((w) => void settled.push(`1:${w?.message.id}`))
+    const second = writer.write(item(2)).then((w) => void settled.push(`2:${w?.message.id}`))
+    await tick()
+    expect(statements).toHaveLength(1)
+    expect(statements[0]!.params[0]).toEqual(['m1', 'm2']) // one statement for both, in arrival order
+    const third = writer.write(item(3)).then((w) => void settled.push(`3:${w?.message.id}`))
+    await tick()
+    expect(statements).toHaveLength(1) // waits for the write under way
+    expect(settled).toEqual([]) // nothing acknowledged before the commit
+    statements[0]!.finish([row('m1'), row('m2')])
+    await Promise.all([first, second])
+    expect(settled).toEqual(['1:m1', '2:m2'])
+    await tick()
+    expect(statements).toHaveLength(2)
+    expect(statements[1]!.params[0]).toEqual(['m3'])
+    expect(settled).toHaveLength(2)
+    statements[1]!.finish([]) // not inserted (no conversation yet, or stored already): the caller's general path
+    await third
+    expect(settled).toEqual(['1:m1', '2:m2', '3:undefined'])
+    expect(writer.batches()).toBe(2)
+  })
+
+  it('fails every write of a batch whose statement fails: none is reported stored', async () => {
+    const { runner, statements } = controlledRunner()
+    const writer = createInboundWriter({ runner })
+    const writes = [writer.write(item(1)), writer.write(item(2)), writer.write(item(3))]
+    await tick()
+    statements[0]!.fail(new Error('disk full'))
+    const results = await Promise.allSettled(writes)
+    expect(results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'stored'))).toEqual(['disk full', 'disk full', 'disk full'])
+    // The writer goes on with the next batch.
+    const next = writer.write(item(4))
+    await tick()
+    statements[1]!.finish([row('m4')])
+    expect((await next)?.message.id).toBe('m4')
+  })
+
+  it('writes at most maxBatch messages per statement', async () => {
+    const { runner, statements } = controlledRunner()
+    const writer = createInboundWriter({ runner, maxBatch: 2 })
+    const writes = [1, 2, 3, 4, 5].map((n) => writer.write(item(n)))
+    await tick()
+    statements[0]!.finish([])
+    await tick()
+    statements[1]!.finish([])
+    await tick()
+    statements[2]!.finish([])
+    await Promise.all(writes)
+    expect(statements.map((s) => s.params[0])).toEqual([['m1', 'm2'], ['m3', 'm4'], ['m5']])
+  })
+})
