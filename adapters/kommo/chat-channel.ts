@@ -6,6 +6,7 @@ import { DELIVERY_REFUSED } from '../../core/ports.ts'
 import type { ChannelAdapter, Conversation, HandoffDesk, Inbox, JobContext, Message } from '../../core/ports.ts'
 import type { Channel, ChannelDeps } from '../channel-module.ts'
 import { defineChannel } from '../channel-module.ts'
+import { splitText } from '../meta/format.ts'
 import { createAmojoClient, type AmojoClient, type AmojoNewMessage, type AmojoUser } from './chat-client.ts'
 import { attachmentsOf, ids, operatorText, parseChatHook } from './chat-hook.ts'
 import { hookSignatureValid } from './chat-signature.ts'
@@ -35,7 +36,8 @@ export const KOMMO_CHAT_SILENCE_JOB = 'kommo.chat_silence'
 export const KOMMO_CHAT_RELEASE_JOB = 'kommo.chat_release'
 /** What the customer is told when the operator went silent for longer than the inbox allows. */
 export const SILENCE_REPLY = 'Our team member has stepped away. I am back and happy to help; write "talk to a person" if you need them again.'
-const TEXT_LIMIT = 10_000
+/** Kommo documents no length limit for a chat message: answers are split at 4,000 characters, as the messengers its chats show. */
+const TEXT_LIMIT = 4000
 
 export const kommoChatConfig = z.object({
   /** The channel's id from Kommo's channel registration. */
@@ -92,7 +94,7 @@ export const kommo = defineChannel({
 export function createKommoChatChannel(deps: ChannelDeps<KommoChatConfig>): Channel<z.infer<typeof connectBody>> {
   const { store, config, logger } = deps
   const configured = Boolean(config.KOMMO_CHANNEL_ID && config.KOMMO_CHANNEL_SECRET)
-  const amojo: AmojoClient | null = configured ? createAmojoClient({ baseUrl: config.KOMMO_CHATS_URL, channelId: config.KOMMO_CHANNEL_ID!, secret: config.KOMMO_CHANNEL_SECRET!, logger }) : null
+  const amojo: AmojoClient | null = configured ? createAmojoClient({ baseUrl: config.KOMMO_CHATS_URL, channelId: config.KOMMO_CHANNEL_ID!, secret: config.KOMMO_CHANNEL_SECRET!, logger, ...(deps.sleep ? { sleep: deps.sleep } : {}) }) : null
   const need = () => {
     if (!amojo) throw new AppError('channel_unavailable', 'Kommo chats need KOMMO_CHANNEL_ID and KOMMO_CHANNEL_SECRET (from Kommo’s channel registration)', 409)
     return amojo
@@ -295,7 +297,7 @@ export function createKommoChatChannel(deps: ChannelDeps<KommoChatConfig>): Chan
     const mirrored = ids.conversationOf(m.conversation.client_id)
     if (mirrored) {
       const conversation = await store.conversations.get(inbox.organizationId, mirrored)
-      if (!conversation || conversation.inboxId === inbox.id) {
+      if (!conversation) {
         logger.info({ inboxId: inbox.id }, 'Kommo chats: a message in a chat of no conversation here; ignored')
         return []
       }
@@ -363,19 +365,24 @@ export function createKommoChatChannel(deps: ChannelDeps<KommoChatConfig>): Chan
       const msgid = `sb-${createHash('sha1').update(sendKey).digest('hex').slice(0, 32)}`
       const agent = await store.agents.get(inbox.organizationId, inbox.agentId)
       const profile = receiver.phone || receiver.email ? { profile: { ...(receiver.phone ? { phone: receiver.phone } : {}), ...(receiver.email ? { email: receiver.email } : {}) } } : {}
-      const text = [message.text, ...(message.sources?.length ? [`Sources: ${message.sources.map((x) => x.title).join('; ')}`] : [])].join('\n\n').slice(0, TEXT_LIMIT)
-      const payload = {
-        ...payloadAt(new Date()),
-        msgid,
-        conversation_id: `sb-k-${to.externalThreadId}`,
-        conversation_ref_id: to.externalThreadId,
-        sender: botUser(agent?.name ?? 'Bot'),
-        receiver: { id: `sb-k-${receiver.receiverId}`, ref_id: receiver.receiverId!, name: 'Client', ...profile },
-        message: { type: 'text' as const, text },
-        silent: false,
+      const text = [message.text, ...(message.sources?.length ? [`Sources: ${message.sources.map((x) => x.title).join('; ')}`] : [])].join('\n\n')
+      const chatClient = { id: `sb-k-${receiver.receiverId}`, ref_id: receiver.receiverId!, name: 'Client', ...profile }
+      // A long answer goes as several messages, each with its own msgid derived from the send key.
+      let last: string | undefined
+      for (const [i, part] of splitText(text, TEXT_LIMIT).entries()) {
+        const payload: AmojoNewMessage & { conversation_ref_id: string } = {
+          ...payloadAt(new Date()),
+          msgid: i ? `${msgid}-${i}` : msgid,
+          conversation_id: `sb-k-${to.externalThreadId}`,
+          conversation_ref_id: to.externalThreadId,
+          sender: botUser(agent?.name ?? 'Bot'),
+          receiver: chatClient,
+          message: { type: 'text', text: part },
+          silent: false,
+        }
+        last = (await need().send({ scopeId: s.scopeId, payload })).msgid ?? msgid
       }
-      const sent = await need().send({ scopeId: s.scopeId, payload: payload as AmojoNewMessage })
-      return { externalMessageId: sent.msgid ?? msgid }
+      return { externalMessageId: last ?? msgid }
     },
   }
 

@@ -38,7 +38,8 @@ const sendAnswer = z.object({ new_message: z.object({ conversation_id: z.string(
 
 export type AmojoClient = ReturnType<typeof createAmojoClient>
 
-export function createAmojoClient(deps: { baseUrl: string; channelId: string; secret: string; logger: Logger; fetch?: typeof fetch; now?: () => Date; timeoutMs?: number }) {
+export function createAmojoClient(deps: { baseUrl: string; channelId: string; secret: string; logger: Logger; fetch?: typeof fetch; now?: () => Date; timeoutMs?: number; sleep?: (ms: number) => Promise<void> }) {
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
   const doFetch = deps.fetch ?? fetch
   const now = deps.now ?? (() => new Date())
   const base = deps.baseUrl.replace(/\/+$/, '')
@@ -48,11 +49,21 @@ export function createAmojoClient(deps: { baseUrl: string; channelId: string; se
     const bytes = Buffer.from(JSON.stringify(input.body), 'utf8')
     const headers = signAmojoRequest({ secret: deps.secret, method: input.method, path: input.path, body: bytes, date: now() })
     let res: Response
-    try {
-      res = await doFetch(`${base}${input.path}`, { method: input.method, headers, body: bytes, signal: AbortSignal.timeout(deps.timeoutMs ?? 10_000) })
-    } catch (error) {
-      throw new AppError('provider_error', `Kommo chats (${input.what}) did not answer: ${(error as Error).message}`, 502)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // Signed again for each attempt: the Date is part of the signature.
+        const signed = attempt === 1 ? headers : signAmojoRequest({ secret: deps.secret, method: input.method, path: input.path, body: bytes, date: now() })
+        res = await doFetch(`${base}${input.path}`, { method: input.method, headers: signed, body: bytes, signal: AbortSignal.timeout(deps.timeoutMs ?? 10_000) })
+      } catch (error) {
+        throw new AppError('provider_error', `Kommo chats (${input.what}) did not answer: ${(error as Error).message}`, 502)
+      }
+      // Too many requests: wait as long as Kommo says (1 s when it says nothing), at most 3 times.
+      if (res.status !== 429 || attempt > 3) break
+      const seconds = Number(res.headers.get('retry-after'))
+      await res.text().catch(() => '')
+      await sleep((Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 60) : 1) * 1000)
     }
+    if (res.status === 429) throw new AppError('channel_rate_limited', `Kommo chats (${input.what}): too many requests`, 503)
     const text = await res.text().catch(() => '')
     if (res.status === 403) {
       deps.logger.error({ method: input.what, path: input.path.replace(/[0-9a-f-]{36}/gi, ':id'), status: 403 }, 'Kommo chats refused the request signature: check KOMMO_CHANNEL_ID, KOMMO_CHANNEL_SECRET and the server clock')

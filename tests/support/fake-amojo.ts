@@ -28,7 +28,7 @@ export async function startFakeAmojo(opts: { channelId: string; secret: string; 
   const messages: AmojoSent[] = []
   const statuses: { scopeId: string; msgid: string; body: unknown }[] = []
   const calls: AmojoCall[] = []
-  let failNext: number | null = null
+  let failNext: { status: number; headers: Record<string, string> } | null = null
 
   const read = (req: IncomingMessage) =>
     new Promise<Buffer>((resolve, reject) => {
@@ -52,15 +52,15 @@ export async function startFakeAmojo(opts: { channelId: string; secret: string; 
   const server: Server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
     const body = await read(req)
     const path = (req.url ?? '/').split('?')[0]!
-    const answer = (status: number, json?: unknown) => {
+    const answer = (status: number, json?: unknown, headers: Record<string, string> = {}) => {
       calls.push({ method: req.method!, path, status, body: body.length ? safeJson(body) : null })
-      res.writeHead(status, { 'content-type': 'application/json' }).end(json === undefined ? '' : JSON.stringify(json))
+      res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(json === undefined ? '' : JSON.stringify(json))
     }
     if (!signed(req, path, body)) return answer(403, { error: 'Forbidden' })
     if (failNext !== null) {
-      const status = failNext
+      const { status, headers } = failNext
       failNext = null
-      return answer(status, { error: 'injected' })
+      return answer(status, { error: 'injected' }, headers)
     }
     const json = safeJson(body) as Loose | null
     let m = /^\/v2\/origin\/custom\/([^/]+)\/connect$/.exec(path)
@@ -105,8 +105,8 @@ export async function startFakeAmojo(opts: { channelId: string; secret: string; 
     scopes,
     /** Messages imported into a scope, optionally one chat (conversation_id). */
     messages: (scopeId?: string, conversationId?: string) => messages.filter((x) => (!scopeId || x.scopeId === scopeId) && (!conversationId || x.payload.conversation_id === conversationId)),
-    /** The next request, once signed correctly, gets this status. */
-    failNext: (status: number) => void (failNext = status),
+    /** The next request, once signed correctly, gets this status (and headers: Retry-After for a 429). */
+    failNext: (status: number, headers: Record<string, string> = {}) => void (failNext = { status, headers }),
     /**
      * What Kommo posts to the channel's hook URL when an operator writes in a chat (hook v2,
      * amo-docs chats/chat-webhooks.md "Хук сообщения v2"), and its X-Signature over the raw body.
