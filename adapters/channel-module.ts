@@ -4,7 +4,10 @@ import type { z } from 'zod'
 import type { Config } from '../core/config/index.ts'
 import type { Ingress } from '../core/conversation/ingress.ts'
 import type { TurnService } from '../core/conversation/turn-service.ts'
-import type { Agent, ChannelAdapter, ChannelKind, HandoffDesk, Inbox, InboxPurpose, Logger, Notifier, RateLimiter, Store } from '../core/ports.ts'
+import type { Agent, ChannelAdapter, ChannelKind, ContactMemory, HandoffDesk, Inbox, InboxPurpose, JobHandler, Logger, Notifier, Queue, RateLimiter, Store } from '../core/ports.ts'
+import type { ConversationOps } from '../core/conversation/operator-service.ts'
+import type { Database } from './db/database.ts'
+import type { KommoConnections } from './kommo/connection.ts'
 import type { SecretBox } from '../core/security/secrets.ts'
 import type { createApi } from './http/api.ts'
 
@@ -54,6 +57,12 @@ export type ChannelDeps<C> = {
   /** Redis, when configured (with REDIS_PREFIX for its keys): limits shared by every process. */
   redis?: { client: Redis; prefix: string }
   sleep?: (ms: number) => Promise<void>
+  /** The job queue, for a channel that stores what it receives and acts on it in a job (Kommo's chat hooks). */
+  queue?: Queue
+  /** What operators do with conversations (take, reply, hand back), for a desk whose operators act through the service's own hooks (Kommo). */
+  operators?: ConversationOps
+  /** The organization's Kommo CRM connection, its database and contact memory: the Kommo chats channel works through them. */
+  crm?: { kommo: KommoConnections; db: Database; memory: ContactMemory }
 }
 
 /** One channel, running: what the rest of Switchboard may ask of it. */
@@ -78,6 +87,8 @@ export type Channel<I = unknown> = {
   /** Long polling, sockets, token refresh: started after the HTTP server is built, stopped on close. */
   start?(): Promise<void>
   stop?(): Promise<void>
+  /** Jobs of the channel's own (by name), consumed by workers: what a hook stored and queued, done later. */
+  jobs?: Record<string, JobHandler>
 }
 
 /**

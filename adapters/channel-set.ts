@@ -79,6 +79,8 @@ export function createChannelSet(input: {
       return updated
     },
     inboxOf,
+    /** The channels' own jobs, for the workers to consume. */
+    jobs: () => [...built.values()].flatMap(({ channel }) => Object.entries(channel.jobs ?? {})),
     /** Pages and APIs of channels' own (the web chat). */
     routers: (): Router[] => [...built.values()].flatMap(({ channel }) => (channel.routes ? [channel.routes] : [])),
 

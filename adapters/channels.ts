@@ -2,6 +2,7 @@ import type { z } from 'zod'
 import { configSchema, loadConfig as loadCoreConfig, type Config } from '../core/config/index.ts'
 import type { ChannelModule } from './channel-module.ts'
 import { kommoConfig } from './kommo/config.ts'
+import { kommo } from './kommo/chat-channel.ts'
 import { instagram } from './instagram/index.ts'
 import { messenger } from './messenger/index.ts'
 import { slack } from './slack/index.ts'
@@ -18,6 +19,7 @@ export const channelModules: readonly ChannelModule[] = [
   slack,
   messenger,
   instagram,
+  kommo,
 ]
 
 /** The one configuration schema: core's variables, payments', the Kommo CRM's, and each channel module's own. */

@@ -33,6 +33,7 @@ import { createKommoConnections } from '../adapters/kommo/connection.ts'
 import { createKommoCrm } from '../adapters/kommo/crm.ts'
 import { kommoConfig } from '../adapters/kommo/config.ts'
 import { createKommoWebhooks, KOMMO_EVENT_JOB } from '../adapters/kommo/webhooks.ts'
+import { resumeOnStage } from '../adapters/kommo/chat-channel.ts'
 import { registerBillingRoutes } from '../admin-web/api/billing-routes.ts'
 import { loadPlans } from '../core/billing/plans.ts'
 import { createQuotaService } from '../core/billing/quota.ts'
@@ -151,7 +152,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   const kommo = createKommoConnections({ db, secrets, config: kommoConfig.parse(config), logger, audit: store.audit, publicUrl: config.PUBLIC_URL, notifyAdmins: (n) => notifyAdmins(n), ...(redisClient ? { redis: redisClient } : {}), ...(o.sleep ? { sleep: o.sleep } : {}) })
   const crm = createKommoCrm({ builtin: createPrismaCrm(db), kommo, db, memory })
   // Kommo's webhooks: lead changes stored and answered at once, applied by a job that reads the lead again.
-  const kommoWebhooks = createKommoWebhooks({ db, kommo, queue, logger, audit: store.audit })
+  const kommoWebhooks = createKommoWebhooks({ db, kommo, queue, logger, audit: store.audit, onLeadMoved: (event) => resumeOnStage({ store, operators, logger, db }, event) })
   const tools = createAgentTools({
     crm,
     memory,
@@ -244,6 +245,9 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
       notifyAdmins,
       ...(redisClient ? { redis: redisClient } : {}),
       ...(o.sleep ? { sleep: o.sleep } : {}),
+      queue,
+      operators,
+      crm: { kommo, db, memory },
       checkChannelCap: async (organizationId) => {
         const inboxes = (await store.inboxes.listByOrganization(organizationId)).filter((i) => i.purpose !== 'test')
         await quota.checkCap({ organizationId, kind: 'channels', adding: 1, current: inboxes.length })
@@ -255,6 +259,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     queue.process(TURN_JOB, (data, ctx) => turns.processConversation(turnJobSchema.parse(data), ctx), { concurrency: config.WORKER_CONCURRENCY })
     queue.process(HANDOFF_TIMEOUT_JOB, (data) => operators.timeout(handoffTimeoutSchema.parse(data)), { concurrency: 1 })
     queue.process(KOMMO_EVENT_JOB, (data, ctx) => kommoWebhooks.process(data, ctx), { concurrency: 2 })
+    for (const [name, handler] of channelSet.jobs()) queue.process(name, handler, { concurrency: 2 })
     await kommoWebhooks.recover()
     // Kommo's pipelines, users and fields, read again every 6 hours (webhooks say when a lead changed, not a pipeline).
     const kommoSync = setInterval(() => void kommo.syncAll().catch((err: unknown) => logger.warn({ err }, 'Kommo sync failed')), 6 * 3600_000)

@@ -156,6 +156,14 @@ export interface ChannelAdapter {
    */
   locateAll?(req: RawRequest, body: unknown): Promise<Inbox[] | null>
   /**
+   * For a service that posts to an address whose last segment is its own key rather than an inbox
+   * id (Kommo's chats: one hook URL per channel, /webhooks/kommo/{scope_id}): the inbox of that key,
+   * called when the segment is not an inbox of this kind. The request is checked first with the
+   * app's own secret: 'unauthorized' = not signed (401, nothing stored); null = signed, but no inbox
+   * has that key (404). The route then verifies and delivers as on the inbox's own address.
+   */
+  locateKey?(key: string, req: RawRequest): Promise<Inbox | null | 'unauthorized'>
+  /**
    * The set-up check of that one address, which names no installation, checked with the app's own
    * secrets: Slack's url_verification (a POST), Meta's hub.challenge (a GET, with the app's verify
    * token). Called for a GET (without its body) and for a POST before `locate`.

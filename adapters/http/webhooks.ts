@@ -60,9 +60,16 @@ export function createWebhookRouter(deps: {
     const adapter = deps.channels.get(kind)
     const found = adapter && /^[\w-]{1,64}$/.test(inboxId) ? await deps.store.inboxes.get(inboxId) : null
     // An unknown inbox, another channel's inbox and a wrong secret look the same from outside.
-    const inbox: Inbox | null = found && found.channel === kind ? found : null
-    if (!adapter || !inbox) return void unauthorized(res)
+    let inbox: Inbox | null = found && found.channel === kind ? found : null
     const raw = rawOf(req)
+    // A service that names its own key in the address (Kommo's scope_id): signed first, then found, or 404.
+    if (adapter?.locateKey && !inbox && req.method === 'POST') {
+      const located = await adapter.locateKey(inboxId, raw)
+      if (located === 'unauthorized') return void unauthorized(res)
+      if (!located || located.channel !== kind) return void res.status(404).json({ error: { code: 'not_found', message: 'No connection here for that key' } })
+      inbox = located
+    }
+    if (!adapter || !inbox) return void unauthorized(res)
     if (req.method === 'GET') {
       // A GET carries its check in the query; a body sent with it is not read (a POST's handshake is verified first).
       const handshake = adapter.handshake?.({ ...raw, rawBody: Buffer.alloc(0) }, inbox)

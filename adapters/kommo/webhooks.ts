@@ -195,7 +195,16 @@ const jobSchema = z.object({ eventId: z.string().min(1).max(64) })
 type EventRow = Prisma.CrmEventGetPayload<object>
 type Connected = Extract<KommoState, { connected: true }>
 
-export function createKommoWebhooks(deps: { db: Database; kommo: KommoConnections; queue: Queue; logger: Logger; audit: Store['audit']; now?: () => Date }) {
+export function createKommoWebhooks(deps: {
+  db: Database
+  kommo: KommoConnections
+  queue: Queue
+  logger: Logger
+  audit: Store['audit']
+  now?: () => Date
+  /** A mirrored lead moved to another stage in Kommo (Kommo chats hand conversations back to the bot on a chosen stage). */
+  onLeadMoved?: (event: { organizationId: string; contactId: string; statusId: number; pipelineId: number }) => Promise<unknown>
+}) {
   const prisma = deps.db.prisma
   const now = deps.now ?? (() => new Date())
   // A wrong connection id costs the same comparison as a wrong token.
@@ -299,7 +308,10 @@ export function createKommoWebhooks(deps: { db: Database; kommo: KommoConnection
       const owner = user()?.name ?? mirror.owner
       if (mirror.stage === stage && mirror.title === lead.name && mirror.value === value && mirror.owner === owner) continue
       await prisma.lead.updateMany({ where: { id: mirror.id, organizationId: event.organizationId }, data: { stage, title: lead.name || mirror.title, value, owner, updatedAt: now() } })
-      if (mirror.stage !== stage) deps.logger.info({ organizationId: event.organizationId, leadId: mirror.id, externalId: event.entityId, from: mirror.stage, to: stage }, 'Kommo moved a lead')
+      if (mirror.stage !== stage) {
+        deps.logger.info({ organizationId: event.organizationId, leadId: mirror.id, externalId: event.entityId, from: mirror.stage, to: stage }, 'Kommo moved a lead')
+        await deps.onLeadMoved?.({ organizationId: event.organizationId, contactId: mirror.contactId, statusId: lead.status_id, pipelineId: lead.pipeline_id })
+      }
     }
     if (event.kind === 'lead.responsible') {
       const previous = Number((event.payload as FormObject).old_responsible_user_id)

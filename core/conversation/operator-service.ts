@@ -86,15 +86,21 @@ export function createOperatorService(deps: {
     return handoff
   }
 
-  async function operatorReply(input: { organizationId: string; conversationId: string; text: string; operatorUserId: string }): Promise<Message> {
+  /**
+   * An operator's reply sent to the customer. `operatorUserId` null: a person of the business not
+   * known in Switchboard (a Kommo user whose email no member has). `key`: the reply's stored id when
+   * the desk stored it first (Kommo's hooks are stored before they are acknowledged), so a retried
+   * job sends it once.
+   */
+  async function operatorReply(input: { organizationId: string; conversationId: string; text: string; operatorUserId: string | null; key?: string }): Promise<Message> {
     const { conversation, inbox } = await load(input.organizationId, input.conversationId)
-    if (conversation.state !== 'handoff') await openHandoff({ organizationId: input.organizationId, conversationId: conversation.id, reason: 'operator_joined', operatorUserId: input.operatorUserId })
-    const message = await sendToCustomer({ conversation, inbox, text: input.text, author: 'operator', key: `operator:${newId()}` })
+    if (conversation.state !== 'handoff') await openHandoff({ organizationId: input.organizationId, conversationId: conversation.id, reason: 'operator_joined', ...(input.operatorUserId ? { operatorUserId: input.operatorUserId } : { announce: false }) })
+    const message = await sendToCustomer({ conversation, inbox, text: input.text, author: 'operator', key: input.key ?? `operator:${newId()}` })
     await store.audit.record({ organizationId: input.organizationId, actorUserId: input.operatorUserId, action: 'conversation.operator_reply', target: conversation.id })
     return message
   }
 
-  async function release(input: { organizationId: string; conversationId: string; operatorUserId: string }) {
+  async function release(input: { organizationId: string; conversationId: string; operatorUserId: string | null }) {
     const conversation = await store.conversations.get(input.organizationId, input.conversationId)
     if (!conversation) throw notFound('Conversation')
     await store.conversations.setState(input.organizationId, conversation.id, 'bot')
@@ -187,7 +193,7 @@ export function createOperatorService(deps: {
     await store.audit.record({ organizationId: job.organizationId, actorUserId: null, action: 'handoff.timed_out', target: conversation.id })
   }
 
-  return { openHandoff, operatorReply, release, take, opened, customerMessage, timeout, deskOf, answeredElsewhere }
+  return { openHandoff, operatorReply, release, take, opened, customerMessage, timeout, deskOf, answeredElsewhere, sendToCustomer }
 }
 
 export type ConversationOps = ReturnType<typeof createOperatorService>

@@ -2,6 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { channelModules } from '../../adapters/channels.ts'
 import type { ChatModel } from '../../core/ports.ts'
 import { hashPassword } from '../../core/security/passwords.ts'
+import { startFakeAmojo } from '../support/fake-amojo.ts'
+import { kommoUserAmojoId, startFakeKommo } from '../support/fake-kommo.ts'
 import { startFakeMeta, type FakeMeta } from '../support/fake-meta.ts'
 import { startFakeSlack, type FakeSlack, type SlackCall } from '../support/fake-slack.ts'
 import { startFakeTelegram, updates, type FakeTelegram, type RecordedCall } from '../support/fake-telegram.ts'
@@ -13,7 +15,7 @@ import { startEchoService } from './echo-channel/fake-service.ts'
 
 /**
  * The contract every channel module keeps (docs/channels.md, "Adding a channel"), run against each
- * one through the same steps: web chat, Telegram, Slack, Messenger and Instagram from the registry, and the
+ * one through the same steps: web chat, Telegram, Slack, Messenger, Instagram and Kommo chats from the registry, and the
  * echo channel, a throwaway module written against the contract alone. A new channel adds a driver here: how its
  * service posts an event, what the customer received, and its desk.
  */
@@ -358,6 +360,79 @@ const slackDriver: Driver = {
 
 const ECHO_TOKEN = 'echo-contract-secret-token'
 
+const KOMMO_CHAT = { channelId: 'f90ba33d-c9d9-44da-b76c-c349b0ecbe41', secret: '5a44c5dff55f3c15a4cce8d7c4cc27e207c7e189', account: 'c3a4f2a6-0b6e-4d3f-9a51-7e0d5c1b2a90', token: 'eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.contractkommochatstoken.signature000000009' }
+
+/**
+ * Kommo's chats as a customer channel: a Kommo chat of the channel (its conversation id is the thread) posts
+ * Kommo's signed hook; the agent's answer is imported into the same chat as the channel bot's message. No
+ * command syntax, no buttons. Its desk is Kommo too: the handoff is imported into a chat of its own
+ * (`sb-{conversation}`), an operator takes it in the admin web, replies by writing in that chat, and hands it
+ * back with /bot.
+ */
+const kommoDriver: Driver = {
+  name: 'kommo',
+  signed: true,
+  choices: false,
+  commands: false,
+  thread: (n) => `kommo-chat-${n}`,
+  async start() {
+    const amojo = await startFakeAmojo({ channelId: KOMMO_CHAT.channelId, secret: KOMMO_CHAT.secret })
+    const kommo = await startFakeKommo()
+    const slept: number[] = []
+    const t = await startTestApp({
+      env: { KOMMO_API_URL: kommo.apiUrlTemplate, KOMMO_CHANNEL_ID: KOMMO_CHAT.channelId, KOMMO_CHANNEL_SECRET: KOMMO_CHAT.secret, KOMMO_CHANNEL_BOT_ID: 'f1910c7f-b1e0-4184-bd09-c7def2a9109a', KOMMO_CHATS_URL: amojo.url, PUBLIC_URL: 'https://switchboard.example.com', HANDOFF_TIMEOUT_MS: '600000', PLANS_JSON: JSON.stringify({ trial: { limits: { agents: 2, chunks: 500, channels: 5 } } }) },
+      overrides: { chatModel: model, sleep: recordingSleep(slept) },
+    })
+    const org = await createOrg(t, { name: 'Contract Kommo' })
+    kommo.addAccount({ subdomain: 'contract', accountId: 31000009, name: 'Contract', amojoId: KOMMO_CHAT.account, users: [{ id: 8100001, name: 'Olga', email: org.email, is_admin: true }] })
+    kommo.addLongLivedToken('contract', KOMMO_CHAT.token)
+    expect((await api(t, '/api/v1/crm/kommo', { token: org.token, body: { subdomain: 'contract', longLivedToken: KOMMO_CHAT.token } })).status).toBe(201)
+    const res = await api(t, `/api/v1/agents/${org.agentId}/channels/kommo`, { token: org.token, body: {} })
+    expect(res.status).toBe(201)
+    const inboxId = res.json.inbox.inboxId as string
+    const scopeId = res.json.inbox.details.scopeId as string
+    const post = async (hook: { raw: string; signature: string }, signed = true) =>
+      (await api(t, `/webhooks/kommo/${scopeId}`, { raw: hook.raw, headers: { 'content-type': 'application/json', 'x-signature': signed ? hook.signature : '0'.repeat(40) } })).status
+    const operator = (conversationId: string, text: string) =>
+      amojo.hook({ accountId: KOMMO_CHAT.account, conversationId: `desk-${conversationId}`, conversationClientId: `sb-${conversationId}`, senderId: kommoUserAmojoId(8100001), receiver: { id: 'desk-client' }, message: { text } })
+    return {
+      t,
+      org,
+      inboxId,
+      slept,
+      limit: 4000,
+      async deliver(e, options) {
+        const text = e.command ? `/${e.command.name}${e.command.args ? ` ${e.command.args}` : ''}` : (e.text ?? '')
+        return post(amojo.hook({ accountId: KOMMO_CHAT.account, conversationId: e.thread, senderId: kommoUserAmojoId(8100001), receiver: { id: `client-${e.thread}` }, message: { id: `m${e.id}`, text } }), options?.signed !== false)
+      },
+      received: async (thread) => amojo.messages(scopeId, `sb-k-${thread}`).map((m) => String(m.payload.message.text)),
+      throttleNext: (seconds) => amojo.failNext(429, { 'retry-after': String(seconds) }),
+      desk: {
+        async setUp() {},
+        async announced() {
+          const line = amojo.messages(scopeId).filter((m) => /wants a person/.test(String(m.payload.message.text))).at(-1)
+          const conversationId = line ? String(line.payload.conversation_id).replace(/^sb-/, '') : null
+          return conversationId ? { conversationId, postId: conversationId } : null
+        },
+        async take(conversationId) {
+          expect((await api(t, `/api/v1/conversations/${conversationId}/take`, { method: 'POST', token: org.token, body: {} })).status).toBeLessThan(300)
+        },
+        async reply(postId, text) {
+          expect(await post(operator(postId, text))).toBe(200)
+        },
+        async release(conversationId) {
+          expect(await post(operator(conversationId, '/bot'))).toBe(200)
+        },
+      },
+      async close() {
+        await t.close()
+        await kommo.close()
+        await amojo.close()
+      },
+    }
+  },
+}
+
 const echoDriver: Driver = {
   name: 'echo (a module written against the contract alone)',
   signed: true,
@@ -582,7 +657,7 @@ const instagramDriver = metaDriver({
   },
 })
 
-describe.each([webchatDriver, telegramDriver, slackDriver, messengerDriver, instagramDriver, echoDriver])('channel contract: $name', (driver) => {
+describe.each([webchatDriver, telegramDriver, slackDriver, messengerDriver, instagramDriver, kommoDriver, echoDriver])('channel contract: $name', (driver) => {
   let bed: Bed
   let id = 100
   const thread = () => (driver.thread ?? String)(5000 + id)

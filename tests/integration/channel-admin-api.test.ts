@@ -32,7 +32,7 @@ describe('the admin API for every channel: /api/v1/agents/{id}/channels/{kind}, 
     const secret = tg.callsOf('setWebhook').at(-1)!.payload.secret_token as string
     const list = await api(t, '/api/v1/channels', { token: acme.token })
     expect(list.json.channels.map((c: { kind: string }) => c.kind).sort()).toEqual(['telegram', 'webchat'])
-    expect(list.json.kinds.map((k: { kind: string }) => k.kind)).toEqual(['webchat', 'telegram', 'slack', 'messenger', 'instagram'])
+    expect(list.json.kinds.map((k: { kind: string }) => k.kind)).toEqual(['webchat', 'telegram', 'slack', 'messenger', 'instagram', 'kommo'])
     for (const text of [res.text, list.text]) {
       expect(text).not.toContain(BOT.token)
       expect(text).not.toContain(secret)

@@ -287,6 +287,9 @@ function defaultStatuses(first: number): KommoStatusInput[] {
   ]
 }
 
+/** A Kommo user's id in the Chats API, as the fake makes it (GET /api/v4/users?with=amojo_id). */
+export const kommoUserAmojoId = (userId: number) => `0a0a0a0a-0000-4000-8000-${String(userId).padStart(12, '0')}`
+
 export async function startFakeKommo(opts: FakeKommoOptions = {}) {
   const accounts = new Map<string, AccountState>()
   const accessTokens = new Map<string, AccessToken>()
@@ -1014,9 +1017,11 @@ export async function startFakeKommo(opts: FakeKommoOptions = {}) {
     {
       method: 'GET',
       re: /^\/api\/v4\/users$/,
-      run: ({ acc }) => {
+      run: ({ acc, query }) => {
         const users = acc.info.users
-        return hal({ _total_items: users.length, _page: 1, _page_count: 1, _links: self(acc.info.subdomain, 'users'), _embedded: { users: users.map((u) => userModel(acc, u)) } })
+        // with=amojo_id: each user's id in the Chats API (users-api.md), the sender.id of their chat messages.
+        const amojo = withOf(query).has('amojo_id')
+        return hal({ _total_items: users.length, _page: 1, _page_count: 1, _links: self(acc.info.subdomain, 'users'), _embedded: { users: users.map((u) => ({ ...userModel(acc, u), ...(amojo ? { amojo_id: kommoUserAmojoId(u.id) } : {}) })) } })
       },
     },
     {
