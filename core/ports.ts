@@ -427,7 +427,7 @@ export interface Store {
      * Ingress: the thread's conversation (created with its contact when new) and the inbound message,
      * in one transaction. A redelivery (same inboxId and externalMessageId) returns the stored message and `created: false`.
      */
-    receive(input: { inbox: Inbox; message: InboundMessage }): Promise<{ conversation: Conversation; message: Message; created: boolean }>
+    receive(input: { inbox: Inbox; message: InboundMessage }): Promise<{ conversation: Conversation; message: Message; created: boolean; /** The thread's first message made its conversation. */ conversationCreated?: boolean }>
     /** Inserts the reply to an inbound message at most once (keyed by the inbound id); returns the existing one otherwise. */
     insertReply(input: { organizationId: string; inboxId: string; conversationId: string; replyToId: string | null; externalMessageId: string; author: MessageAuthor; text: string; sources: Source[]; meta?: ReplyMeta }): Promise<{ message: Message; created: boolean }>
     get(organizationId: string, id: string): Promise<Message | null>
