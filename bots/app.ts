@@ -18,6 +18,9 @@ import { createOperatorService, HANDOFF_TIMEOUT_JOB } from '../core/conversation
 import { createTurnService, TURN_JOB } from '../core/conversation/turn-service.ts'
 import { createLiveEvents } from '../core/conversation/live-events.ts'
 import { registerEventRoutes } from '../admin-web/api/events-routes.ts'
+import { registerConversationRoutes } from '../admin-web/api/conversation-routes.ts'
+import { createContactService } from '../core/conversation/contact-service.ts'
+import { createPrismaConversationDirectory } from '../adapters/db/conversation-directory.ts'
 import { createKnowledgeService, INGEST_JOB, REEMBED_JOB } from '../core/knowledge/knowledge-service.ts'
 import { createDocumentParser } from '../adapters/files/document-parser.ts'
 import { createAddressGuard, createSafeFetch, type SafeFetchOptions } from '../adapters/net/safe-fetch.ts'
@@ -277,6 +280,8 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   }
 
   registerCrmRoutes({ api, crm, memory, store })
+  const directory = createPrismaConversationDirectory(db)
+  registerConversationRoutes({ api, directory, contacts: createContactService({ store, directory, memory, events: live }), crm })
   registerKommoRoutes({ api, kommo, config: kommoConfig.parse(config), secrets, logger })
   registerBillingRoutes({ api, quota, store, plans, paymentsEnabled: Boolean(config.LEMONSQUEEZY_API_KEY || config.STRIPE_SECRET_KEY) })
   // Payments: each provider is on when its settings are present; its SDK loads only then.
