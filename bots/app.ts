@@ -16,6 +16,11 @@ import { createAdminConsole } from '../core/commands/admin-console.ts'
 import { createDefaultPipeline } from '../core/conversation/default-pipeline.ts'
 import { createOperatorService, HANDOFF_TIMEOUT_JOB } from '../core/conversation/operator-service.ts'
 import { createTurnService, TURN_JOB } from '../core/conversation/turn-service.ts'
+import { createLiveEvents } from '../core/conversation/live-events.ts'
+import { registerEventRoutes } from '../admin-web/api/events-routes.ts'
+import { registerConversationRoutes } from '../admin-web/api/conversation-routes.ts'
+import { createContactService } from '../core/conversation/contact-service.ts'
+import { createPrismaConversationDirectory } from '../adapters/db/conversation-directory.ts'
 import { createKnowledgeService, INGEST_JOB, REEMBED_JOB } from '../core/knowledge/knowledge-service.ts'
 import { createDocumentParser } from '../adapters/files/document-parser.ts'
 import { createAddressGuard, createSafeFetch, type SafeFetchOptions } from '../adapters/net/safe-fetch.ts'
@@ -122,6 +127,8 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     limiter = createMemoryRateLimiter()
   }
   closers.unshift(() => notifier.close(), () => queue.close())
+  // What the admin web shows live (GET /api/v1/events), published where it happens, through the notifier.
+  const live = createLiveEvents({ notifier, logger })
 
   let embedder: Embedder = o.embedder ?? createHashingEmbedder()
   if (config.OPENAI_API_KEY && !o.embedder) {
@@ -177,13 +184,14 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     notify: async (n) => {
       logger.warn({ organizationId: n.organizationId, kind: n.kind }, n.message)
       await notifyAdmins({ organizationId: n.organizationId, text: n.message, key: `quota-notice:${n.id}` })
+      await live.publish(n.organizationId, { type: 'quota.notice', kind: n.kind, message: n.message })
     },
   })
   // Files and web pages: parsing libraries live in adapters/files, loaded on the first file.
   const maxFileBytes = config.KNOWLEDGE_MAX_FILE_BYTES
   const maxSections = config.KNOWLEDGE_MAX_SECTIONS
   const parser = createDocumentParser({ maxBytes: maxFileBytes, net, maxSections, ...(config.KNOWLEDGE_MAX_INFLATED_BYTES ? { maxInflatedBytes: config.KNOWLEDGE_MAX_INFLATED_BYTES } : {}) })
-  const knowledge = createKnowledgeService({ store, embedder, queue, logger, parser, maxSourceBytes: maxFileBytes, maxSections, checkChunkCap: (input) => quota.checkCap({ ...input, kind: 'chunks' }) })
+  const knowledge = createKnowledgeService({ store, embedder, queue, logger, parser, maxSourceBytes: maxFileBytes, maxSections, checkChunkCap: (input) => quota.checkCap({ ...input, kind: 'chunks' }), events: live })
   // Handoffs: announced where operators work (the channel's desk: a Telegram group), with a timer.
   const operators = createOperatorService({
     store,
@@ -194,6 +202,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     queue,
     logger,
     handoffTimeout: { ms: config.HANDOFF_TIMEOUT_MS, action: config.HANDOFF_TIMEOUT_ACTION },
+    events: live,
   })
   const agents = createAgentService({ store })
   const adminConsole = createAdminConsole({ store, agents, knowledge, quota, chatModel, channels, maxFileBytes, logger, crm })
@@ -205,7 +214,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
       : undefined
   const runPipeline = createDefaultPipeline({ store, knowledge, chatModel, limiter, notifier, metrics, quota, admin: adminConsole.step(), handoffs: operators, transcriber, channels, crm })
   const desk = createDeskService({ store, operators, desks })
-  const turns = createTurnService({ store, queue, notifier, channels, runPipeline, logger, metrics })
+  const turns = createTurnService({ store, queue, notifier, channels, runPipeline, logger, metrics, events: live })
   const mailer = config.SMTP_URL ? createSmtpMailer({ url: config.SMTP_URL, from: config.MAIL_FROM, logger }) : createLogMailer(logger)
   const adminUrl = `${(config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).replace(/\/$/, '')}/admin/`
   const auth = createAuthService({ store, limiter, mailer, adminUrl, signUpsPerIpPerHour: config.SIGNUP_RATE_PER_IP, resetsPerAccountPerHour: config.PASSWORD_RESET_RATE_PER_ACCOUNT })
@@ -276,6 +285,8 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   }
 
   registerCrmRoutes({ api, crm, memory, store })
+  const directory = createPrismaConversationDirectory(db)
+  registerConversationRoutes({ api, directory, contacts: createContactService({ store, directory, memory, events: live }), crm })
   registerKommoRoutes({ api, kommo, config: kommoConfig.parse(config), secrets, logger })
   registerBillingRoutes({ api, quota, store, plans, paymentsEnabled: Boolean(config.LEMONSQUEEZY_API_KEY || config.STRIPE_SECRET_KEY) })
   // Payments: each provider is on when its settings are present; its SDK loads only then.
@@ -296,6 +307,8 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   registerAdminRoutes({ api, store, auth, agents, knowledge, quota, conversations: operators, providerKeys, turns, notifier, replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS, secureCookies: config.NODE_ENV === 'production', version: VERSION })
   registerTeamRoutes({ api, store, auth, secureCookies: config.NODE_ENV === 'production' })
   registerReportRoutes({ api, store })
+  const liveStreams = registerEventRoutes({ api, notifier, logger, heartbeatMs: config.LIVE_HEARTBEAT_MS, perSession: config.LIVE_STREAMS_PER_SESSION, perOrganization: config.LIVE_STREAMS_PER_ORGANIZATION })
+  closers.unshift(async () => liveStreams.closeAll())
   const http = createHttpApp({
     logger,
     production: config.NODE_ENV === 'production',
@@ -316,6 +329,8 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     store,
     queue,
     notifier,
+    live,
+    liveStreams,
     secrets,
     embedder,
     chatModel,

@@ -435,7 +435,7 @@ export interface Store {
      * Ingress: the thread's conversation (created with its contact when new) and the inbound message,
      * in one transaction. A redelivery (same inboxId and externalMessageId) returns the stored message and `created: false`.
      */
-    receive(input: { inbox: Inbox; message: InboundMessage }): Promise<{ conversation: Conversation; message: Message; created: boolean }>
+    receive(input: { inbox: Inbox; message: InboundMessage }): Promise<{ conversation: Conversation; message: Message; created: boolean; /** The thread's first message made its conversation. */ conversationCreated?: boolean }>
     /** Inserts the reply to an inbound message at most once (keyed by the inbound id); returns the existing one otherwise. */
     insertReply(input: { organizationId: string; inboxId: string; conversationId: string; replyToId: string | null; externalMessageId: string; author: MessageAuthor; text: string; sources: Source[]; meta?: ReplyMeta }): Promise<{ message: Message; created: boolean }>
     get(organizationId: string, id: string): Promise<Message | null>
@@ -696,6 +696,58 @@ export interface CrmPort {
   customerWrote?(input: { organizationId: string; contactId: string; conversationId: string }): Promise<void>
   /** What the admin console's /crm says: the connection, where new leads go, the last leads. */
   describe?(organizationId: string): Promise<string>
+}
+
+// ---------- the operators' view of conversations and contacts ----------
+/** One row of the conversations list: what an operator needs to pick the next customer, in one query. */
+export type ConversationListRow = {
+  id: string
+  inboxId: string
+  agentId: string
+  contactId: string
+  state: ConversationState
+  createdAt: Date
+  lastMessageAt: Date
+  channel: ChannelKind | null
+  inboxName: string | null
+  /** The agent's test chat in the admin web, not a customer. */
+  test: boolean
+  agent: { id: string; name: string } | null
+  contact: { id: string; name: string | null }
+  /** The newest message, its text cut to 200 characters. */
+  lastMessage: { author: MessageAuthor; text: string; createdAt: Date } | null
+  /** The handoff waiting for or held by a person. */
+  handoff: { id: string; status: 'open' | 'taken'; reason: string; createdAt: Date } | null
+  /** Who holds the conversation: a person of the organization; null with a taken handoff = a person outside Switchboard. */
+  holder: { userId: string; name: string } | null
+  /** Since when the customer waits for an answer: the open handoff, or their unanswered last message; null when nobody waits. */
+  waitingSince: Date | null
+}
+export type ConversationFilter = {
+  limit: number
+  state?: ConversationState
+  channel?: ChannelKind
+  agentId?: string
+  /** Only conversations this user holds. */
+  heldBy?: string
+  includeTests?: boolean
+  /** Keyset pagination: rows older than this one (lastMessageAt, then id, both descending). */
+  after?: { lastMessageAt: Date; id: string }
+}
+export type ContactProfile = {
+  contact: { id: string; name: string | null; createdAt: Date }
+  identities: { inboxId: string; channel: ChannelKind; inboxName: string; createdAt: Date }[]
+  conversations: number
+  leads: (Lead & { notes: { id: string; text: string; createdAt: Date }[]; tasks: { id: string; text: string; dueAt: Date | null; done: boolean; createdAt: Date }[] })[]
+}
+/** What erasing a contact removed. */
+export type ContactErasure = { conversations: number; messages: number; handoffs: number; facts: number; leads: number; notes: number; tasks: number; identities: number }
+export interface ConversationDirectory {
+  list(organizationId: string, filter: ConversationFilter): Promise<ConversationListRow[]>
+  get(organizationId: string, id: string): Promise<ConversationListRow | null>
+  contactProfile(organizationId: string, contactId: string): Promise<ContactProfile | null>
+  /** Deletes the contact and everything of theirs (conversations, messages, handoffs, facts, leads with notes and tasks, identities) in one transaction; null when the organization has no such contact. */
+  eraseContact(organizationId: string, contactId: string): Promise<ContactErasure | null>
 }
 
 export type ContactFact = { key: string; value: string; source: string; updatedAt: Date }

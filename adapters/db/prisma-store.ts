@@ -293,7 +293,7 @@ export function createPrismaStore(db: Database): Store {
           return await prisma.$transaction(async (tx) => {
             const conversation = await createConversation(tx, { inbox, externalThreadId: message.externalThreadId, externalUserId: message.externalUserId, userName: message.userName })
             const created = await tx.message.create({ data: inboundRow(conversation, message) })
-            return { conversation: toConversation(conversation), message: toMessage(created), created: true }
+            return { conversation: toConversation(conversation), message: toMessage(created), created: true, conversationCreated: true }
           })
         } catch (error) {
           // Another first message of the thread won the race: the conversation exists now.

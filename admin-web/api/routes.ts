@@ -370,26 +370,7 @@ export function registerAdminRoutes(deps: {
   })
 
   // ---- conversations and handoffs
-  api.route({
-    method: 'get',
-    path: '/api/v1/conversations',
-    tag: 'conversations',
-    summary: 'Conversations, newest first, with their channel',
-    auth: 'session',
-    query: z.object({ state: z.enum(['bot', 'handoff', 'closed']).optional(), limit: z.coerce.number().int().min(1).max(200).default(50) }),
-    handler: async ({ principal, query }) => {
-      const conversations = await store.conversations.list(principal.organizationId, query)
-      const inboxes = new Map<string, Promise<Awaited<ReturnType<Store['inboxes']['get']>>>>()
-      const withChannel = await Promise.all(
-        conversations.map(async (c) => {
-          if (!inboxes.has(c.inboxId)) inboxes.set(c.inboxId, store.inboxes.get(c.inboxId))
-          const inbox = await inboxes.get(c.inboxId)!
-          return { ...c, channel: inbox?.channel ?? null, test: inbox?.purpose === 'test' }
-        }),
-      )
-      return { conversations: withChannel }
-    },
-  })
+  // GET /api/v1/conversations and the contact's profile: admin-web/api/conversation-routes.ts
   api.route({
     method: 'post',
     path: '/api/v1/conversations/:id/take',

@@ -138,6 +138,11 @@ const baseSchema = z.object({
   HANDOFF_TIMEOUT_MS: z.preprocess(blankToUndefined, z.coerce.number().int().min(100).default(15 * 60_000)),
   /** resume: the customer is told and the agent answers again; ping: the operators' group and linked admins are reminded. */
   HANDOFF_TIMEOUT_ACTION: z.preprocess(blankToUndefined, z.enum(['resume', 'ping']).default('resume')),
+  /** Live updates (GET /api/v1/events): a comment line this often keeps proxies from closing an idle stream. */
+  LIVE_HEARTBEAT_MS: z.preprocess(blankToUndefined, z.coerce.number().int().min(10).max(300_000).default(25_000)),
+  /** Open live streams per signed-in session (the oldest closes when one more opens) and per organization per process (then 429). */
+  LIVE_STREAMS_PER_SESSION: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(100).default(4)),
+  LIVE_STREAMS_PER_ORGANIZATION: z.preprocess(blankToUndefined, z.coerce.number().int().min(1).max(10_000).default(100)),
 })
 
 /**

@@ -3,6 +3,7 @@ import { DELIVERY_REFUSED } from '../ports.ts'
 import type { ChannelAdapter, ChannelKind, Conversation, CrmPort, Handoff, HandoffDesk, HumanReply, Inbox, Logger, Message, Notifier, Queue, Store } from '../ports.ts'
 import { newId } from '../ids.ts'
 import { conversationTopic } from './turn-service.ts'
+import type { LiveEvents } from './live-events.ts'
 
 export const HANDOFF_TIMEOUT_JOB = 'handoff.timeout'
 export const HANDOFF_TIMEOUT_REPLY = 'Sorry, nobody from our team is free right now. I am back and will help as best I can; write "talk to a person" to try again later.'
@@ -23,8 +24,11 @@ export function createOperatorService(deps: {
   queue?: Queue
   logger?: Logger
   handoffTimeout?: { ms: number; action: 'resume' | 'ping' }
+  /** What the admin web shows live: messages, handoffs opened, taken and released. */
+  events?: LiveEvents
 }) {
   const { store } = deps
+  const live = deps.events
 
   async function load(organizationId: string, conversationId: string): Promise<{ conversation: Conversation; inbox: Inbox }> {
     const conversation = await store.conversations.get(organizationId, conversationId)
@@ -65,6 +69,7 @@ export function createOperatorService(deps: {
       await store.messages.setStatus(inbox.organizationId, message.id, 'sent')
     }
     await deps.notifier.publish(conversationTopic(conversation.id), { messageId: message.id })
+    if (created) await live?.publish(inbox.organizationId, { type: 'message.created', conversationId: conversation.id, messageId: message.id, author: input.author })
     return { ...message, status: 'sent' }
   }
 
@@ -78,6 +83,7 @@ export function createOperatorService(deps: {
     const existing = await store.handoffs.current(input.organizationId, input.conversationId)
     const handoff = existing ?? (await store.handoffs.open({ organizationId: input.organizationId, conversationId: input.conversationId, reason: input.reason }))
     await store.conversations.setState(input.organizationId, input.conversationId, 'handoff')
+    if (!existing) await live?.publish(input.organizationId, { type: 'handoff.opened', conversationId: input.conversationId, handoffId: handoff.id, reason: input.reason })
     if (input.operatorUserId) {
       if (handoff.status === 'open' || !handoff.operatorUserId) await take({ organizationId: input.organizationId, conversationId: input.conversationId, operatorUserId: input.operatorUserId })
       return (await store.handoffs.current(input.organizationId, input.conversationId)) ?? handoff
@@ -94,7 +100,19 @@ export function createOperatorService(deps: {
    */
   async function operatorReply(input: { organizationId: string; conversationId: string; text: string; operatorUserId: string | null; key?: string }): Promise<Message> {
     const { conversation, inbox } = await load(input.organizationId, input.conversationId)
-    if (conversation.state !== 'handoff') await openHandoff({ organizationId: input.organizationId, conversationId: conversation.id, reason: 'operator_joined', ...(input.operatorUserId ? { operatorUserId: input.operatorUserId } : { announce: false }) })
+    // Only the person who holds the conversation answers; one that nobody holds yet is taken by the
+    // operator who answers (also one held by a person outside Switchboard). A person not known in
+    // Switchboard (a Kommo user) answers as the desk's holder.
+    const current = await store.handoffs.current(input.organizationId, conversation.id)
+    if (input.operatorUserId) {
+      if (heldByOther(current, input.operatorUserId)) throw heldError()
+      if (conversation.state !== 'handoff' || !current || current.status === 'open' || !current.operatorUserId) {
+        const handoff = await openHandoff({ organizationId: input.organizationId, conversationId: conversation.id, reason: 'operator_joined', operatorUserId: input.operatorUserId })
+        if (handoff.operatorUserId !== input.operatorUserId) throw heldError()
+      }
+    } else if (conversation.state !== 'handoff') {
+      await openHandoff({ organizationId: input.organizationId, conversationId: conversation.id, reason: 'operator_joined', announce: false })
+    }
     const message = await sendToCustomer({ conversation, inbox, text: input.text, author: 'operator', key: input.key ?? `operator:${newId()}` })
     await store.audit.record({ organizationId: input.organizationId, actorUserId: input.operatorUserId, action: 'conversation.operator_reply', target: conversation.id })
     return message
@@ -106,12 +124,16 @@ export function createOperatorService(deps: {
     await store.conversations.setState(input.organizationId, conversation.id, 'bot')
     await store.handoffs.close(input.organizationId, conversation.id)
     await store.audit.record({ organizationId: input.organizationId, actorUserId: input.operatorUserId, action: 'conversation.released', target: conversation.id })
+    await live?.publish(input.organizationId, { type: 'handoff.released', conversationId: conversation.id, operatorUserId: input.operatorUserId, why: 'released' })
   }
 
   /** The operator takes an open handoff; false when someone else took it first. */
   async function take(input: { organizationId: string; conversationId: string; operatorUserId: string }): Promise<boolean> {
     const taken = await store.handoffs.take(input)
-    if (taken) await store.audit.record({ organizationId: input.organizationId, actorUserId: input.operatorUserId, action: 'conversation.taken', target: input.conversationId })
+    if (taken) {
+      await store.audit.record({ organizationId: input.organizationId, actorUserId: input.operatorUserId, action: 'conversation.taken', target: input.conversationId })
+      await live?.publish(input.organizationId, { type: 'handoff.taken', conversationId: input.conversationId, operatorUserId: input.operatorUserId })
+    }
     return taken
   }
 
@@ -158,6 +180,8 @@ export function createOperatorService(deps: {
     await store.conversations.setState(organizationId, conversation.id, 'handoff')
     await store.audit.record({ organizationId, actorUserId: null, action: 'conversation.answered_elsewhere', target: conversation.id, data: { inboxId: inbox.id } })
     await deps.notifier.publish(conversationTopic(conversation.id), { messageId: message.id })
+    await live?.publish(organizationId, { type: 'message.created', conversationId: conversation.id, messageId: message.id, author: 'operator' })
+    if (!existing || existing.status === 'open') await live?.publish(organizationId, { type: 'handoff.taken', conversationId: conversation.id, operatorUserId: null })
     if (conversation.state !== 'handoff') {
       const found = await deskOf(inbox)
       await found?.desk
@@ -188,6 +212,7 @@ export function createOperatorService(deps: {
     }
     await store.handoffs.close(job.organizationId, conversation.id)
     await store.conversations.setState(job.organizationId, conversation.id, 'bot')
+    await live?.publish(job.organizationId, { type: 'handoff.released', conversationId: conversation.id, operatorUserId: null, why: 'timeout' })
     await sendToCustomer({ conversation, inbox, text: HANDOFF_TIMEOUT_REPLY, author: 'system', key: `handoff-timeout:${handoff.id}` })
     await notice('Nobody took this conversation in time: the customer is back with the bot.')?.catch(() => undefined)
     await store.audit.record({ organizationId: job.organizationId, actorUserId: null, action: 'handoff.timed_out', target: conversation.id })
@@ -195,5 +220,9 @@ export function createOperatorService(deps: {
 
   return { openHandoff, operatorReply, release, take, opened, customerMessage, timeout, deskOf, answeredElsewhere, sendToCustomer }
 }
+
+/** Held by a person of Switchboard other than this operator. */
+export const heldByOther = (handoff: Handoff | null, operatorUserId: string) => handoff?.status === 'taken' && Boolean(handoff.operatorUserId) && handoff.operatorUserId !== operatorUserId
+const heldError = () => new AppError('held_by_other', 'Another operator holds this conversation: only they can reply, until they hand it back', 409)
 
 export type ConversationOps = ReturnType<typeof createOperatorService>

@@ -2,6 +2,7 @@ import { AppError } from '../errors.ts'
 import { DELIVERY_REFUSED } from '../ports.ts'
 import type { ChannelAdapter, ChannelKind, InboundMessage, Inbox, JobContext, Logger, Message, Metrics, Notifier, Queue, Store } from '../ports.ts'
 import type { TurnContext } from './pipeline.ts'
+import type { LiveEvents } from './live-events.ts'
 
 export const TURN_JOB = 'conversation.turn'
 export type TurnJob = { organizationId: string; conversationId: string }
@@ -19,6 +20,8 @@ export type TurnServiceDeps = {
   runPipeline: (ctx: TurnContext) => Promise<void>
   logger: Logger
   metrics?: Metrics
+  /** New conversations and messages, for the admin web's live view. */
+  events?: LiveEvents
 }
 
 /**
@@ -39,8 +42,10 @@ export function createTurnService(deps: TurnServiceDeps) {
     })
 
   async function receive(inbox: Inbox, inbound: InboundMessage) {
-    const { conversation, message, created } = await store.messages.receive({ inbox, message: inbound })
+    const { conversation, message, created, conversationCreated } = await store.messages.receive({ inbox, message: inbound })
     if (message.status === 'pending') await enqueueTurn({ organizationId: inbox.organizationId, conversationId: conversation.id, messageId: message.id })
+    if (conversationCreated) await deps.events?.publish(inbox.organizationId, { type: 'conversation.created', conversationId: conversation.id, agentId: conversation.agentId, inboxId: inbox.id })
+    if (created) await deps.events?.publish(inbox.organizationId, { type: 'message.created', conversationId: conversation.id, messageId: message.id, author: 'contact' })
     return { conversation, message, created }
   }
 
@@ -124,6 +129,7 @@ export function createTurnService(deps: TurnServiceDeps) {
       })
       // A reply stored and sent by an earlier run (that died before finishing) is not sent again.
       if (created || reply.status !== 'sent') await deliver({ reply, conversation, inbox, replyContext: message.meta.replyContext })
+      if (created) await deps.events?.publish(message.organizationId, { type: 'message.created', conversationId: conversation.id, messageId: reply.id, author: reply.author })
     }
     await finish(message, status, error)
     for (const after of ctx.afterReply) await after().catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'a step after the reply failed'))

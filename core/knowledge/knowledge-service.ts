@@ -4,6 +4,7 @@ import { newId } from '../ids.ts'
 import type { ChunkLocation, DocumentParser, Embedder, KnowledgeSource, Logger, Passage, Queue, Store } from '../ports.ts'
 import { chunkMarkdown, chunkSections, DEFAULT_CHUNKING, type ChunkOptions } from './chunker.ts'
 import { detectLanguage, keywordCoverage } from './text.ts'
+import type { LiveEvents } from '../conversation/live-events.ts'
 
 export const INGEST_JOB = 'knowledge.ingest'
 export const REEMBED_JOB = 'knowledge.reembed'
@@ -75,6 +76,8 @@ export type KnowledgeServiceDeps = {
   checkChunkCap?: (input: { organizationId: string; adding: number; current: number }) => Promise<void>
   /** The most sections and passages one source may make, whatever the plan; DEFAULT_MAX_SECTIONS when not given. */
   maxSections?: number
+  /** Indexing progress, for the admin web's live view. */
+  events?: LiveEvents
 }
 
 export function createKnowledgeService(deps: KnowledgeServiceDeps) {
@@ -82,6 +85,12 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
   const maxBytes = deps.maxSourceBytes ?? DEFAULT_MAX_FILE_BYTES
   const chunking = deps.chunking ?? DEFAULT_CHUNKING
   const maxSections = deps.maxSections ?? DEFAULT_MAX_SECTIONS
+
+  /** Writes a source's status or progress and tells whoever watches the organization live. */
+  async function updateSource(organizationId: string, id: string, patch: Parameters<Store['knowledge']['updateSource']>[2]): Promise<void> {
+    await store.knowledge.updateSource(organizationId, id, patch)
+    if (patch.status !== undefined || patch.progress !== undefined) await deps.events?.publish(organizationId, { type: 'source.progress', sourceId: id, status: patch.status ?? null, progress: patch.progress ?? null })
+  }
   const tooManySections = (title: string, what: string) =>
     new AppError('source_too_large', `"${title}" has ${what}; at most ${maxSections.toLocaleString('en-US')} can come from one source: split it into smaller files`, 413)
 
@@ -150,10 +159,11 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     let source: KnowledgeSource
     if (existing) {
       if (existing.checksum === checksum && existing.status === 'ready') return existing
-      await store.knowledge.updateSource(input.organizationId, existing.id, { title, checksum, content: input.content, status: 'queued', progress: 0, error: null, ...(input.collectionId !== undefined ? { collectionId: input.collectionId } : {}) })
+      await updateSource(input.organizationId, existing.id, { title, checksum, content: input.content, status: 'queued', progress: 0, error: null, ...(input.collectionId !== undefined ? { collectionId: input.collectionId } : {}) })
       source = (await store.knowledge.getSource(input.organizationId, existing.id))!
     } else {
       source = await store.knowledge.createSource({ organizationId: input.organizationId, agentId: input.agentId, collectionId: input.collectionId ?? null, title, kind: input.kind, uri, checksum, content: input.content })
+      await deps.events?.publish(input.organizationId, { type: 'source.progress', sourceId: source.id, status: source.status, progress: source.progress })
     }
     await store.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId ?? null, action: 'knowledge.source.added', target: source.id, data: { title, bytes: input.bytes, kind: input.kind } })
     await queue.add(INGEST_JOB, { organizationId: input.organizationId, sourceId: source.id } satisfies IngestJob, { jobId: `ingest:${source.id}:${checksum.slice(0, 12)}`, attempts: 3, backoffMs: 500 })
@@ -176,7 +186,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
       const progress = PROGRESS.parsing + Math.round((PROGRESS.chunking - PROGRESS.parsing) * Math.max(0, Math.min(1, fraction)))
       if (progress > lastReported) {
         lastReported = progress
-        await store.knowledge.updateSource(organizationId, id, { progress })
+        await updateSource(organizationId, id, { progress })
       }
     }
     let parsed
@@ -188,7 +198,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     }
     // Every section makes at least one passage: too many sections is refused before chunking them.
     if (parsed.sections.length > maxSections) throw tooManySections(source.title, `more than ${maxSections.toLocaleString('en-US')} sections (headings, pages or rows)`)
-    await store.knowledge.updateSource(organizationId, id, { progress: PROGRESS.chunking })
+    await updateSource(organizationId, id, { progress: PROGRESS.chunking })
     const sections = parsed.sections.map((s) => ({ heading: s.heading || locationLabel(s.location), text: s.text }))
     const chunks = chunkSections(sections, chunking).map(({ section, ...c }) => {
       const location = parsed.sections[section]!.location
@@ -206,11 +216,11 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     const content = await store.knowledge.sourceContent(organizationId, sourceId)
     if (content === null) return
     try {
-      await store.knowledge.updateSource(organizationId, sourceId, { status: 'processing', progress: PROGRESS.parsing, error: null })
+      await updateSource(organizationId, sourceId, { status: 'processing', progress: PROGRESS.parsing, error: null })
       const { title, chunks } = await prepare(source, content)
       if (chunks.length === 0) throw new AppError('empty_source', `"${source.title}" has no text to index`, 422)
-      if (title !== source.title) await store.knowledge.updateSource(organizationId, sourceId, { title })
-      await store.knowledge.updateSource(organizationId, sourceId, { progress: PROGRESS.embedding })
+      if (title !== source.title) await updateSource(organizationId, sourceId, { title })
+      await updateSource(organizationId, sourceId, { progress: PROGRESS.embedding })
       if (deps.checkChunkCap) {
         const current = (await store.knowledge.countChunks(organizationId)) - source.chunkCount
         await deps.checkChunkCap({ organizationId, adding: chunks.length, current })
@@ -223,7 +233,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
         embeddings.push(...(await embedder.embed(batch.map((c) => embeddingText(title, c.heading, c.text)))))
         const progress = PROGRESS.embedding + Math.round(((PROGRESS.stored - PROGRESS.embedding) * Math.min(chunks.length, i + EMBED_BATCH)) / chunks.length)
         // Written when the figure changes: at most 70 updates, however many batches.
-        if (progress > reported) await store.knowledge.updateSource(organizationId, sourceId, { progress })
+        if (progress > reported) await updateSource(organizationId, sourceId, { progress })
         reported = progress
       }
       await store.knowledge.replaceChunks({
@@ -234,12 +244,12 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
         chunks: chunks.map((c, i) => ({ ...c, embedding: embeddings[i]! })),
       })
       // An uploaded file is not needed once indexed (re-embedding reads the chunks): its bytes go.
-      await store.knowledge.updateSource(organizationId, sourceId, { status: 'ready', progress: 100, chunkCount: chunks.length, ...(source.kind === 'file' ? { content: null } : {}) })
+      await updateSource(organizationId, sourceId, { status: 'ready', progress: 100, chunkCount: chunks.length, ...(source.kind === 'file' ? { content: null } : {}) })
     } catch (error) {
       const message = error instanceof AppError ? error.message : `Processing "${source.title}" failed: ${(error as Error).message}`
       // A failed source keeps no chunks: nothing partial (nor a stale earlier version) stays searchable.
       await store.knowledge.replaceChunks({ organizationId, sourceId, embedder: embedder.name, dimensions: embedder.dimensions, chunks: [] })
-      await store.knowledge.updateSource(organizationId, sourceId, { status: 'failed', error: message, chunkCount: 0 })
+      await updateSource(organizationId, sourceId, { status: 'failed', error: message, chunkCount: 0 })
       if (!(error instanceof AppError)) throw error
     }
   }
@@ -322,7 +332,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     const { article, markdown } = await getArticle(input.organizationId, input.id)
     if (input.collectionId !== undefined && input.collectionId !== article.collectionId) {
       if (input.collectionId && !(await store.collections.get(input.organizationId, input.collectionId))) throw notFound('Collection')
-      await store.knowledge.updateSource(input.organizationId, article.id, { collectionId: input.collectionId })
+      await updateSource(input.organizationId, article.id, { collectionId: input.collectionId })
     }
     const title = input.title ?? article.title
     const text = input.markdown ?? markdown
@@ -337,7 +347,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     const source = await store.knowledge.getSource(input.organizationId, input.id)
     if (!source) throw notFound('Knowledge source')
     if (input.collectionId && !(await store.collections.get(input.organizationId, input.collectionId))) throw notFound('Collection')
-    await store.knowledge.updateSource(input.organizationId, source.id, { collectionId: input.collectionId })
+    await updateSource(input.organizationId, source.id, { collectionId: input.collectionId })
     await store.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId, action: 'knowledge.source.moved', target: source.id, data: { collectionId: input.collectionId } })
     return (await store.knowledge.getSource(input.organizationId, source.id))!
   }

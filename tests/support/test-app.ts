@@ -32,8 +32,10 @@ export async function startTestApp(input: { env?: Record<string, string>; overri
     url,
     logs,
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()))
+      // Open event streams and keep-alive sockets are cut at once rather than waited for.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeAllConnections?.()
+      await closed
       await app.close()
     },
   }

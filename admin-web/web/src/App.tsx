@@ -12,6 +12,7 @@ import { Channels } from './pages/channels.tsx'
 import { Crm } from './pages/crm.tsx'
 import { Conversations, ConversationView } from './pages/conversations.tsx'
 import { Organization } from './pages/organization.tsx'
+import { HandoffBadge, LiveProvider } from './live.tsx'
 
 // The pages with charts bring chart.js: they load when first opened.
 const Dashboard = lazy(() => import('./pages/dashboard.tsx').then((m) => ({ default: m.Dashboard })))
@@ -153,6 +154,7 @@ function Shell() {
   }
 
   return (
+    <LiveProvider>
     <div className="layout">
       <a className="skip" href="#main" onClick={(e) => { e.preventDefault(); main.current?.focus() }}>{t('skipToContent')}</a>
       <header className="topbar">
@@ -171,6 +173,7 @@ function Shell() {
             <li key={n.path}>
               <a href={`#${n.path}`} aria-current={route.path.startsWith(n.path) ? 'page' : undefined}>
                 {t(n.key)}
+                {n.path === '/conversations' && <HandoffBadge />}
               </a>
             </li>
           ))}
@@ -180,6 +183,7 @@ function Shell() {
         <Suspense fallback={<Loading />}>{page}</Suspense>
       </main>
     </div>
+    </LiveProvider>
   )
 }
 
