@@ -20,13 +20,22 @@ import { csrfTokenOf, type Principal } from '../../core/tenancy/auth-service.ts'
 
 export const SESSION_COOKIE = 'sb_session'
 
+/**
+ * Every fallback names its own key: a provider key id, or null for the installation's OPENAI_*
+ * settings. A fallback without one is refused, never given the primary's key: clients that drop
+ * the field would otherwise silently move the fallback to another provider account.
+ */
+const fallbackKeyId = z
+  .string({ error: (issue) => (issue.input === undefined ? "required: the id of the provider key this fallback uses, or null for the installation's key" : undefined) })
+  .uuid()
+  .nullable()
 const agentFields = {
   instructions: z.string().max(20_000),
   model: z.string().trim().min(1).max(200).nullable(),
   temperature: z.number().min(0).max(2),
   maxTokens: z.number().int().min(16).max(32_000),
   providerKeyId: z.string().uuid().nullable(),
-  fallbacks: z.array(z.object({ providerKeyId: z.string().uuid().nullable(), model: z.string().trim().min(1).max(200) }).strict()).max(5),
+  fallbacks: z.array(z.object({ providerKeyId: fallbackKeyId, model: z.string().trim().min(1).max(200) }).strict()).max(5),
   responseDelayMs: z.number().int().min(0).max(30_000),
 }
 const createAgentSchema = z
