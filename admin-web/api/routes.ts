@@ -253,7 +253,7 @@ export function registerAdminRoutes(deps: {
   })
 
   // ---- organizations' own model provider keys (BYOK)
-  api.route({ method: 'get', path: '/api/v1/provider-keys', tag: 'models', summary: 'Provider keys (only their last 4 characters)', auth: 'session', handler: async ({ principal }) => ({ keys: (await providerKeys.list(principal)).map(maskKey) }) })
+  api.route({ method: 'get', path: '/api/v1/provider-keys', tag: 'models', summary: 'Provider keys (only their last 4 characters), each with the agents whose model or fallbacks use it', auth: 'session', handler: async ({ principal }) => ({ keys: await providerKeys.listWithUsage(principal) }) })
   api.route({
     method: 'post',
     path: '/api/v1/provider-keys',
@@ -280,12 +280,21 @@ export function registerAdminRoutes(deps: {
     },
   })
   api.route({
+    method: 'post',
+    path: '/api/v1/provider-keys/:id/test',
+    tag: 'models',
+    summary: "Test a key with one real call to its provider's OpenAI-compatible API (GET {baseUrl}/models) (admin): ok, HTTP status, latency, the models it offers, or why it failed",
+    auth: 'session',
+    responses: { 200: 'Tested (ok says whether the key works)', 404: 'No such key in this organization' },
+    handler: async ({ principal, params }) => ({ test: await providerKeys.test(principal, params.id!) }),
+  })
+  api.route({
     method: 'delete',
     path: '/api/v1/provider-keys/:id',
     tag: 'models',
-    summary: 'Delete a provider key (admin)',
+    summary: "Delete a provider key (admin); refused (409 key_in_use) while an agent's model or fallback uses it",
     auth: 'session',
-    responses: { 204: 'Deleted' },
+    responses: { 204: 'Deleted', 409: 'An agent uses the key' },
     handler: async ({ principal, params }) => {
       await providerKeys.remove(principal, params.id!)
       return undefined
