@@ -31,6 +31,7 @@ import { createAgentTools } from '../core/crm/tools.ts'
 import { createLlmAnswerer, createModelChooser } from '../core/llm/llm-answerer.ts'
 import { DEFAULT_PRICES } from '../core/llm/prices.ts'
 import { createProviderKeyService } from '../core/llm/provider-keys.ts'
+import { createProviderProbe } from '../adapters/openai/provider-probe.ts'
 import { createPrismaContactMemory, createPrismaCrm } from '../adapters/db/crm-store.ts'
 import { registerCrmRoutes } from '../admin-web/api/crm-routes.ts'
 import { registerKommoRoutes } from '../admin-web/api/crm-kommo-routes.ts'
@@ -152,6 +153,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     store,
     secrets,
     checkBaseUrl: createAddressGuard(net).check,
+    probe: createProviderProbe({ fetch: organizationFetch, timeoutMs: config.LLM_TIMEOUT_MS }),
     environment: config.OPENAI_API_KEY ? { apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_CHAT_MODEL } : undefined,
   })
   const memory = createPrismaContactMemory(db)

@@ -674,6 +674,11 @@ export interface LlmClient {
   /** Throws AppError `llm_unavailable` (with the attempts in `details`) when every target failed. */
   complete(request: LlmRequest): Promise<LlmResult>
 }
+/** A test of a provider key: one real call to its OpenAI-compatible API (the model list). */
+export type ProviderProbeResult = { ok: boolean; status: number | null; latencyMs: number; message: string | null; models: string[] }
+export interface ProviderProbe {
+  probe(input: { baseURL: string | undefined; apiKey: string }): Promise<ProviderProbeResult>
+}
 
 // ---------- CRM (built-in records now; Kommo later) ----------
 /** `owner`: who is responsible for it in the connected CRM (Kommo's user name); null for built-in leads or when not known. */

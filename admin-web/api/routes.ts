@@ -20,13 +20,22 @@ import { csrfTokenOf, type Principal } from '../../core/tenancy/auth-service.ts'
 
 export const SESSION_COOKIE = 'sb_session'
 
+/**
+ * Every fallback names its own key: a provider key id, or null for the installation's OPENAI_*
+ * settings. A fallback without one is refused, never given the primary's key: clients that drop
+ * the field would otherwise silently move the fallback to another provider account.
+ */
+const fallbackKeyId = z
+  .string({ error: (issue) => (issue.input === undefined ? "required: the id of the provider key this fallback uses, or null for the installation's key" : undefined) })
+  .uuid()
+  .nullable()
 const agentFields = {
   instructions: z.string().max(20_000),
   model: z.string().trim().min(1).max(200).nullable(),
   temperature: z.number().min(0).max(2),
   maxTokens: z.number().int().min(16).max(32_000),
   providerKeyId: z.string().uuid().nullable(),
-  fallbacks: z.array(z.object({ providerKeyId: z.string().uuid().nullable(), model: z.string().trim().min(1).max(200) }).strict()).max(5),
+  fallbacks: z.array(z.object({ providerKeyId: fallbackKeyId, model: z.string().trim().min(1).max(200) }).strict()).max(5),
   responseDelayMs: z.number().int().min(0).max(30_000),
 }
 const createAgentSchema = z
@@ -244,7 +253,7 @@ export function registerAdminRoutes(deps: {
   })
 
   // ---- organizations' own model provider keys (BYOK)
-  api.route({ method: 'get', path: '/api/v1/provider-keys', tag: 'models', summary: 'Provider keys (only their last 4 characters)', auth: 'session', handler: async ({ principal }) => ({ keys: (await providerKeys.list(principal)).map(maskKey) }) })
+  api.route({ method: 'get', path: '/api/v1/provider-keys', tag: 'models', summary: 'Provider keys (only their last 4 characters), each with the agents whose model or fallbacks use it', auth: 'session', handler: async ({ principal }) => ({ keys: await providerKeys.listWithUsage(principal) }) })
   api.route({
     method: 'post',
     path: '/api/v1/provider-keys',
@@ -271,12 +280,21 @@ export function registerAdminRoutes(deps: {
     },
   })
   api.route({
+    method: 'post',
+    path: '/api/v1/provider-keys/:id/test',
+    tag: 'models',
+    summary: "Test a key with one real call to its provider's OpenAI-compatible API (GET {baseUrl}/models) (admin): ok, HTTP status, latency, the models it offers, or why it failed",
+    auth: 'session',
+    responses: { 200: 'Tested (ok says whether the key works)', 404: 'No such key in this organization' },
+    handler: async ({ principal, params }) => ({ test: await providerKeys.test(principal, params.id!) }),
+  })
+  api.route({
     method: 'delete',
     path: '/api/v1/provider-keys/:id',
     tag: 'models',
-    summary: 'Delete a provider key (admin)',
+    summary: "Delete a provider key (admin); refused (409 key_in_use) while an agent's model or fallback uses it",
     auth: 'session',
-    responses: { 204: 'Deleted' },
+    responses: { 204: 'Deleted', 409: 'An agent uses the key' },
     handler: async ({ principal, params }) => {
       await providerKeys.remove(principal, params.id!)
       return undefined

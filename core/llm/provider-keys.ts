@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { AppError, notFound } from '../errors.ts'
-import type { Agent, ProviderKey, ProviderTarget, Store } from '../ports.ts'
+import type { Agent, ProviderKey, ProviderProbe, ProviderProbeResult, ProviderTarget, Store } from '../ports.ts'
 import type { SecretBox } from '../security/secrets.ts'
 import type { Principal } from '../tenancy/auth-service.ts'
 import { requireRole } from '../tenancy/auth-service.ts'
@@ -42,6 +42,8 @@ export function createProviderKeyService(deps: {
    * environment's OPENAI_BASE_URL is the operator's own and is not checked.
    */
   checkBaseUrl?: (url: string) => Promise<void>
+  /** Makes the real call of "test this key" (adapters/openai/provider-probe.ts). */
+  probe?: ProviderProbe
 }) {
   const { store, secrets } = deps
 
@@ -77,8 +79,44 @@ export function createProviderKeyService(deps: {
     return key
   }
 
+  /** The agents whose primary model or a fallback uses each key, by key id. */
+  async function usage(organizationId: string): Promise<Map<string, { id: string; name: string }[]>> {
+    const byKey = new Map<string, { id: string; name: string }[]>()
+    for (const agent of await store.agents.list(organizationId)) {
+      const ids = new Set([agent.providerKeyId, ...agent.fallbacks.map((f) => f.providerKeyId)].filter((id): id is string => Boolean(id)))
+      for (const id of ids) byKey.set(id, [...(byKey.get(id) ?? []), { id: agent.id, name: agent.name }])
+    }
+    return byKey
+  }
+
+  /** The organization's keys as the API shows them (last four characters), with the agents that use each. */
+  async function listWithUsage(principal: Principal) {
+    const [keys, used] = await Promise.all([store.providerKeys.list(principal.organizationId), usage(principal.organizationId)])
+    return keys.map((k) => ({ ...maskKey(k), usedBy: used.get(k.id) ?? [] }))
+  }
+
+  /**
+   * Tests a key with one real call to its provider (the model list) at its base URL, through the
+   * same address policy as answers. The result is returned and audited; the key is never in it.
+   */
+  async function test(principal: Principal, id: string): Promise<ProviderProbeResult & { keyId: string }> {
+    requireRole(principal, 'admin')
+    const key = await store.providerKeys.getSealed(principal.organizationId, id)
+    if (!key) throw notFound('Provider key')
+    if (!deps.probe) throw new AppError('not_configured', 'Testing provider keys is not available on this server', 501)
+    const result = await deps.probe.probe({ baseURL: key.baseUrl ?? undefined, apiKey: secrets.open(key.secret) })
+    await store.audit.record({ organizationId: principal.organizationId, actorUserId: principal.userId, action: 'provider_key.tested', target: id, data: { ok: result.ok, status: result.status } })
+    return { keyId: id, ...result }
+  }
+
   async function remove(principal: Principal, id: string) {
     requireRole(principal, 'admin')
+    // An agent whose model or fallback names the key would lose that target without a word.
+    const users = (await usage(principal.organizationId)).get(id)
+    if (users?.length) {
+      const names = users.map((a) => `"${a.name}"`).join(', ')
+      throw new AppError('key_in_use', `This key is used by ${users.length === 1 ? 'the agent' : 'the agents'} ${names}: choose another key for their model and fallbacks first`, 409, { agents: users })
+    }
     if (!(await store.providerKeys.delete(principal.organizationId, id))) throw notFound('Provider key')
     await store.audit.record({ organizationId: principal.organizationId, actorUserId: principal.userId, action: 'provider_key.deleted', target: id })
   }
@@ -118,7 +156,7 @@ export function createProviderKeyService(deps: {
     return n
   }
 
-  return { add, remove, list: (principal: Principal) => store.providerKeys.list(principal.organizationId), targetsFor, hasModel, reseal }
+  return { add, remove, test, list: (principal: Principal) => store.providerKeys.list(principal.organizationId), listWithUsage, targetsFor, hasModel, reseal }
 }
 
 export type ProviderKeyService = ReturnType<typeof createProviderKeyService>

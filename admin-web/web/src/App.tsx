@@ -13,6 +13,7 @@ import { Crm } from './pages/crm.tsx'
 import { Conversations, ConversationView } from './pages/conversations.tsx'
 import { Organization } from './pages/organization.tsx'
 import { HandoffBadge, LiveProvider } from './live.tsx'
+import { ProviderKeys } from './pages/keys.tsx'
 
 // The pages with charts bring chart.js: they load when first opened.
 const Dashboard = lazy(() => import('./pages/dashboard.tsx').then((m) => ({ default: m.Dashboard })))
@@ -21,6 +22,7 @@ const Billing = lazy(() => import('./pages/billing.tsx').then((m) => ({ default:
 const NAV: { path: string; key: TextKey }[] = [
   { path: '/dashboard', key: 'nav_dashboard' },
   { path: '/agents', key: 'nav_agents' },
+  { path: '/keys', key: 'nav_keys' },
   { path: '/knowledge', key: 'nav_knowledge' },
   { path: '/chat', key: 'nav_chat' },
   { path: '/channels', key: 'nav_channels' },
@@ -131,6 +133,7 @@ function Shell() {
     page =
       section === 'agents' && id ? <AgentEdit id={id} session={session} />
       : section === 'agents' ? <Agents session={session} />
+      : section === 'keys' ? <ProviderKeys session={session} />
       : section === 'knowledge' ? <Knowledge session={session} />
       : section === 'chat' ? <TestChat session={session} />
       : section === 'channels' ? <Channels session={session} />

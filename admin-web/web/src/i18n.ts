@@ -2,6 +2,7 @@ import { createContext, useContext } from 'react'
 import { channelErrorsRu, channelTexts } from './channels/texts.ts'
 import * as crmTexts from './pages/crm.i18n.ts'
 import * as conversationTexts from './pages/conversations.i18n.ts'
+import * as settingsTexts from './pages/settings.i18n.ts'
 
 const core = {
   appName: 'Switchboard',
@@ -312,13 +313,14 @@ const core = {
 } as const
 
 /** The texts of the pages and, from channels/, of each channel; the CRM page's from pages/crm.i18n.ts. */
-const en = { ...core, ...channelTexts.en, ...crmTexts.en, ...conversationTexts.en }
+const en = { ...core, ...channelTexts.en, ...crmTexts.en, ...conversationTexts.en, ...settingsTexts.en }
 export type TextKey = keyof typeof en
 
 const ru: Record<TextKey, string> = {
   ...channelTexts.ru,
   ...crmTexts.ru,
   ...conversationTexts.ru,
+  ...settingsTexts.ru,
   appName: 'Switchboard',
   skipToContent: 'Перейти к содержимому',
   language: 'Язык',
@@ -637,6 +639,7 @@ export const serverErrorsRu: Record<string, string> = {
   ...channelErrorsRu,
   ...crmTexts.errorsRu,
   ...conversationTexts.errorsRu,
+  ...settingsTexts.errorsRu,
 }
 
 export type Lang = 'en' | 'ru'

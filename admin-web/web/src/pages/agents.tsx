@@ -84,7 +84,8 @@ export function Agents({ session }: { session: Session }) {
   )
 }
 
-type ProviderKey = { id: string; name: string; provider: string; last4: string }
+export type ProviderKey = { id: string; name: string; provider: string; last4: string }
+type FallbackRow = { key: number; model: string; providerKeyId: string }
 
 export function AgentEdit({ id, session }: { id: string; session: Session }) {
   const { t } = useI18n()
@@ -105,6 +106,25 @@ export function AgentEdit({ id, session }: { id: string; session: Session }) {
   )
 }
 
+/** The options of a key select: the installation's key, the organization's keys, and a key that is gone (kept, not silently changed). */
+function KeyOptions({ keys, current }: { keys: ProviderKey[]; current: string }) {
+  const { t } = useI18n()
+  return (
+    <>
+      <option value="">{t('environmentKey')}</option>
+      {keys.map((k) => (
+        <option key={k.id} value={k.id}>
+          {k.name} ({k.provider}, …{k.last4})
+        </option>
+      ))}
+      {current && !keys.some((k) => k.id === current) ? <option value={current}>{t('fb_unknownKey', { id: current.slice(0, 8) })}</option> : null}
+    </>
+  )
+}
+
+let rowKeys = 0
+const MAX_FALLBACKS = 5
+
 function AgentForm({ agent, keys, readOnly }: { agent: Agent; keys: ProviderKey[]; readOnly: boolean }) {
   const { t } = useI18n()
   const [form, setForm] = useState({
@@ -115,13 +135,25 @@ function AgentForm({ agent, keys, readOnly }: { agent: Agent; keys: ProviderKey[
     temperature: String(agent.temperature),
     maxTokens: String(agent.maxTokens),
     responseDelayMs: String(agent.responseDelayMs),
-    fallbacks: agent.fallbacks.map((f) => f.model).join('\n'),
   })
+  // Each fallback keeps its own key: what was loaded is sent back as it was unless changed here.
+  const [fallbacks, setFallbacks] = useState<FallbackRow[]>(() => agent.fallbacks.map((f) => ({ key: ++rowKeys, model: f.model, providerKeyId: f.providerKeyId ?? '' })))
   const [status, setStatus] = useState<'idle' | 'saving' | 'saved'>('idle')
   const [error, setError] = useState<unknown>()
   const set = (k: keyof typeof form) => (e: { target: { value: string } }) => {
     setForm({ ...form, [k]: e.target.value })
     setStatus('idle')
+  }
+  const changeFallbacks = (next: FallbackRow[]) => {
+    setFallbacks(next)
+    setStatus('idle')
+  }
+  const setFallback = (i: number, patch: Partial<FallbackRow>) => changeFallbacks(fallbacks.map((f, j) => (j === i ? { ...f, ...patch } : f)))
+  const move = (i: number, by: -1 | 1) => {
+    const next = [...fallbacks]
+    const [row] = next.splice(i, 1)
+    next.splice(i + by, 0, row!)
+    changeFallbacks(next)
   }
   const save = async (e: FormEvent) => {
     e.preventDefault()
@@ -138,11 +170,7 @@ function AgentForm({ agent, keys, readOnly }: { agent: Agent; keys: ProviderKey[
           temperature: Number(form.temperature),
           maxTokens: Number(form.maxTokens),
           responseDelayMs: Number(form.responseDelayMs),
-          fallbacks: form.fallbacks
-            .split('\n')
-            .map((m) => m.trim())
-            .filter(Boolean)
-            .map((model) => ({ providerKeyId: form.providerKeyId || null, model })),
+          fallbacks: fallbacks.filter((f) => f.model.trim()).map((f) => ({ providerKeyId: f.providerKeyId || null, model: f.model.trim() })),
         },
       })
       setStatus('saved')
@@ -159,27 +187,63 @@ function AgentForm({ agent, keys, readOnly }: { agent: Agent; keys: ProviderKey[
           <Field label={t('name')}>{(id) => <input id={id} required maxLength={120} value={form.name} onChange={set('name')} />}</Field>
           <Field label={t('instructions')}>{(id) => <textarea id={id} rows={6} maxLength={20000} value={form.instructions} onChange={set('instructions')} />}</Field>
           <div className="grid2">
-            <Field label={t('model')} hint={t('modelHint')}>
-              {(id, hint) => <input id={id} aria-describedby={hint} placeholder="gpt-4o-mini" value={form.model} onChange={set('model')} />}
+            <Field label={t('temperature')}>{(id) => <input id={id} type="number" min={0} max={2} step={0.1} required value={form.temperature} onChange={set('temperature')} />}</Field>
+            <Field label={t('maxTokens')}>{(id) => <input id={id} type="number" min={16} max={32000} required value={form.maxTokens} onChange={set('maxTokens')} />}</Field>
+            <Field label={t('responseDelay')}>{(id) => <input id={id} type="number" min={0} max={30000} step={100} required value={form.responseDelayMs} onChange={set('responseDelayMs')} />}</Field>
+          </div>
+        </fieldset>
+        <fieldset disabled={readOnly} className="stack models" aria-describedby="agent-models-intro">
+          <legend>{t('fb_title')}</legend>
+          <small id="agent-models-intro" className="hint">
+            {t('fb_intro')}
+          </small>
+          <div className="grid2">
+            <Field label={t('fb_primary')} hint={t('modelHint')}>
+              {(id, hint) => <input id={id} aria-describedby={hint} placeholder="gpt-4o-mini" maxLength={200} value={form.model} onChange={set('model')} />}
             </Field>
             <Field label={t('providerKey')}>
               {(id) => (
                 <select id={id} value={form.providerKeyId} onChange={set('providerKeyId')}>
-                  <option value="">{t('environmentKey')}</option>
-                  {keys.map((k) => (
-                    <option key={k.id} value={k.id}>
-                      {k.name} ({k.provider}, …{k.last4})
-                    </option>
-                  ))}
+                  <KeyOptions keys={keys} current={form.providerKeyId} />
                 </select>
               )}
             </Field>
-            <Field label={t('temperature')}>{(id) => <input id={id} type="number" min={0} max={2} step={0.1} required value={form.temperature} onChange={set('temperature')} />}</Field>
-            <Field label={t('maxTokens')}>{(id) => <input id={id} type="number" min={16} max={32000} required value={form.maxTokens} onChange={set('maxTokens')} />}</Field>
-            <Field label={t('responseDelay')}>{(id) => <input id={id} type="number" min={0} max={30000} step={100} required value={form.responseDelayMs} onChange={set('responseDelayMs')} />}</Field>
-            <Field label={t('fallbacks')} hint={t('fallbacksHint')}>
-              {(id, hint) => <textarea id={id} rows={3} aria-describedby={hint} value={form.fallbacks} onChange={set('fallbacks')} />}
-            </Field>
+          </div>
+          <h2 className="subhead" id="agent-fallbacks">
+            {t('fb_list')}
+          </h2>
+          {fallbacks.length === 0 ? <p className="empty">{t('fb_empty')}</p> : null}
+          <ol className="fallbacks" aria-labelledby="agent-fallbacks">
+            {fallbacks.map((f, i) => (
+              <li key={f.key} className="row fallback" data-fallback={i + 1}>
+                <Field label={t('fb_modelOf', { n: i + 1 })}>{(id) => <input id={id} required maxLength={200} value={f.model} onChange={(e) => setFallback(i, { model: e.target.value })} />}</Field>
+                <Field label={t('fb_keyOf', { n: i + 1 })}>
+                  {(id) => (
+                    <select id={id} value={f.providerKeyId} onChange={(e) => setFallback(i, { providerKeyId: e.target.value })}>
+                      <KeyOptions keys={keys} current={f.providerKeyId} />
+                    </select>
+                  )}
+                </Field>
+                <div className="row">
+                  <button type="button" className="secondary" aria-label={t('fb_up', { n: i + 1 })} disabled={i === 0} onClick={() => move(i, -1)}>
+                    ↑
+                  </button>
+                  <button type="button" className="secondary" aria-label={t('fb_down', { n: i + 1 })} disabled={i === fallbacks.length - 1} onClick={() => move(i, 1)}>
+                    ↓
+                  </button>
+                  <button type="button" className="danger" aria-label={t('fb_remove', { n: i + 1 })} onClick={() => changeFallbacks(fallbacks.filter((_, j) => j !== i))}>
+                    ✕
+                  </button>
+                </div>
+              </li>
+            ))}
+          </ol>
+          <div className="row">
+            <button type="button" className="secondary" disabled={fallbacks.length >= MAX_FALLBACKS} onClick={() => changeFallbacks([...fallbacks, { key: ++rowKeys, model: '', providerKeyId: form.providerKeyId }])}>
+              {t('fb_add')}
+            </button>
+            {fallbacks.length >= MAX_FALLBACKS ? <small className="hint">{t('fb_max')}</small> : null}
+            <a href="#/keys">{t('fb_manageKeys')} →</a>
           </div>
         </fieldset>
         {error ? <ErrorBox error={error} /> : null}
