@@ -44,11 +44,13 @@ import { registerBillingRoutes } from '../admin-web/api/billing-routes.ts'
 import { loadPlans } from '../core/billing/plans.ts'
 import { createQuotaService } from '../core/billing/quota.ts'
 import { createPrismaBillingStore } from '../adapters/db/billing-store.ts'
+import { createPrismaMfaStore } from '../adapters/db/mfa-store.ts'
 import { createSubscriptionService, type PaymentProvider } from '../core/billing/payments.ts'
 import { createPrismaSubscriptionStore } from '../adapters/db/subscription-store.ts'
 import { registerPaymentRoutes } from '../admin-web/api/payment-routes.ts'
 import { createSecretBox } from '../core/security/secrets.ts'
 import { createAuthService } from '../core/tenancy/auth-service.ts'
+import { createMfaService, mfaGate } from '../core/security/mfa.ts'
 import { createAdminNotifier } from '../core/tenancy/admin-notices.ts'
 import { openDatabase } from '../adapters/db/database.ts'
 import { createPrismaStore } from '../adapters/db/prisma-store.ts'
@@ -62,6 +64,7 @@ import { createMemoryNotifier } from '../adapters/queue/memory-notifier.ts'
 import { createMemoryRateLimiter, createRedisRateLimiter } from '../adapters/queue/rate-limiter.ts'
 import { cookieSessionAllowed, registerAdminRoutes, tokenOf } from '../admin-web/api/routes.ts'
 import { registerTeamRoutes } from '../admin-web/api/team-routes.ts'
+import { registerMfaRoutes } from '../admin-web/api/mfa-routes.ts'
 import { registerReportRoutes } from '../admin-web/api/report-routes.ts'
 import { createAdminWebRouter } from '../admin-web/static.ts'
 import { createLogMailer, createSmtpMailer } from '../adapters/mail/mailer.ts'
@@ -182,10 +185,10 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     store: createPrismaBillingStore(db),
     plans,
     logger,
-    // 80% / 100% notices: in the log, in the admin web (GET /api/v1/notifications), and in admins' chats.
-    notify: async (n) => {
+    // Quota notices (80% and 100% unless the organization chose other thresholds): in the log, in the admin web (GET /api/v1/notifications), and in admins' chats unless it turned that off.
+    notify: async (n, where) => {
       logger.warn({ organizationId: n.organizationId, kind: n.kind }, n.message)
-      await notifyAdmins({ organizationId: n.organizationId, text: n.message, key: `quota-notice:${n.id}` })
+      if (where.chats) await notifyAdmins({ organizationId: n.organizationId, text: n.message, key: `quota-notice:${n.id}` })
       await live.publish(n.organizationId, { type: 'quota.notice', kind: n.kind, message: n.message })
     },
   })
@@ -308,6 +311,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   registerChannelRoutes({ api, store, channels: channelSet, adminConsole })
   registerAdminRoutes({ api, store, auth, agents, knowledge, quota, conversations: operators, providerKeys, turns, notifier, replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS, secureCookies: config.NODE_ENV === 'production', version: VERSION })
   registerTeamRoutes({ api, store, auth, secureCookies: config.NODE_ENV === 'production' })
+  registerMfaRoutes({ api, auth, mfa, secureCookies: config.NODE_ENV === 'production' })
   registerReportRoutes({ api, store })
   const liveStreams = registerEventRoutes({ api, notifier, logger, heartbeatMs: config.LIVE_HEARTBEAT_MS, perSession: config.LIVE_STREAMS_PER_SESSION, perOrganization: config.LIVE_STREAMS_PER_ORGANIZATION })
   closers.unshift(async () => liveStreams.closeAll())

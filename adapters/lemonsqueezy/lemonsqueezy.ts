@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { providerError } from '../../core/errors.ts'
 import { safeEqual } from '../../core/security/passwords.ts'
 import {
+  billingPageUrl,
   headerValue,
   invalidPayload,
   planByPriceId,
@@ -93,6 +94,7 @@ const invoiceAttributes = z.object({
   status: z.string().optional(),
   updated_at: isoDate,
 })
+const portalResponse = z.object({ data: z.object({ attributes: z.object({ urls: z.object({ customer_portal: z.string().url() }) }) }) })
 const checkoutResponse = z.object({ data: z.object({ attributes: z.object({ url: z.string().url() }) }) })
 
 export function createLemonSqueezyProvider(options: LemonSqueezyOptions): PaymentProvider {
@@ -142,6 +144,26 @@ export function createLemonSqueezyProvider(options: LemonSqueezyOptions): Paymen
       const parsed = checkoutResponse.safeParse(safeJson(text))
       if (!parsed.success) throw providerError('lemonsqueezy.createCheckout', new Error('the response has no data.attributes.url'))
       return { url: parsed.data.data.attributes.url }
+    },
+
+    async portal(input) {
+      // The subscription object carries a signed customer portal URL, valid for 24 hours
+      // (https://docs.lemonsqueezy.com/api/subscriptions/retrieve-subscription, attributes.urls.customer_portal).
+      if (!input.subscriptionId) throw providerError('lemonsqueezy.getSubscription', new Error('no Lemon Squeezy subscription is known for this organization'))
+      let response: Response
+      try {
+        response = await fetch(`${apiBase}/v1/subscriptions/${encodeURIComponent(input.subscriptionId)}`, {
+          headers: { Accept: JSON_API, Authorization: `Bearer ${options.apiKey}` },
+          signal: AbortSignal.timeout(options.timeoutMs ?? 20_000),
+        })
+      } catch (error) {
+        throw providerError('lemonsqueezy.getSubscription', error)
+      }
+      const text = await response.text()
+      if (!response.ok) throw providerError('lemonsqueezy.getSubscription', new Error(`HTTP ${response.status}: ${errorDetail(text)}`))
+      const parsed = portalResponse.safeParse(safeJson(text))
+      if (!parsed.success) throw providerError('lemonsqueezy.getSubscription', new Error('the response has no data.attributes.urls.customer_portal'))
+      return { url: parsed.data.data.attributes.urls.customer_portal }
     },
 
     verifyWebhook({ rawBody, headers }) {
@@ -230,7 +252,8 @@ export function lemonSqueezyFromConfig(config: PaymentsConfig & { PUBLIC_URL?: s
     storeId: config.LEMONSQUEEZY_STORE_ID,
     webhookSecret: config.LEMONSQUEEZY_WEBHOOK_SECRET,
     variants: config.LEMONSQUEEZY_VARIANTS,
-    successUrl: config.BILLING_SUCCESS_URL ?? (config.PUBLIC_URL ? `${config.PUBLIC_URL.replace(/\/+$/, '')}/billing?checkout=success` : undefined),
+    apiBase: config.LEMONSQUEEZY_API_URL,
+    successUrl: config.BILLING_SUCCESS_URL ?? billingPageUrl(config.PUBLIC_URL, 'checkout=success'),
   })
 }
 

@@ -1,6 +1,7 @@
 import Stripe from 'stripe'
 import { providerError } from '../../core/errors.ts'
 import {
+  billingPageUrl,
   headerValue,
   invalidPayload,
   planByPriceId,
@@ -34,8 +35,21 @@ export type StripeProviderOptions = {
   cancelUrl?: string
   /** Seconds a signed webhook stays acceptable; Stripe's default is 300. */
   toleranceSeconds?: number
+  /** Where the customer portal sends the customer back (the billing page). */
+  portalReturnUrl?: string
+  /** Stripe's API base URL (default https://api.stripe.com): a local fake in tests. */
+  apiUrl?: string
   /** An SDK client to use instead of a new one (tests, or a shared client). */
   client?: Stripe
+}
+
+/** The SDK's host, port and protocol for an API base URL; nothing for Stripe's own. */
+function hostOf(apiUrl: string | undefined): { host?: string; port?: number; protocol?: 'http' | 'https' } {
+  if (!apiUrl) return {}
+  const u = new URL(apiUrl)
+  if (u.hostname === 'api.stripe.com' && u.protocol === 'https:' && !u.port) return {}
+  const protocol = u.protocol === 'http:' ? 'http' : 'https'
+  return { host: u.hostname, port: u.port ? Number(u.port) : protocol === 'http' ? 80 : 443, protocol }
 }
 
 type PriceInfo = { plan: PaidPlan; interval: BillingInterval }
@@ -58,7 +72,7 @@ const idOf = (value: string | { id: string } | null | undefined) => (typeof valu
 const orgOf = (metadata: Record<string, string> | null | undefined) => metadata?.organization_id?.trim() || null
 
 export function createStripeProvider(options: StripeProviderOptions): PaymentProvider {
-  const stripe = options.client ?? new Stripe(options.secretKey, { maxNetworkRetries: 2, timeout: 20_000, appInfo: { name: 'Switchboard' } })
+  const stripe = options.client ?? new Stripe(options.secretKey, { maxNetworkRetries: 2, timeout: 20_000, appInfo: { name: 'Switchboard' }, ...hostOf(options.apiUrl) })
   const byPrice = planByPriceId(options.prices)
   const tolerance = options.toleranceSeconds ?? stripe.webhooks.DEFAULT_TOLERANCE
 
@@ -90,6 +104,18 @@ export function createStripeProvider(options: StripeProviderOptions): PaymentPro
         return { url: session.url }
       } catch (error) {
         throw providerError('stripe.checkout.sessions.create', error)
+      }
+    },
+
+    async portal(input) {
+      if (!input.customerId) throw providerError('stripe.billingPortal.sessions.create', new Error('the subscription names no Stripe customer'))
+      const returnUrl = input.returnUrl ?? options.portalReturnUrl
+      try {
+        // https://docs.stripe.com/api/customer_portal/sessions/create
+        const session = await stripe.billingPortal.sessions.create({ customer: input.customerId, ...(returnUrl ? { return_url: returnUrl } : {}) })
+        return { url: session.url }
+      } catch (error) {
+        throw providerError('stripe.billingPortal.sessions.create', error)
       }
     },
 
@@ -229,12 +255,13 @@ function isProration(line: Stripe.InvoiceLineItem): boolean {
 /** Stripe, when its three variables are set; null otherwise (see checkPaymentsConfig). */
 export function stripeFromConfig(config: PaymentsConfig & { PUBLIC_URL?: string }): PaymentProvider | null {
   if (!config.STRIPE_SECRET_KEY || !config.STRIPE_WEBHOOK_SECRET || !Object.keys(config.STRIPE_PRICES).length) return null
-  const base = config.PUBLIC_URL?.replace(/\/+$/, '')
   return createStripeProvider({
     secretKey: config.STRIPE_SECRET_KEY,
     webhookSecret: config.STRIPE_WEBHOOK_SECRET,
     prices: config.STRIPE_PRICES,
-    successUrl: config.BILLING_SUCCESS_URL ?? (base ? `${base}/billing?checkout=success` : undefined),
-    cancelUrl: config.BILLING_CANCEL_URL ?? (base ? `${base}/billing?checkout=cancelled` : undefined),
+    apiUrl: config.STRIPE_API_URL,
+    successUrl: config.BILLING_SUCCESS_URL ?? billingPageUrl(config.PUBLIC_URL, 'checkout=success'),
+    cancelUrl: config.BILLING_CANCEL_URL ?? billingPageUrl(config.PUBLIC_URL, 'checkout=cancelled'),
+    portalReturnUrl: billingPageUrl(config.PUBLIC_URL),
   })
 }

@@ -5,6 +5,7 @@ import { AppError } from '../../core/errors.ts'
 import {
   BILLING_INTERVALS,
   createCheckoutLink,
+  createPortalLink,
   isIgnored,
   PAID_PLANS,
   type PaymentProvider,
@@ -68,6 +69,20 @@ export function registerPaymentRoutes(deps: PaymentRoutesDeps): Router {
         ...(deps.defaultProvider ? { defaultProvider: deps.defaultProvider } : {}),
       })
       return { url, provider, plan: body.plan, interval: body.interval }
+    },
+  })
+  deps.api.route({
+    method: 'post',
+    path: '/api/v1/billing/portal',
+    tag: 'billing',
+    summary: "A link to the payment provider's customer portal for the organization's subscription (admin): cancel, resume, payment method",
+    auth: 'session',
+    body: z.object({}).strict().optional(),
+    responses: { 200: 'The portal link', 409: 'The organization has no paid subscription yet', 422: 'Its provider is not configured here' },
+    handler: async ({ principal }) => {
+      requireRole(principal, 'admin')
+      const subscription = await deps.subscriptions.get(principal.organizationId)
+      return createPortalLink(deps.providers, subscription)
     },
   })
   return createPaymentWebhookRouter(deps)

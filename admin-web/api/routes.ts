@@ -16,7 +16,7 @@ import type { createApi } from '../../adapters/http/api.ts'
 import { setRateLimitHeaders } from '../../adapters/http/rate-limit.ts'
 import { cookieOf } from '../../adapters/http/cookies.ts'
 import type { Response } from 'express'
-import { csrfTokenOf, type Principal } from '../../core/tenancy/auth-service.ts'
+import { csrfTokenOf, isMfaChallenge, type Principal } from '../../core/tenancy/auth-service.ts'
 
 export const SESSION_COOKIE = 'sb_session'
 
@@ -88,18 +88,20 @@ export function registerAdminRoutes(deps: {
     expiresAt: session.expiresAt,
     organizationId: session.principal.organizationId,
     role: session.principal.role,
+    ...(session.principal.mfaEnrollmentRequired ? { mfaEnrollmentRequired: true } : {}),
   })
 
   api.route({
     method: 'post',
     path: '/api/v1/auth/login',
     tag: 'auth',
-    summary: 'Sign in: returns a bearer token and sets an HTTP-only session cookie; 5 failed sign-ins a minute per account or IP get 429',
+    summary: 'Sign in: returns a bearer token and sets an HTTP-only session cookie; with MFA on, returns { mfaRequired, mfaToken } instead (then POST /api/v1/auth/login/mfa); 5 failed sign-ins a minute per account or IP get 429',
     auth: 'none',
     body: z.object({ email: z.string().trim().email(), password: z.string().min(1).max(1000) }),
-    responses: { 200: 'Signed in', 401: 'Email or password is wrong', 429: 'Too many failed sign-ins (Retry-After, RateLimit headers)' },
+    responses: { 200: 'Signed in, or the password was right and a code is needed (mfaRequired)', 401: 'Email or password is wrong', 429: 'Too many failed sign-ins (Retry-After, RateLimit headers)' },
     handler: async ({ body, req, res }) => {
       const session = await auth.login({ ...body, ip: req.ip, onLimits: (statuses) => setRateLimitHeaders(res, statuses) })
+      if (isMfaChallenge(session)) return session
       setSessionCookie(res, session)
       return sessionView(session)
     },
@@ -121,6 +123,7 @@ export function registerAdminRoutes(deps: {
     handler: async ({ body, req, res }) => {
       await auth.createOrganizationWithOwner({ organizationName: body.organizationName, email: body.email, name: body.name, password: body.password, ip: req.ip, onLimits: (statuses) => setRateLimitHeaders(res, statuses) })
       const session = await auth.login({ email: body.email, password: body.password, ip: req.ip })
+      if (isMfaChallenge(session)) throw new AppError('mfa_required', 'Sign in with your code', 409)
       setSessionCookie(res, session)
       res.status(201)
       return sessionView(session)
@@ -182,7 +185,7 @@ export function registerAdminRoutes(deps: {
     handler: async ({ principal, req }) => {
       const [organization, user] = await Promise.all([store.organizations.get(principal.organizationId), store.users.get(principal.userId)])
       const session = tokenOf(req.headers)
-      return { userId: principal.userId, email: user?.email, name: user?.name, role: principal.role, organization, ...(session?.via === 'cookie' ? { csrfToken: csrfTokenOf(session.token) } : {}) }
+      return { userId: principal.userId, email: user?.email, name: user?.name, role: principal.role, organization, ...(principal.mfaEnrollmentRequired ? { mfaEnrollmentRequired: true } : {}), ...(session?.via === 'cookie' ? { csrfToken: csrfTokenOf(session.token) } : {}) }
     },
   })
 

@@ -77,6 +77,12 @@ export type PaymentProvider = {
    * the provider sends; returns `{ ignored }` for event types and products that are not ours.
    */
   parseWebhook(rawBody: Buffer, headers: WebhookHeaders): SubscriptionEvent | IgnoredWebhook
+  /**
+   * The provider's hosted page where the customer manages the subscription (cancel, resume,
+   * payment method): Stripe's customer portal, Lemon Squeezy's customer portal. The ids are the
+   * ones the provider's webhooks gave (SubscriptionState.providerCustomerId / providerSubscriptionId).
+   */
+  portal(input: { customerId: string | null; subscriptionId: string | null; returnUrl?: string }): Promise<{ url: string }>
 }
 
 export const isIgnored = (parsed: SubscriptionEvent | IgnoredWebhook): parsed is IgnoredWebhook => 'ignored' in parsed
@@ -104,6 +110,24 @@ export async function createCheckoutLink(
   }
   const { provider: _p, defaultProvider: _d, ...checkout } = input
   const { url } = await provider.createCheckout(checkout)
+  return { url, provider: provider.name }
+}
+
+/**
+ * The provider's customer portal for the organization's subscription. AppError `no_subscription`
+ * (409) when the organization has not paid through a configured provider.
+ */
+export async function createPortalLink(
+  providers: ReadonlyMap<string, PaymentProvider>,
+  subscription: Pick<SubscriptionState, 'provider' | 'providerCustomerId' | 'providerSubscriptionId'> | null,
+  input: { returnUrl?: string } = {},
+): Promise<{ url: string; provider: PaymentProviderName }> {
+  if (!subscription?.provider || (!subscription.providerCustomerId && !subscription.providerSubscriptionId)) {
+    throw new AppError('no_subscription', 'This organization has no paid subscription to manage yet: choose a plan first', 409)
+  }
+  const provider = providers.get(subscription.provider)
+  if (!provider) throw new AppError('payments_not_configured', `${subscription.provider} payments are not configured on this server`, 422)
+  const { url } = await provider.portal({ customerId: subscription.providerCustomerId, subscriptionId: subscription.providerSubscriptionId, ...(input.returnUrl ? { returnUrl: input.returnUrl } : {}) })
   return { url, provider: provider.name }
 }
 
@@ -138,6 +162,22 @@ const priceMap = (example: string) =>
       return Object.fromEntries(Object.entries(parsed.data).map(([k, id]) => [k, String(id)])) as Partial<Record<PriceKey, string>>
     })
 
+/** A provider's API base URL (http or https, no path beyond /), trailing slashes removed. */
+const apiUrl = (fallback: string) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((v) => (v ? v.replace(/\/+$/, '') : fallback))
+    .refine((v) => {
+      try {
+        const u = new URL(v)
+        return (u.protocol === 'http:' || u.protocol === 'https:') && !u.search && !u.hash && (u.pathname === '/' || u.pathname === '')
+      } catch {
+        return false
+      }
+    }, { message: 'expected a base URL such as https://api.example.com (http or https, no path)' })
+
 /**
  * The environment variables of payments, to merge into core/config's schema
  * (`configSchema.extend(paymentsConfigSchema.shape)`; the cross-field checks are in
@@ -151,6 +191,9 @@ export const paymentsConfigSchema = z.object({
   STRIPE_SECRET_KEY: trimmed,
   STRIPE_WEBHOOK_SECRET: trimmed,
   STRIPE_PRICES: priceMap('{"basic:month":"price_123","pro:month":"price_456"}'),
+  /** Where the providers' APIs are: their real addresses by default; a local fake in tests and trials. */
+  STRIPE_API_URL: apiUrl('https://api.stripe.com'),
+  LEMONSQUEEZY_API_URL: apiUrl('https://api.lemonsqueezy.com'),
   /** Days a past-due subscription keeps its paid plan after a failed payment. */
   BILLING_GRACE_DAYS: z.coerce.number().int().min(0).max(90).default(7),
   /** Where the provider sends the customer after paying / abandoning; default PUBLIC_URL + /billing?checkout=success|cancelled. */
@@ -158,6 +201,15 @@ export const paymentsConfigSchema = z.object({
   BILLING_CANCEL_URL: trimmed.refine((v) => v === undefined || /^https?:\/\//.test(v), { message: 'expected a URL starting with http:// or https://' }),
 })
 export type PaymentsConfig = z.infer<typeof paymentsConfigSchema>
+
+/**
+ * The admin web's billing page (a hash route under /admin/), where the providers send the customer
+ * back: after a checkout (`?checkout=success|cancelled`) or from the customer portal.
+ */
+export function billingPageUrl(publicUrl: string | undefined, query?: string): string | undefined {
+  const base = publicUrl?.trim().replace(/\/+$/, '')
+  return base ? `${base}/admin/#/billing${query ? `?${query}` : ''}` : undefined
+}
 
 /** Problems with a half-configured provider, as `VARIABLE: what is missing` lines (empty = fine). */
 export function checkPaymentsConfig(config: PaymentsConfig): string[] {

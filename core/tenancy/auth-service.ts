@@ -3,8 +3,17 @@ import { newToken } from '../ids.ts'
 import type { Mailer, RateLimiter, Role, Store } from '../ports.ts'
 import { hashPassword, hashToken, verifyPassword } from '../security/passwords.ts'
 import { reserve, type RateLimitStatus, type RatePolicy, type Reservation } from '../security/rate-limits.ts'
+import type { MfaService, SecondFactor } from '../security/mfa.ts'
 
-export type Principal = { userId: string; organizationId: string; role: Role }
+/** `mfaEnrollmentRequired`: an owner or admin of an organization that requires MFA, not enrolled yet (see core/security/mfa.ts mfaGate). */
+export type Principal = { userId: string; organizationId: string; role: Role; mfaEnrollmentRequired?: boolean }
+
+/** What signing in needs of MFA (core/security/mfa.ts). */
+export type SignInMfa = Pick<MfaService, 'isEnabled' | 'challenge' | 'verifyChallenge' | 'enrolmentRequired'>
+/** The right password of an account with MFA: exchange mfaToken and a code for a session (completeMfaSignIn). */
+export type MfaChallenge = { mfaRequired: true; mfaToken: string; expiresAt: Date }
+export type SignedIn = { token: string; csrfToken: string; principal: Principal; expiresAt: Date }
+export const isMfaChallenge = (result: SignedIn | MfaChallenge): result is MfaChallenge => 'mfaRequired' in result
 
 const SESSION_TTL_MS = 30 * 24 * 3600 * 1000
 const RESET_TTL_MS = 60 * 60 * 1000
@@ -50,6 +59,8 @@ export function createAuthService(deps: {
   mailer?: Mailer
   /** Where the admin web is, for the links in mail, e.g. http://localhost:3000/admin/ */
   adminUrl?: string
+  /** Multi-factor sign-in; without it, a password is enough. */
+  mfa?: SignInMfa
 }) {
   const { store } = deps
   const now = () => deps.clock?.now() ?? new Date()
@@ -83,7 +94,7 @@ export function createAuthService(deps: {
    * Signs in. After SIGN_IN_LIMIT failures in a minute for the same account or from the same IP
    * address every attempt is refused with 429 until the window ends, even with the right password.
    */
-  async function login(input: { email: string; password: string; ip?: string; onLimits?: OnLimits }): Promise<{ token: string; csrfToken: string; principal: Principal; expiresAt: Date }> {
+  async function login(input: { email: string; password: string; ip?: string; onLimits?: OnLimits }): Promise<SignedIn | MfaChallenge> {
     const email = input.email.trim().toLowerCase()
     const perMinute = { limit: SIGN_IN_LIMIT, windowMs: SIGN_IN_WINDOW_MS }
     // The attempt is counted before the password is checked, so of many guesses sent at once only
@@ -101,13 +112,31 @@ export function createAuthService(deps: {
       }
       const membership = await store.users.membership(user.id)
       if (!membership) throw new AppError('no_organization', 'This account belongs to no organization', 403)
+      // With MFA on, the password only earns a short-lived challenge; the code earns the session.
+      if (deps.mfa && (await deps.mfa.isEnabled(user.id))) return { mfaRequired: true as const, ...deps.mfa.challenge(user.id, membership.organizationId) }
       const session = await startSession(user.id, membership.organizationId, membership.role)
       await store.audit.record({ organizationId: membership.organizationId, actorUserId: user.id, action: 'auth.login' })
-      return session
+      return withEnrolment(session)
     } finally {
       if (!failed) await attempt.refund()
       input.onLimits?.(attempt.statuses)
     }
+  }
+
+  /** The second step of signing in with MFA: the challenge from login and a TOTP code or a recovery code (used up). */
+  async function completeMfaSignIn(input: SecondFactor & { mfaToken: string; ip?: string; onLimits?: OnLimits }): Promise<SignedIn> {
+    if (!deps.mfa) throw new AppError('mfa_not_configured', 'Multi-factor sign-in is not available here', 404)
+    const { userId, organizationId, method } = await deps.mfa.verifyChallenge(input)
+    const membership = await store.users.membership(userId, organizationId)
+    if (!membership) throw new AppError('no_organization', 'This account belongs to no organization', 403)
+    const session = await startSession(userId, organizationId, membership.role)
+    await store.audit.record({ organizationId, actorUserId: userId, action: 'auth.login', data: { mfa: method } })
+    return withEnrolment(session)
+  }
+
+  async function withEnrolment(session: SignedIn): Promise<SignedIn> {
+    if (deps.mfa && (await deps.mfa.enrolmentRequired(session.principal))) session.principal.mfaEnrollmentRequired = true
+    return session
   }
 
   async function authenticate(token: string): Promise<Principal | null> {
@@ -115,7 +144,9 @@ export function createAuthService(deps: {
     if (!session || session.expiresAt <= now()) return null
     const membership = await store.users.membership(session.userId, session.organizationId)
     if (!membership) return null
-    return { userId: session.userId, organizationId: session.organizationId, role: membership.role }
+    const principal: Principal = { userId: session.userId, organizationId: session.organizationId, role: membership.role }
+    if (deps.mfa && (await deps.mfa.enrolmentRequired(principal))) principal.mfaEnrollmentRequired = true
+    return principal
   }
 
   async function logout(token: string) {
@@ -211,7 +242,7 @@ export function createAuthService(deps: {
     return startSession(user.id, invitation.organizationId, invitation.role)
   }
 
-  return { createOrganizationWithOwner, login, authenticate, logout, requestPasswordReset, resetPassword, setRole, removeMember, invite, invitationInfo, acceptInvitation }
+  return { createOrganizationWithOwner, login, completeMfaSignIn, authenticate, logout, requestPasswordReset, resetPassword, setRole, removeMember, invite, invitationInfo, acceptInvitation }
 }
 
 export type AuthService = ReturnType<typeof createAuthService>

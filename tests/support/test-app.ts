@@ -20,12 +20,13 @@ export function logCapture() {
 
 export type TestApp = { app: App; url: string; logs: ReturnType<typeof logCapture>; close(): Promise<void> }
 
-export async function startTestApp(input: { env?: Record<string, string>; overrides?: AppOverrides; role?: AppRole } = {}): Promise<TestApp> {
+/** `port`: listen there (see freePort) when the app must know its own address before it starts, e.g. as PUBLIC_URL. */
+export async function startTestApp(input: { env?: Record<string, string>; overrides?: AppOverrides; role?: AppRole; port?: number } = {}): Promise<TestApp> {
   const config = loadConfig({ DATA_DIR: 'memory://', LOG_LEVEL: 'debug', DEMO_SEED: 'false', WEBCHAT_REPLY_TIMEOUT_MS: '10000', ...input.env }, input.overrides?.modules)
   const logs = logCapture()
   const logger = createLogger({ level: config.LOG_LEVEL, destination: logs.destination })
   const app = await buildApp({ config, logger, role: input.role ?? 'all', overrides: input.overrides })
-  const server: Server = await listen(app.http, 0, '127.0.0.1')
+  const server: Server = await listen(app.http, input.port ?? 0, '127.0.0.1')
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   return {
     app,
@@ -39,6 +40,16 @@ export async function startTestApp(input: { env?: Record<string, string>; overri
       await app.close()
     },
   }
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net')
+  const probe = createServer()
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+  const { port } = probe.address() as AddressInfo
+  await new Promise<void>((resolve) => probe.close(() => resolve()))
+  return port
 }
 
 export type TestOrg = { organizationId: string; agentId: string; webchatKey: string; token: string; email: string; password: string }
