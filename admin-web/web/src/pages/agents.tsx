@@ -115,6 +115,7 @@ function AgentForm({ agent, keys, readOnly }: { agent: Agent; keys: ProviderKey[
     temperature: String(agent.temperature),
     maxTokens: String(agent.maxTokens),
     responseDelayMs: String(agent.responseDelayMs),
+    language: agent.language,
     fallbacks: agent.fallbacks.map((f) => f.model).join('\n'),
   })
   const [status, setStatus] = useState<'idle' | 'saving' | 'saved'>('idle')
@@ -138,6 +139,7 @@ function AgentForm({ agent, keys, readOnly }: { agent: Agent; keys: ProviderKey[
           temperature: Number(form.temperature),
           maxTokens: Number(form.maxTokens),
           responseDelayMs: Number(form.responseDelayMs),
+          language: form.language,
           fallbacks: form.fallbacks
             .split('\n')
             .map((m) => m.trim())
@@ -177,6 +179,15 @@ function AgentForm({ agent, keys, readOnly }: { agent: Agent; keys: ProviderKey[
             <Field label={t('temperature')}>{(id) => <input id={id} type="number" min={0} max={2} step={0.1} required value={form.temperature} onChange={set('temperature')} />}</Field>
             <Field label={t('maxTokens')}>{(id) => <input id={id} type="number" min={16} max={32000} required value={form.maxTokens} onChange={set('maxTokens')} />}</Field>
             <Field label={t('responseDelay')}>{(id) => <input id={id} type="number" min={0} max={30000} step={100} required value={form.responseDelayMs} onChange={set('responseDelayMs')} />}</Field>
+            <Field label={t('customerLanguage')} hint={t('customerLanguageHint')}>
+              {(id, hint) => (
+                <select id={id} aria-describedby={hint} value={form.language} onChange={set('language')}>
+                  <option value="auto">{t('languageAuto')}</option>
+                  <option value="en">English</option>
+                  <option value="ru">Русский</option>
+                </select>
+              )}
+            </Field>
             <Field label={t('fallbacks')} hint={t('fallbacksHint')}>
               {(id, hint) => <textarea id={id} rows={3} aria-describedby={hint} value={form.fallbacks} onChange={set('fallbacks')} />}
             </Field>
