@@ -1,6 +1,7 @@
 /**
  * The interfaces the adapters implement. core/ depends only on these, never on an SDK.
  */
+import type { AgentLanguage, Language } from './language/messages.ts'
 
 // ---------- channels ----------
 /**
@@ -208,11 +209,13 @@ export type Agent = {
   fallbacks: ModelRef[]
   /** Minimum time before a reply is sent, so answers do not feel instant-robotic. */
   responseDelayMs: number
+  /** The language of Switchboard's own messages to customers: 'auto' (the customer's, from their messages) or a fixed one ('en', 'ru'). */
+  language: AgentLanguage
   createdAt: Date
   updatedAt: Date
 }
 export type ModelRef = { providerKeyId: string | null; model: string }
-export type AgentInput = Partial<Pick<Agent, 'name' | 'instructions' | 'model' | 'temperature' | 'maxTokens' | 'providerKeyId' | 'fallbacks' | 'responseDelayMs'>>
+export type AgentInput = Partial<Pick<Agent, 'name' | 'instructions' | 'model' | 'temperature' | 'maxTokens' | 'providerKeyId' | 'fallbacks' | 'responseDelayMs' | 'language'>>
 export type ConversationState = 'bot' | 'handoff' | 'closed'
 export type Conversation = {
   id: string
@@ -222,6 +225,8 @@ export type Conversation = {
   contactId: string
   externalThreadId: string
   state: ConversationState
+  /** The language the customer writes in, as last told from their messages (null: not known yet). */
+  language: Language | null
   createdAt: Date
   lastMessageAt: Date
 }
@@ -427,6 +432,7 @@ export interface Store {
     findByThread(inboxId: string, externalThreadId: string): Promise<Conversation | null>
     list(organizationId: string, input: { limit: number; state?: ConversationState }): Promise<Conversation[]>
     setState(organizationId: string, id: string, state: ConversationState): Promise<void>
+    setLanguage(organizationId: string, id: string, language: Language): Promise<void>
   }
   messages: {
     /** Inserts an inbound message; a second insert with the same (inboxId, externalMessageId) returns the first one and `created: false`. */
@@ -624,6 +630,8 @@ export type AnswerInput = {
   context?: { organizationId: string; contactId: string; conversationId: string }
   /** Receives the answer's text as it is generated (streaming channels). */
   onDelta?: (text: string) => void
+  /** The language of the conversation: the answerer's own words (framing, apologies) are in it. */
+  language?: Language
 }
 export type Answer = {
   text: string

@@ -92,6 +92,7 @@ type Row = {
   c_contactId: string
   c_externalThreadId: string
   c_state: string
+  c_language: string | null
   c_createdAtMs: number
   c_lastMessageAtMs: number
 }
@@ -123,7 +124,7 @@ WITH input AS (
 )
 SELECT s."id", s."seq", s."organizationId", s."inboxId", s."conversationId", s."externalMessageId", s."text", s."attachments", s."meta", s."status",
   extract(epoch FROM s."createdAt")::float8 * 1000 AS "createdAtMs",
-  c."agentId" AS "c_agentId", c."contactId" AS "c_contactId", c."externalThreadId" AS "c_externalThreadId", c."state" AS "c_state",
+  c."agentId" AS "c_agentId", c."contactId" AS "c_contactId", c."externalThreadId" AS "c_externalThreadId", c."state" AS "c_state", c."language" AS "c_language",
   extract(epoch FROM c."createdAt")::float8 * 1000 AS "c_createdAtMs", extract(epoch FROM s."createdAt")::float8 * 1000 AS "c_lastMessageAtMs"
 FROM stored s JOIN "Conversation" c ON c."id" = s."conversationId"`
 
@@ -137,6 +138,7 @@ function written(row: Row): InboundWritten {
       contactId: row.c_contactId,
       externalThreadId: row.c_externalThreadId,
       state: row.c_state as Conversation['state'],
+      language: (row.c_language ?? null) as Conversation['language'],
       createdAt: new Date(row.c_createdAtMs),
       lastMessageAt: new Date(row.c_lastMessageAtMs),
     },

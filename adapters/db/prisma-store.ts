@@ -22,9 +22,10 @@ import type { Database } from './database.ts'
 import { createKnowledgeRepository } from './knowledge-store.ts'
 import { createInboundWriter } from './inbound-writer.ts'
 import { Prisma } from './generated/client.ts'
+import { AGENT_LANGUAGES, isLanguage, type AgentLanguage } from '../../core/language/index.ts'
 import type * as Models from './generated/models.ts'
 
-const toAgent = (a: Models.AgentModel): Agent => ({ ...a, fallbacks: (a.fallbacks ?? []) as ModelRef[] })
+const toAgent = (a: Models.AgentModel): Agent => ({ ...a, fallbacks: (a.fallbacks ?? []) as ModelRef[], language: (AGENT_LANGUAGES as readonly string[]).includes(a.language) ? (a.language as AgentLanguage) : 'auto' })
 const toInbox = (i: Models.InboxModel): Inbox => ({
   id: i.id,
   organizationId: i.organizationId,
@@ -45,6 +46,7 @@ const toConversation = (c: Models.ConversationModel): Conversation => ({
   contactId: c.contactId,
   externalThreadId: c.externalThreadId,
   state: c.state as ConversationState,
+  language: c.language && isLanguage(c.language) ? c.language : null,
   createdAt: c.createdAt,
   lastMessageAt: c.lastMessageAt,
 })
@@ -269,6 +271,9 @@ export function createPrismaStore(db: Database): Store {
         (await prisma.conversation.findMany({ where: { organizationId, ...(state ? { state } : {}) }, orderBy: { lastMessageAt: 'desc' }, take: limit })).map(toConversation),
       setState: async (organizationId, id, state) => {
         await prisma.conversation.updateMany({ where: { id, organizationId }, data: { state } })
+      },
+      setLanguage: async (organizationId, id, language) => {
+        await prisma.conversation.updateMany({ where: { id, organizationId }, data: { language } })
       },
     },
 

@@ -1,8 +1,9 @@
 import type { Answer, AnswerInput, ChatModel, Passage, Source } from '../../core/ports.ts'
 import { keywords, passageLabel, sentences, stem, words } from '../../core/knowledge/text.ts'
+import { say } from '../../core/language/index.ts'
 
-export const NOTHING_FOUND =
-  'I could not find anything about that in my knowledge base, so I would rather not guess. You can rephrase the question, or write "talk to a person" to reach someone from our team.'
+/** In English; the customer gets it in the conversation's language (core/language/messages.ts). */
+export const NOTHING_FOUND = say('en', 'notFound')
 
 const MAX_QUOTE_SENTENCES = 3
 
@@ -15,7 +16,8 @@ export function createExtractiveAnswerer(): ChatModel {
   return {
     name: 'extractive',
     async answer(input: AnswerInput): Promise<Answer> {
-      if (!input.relevant || input.passages.length === 0) return { text: NOTHING_FOUND, sources: [] }
+      const language = input.language ?? 'en'
+      if (!input.relevant || input.passages.length === 0) return { text: say(language, 'notFound'), sources: [] }
       const q = new Set(keywords(input.question).map(stem))
       const scored: { sentence: string; passage: Passage; score: number; order: number }[] = []
       input.passages.slice(0, 3).forEach((passage, rank) => {
@@ -24,7 +26,7 @@ export function createExtractiveAnswerer(): ChatModel {
           if (hits > 0) scored.push({ sentence, passage, score: hits / (1 + rank * 0.5), order })
         })
       })
-      if (scored.length === 0) return { text: NOTHING_FOUND, sources: [] }
+      if (scored.length === 0) return { text: say(language, 'notFound'), sources: [] }
       scored.sort((a, b) => b.score - a.score)
       const best = scored[0]!.passage
       const picked = scored.filter((s) => s.passage === best).slice(0, MAX_QUOTE_SENTENCES).sort((a, b) => a.order - b.order)
@@ -37,7 +39,7 @@ export function createExtractiveAnswerer(): ChatModel {
         chunkId: p.chunkId,
         score: Number(p.score.toFixed(4)),
       }))
-      return { text: `From "${label}":\n\n> ${quote}`, sources }
+      return { text: `${say(language, 'quoteFrom', { source: label })}\n\n> ${quote}`, sources }
     },
   }
 }

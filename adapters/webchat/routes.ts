@@ -7,7 +7,7 @@ import type { TurnService } from '../../core/conversation/turn-service.ts'
 import type { createApi } from '../http/api.ts'
 import { enforceRateLimits } from '../http/rate-limit.ts'
 import { webchatMessageSchema } from './webchat-channel.ts'
-import { chatAssets, renderChatPage } from './page.ts'
+import { chatAssets, chatPageLanguage, renderChatPage } from './page.ts'
 import { publicMessage, receiveAndRespond } from './respond.ts'
 
 
@@ -114,7 +114,10 @@ export function registerWebchatRoutes(deps: {
     const inbox = await inboxByKey(req.params.key)
     const agent = await store.agents.get(inbox.organizationId, inbox.agentId)
     res.setHeader('Cache-Control', 'no-cache')
-    res.type('html').send(renderChatPage({ key: req.params.key, agentName: agent?.name ?? 'Assistant' }))
+    // The page's words follow the visitor's browser unless the agent speaks one fixed language.
+    res.setHeader('Vary', 'Accept-Language')
+    const language = chatPageLanguage({ setting: agent?.language ?? 'auto', acceptLanguage: req.header('accept-language') })
+    res.type('html').send(renderChatPage({ key: req.params.key, agentName: agent?.name ?? 'Assistant', language }))
   })
   return pages
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { AppError, notFound } from '../../core/errors.ts'
+import { AGENT_LANGUAGES } from '../../core/language/index.ts'
 import type { AgentService } from '../../core/agents/agent-service.ts'
 import type { KnowledgeService } from '../../core/knowledge/knowledge-service.ts'
 import type { ConversationOps } from '../../core/conversation/operator-service.ts'
@@ -37,10 +38,12 @@ const agentFields = {
   providerKeyId: z.string().uuid().nullable(),
   fallbacks: z.array(z.object({ providerKeyId: fallbackKeyId, model: z.string().trim().min(1).max(200) }).strict()).max(5),
   responseDelayMs: z.number().int().min(0).max(30_000),
+  /** Switchboard's own messages to customers: 'auto' (the customer's language) or a fixed one. */
+  language: z.enum(AGENT_LANGUAGES),
 }
 const createAgentSchema = z
   .object({ name: z.string().trim().min(1).max(120), ...agentFields })
-  .partial({ instructions: true, model: true, temperature: true, maxTokens: true, providerKeyId: true, fallbacks: true, responseDelayMs: true })
+  .partial({ instructions: true, model: true, temperature: true, maxTokens: true, providerKeyId: true, fallbacks: true, responseDelayMs: true, language: true })
   .strict()
 const updateAgentSchema = z.object({ name: z.string().trim().min(1).max(120), ...agentFields }).partial().strict()
 const sourceSchema = z

@@ -2,6 +2,7 @@ import { AppError } from '../errors.ts'
 import type { Clock, Logger } from '../ports.ts'
 import type { Step } from '../conversation/pipeline.ts'
 import { handOver, type HandoffOps } from '../conversation/steps.ts'
+import { say } from '../language/index.ts'
 import { billingState, type BillingState, type BillingSubscription, type Plan, type PlanLimits, type Plans } from './plans.ts'
 
 export type { BillingSubscription } from './plans.ts'
@@ -239,8 +240,9 @@ export type QuotaService = ReturnType<typeof createQuotaService>
 
 // ---------- the turn step ----------
 
-export const DEFAULT_QUOTA_MESSAGE = 'Thank you for your message. We cannot answer more questions here right now; please try again later or contact us another way.'
-export const DEFAULT_QUOTA_HANDOFF_MESSAGE = 'Thank you for your message. I have asked a person from our team to reply here; they will answer as soon as they can.'
+// The English built-in texts; the customer gets them in the conversation's language (core/language/messages.ts).
+export const DEFAULT_QUOTA_MESSAGE = say('en', 'quotaUsedUp')
+export const DEFAULT_QUOTA_HANDOFF_MESSAGE = say('en', 'quotaHandedOver')
 
 /**
  * Billing quota in the turn pipeline. A billable turn reserves one response for its customer
@@ -252,6 +254,7 @@ export function quotaStep(deps: {
   quota: Pick<QuotaService, 'reserve' | 'release' | 'settings'>
   /** Opens the handoff when the organization hands customers over at the limit. */
   handoffs?: HandoffOps
+  /** Replaces the built-in message (in the conversation's language) when the organization set none. */
   defaultMessage?: string
   /** Used instead of defaultMessage when the conversation was handed to a person. */
   defaultHandoffMessage?: string
@@ -270,7 +273,7 @@ export function quotaStep(deps: {
         const settings = await settingsOf(organizationId)
         const handoff = settings.handoffOnQuota === true && ctx.conversation.state === 'bot' && deps.handoffs !== undefined
         if (handoff) await handOver(ctx, deps.handoffs!, 'quota_exceeded')
-        ctx.reply = { author: 'system', text: settings.quotaMessage ?? (handoff ? (deps.defaultHandoffMessage ?? DEFAULT_QUOTA_HANDOFF_MESSAGE) : (deps.defaultMessage ?? DEFAULT_QUOTA_MESSAGE)) }
+        ctx.reply = { author: 'system', text: settings.quotaMessage ?? (handoff ? (deps.defaultHandoffMessage ?? say(ctx.language, 'quotaHandedOver')) : (deps.defaultMessage ?? say(ctx.language, 'quotaUsedUp'))) }
         ctx.billable = false
         ctx.log.info({ organizationId, used: result.used, limit: result.limit, handoff }, 'quota reached: customer got the quota message')
         return

@@ -1,5 +1,6 @@
 import type { TurnContext } from '../conversation/pipeline.ts'
 import type { InboundCommand, Message } from '../ports.ts'
+import { say } from '../language/index.ts'
 
 export type Command = { name: string; description: string; run(input: { ctx: TurnContext; args: string }): Promise<string> }
 export type CommandRegistry = { get(name: string): Command | undefined; list(): Command[] }
@@ -15,14 +16,14 @@ export const customerCommands: Command[] = [
     name: 'start',
     description: 'Start the conversation',
     async run({ ctx }) {
-      return `Hello! I am ${ctx.agent.name}. Ask me anything, and I will answer from our knowledge base with its sources.`
+      return say(ctx.language, 'welcome', { agent: ctx.agent.name })
     },
   },
   {
     name: 'help',
     description: 'What this assistant can do',
     async run({ ctx }) {
-      return `I am ${ctx.agent.name}. Ask me a question and I will answer from our knowledge base, with the sources I used. Write "talk to a person" at any time to reach someone from our team.`
+      return say(ctx.language, 'help', { agent: ctx.agent.name })
     },
   },
 ]

@@ -3,16 +3,18 @@ import type { Step } from './pipeline.ts'
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
 import { createCommandRegistry, customerCommands } from '../commands/registry.ts'
 import { compose } from './pipeline.ts'
-import { answer, commandGate, crmLead, handoffGate, mediaGate, rateLimit, recordCost, responseDelay, retrieve, transcribe, type HandoffOps } from './steps.ts'
+import { answer, commandGate, crmLead, handoffGate, language, mediaGate, rateLimit, recordCost, responseDelay, retrieve, transcribe, type HandoffOps } from './steps.ts'
 import { streamTopic } from './turn-service.ts'
 import { quotaStep, type QuotaService } from '../billing/quota.ts'
 
-/** The turn of DESIGN.md: transcription, handoff gate, admin commands, commands, rate limit, plan quota, response delay, retrieval, answer, cost. */
+/** The turn of DESIGN.md: transcription, language, handoff gate, admin commands, commands, rate limit, plan quota, response delay, retrieval, answer, cost. */
 export function createDefaultPipeline(deps: { store: Store; knowledge: KnowledgeService; chatModel: ChatModel; limiter: RateLimiter; notifier?: Notifier; metrics?: Metrics; quota: QuotaService; admin?: Step; handoffs: HandoffOps; crm?: Pick<CrmPort, 'customerWrote'>; transcriber?: Transcriber; channels: ReadonlyMap<ChannelKind, ChannelAdapter> }) {
   return compose(
     [
       // A voice note becomes words first: asking for a person, an admin's answer or a question alike.
       transcribe({ store: deps.store, transcriber: deps.transcriber, channels: deps.channels }),
+      // Which language Switchboard's own messages are in: the agent's, or the customer's (remembered per conversation).
+      language({ store: deps.store }),
       handoffGate({ handoffs: deps.handoffs }),
       // Linked admins' commands and uploads (messenger channels); everyone else's messages go on.
       ...(deps.admin ? [deps.admin] : []),

@@ -4,9 +4,11 @@ import type { ChannelAdapter, ChannelKind, Conversation, CrmPort, Handoff, Hando
 import { newId } from '../ids.ts'
 import { conversationTopic } from './turn-service.ts'
 import type { LiveEvents } from './live-events.ts'
+import { conversationLanguage, say, type MessageKey } from '../language/index.ts'
 
 export const HANDOFF_TIMEOUT_JOB = 'handoff.timeout'
-export const HANDOFF_TIMEOUT_REPLY = 'Sorry, nobody from our team is free right now. I am back and will help as best I can; write "talk to a person" to try again later.'
+/** In English; the customer gets it in the conversation's language (core/language/messages.ts). */
+export const HANDOFF_TIMEOUT_REPLY = say('en', 'handoffTimedOut')
 export type HandoffTimeoutJob = { organizationId: string; conversationId: string; handoffId: string }
 
 /**
@@ -50,6 +52,12 @@ export function createOperatorService(deps: {
     }
     const own = deps.desks?.get(inbox.channel)
     return own ? { desk: own, deskInbox: inbox } : null
+  }
+
+  /** A built-in message in the conversation's language: the agent's fixed one, or the customer's. */
+  async function systemText(conversation: Conversation, key: MessageKey): Promise<string> {
+    const agent = await store.agents.get(conversation.organizationId, conversation.agentId)
+    return say(conversationLanguage({ setting: agent?.language ?? 'auto', remembered: conversation.language }), key)
   }
 
   /** Sends a message to the customer as the business and stores it. */
@@ -121,10 +129,21 @@ export function createOperatorService(deps: {
   async function release(input: { organizationId: string; conversationId: string; operatorUserId: string | null }) {
     const conversation = await store.conversations.get(input.organizationId, input.conversationId)
     if (!conversation) throw notFound('Conversation')
+    const handoff = await store.handoffs.current(input.organizationId, conversation.id)
     await store.conversations.setState(input.organizationId, conversation.id, 'bot')
     await store.handoffs.close(input.organizationId, conversation.id)
     await store.audit.record({ organizationId: input.organizationId, actorUserId: input.operatorUserId, action: 'conversation.released', target: conversation.id })
     await live?.publish(input.organizationId, { type: 'handoff.released', conversationId: conversation.id, operatorUserId: input.operatorUserId, why: 'released' })
+    // The customer hears that the person has left and the assistant answers again (once per handoff).
+    // A channel that refuses it now (a closed messaging window) does not undo the release.
+    if (conversation.state === 'handoff' && handoff) {
+      const inbox = await store.inboxes.get(conversation.inboxId)
+      if (inbox && inbox.organizationId === input.organizationId) {
+        await sendToCustomer({ conversation, inbox, text: await systemText(conversation, 'handoffEnded'), author: 'system', key: `handoff-ended:${handoff.id}` }).catch((error: unknown) =>
+          deps.logger?.warn({ err: (error as Error).message, conversationId: conversation.id }, 'customer not told the conversation is back with the bot'),
+        )
+      }
+    }
   }
 
   /** The operator takes an open handoff; false when someone else took it first. */
@@ -213,7 +232,7 @@ export function createOperatorService(deps: {
     await store.handoffs.close(job.organizationId, conversation.id)
     await store.conversations.setState(job.organizationId, conversation.id, 'bot')
     await live?.publish(job.organizationId, { type: 'handoff.released', conversationId: conversation.id, operatorUserId: null, why: 'timeout' })
-    await sendToCustomer({ conversation, inbox, text: HANDOFF_TIMEOUT_REPLY, author: 'system', key: `handoff-timeout:${handoff.id}` })
+    await sendToCustomer({ conversation, inbox, text: await systemText(conversation, 'handoffTimedOut'), author: 'system', key: `handoff-timeout:${handoff.id}` })
     await notice('Nobody took this conversation in time: the customer is back with the bot.')?.catch(() => undefined)
     await store.audit.record({ organizationId: job.organizationId, actorUserId: null, action: 'handoff.timed_out', target: conversation.id })
   }

@@ -1,5 +1,6 @@
 import type { Agent, Answer, Conversation, Inbox, JobContext, Logger, Message, MessageAuthor, OutboundMessage, ReplyMeta } from '../ports.ts'
 import type { SearchResult } from '../knowledge/knowledge-service.ts'
+import type { Language } from '../language/messages.ts'
 
 /** Everything one turn knows. Steps read it, add to it, and decide whether the chain goes on. */
 export type TurnContext = {
@@ -9,6 +10,10 @@ export type TurnContext = {
   inbox: Inbox
   job: JobContext
   log: Logger
+  /** The language of Switchboard's own words to this customer (the agent's fixed one, or the customer's). */
+  language: Language
+  /** A voice note could not be turned into text (the transcriber failed or heard nothing). */
+  transcriptionFailed?: boolean
   search?: SearchResult
   answer?: Answer
   /** The reply to store and send; absent when the turn ends in silence (e.g. an operator owns the chat). */

@@ -4,6 +4,7 @@ import type { ConversationOps } from './operator-service.ts'
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
 import { commandOf, type CommandRegistry } from '../commands/registry.ts'
 import type { Step, TurnContext } from './pipeline.ts'
+import { allTexts, chooseLanguage, say } from '../language/index.ts'
 
 // A request for a person, not any sentence that mentions one ("what does the operator role do?").
 const HANDOFF_PATTERNS = [
@@ -12,19 +13,43 @@ const HANDOFF_PATTERNS = [
   /\bi\s+(?:want|need|would like)\s+(?:a |an |to reach a |to reach an )?(?:human|real person|person|operator|live agent)\b/i,
   /\b(?:real|live)\s+(?:person|human|agent)\b/i,
   /^\s*(?:a\s+)?(?:human|operator|person|agent)\s*(?:please)?\s*[.!?]*\s*$/i,
-  /(?:^|\s)(?:позов\p{L}*|соедин\p{L}*|переключ\p{L}*|дайте|нужен|хочу)\s+(?:\p{L}+\s+)?(?:с\s+)?(?:оператор|человек|менеджер|живо)\p{L}*/iu,
+  /(?:^|\s)(?:позов\p{L}*|позва\p{L}*|соедин\p{L}*|переключ\p{L}*|дайте|нужен|хочу)\s+(?:\p{L}+\s+)?(?:с\s+)?(?:оператор|человек|менеджер|живо)\p{L}*/iu,
   /поговорить\s+с\s+(?:живым\s+)?(?:человеком|оператором|менеджером)/iu,
   /^\s*(?:оператор|человек|менеджер)\p{L}*\s*[.!?]*\s*$/iu,
 ]
 
-export const HANDOFF_REPLY = 'I have asked a person from our team to join. They will reply here as soon as they can.'
+// The English texts of the built-in replies; every language's are in core/language/messages.ts.
+export const HANDOFF_REPLY = say('en', 'handoffStarted')
 /** Offered under the agent's answers where the channel has buttons; pressing it sends the label as the customer's message. */
-export const HANDOFF_CHOICE = { id: 'handoff', label: 'Talk to a person' } as const
-export const VOICE_REPLY = 'Sorry, I cannot listen to voice messages yet. Could you type your question, please?'
-export const FILE_REPLY = 'Thank you, I received your file. Please also write your question as text, so I can help.'
+export const HANDOFF_CHOICE = { id: 'handoff', label: say('en', 'handoffChoice') } as const
+/** The handoff button in the conversation's language. */
+export const handoffChoice = (language: TurnContext['language']) => ({ id: HANDOFF_CHOICE.id, label: say(language, 'handoffChoice') })
+export const VOICE_REPLY = say('en', 'voiceNotSupported')
+export const FILE_REPLY = say('en', 'fileReceived')
+
+const choiceLabels = new Set(allTexts('handoffChoice').map((t) => t.toLowerCase()))
 
 export function wantsHuman(text: string): boolean {
-  return HANDOFF_PATTERNS.some((p) => p.test(text))
+  return choiceLabels.has(text.trim().toLowerCase()) || HANDOFF_PATTERNS.some((p) => p.test(text))
+}
+
+/**
+ * The language of this turn's built-in messages: the agent's fixed one, or the customer's, told
+ * from this message (a short or mixed one keeps the conversation's language, which is remembered).
+ */
+export function language(deps: { store: Store }): Step {
+  return {
+    name: 'language',
+    async run(ctx, next) {
+      const chosen = chooseLanguage({ setting: ctx.agent.language, remembered: ctx.conversation.language, text: ctx.message.text ?? '' })
+      ctx.language = chosen.language
+      if (chosen.remember) {
+        await deps.store.conversations.setLanguage(ctx.conversation.organizationId, ctx.conversation.id, chosen.remember)
+        ctx.conversation.language = chosen.remember
+      }
+      await next()
+    },
+  }
 }
 
 /** What the turn's steps need of the operators' side (core/conversation/operator-service.ts). */
@@ -53,7 +78,7 @@ export function handoffGate(deps: { handoffs: HandoffOps }): Step {
       }
       if (ctx.message.meta.choiceId === HANDOFF_CHOICE.id || (ctx.message.text && wantsHuman(ctx.message.text))) {
         await handOver(ctx, deps.handoffs, 'customer_request')
-        ctx.reply = { author: 'system', text: HANDOFF_REPLY }
+        ctx.reply = { author: 'system', text: say(ctx.language, 'handoffStarted') }
         ctx.billable = false
         return
       }
@@ -88,12 +113,19 @@ export function transcribe(deps: { store: Store; transcriber?: Transcriber; chan
       const audio = ctx.message.text?.trim() ? undefined : ctx.message.attachments.find((a) => a.kind === 'audio')
       const channel = deps.channels.get(ctx.inbox.channel)
       if (audio && deps.transcriber && channel?.download) {
-        const bytes = await channel.download({ attachment: audio, inbox: ctx.inbox, maxBytes: deps.maxAudioBytes ?? 20 * 1024 * 1024 })
-        const text = await deps.transcriber.transcribe({ bytes, filename: audio.name ?? 'voice.ogg', mimeType: audio.mimeType })
+        let text = ''
+        try {
+          const bytes = await channel.download({ attachment: audio, inbox: ctx.inbox, maxBytes: deps.maxAudioBytes ?? 20 * 1024 * 1024 })
+          text = (await deps.transcriber.transcribe({ bytes, filename: audio.name ?? 'voice.ogg', mimeType: audio.mimeType })).trim()
+        } catch (error) {
+          // Retried like any step; on the last attempt the customer hears that the voice note could not be read.
+          if (ctx.job.attempt < ctx.job.maxAttempts) throw error
+          ctx.log.warn({ err: (error as Error).message }, 'voice message not transcribed')
+        }
         if (text) {
           ctx.message.text = text
           await deps.store.messages.setText(ctx.message.organizationId, ctx.message.id, text)
-        }
+        } else ctx.transcriptionFailed = true
       }
       await next()
     },
@@ -106,13 +138,14 @@ export function mediaGate(): Step {
     name: 'media',
     async run(ctx, next) {
       if (ctx.message.text?.trim() || !ctx.message.attachments.length) return next()
-      ctx.reply = { author: 'system', text: ctx.message.attachments.some((a) => a.kind === 'audio') ? VOICE_REPLY : FILE_REPLY }
+      const audio = ctx.message.attachments.some((a) => a.kind === 'audio')
+      ctx.reply = { author: 'system', text: say(ctx.language, audio ? (ctx.transcriptionFailed ? 'voiceNotUnderstood' : 'voiceNotSupported') : 'fileReceived') }
       ctx.billable = false
     },
   }
 }
 
-export const RATE_LIMIT_REPLY = 'You are sending messages faster than I can read them. Please wait a moment and try again.'
+export const RATE_LIMIT_REPLY = say('en', 'slowDown')
 
 /**
  * At most `limit` turns per conversation in a window. The first message over the limit gets a
@@ -127,7 +160,7 @@ export function rateLimit(deps: { limiter: RateLimiter; limit: number; windowMs:
       if (hit.allowed) return next()
       ctx.billable = false
       // The counter is atomic: exactly one message of the window sees the count just over the limit.
-      if (hit.count === deps.limit + 1) ctx.reply = { author: 'system', text: RATE_LIMIT_REPLY }
+      if (hit.count === deps.limit + 1) ctx.reply = { author: 'system', text: say(ctx.language, 'slowDown') }
     },
   }
 }
@@ -156,6 +189,7 @@ export function answer(deps: { chatModel: ChatModel; store: Store; historyTurns:
         passages: search.passages,
         relevant: search.relevant,
         context: { organizationId: ctx.conversation.organizationId, contactId: ctx.conversation.contactId, conversationId: ctx.conversation.id },
+        language: ctx.language,
         onDelta: deps.onDelta && ctx.message.meta.streaming ? (text) => deps.onDelta!(ctx, text) : undefined,
       })
       // The agent's handoff tool opened the handoff already; the operators hear of it after the reply.
@@ -164,7 +198,7 @@ export function answer(deps: { chatModel: ChatModel; store: Store; historyTurns:
         const { organizationId, id: conversationId } = ctx.conversation
         if (deps.handoffs) ctx.afterReply.push(() => deps.handoffs!.opened({ organizationId, conversationId }))
       }
-      ctx.reply = { author: 'agent', text: ctx.answer.text, sources: ctx.answer.sources, meta: ctx.answer.meta, choices: ctx.answer.handoff ? undefined : [HANDOFF_CHOICE] }
+      ctx.reply = { author: 'agent', text: ctx.answer.text, sources: ctx.answer.sources, meta: ctx.answer.meta, choices: ctx.answer.handoff ? undefined : [handoffChoice(ctx.language)] }
       await next()
     },
   }

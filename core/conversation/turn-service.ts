@@ -3,11 +3,13 @@ import { DELIVERY_REFUSED } from '../ports.ts'
 import type { ChannelAdapter, ChannelKind, InboundMessage, Inbox, JobContext, Logger, Message, Metrics, Notifier, Queue, Store } from '../ports.ts'
 import type { TurnContext } from './pipeline.ts'
 import type { LiveEvents } from './live-events.ts'
+import { conversationLanguage, say } from '../language/index.ts'
 
 export const TURN_JOB = 'conversation.turn'
 export type TurnJob = { organizationId: string; conversationId: string }
 
-export const FAILURE_REPLY = 'Sorry, I could not answer that just now. Please try again in a moment, or write "talk to a person".'
+/** The English text of the reply to a turn that failed on its last attempt (see the catalogue in core/language). */
+export const FAILURE_REPLY = say('en', 'failure')
 export const conversationTopic = (conversationId: string) => `conversation:${conversationId}`
 /** Text deltas of the answer to one inbound message, while it is being written. */
 export const streamTopic = (inboundId: string) => `stream:${inboundId}`
@@ -91,7 +93,9 @@ export function createTurnService(deps: TurnServiceDeps) {
       await store.messages.setStatus(message.organizationId, message.id, 'failed', 'agent was deleted')
       return
     }
-    const ctx: TurnContext = { message, conversation, agent, inbox, job: jobCtx, log, billable: inbox.purpose !== 'test', startedAt: Date.now(), afterReply: [] }
+    // The conversation's language until the language step reads this message (core/conversation/steps.ts).
+    const language = conversationLanguage({ setting: agent.language, remembered: conversation.language })
+    const ctx: TurnContext = { message, conversation, agent, inbox, job: jobCtx, log, language, billable: inbox.purpose !== 'test', startedAt: Date.now(), afterReply: [] }
     const stopTyping = showTyping(inbox, conversation, log)
     try {
       await deps.runPipeline(ctx)
@@ -99,7 +103,7 @@ export function createTurnService(deps: TurnServiceDeps) {
       stopTyping()
       if (jobCtx.attempt < jobCtx.maxAttempts) throw error
       log.error({ err: error }, 'turn failed after its last attempt')
-      ctx.reply = { author: 'system', text: FAILURE_REPLY }
+      ctx.reply = { author: 'system', text: say(ctx.language, 'failure') }
       ctx.billable = false
       await replyAndFinish(ctx, 'failed', error instanceof AppError ? error.code : 'turn_failed')
       deps.metrics?.turnDuration((performance.now() - started) / 1000, 'failed')

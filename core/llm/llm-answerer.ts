@@ -4,11 +4,12 @@ import type { ToolRegistry } from '../crm/tools.ts'
 import { passageLabel } from '../knowledge/text.ts'
 import { assemblePrompt, DEFAULT_PROMPT_BUDGET } from './prompt.ts'
 import { costOf, type PriceTable } from './prices.ts'
+import { say } from '../language/index.ts'
 
-export const UNAVAILABLE_REPLY =
-  'Sorry, I cannot answer right now because our assistant is unavailable. Write "talk to a person" and someone from our team will reply here.'
+// English texts; the customer gets them in the conversation's language (core/language/messages.ts).
+export const UNAVAILABLE_REPLY = say('en', 'assistantUnavailable')
 const MAX_TOOL_ROUNDS = 4
-export const HANDOFF_BY_TOOL = 'I have asked a person from our team to join. They will reply here as soon as they can.'
+export const HANDOFF_BY_TOOL = say('en', 'handoffStarted')
 
 export type LlmAnswererDeps = {
   llm: LlmClient
@@ -29,6 +30,8 @@ export function createLlmAnswerer(deps: LlmAnswererDeps): ChatModel {
   return {
     name: 'llm',
     async answer(input: AnswerInput): Promise<Answer> {
+      const language = input.language ?? 'en'
+      const unavailable = say(language, 'assistantUnavailable')
       const targets = await deps.resolveTargets(input.agent)
       if (targets.length === 0) throw new AppError('no_model', `Agent ${input.agent.name} has no language model configured`, 500)
       const facts = input.context && deps.memory ? await deps.memory.list(input.context.organizationId, input.context.contactId) : []
@@ -47,12 +50,12 @@ export function createLlmAnswerer(deps: LlmAnswererDeps): ChatModel {
         } catch (error) {
           if (!(error instanceof AppError) || error.code !== 'llm_unavailable') throw error
           const attempts = ((error.details as { attempts?: LlmAttempt[] })?.attempts ?? []).map(toCall)
-          return { text: UNAVAILABLE_REPLY, sources: [], calls: [...calls, ...attempts], meta: { provider: 'none', model: 'none' } }
+          return { text: unavailable, sources: [], calls: [...calls, ...attempts], meta: { provider: 'none', model: 'none' } }
         }
         calls.push(...result.attempts.map(toCall))
         if (result.toolCalls.length === 0 || !tools || !input.context) {
           const meta = { provider: result.provider, model: result.model, inputTokens: sum(calls, 'inputTokens'), outputTokens: sum(calls, 'outputTokens'), costUsd: Number(calls.reduce((n, c) => n + c.costUsd, 0).toFixed(8)) }
-          return { text: result.content.trim() || UNAVAILABLE_REPLY, sources: citedSources(result.content, prompt.passages), calls, meta, handoff }
+          return { text: result.content.trim() || unavailable, sources: citedSources(result.content, prompt.passages), calls, meta, handoff }
         }
         messages.push({ role: 'assistant', content: result.content || null, toolCalls: result.toolCalls })
         for (const call of result.toolCalls) {
@@ -61,9 +64,9 @@ export function createLlmAnswerer(deps: LlmAnswererDeps): ChatModel {
           messages.push({ role: 'tool', toolCallId: call.id, content: outcome.ok ? outcome.result : JSON.stringify({ error: outcome.error }) })
         }
         // A person takes over: the bot says so and stops (another round could open a second handoff).
-        if (handoff) return { text: HANDOFF_BY_TOOL, sources: [], calls, handoff, meta: { provider: result.provider, model: result.model } }
+        if (handoff) return { text: say(language, 'handoffStarted'), sources: [], calls, handoff, meta: { provider: result.provider, model: result.model } }
       }
-      return { text: UNAVAILABLE_REPLY, sources: [], calls, handoff }
+      return { text: unavailable, sources: [], calls, handoff }
     },
   }
 }

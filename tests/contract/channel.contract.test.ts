@@ -12,6 +12,7 @@ import { buttonPress, channelEvent, commandFields, dmEvent, slackFixture, slackS
 import { api, createOrg, startTestApp, waitFor, type TestApp, type TestOrg } from '../support/test-app.ts'
 import { echo } from './echo-channel/index.ts'
 import { startEchoService } from './echo-channel/fake-service.ts'
+import { say } from '../../core/language/index.ts'
 
 /**
  * The contract every channel module keeps (docs/channels.md, "Adding a channel"), run against each
@@ -760,9 +761,12 @@ describe.each([webchatDriver, telegramDriver, slackDriver, messengerDriver, inst
     expect((await bed.received(to))[1]).toBe('Hello, Olga here.')
     await bed.desk.release(conversationId)
     await waitFor(async () => (await bed.t.app.store.conversations.get(bed.org.organizationId, conversationId))!.state === 'bot')
-    await bed.deliver({ id: ++id, thread: to, text: 'Thanks, one more question' })
+    // The customer is told the assistant is back.
     await settled(to, 3)
-    expect((await bed.received(to))[2]).toBe('You said: Thanks, one more question')
+    expect((await bed.received(to))[2]).toBe(say('en', 'handoffEnded'))
+    await bed.deliver({ id: ++id, thread: to, text: 'Thanks, one more question' })
+    await settled(to, 4)
+    expect((await bed.received(to))[3]).toBe('You said: Thanks, one more question')
   })
 })
 

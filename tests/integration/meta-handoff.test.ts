@@ -94,7 +94,9 @@ describe('a Messenger customer handed to the operators’ Telegram group and bac
     // Back to the bot.
     await b.deliver(groupText({ userId: ADMIN, text: '/release', replyTo: announcement }))
     await waitFor(async () => (await b.t.app.store.conversations.get(b.org.organizationId, conversation.id))!.state === 'bot')
-    await toMessenger()(metaText({ object: 'page', accountId: PAGE.pageId, customer: CUSTOMER, text: 'What does the Pro plan include?' }))
     await waitFor(async () => delivered(CUSTOMER).length >= 4)
+    expect(delivered(CUSTOMER)[3]!.message.text).toMatch(/handed the conversation back to me/)
+    await toMessenger()(metaText({ object: 'page', accountId: PAGE.pageId, customer: CUSTOMER, text: 'What does the Pro plan include?' }))
+    await waitFor(async () => delivered(CUSTOMER).length >= 5)
   })
 })

@@ -265,7 +265,7 @@ describe('response quota (PGlite)', () => {
           conversation,
           message: { inboxId: inbox.id, externalThreadId: 'thread', externalMessageId: `m${++n}`, externalUserId: 'customer', text: 'How much is it?', attachments: [], receivedAt: new Date(), raw: {} },
         })
-        return { message, conversation: { ...conversation }, agent, inbox, job: { jobId: 'job', attempt: 1, maxAttempts: 3 }, log, billable, startedAt: Date.now(), afterReply: [] }
+        return { message, conversation: { ...conversation }, agent, inbox, job: { jobId: 'job', attempt: 1, maxAttempts: 3 }, log, language: 'en', billable, startedAt: Date.now(), afterReply: [] }
       }
       return { conversation, turn }
     }

@@ -151,8 +151,10 @@ describe('a Telegram customer handed to operators in a Slack channel', () => {
     expect(JSON.stringify(slack.responsesTo('release-2')[0])).toMatch(/hold no conversation/)
 
     // The bot answers the customer again.
-    await b.deliver(updates.text({ chatId: CUSTOMER, text: 'How much is the plan?' }))
     await b.waitForSent(CUSTOMER, 4)
+    expect(b.texts(CUSTOMER)[3]).toMatch(/handed the conversation back to me/)
+    await b.deliver(updates.text({ chatId: CUSTOMER, text: 'How much is the plan?' }))
+    await b.waitForSent(CUSTOMER, 5)
     expect(await b.t.app.store.messages.history(b.org.organizationId, conversation.id, { limit: 50 })).toEqual(expect.arrayContaining([expect.objectContaining({ author: 'operator', text: 'Hi, this is Olga from Acme. Let me help.', status: 'sent' })]))
   })
 

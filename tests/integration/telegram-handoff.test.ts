@@ -104,9 +104,11 @@ describe('handoff to the operators’ Telegram group', () => {
     // /release hands it back: the agent answers again.
     await b.deliver(groupText({ userId: OPERATOR, text: '/release', replyTo: announcement }))
     await waitFor(async () => (await b.t.app.store.conversations.get(b.org.organizationId, conversation.id))!.state === 'bot')
-    await b.deliver(updates.text({ chatId: CUSTOMER, text: 'What does the Pro plan include?' }))
     await b.waitForSent(CUSTOMER, 4)
-    expect(b.texts(CUSTOMER)[3]).toContain('15,000')
+    expect(b.texts(CUSTOMER)[3]).toMatch(/handed the conversation back to me/)
+    await b.deliver(updates.text({ chatId: CUSTOMER, text: 'What does the Pro plan include?' }))
+    await b.waitForSent(CUSTOMER, 5)
+    expect(b.texts(CUSTOMER)[4]).toContain('15,000')
     const actions = (await b.t.app.db.prisma.auditEvent.findMany({ where: { organizationId: b.org.organizationId }, orderBy: { createdAt: 'asc' } })).map((e) => e.action)
     expect(actions).toEqual(expect.arrayContaining(['channel.operators_chat_set', 'conversation.taken', 'conversation.operator_reply', 'conversation.released']))
   })

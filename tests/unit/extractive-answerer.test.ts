@@ -3,7 +3,7 @@ import { createExtractiveAnswerer, NOTHING_FOUND } from '../../adapters/local-ai
 import type { Agent, Passage } from '../../core/ports.ts'
 import { handoffGate, wantsHuman } from '../../core/conversation/steps.ts'
 
-const agent: Agent = { id: 'a', organizationId: 'o', name: 'Guide', instructions: '', model: null, temperature: 0.2, maxTokens: 600, providerKeyId: null, fallbacks: [], responseDelayMs: 0, createdAt: new Date(), updatedAt: new Date() }
+const agent: Agent = { id: 'a', organizationId: 'o', name: 'Guide', instructions: '', model: null, temperature: 0.2, maxTokens: 600, providerKeyId: null, fallbacks: [], responseDelayMs: 0, language: 'auto', createdAt: new Date(), updatedAt: new Date() }
 const passage = (over: Partial<Passage>): Passage => ({ chunkId: 'c1', sourceId: 's1', title: 'Docs', heading: '', text: '', score: 0.03, ftsRank: 1, vectorRank: 1, similarity: 0.5, bm25: 4.2, collectionId: null, ...over })
 
 describe('extractive answerer', () => {

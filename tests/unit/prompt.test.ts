@@ -3,7 +3,7 @@ import { assemblePrompt, estimateTokens } from '../../core/llm/prompt.ts'
 import { costOf, DEFAULT_PRICES } from '../../core/llm/prices.ts'
 import type { Agent, Passage } from '../../core/ports.ts'
 
-const agent: Agent = { id: 'a', organizationId: 'o', name: 'Guide', instructions: 'You are the Acme helper.', model: null, temperature: 0.2, maxTokens: 600, providerKeyId: null, fallbacks: [], responseDelayMs: 0, createdAt: new Date(), updatedAt: new Date() }
+const agent: Agent = { id: 'a', organizationId: 'o', name: 'Guide', instructions: 'You are the Acme helper.', model: null, temperature: 0.2, maxTokens: 600, providerKeyId: null, fallbacks: [], responseDelayMs: 0, language: 'auto', createdAt: new Date(), updatedAt: new Date() }
 const passage = (n: number, text: string): Passage => ({ chunkId: `c${n}`, sourceId: 's', title: 'Docs', heading: `Part ${n}`, text, score: 1 / n, ftsRank: n, vectorRank: n, similarity: 0.5, bm25: 10 / n, collectionId: null })
 
 describe('prompt assembly', () => {

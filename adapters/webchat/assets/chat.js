@@ -1,7 +1,7 @@
 /* global document, localStorage, crypto, fetch, TextDecoder, setInterval */
 // The web chat page's script. The page passes its data in <script id="chat-config" type="application/json">.
 (() => {
-  const { key, agentName, messagesUrl: base } = JSON.parse(document.getElementById('chat-config').textContent)
+  const { key, agentName, messagesUrl: base, texts } = JSON.parse(document.getElementById('chat-config').textContent)
   const stored = localStorage.getItem('sb-session-' + key)
   const sessionId = stored || 'web-' + crypto.randomUUID()
   localStorage.setItem('sb-session-' + key, sessionId)
@@ -13,7 +13,7 @@
   const seen = new Set()
   let lastSeq = 0
   let inFlight = false
-  const who = { contact: 'You', agent: agentName, operator: 'Team', system: 'Switchboard' }
+  const who = { contact: texts.you, agent: agentName, operator: texts.team, system: agentName }
 
   function render(m) {
     if (m.id && seen.has(m.id)) return
@@ -29,10 +29,10 @@
     if (m.sources && m.sources.length) {
       const ul = document.createElement('ul')
       ul.className = 'sources'
-      ul.setAttribute('aria-label', 'Sources')
+      ul.setAttribute('aria-label', texts.sources)
       for (const s of m.sources) {
         const li = document.createElement('li')
-        li.textContent = 'Source: ' + s.title
+        li.textContent = texts.source.replace('{title}', () => s.title)
         li.title = s.snippet
         ul.appendChild(li)
       }
@@ -60,13 +60,13 @@
     render({ author: 'contact', text })
     input.value = ''
     button.disabled = true
-    status.textContent = 'Thinking…'
+    status.textContent = texts.thinking
     try {
       // The answer streams in as server-sent events: 'delta' while it is written, then 'message' and 'done'.
       const res = await fetch(base, { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream' }, body: JSON.stringify({ sessionId, text, messageId }) })
       if (!res.ok || !res.body) {
         const body = await res.json().catch(() => ({}))
-        status.textContent = body.error ? body.error.message : 'Something went wrong'
+        status.textContent = body.error ? body.error.message : texts.error
       } else {
         const reader = res.body.getReader()
         const decoder = new TextDecoder()
@@ -103,10 +103,10 @@
           }
         }
         if (live) live.remove()
-        status.textContent = done && done.pending ? 'Still working on it; the answer will appear here.' : done && done.state === 'handoff' ? 'A person from the team will reply here.' : ''
+        status.textContent = done && done.pending ? texts.stillWorking : done && done.state === 'handoff' ? texts.personWillReply : ''
       }
     } catch {
-      status.textContent = 'Cannot reach the server; check your connection and try again.'
+      status.textContent = texts.offline
     } finally {
       button.disabled = false
       input.focus()

@@ -135,6 +135,7 @@ function AgentForm({ agent, keys, readOnly }: { agent: Agent; keys: ProviderKey[
     temperature: String(agent.temperature),
     maxTokens: String(agent.maxTokens),
     responseDelayMs: String(agent.responseDelayMs),
+    language: agent.language,
   })
   // Each fallback keeps its own key: what was loaded is sent back as it was unless changed here.
   const [fallbacks, setFallbacks] = useState<FallbackRow[]>(() => agent.fallbacks.map((f) => ({ key: ++rowKeys, model: f.model, providerKeyId: f.providerKeyId ?? '' })))
@@ -171,6 +172,7 @@ function AgentForm({ agent, keys, readOnly }: { agent: Agent; keys: ProviderKey[
           maxTokens: Number(form.maxTokens),
           responseDelayMs: Number(form.responseDelayMs),
           fallbacks: fallbacks.filter((f) => f.model.trim()).map((f) => ({ providerKeyId: f.providerKeyId || null, model: f.model.trim() })),
+          language: form.language,
         },
       })
       setStatus('saved')
@@ -190,6 +192,15 @@ function AgentForm({ agent, keys, readOnly }: { agent: Agent; keys: ProviderKey[
             <Field label={t('temperature')}>{(id) => <input id={id} type="number" min={0} max={2} step={0.1} required value={form.temperature} onChange={set('temperature')} />}</Field>
             <Field label={t('maxTokens')}>{(id) => <input id={id} type="number" min={16} max={32000} required value={form.maxTokens} onChange={set('maxTokens')} />}</Field>
             <Field label={t('responseDelay')}>{(id) => <input id={id} type="number" min={0} max={30000} step={100} required value={form.responseDelayMs} onChange={set('responseDelayMs')} />}</Field>
+            <Field label={t('customerLanguage')} hint={t('customerLanguageHint')}>
+              {(id, hint) => (
+                <select id={id} aria-describedby={hint} value={form.language} onChange={set('language')}>
+                  <option value="auto">{t('languageAuto')}</option>
+                  <option value="en">English</option>
+                  <option value="ru">Русский</option>
+                </select>
+              )}
+            </Field>
           </div>
         </fieldset>
         <fieldset disabled={readOnly} className="stack models" aria-describedby="agent-models-intro">
