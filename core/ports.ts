@@ -2,6 +2,7 @@
  * The interfaces the adapters implement. core/ depends only on these, never on an SDK.
  */
 import type { AgentLanguage, Language } from './language/messages.ts'
+import type { BillingSubscription } from './billing/plans.ts'
 
 // ---------- channels ----------
 /**
@@ -446,6 +447,18 @@ export interface Store {
     insertReply(input: { organizationId: string; inboxId: string; conversationId: string; replyToId: string | null; externalMessageId: string; author: MessageAuthor; text: string; sources: Source[]; meta?: ReplyMeta }): Promise<{ message: Message; created: boolean }>
     get(organizationId: string, id: string): Promise<Message | null>
     nextPending(organizationId: string, conversationId: string): Promise<Message | null>
+    /**
+     * What a turn reads before its steps run, in one query: the conversation's oldest pending
+     * inbound message with its conversation, inbox, agent, the reply stored by an earlier run (if
+     * any), the `historyTurns` messages before it and the organization's subscription. Null when
+     * nothing is pending. Everything is read fresh: nothing here is cached between turns.
+     */
+    nextTurn(organizationId: string, conversationId: string, input: { historyTurns: number }): Promise<TurnLoad | null>
+    /**
+     * The end of a turn in one statement: the inbound message done or failed (with the error) and,
+     * when given, its reply marked sent.
+     */
+    settle(input: { organizationId: string; inboundId: string; status: 'done' | 'failed'; error?: string; sentReplyId?: string }): Promise<void>
     replyTo(organizationId: string, inboundId: string): Promise<Message | null>
     setStatus(organizationId: string, id: string, status: MessageStatus, error?: string): Promise<void>
     /** The text of an inbound message read from its attachment (a transcribed voice message). */
@@ -567,6 +580,19 @@ export interface HandoffDesk {
   answer(input: { inbox: Inbox; action: OperatorAction; outcome: OperatorOutcome; conversationId?: string; detail?: string }): Promise<void>
   /** Makes `place` the inbox's desk; returns the inbox's new settings. */
   claim(input: { inbox: Inbox; place: string }): Promise<Record<string, unknown>>
+}
+
+/** What a turn starts from (Store.messages.nextTurn). */
+export type TurnLoad = {
+  message: Message
+  conversation: Conversation | null
+  inbox: Inbox | null
+  agent: Agent | null
+  /** The reply an earlier run of this turn stored (and may not have sent). */
+  reply: Message | null
+  /** The messages of the conversation before this one, oldest first. */
+  history: Message[]
+  subscription: BillingSubscription | null
 }
 
 // ---------- jobs ----------

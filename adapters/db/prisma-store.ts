@@ -16,8 +16,10 @@ import type {
   Role,
   Source,
   Store,
+  TurnLoad,
 } from '../../core/ports.ts'
 import { createPrismaAdminStore } from './admin-store.ts'
+import type { BillingSubscription } from '../../core/billing/plans.ts'
 import type { Database } from './database.ts'
 import { createKnowledgeRepository } from './knowledge-store.ts'
 import { createInboundWriter } from './inbound-writer.ts'
@@ -79,6 +81,76 @@ const toHandoff = (h: Models.HandoffModel): Handoff => ({
 
 const toProviderKey = (k: Models.ProviderKeyModel): ProviderKey => ({ id: k.id, organizationId: k.organizationId, name: k.name, provider: k.provider, baseUrl: k.baseUrl, keyId: k.keyId, last4: k.last4, createdAt: k.createdAt })
 
+/**
+ * Rows read as JSON (to_jsonb) on the turn's hot path: timestamps arrive as text without a zone
+ * (the columns are UTC `timestamp(3)`), everything else as the model has it.
+ */
+type JsonRow = Record<string, unknown>
+const utc = (v: unknown): Date => (v instanceof Date ? v : new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(String(v)) ? String(v) : `${String(v)}Z`))
+const utcOrNull = (v: unknown): Date | null => (v === null || v === undefined ? null : utc(v))
+const messageOf = (r: JsonRow) => toMessage({ ...(r as unknown as Models.MessageModel), createdAt: utc(r.createdAt) })
+const conversationOf = (r: JsonRow) => toConversation({ ...(r as unknown as Models.ConversationModel), createdAt: utc(r.createdAt), lastMessageAt: utc(r.lastMessageAt) })
+const inboxOf = (r: JsonRow) => toInbox({ ...(r as unknown as Models.InboxModel), createdAt: utc(r.createdAt) })
+const agentOf = (r: JsonRow) => toAgent({ ...(r as unknown as Models.AgentModel), createdAt: utc(r.createdAt), updatedAt: utc(r.updatedAt) })
+const subscriptionOf = (r: JsonRow): BillingSubscription => ({
+  organizationId: String(r.organizationId),
+  plan: String(r.plan),
+  interval: String(r.interval),
+  status: String(r.status),
+  currentPeriodStart: utc(r.currentPeriodStart),
+  currentPeriodEnd: utc(r.currentPeriodEnd),
+  pendingPlan: (r.pendingPlan as string | null) ?? null,
+  cancelAtPeriodEnd: Boolean(r.cancelAtPeriodEnd),
+  graceUntil: utcOrNull(r.graceUntil),
+})
+
+/**
+ * A turn's start in one statement (Store.messages.nextTurn): the oldest pending inbound message of
+ * the conversation, its conversation, inbox (without credentials), agent, stored reply, the
+ * messages before it and the organization's subscription.
+ */
+const NEXT_TURN_SQL = `
+  SELECT to_jsonb(m) AS message, to_jsonb(c) AS conversation, to_jsonb(i) - 'credentials' AS inbox, to_jsonb(a) AS agent,
+    (SELECT to_jsonb(r) FROM "Message" r WHERE r."replyToId" = m.id AND r.direction = 'out' AND r."organizationId" = m."organizationId" ORDER BY r.seq LIMIT 1) AS reply,
+    (SELECT COALESCE(jsonb_agg(to_jsonb(h) ORDER BY h.seq), '[]'::jsonb) FROM (
+       SELECT * FROM "Message" h WHERE h."organizationId" = m."organizationId" AND h."conversationId" = m."conversationId" AND h.seq < m.seq ORDER BY h.seq DESC LIMIT $3
+     ) h) AS history,
+    (SELECT to_jsonb(s) FROM "Subscription" s WHERE s."organizationId" = m."organizationId") AS subscription
+  FROM "Message" m
+  LEFT JOIN "Conversation" c ON c.id = m."conversationId" AND c."organizationId" = m."organizationId"
+  LEFT JOIN "Inbox" i ON i.id = m."inboxId"
+  LEFT JOIN "Agent" a ON a.id = c."agentId" AND a."organizationId" = m."organizationId"
+  WHERE m."organizationId" = $1 AND m."conversationId" = $2 AND m.direction = 'in' AND m.status = 'pending'
+  ORDER BY m.seq
+  LIMIT 1`
+
+/**
+ * An inbound message of a thread whose conversation exists, in one statement: the insert (a
+ * redelivery inserts nothing), the conversation's lastMessageAt, and the stored message when it
+ * was a redelivery. No conversation: nothing is written and `conversation` is null.
+ */
+const RECEIVE_KNOWN_SQL = `
+  WITH c AS (SELECT * FROM "Conversation" WHERE "inboxId" = $1 AND "externalThreadId" = $2),
+  ins AS (
+    INSERT INTO "Message" (id, "organizationId", "inboxId", "conversationId", "externalMessageId", direction, author, text, attachments, meta, status, "createdAt")
+    SELECT $3, c."organizationId", c."inboxId", c.id, $4, 'in', 'contact', $5, $6::jsonb, $7::jsonb, 'pending', $8::timestamp FROM c
+    ON CONFLICT ("inboxId", "externalMessageId") DO NOTHING
+    RETURNING *
+  ),
+  touched AS (UPDATE "Conversation" SET "lastMessageAt" = $8::timestamp WHERE id IN (SELECT "conversationId" FROM ins) RETURNING id)
+  SELECT (SELECT to_jsonb(c) FROM c) AS conversation, (SELECT to_jsonb(ins) FROM ins) AS inserted,
+    (SELECT to_jsonb(m) FROM "Message" m WHERE m."inboxId" = $1 AND m."externalMessageId" = $4) AS existing,
+    (SELECT count(*) FROM touched)::int AS touched`
+
+const INSERT_REPLY_SQL = `
+  INSERT INTO "Message" (id, "organizationId", "inboxId", "conversationId", "externalMessageId", direction, author, text, sources, status, "replyToId", meta, "createdAt")
+  VALUES ($1, $2, $3, $4, $5, 'out', $6, $7, $8::jsonb, 'pending', $9, $10::jsonb, $11::timestamp)
+  ON CONFLICT ("inboxId", "externalMessageId") DO NOTHING
+  RETURNING to_jsonb("Message".*) AS row`
+
+/** How long a web chat key's inbox is kept in memory: another process's change is seen within this. */
+const INBOX_BY_KEY_MS = 2000
+
 const isUniqueViolation = (e: unknown) => e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002'
 
 type Tx = Prisma.TransactionClient
@@ -127,6 +199,8 @@ export function createPrismaStore(db: Database): Store {
   const prisma = db.prisma
   // Messages of known conversations, written together by one statement ahead of the turns' (ingress).
   const inbound = createInboundWriter({ runner: db.runner, urgent: db.urgent })
+  /** Web chat key -> its inbox (or null), until `until`; emptied on every change to inboxes or agents here. */
+  const inboxByKey = new Map<string, { until: number; inbox: Inbox | null }>()
 
   /** An inbound message of a known conversation; a redelivery returns the stored one. */
   async function insertInbound({ conversation, message }: { conversation: Conversation; message: InboundMessage }) {
@@ -199,6 +273,7 @@ export function createPrismaStore(db: Database): Store {
         return toAgent((await prisma.agent.findFirst({ where: { id, organizationId } }))!)
       },
       delete: async (organizationId, id) => {
+        inboxByKey.clear()
         return prisma.$transaction(async (tx) => {
           const { count } = await tx.agent.deleteMany({ where: { id, organizationId } })
           if (count) {
@@ -207,30 +282,39 @@ export function createPrismaStore(db: Database): Store {
             await tx.knowledgeSource.deleteMany({ where: { organizationId, agentId: id } })
           }
           return count > 0
-        })
+        }).finally(() => inboxByKey.clear())
       },
     },
 
     inboxes: {
-      create: async (input) =>
-        toInbox(
+      create: async (input) => {
+        inboxByKey.clear()
+        return toInbox(
           await prisma.inbox.create({
             data: { id: newId(), organizationId: input.organizationId, agentId: input.agentId, channel: input.channel, name: input.name, publicKey: input.publicKey, purpose: input.purpose ?? 'customers', credentials: input.credentials ?? null, settings: input.settings as Prisma.InputJsonValue },
           }),
-        ),
+        )
+      },
       get: async (id) => {
         const i = await prisma.inbox.findUnique({ where: { id } })
         return i ? toInbox(i) : null
       },
       findByPublicKey: async (publicKey) => {
+        // Every web chat request starts here: kept briefly; this process's changes are seen at once.
+        const cached = inboxByKey.get(publicKey)
+        if (cached && cached.until > Date.now()) return cached.inbox
         const i = await prisma.inbox.findUnique({ where: { publicKey } })
-        return i ? toInbox(i) : null
+        const inbox = i ? toInbox(i) : null
+        if (inboxByKey.size >= 10_000) inboxByKey.clear()
+        inboxByKey.set(publicKey, { until: Date.now() + INBOX_BY_KEY_MS, inbox })
+        return inbox
       },
       listByAgent: async (organizationId, agentId) => (await prisma.inbox.findMany({ where: { organizationId, agentId }, orderBy: { createdAt: 'asc' } })).map(toInbox),
       listByOrganization: async (organizationId) => (await prisma.inbox.findMany({ where: { organizationId }, orderBy: { createdAt: 'asc' } })).map(toInbox),
       listByChannel: async (channel) => (await prisma.inbox.findMany({ where: { channel }, orderBy: { createdAt: 'asc' } })).map(toInbox),
       credentials: async (id) => (await prisma.inbox.findUnique({ where: { id }, select: { credentials: true } }))?.credentials ?? null,
       update: async (organizationId, id, patch) => {
+        inboxByKey.clear()
         const { count } = await prisma.inbox.updateMany({
           where: { id, organizationId },
           data: {
@@ -240,10 +324,16 @@ export function createPrismaStore(db: Database): Store {
             ...(patch.deskInboxId !== undefined ? { deskInboxId: patch.deskInboxId } : {}),
           },
         })
+        inboxByKey.clear()
         if (!count) return null
         return toInbox((await prisma.inbox.findUnique({ where: { id } }))!)
       },
-      delete: async (organizationId, id) => (await prisma.inbox.deleteMany({ where: { id, organizationId } })).count > 0,
+      delete: async (organizationId, id) => {
+        inboxByKey.clear()
+        const { count } = await prisma.inbox.deleteMany({ where: { id, organizationId } })
+        inboxByKey.clear()
+        return count > 0
+      },
     },
 
     conversations: {
@@ -290,8 +380,26 @@ export function createPrismaStore(db: Database): Store {
           .catch(() => null)
         if (written) return { ...written, created: true }
         const thread = { inboxId_externalThreadId: { inboxId: inbox.id, externalThreadId: message.externalThreadId } }
-        const known = await prisma.conversation.findUnique({ where: thread })
-        if (known) return { conversation: toConversation(known), ...(await insertInbound({ conversation: toConversation(known), message })) }
+        // A thread whose conversation exists (every message after its first): one statement.
+        const row = inboundRow({ id: '', organizationId: inbox.organizationId, inboxId: inbox.id }, message)
+        const [fast] = await prisma.$queryRawUnsafe<{ conversation: JsonRow | null; inserted: JsonRow | null; existing: JsonRow | null }[]>(
+          RECEIVE_KNOWN_SQL,
+          inbox.id,
+          message.externalThreadId,
+          row.id,
+          row.externalMessageId,
+          row.text,
+          JSON.stringify(row.attachments ?? []),
+          JSON.stringify(row.meta),
+          new Date(),
+        )
+        if (fast?.conversation) {
+          const conversation = conversationOf(fast.conversation)
+          if (fast.inserted) return { conversation, message: messageOf(fast.inserted), created: true }
+          if (fast.existing) return { conversation, message: messageOf(fast.existing), created: false }
+          // A redelivery racing its first delivery: the other insert committed after this statement began.
+          return { conversation, message: toMessage((await prisma.message.findUnique({ where: { inboxId_externalMessageId: { inboxId: inbox.id, externalMessageId: message.externalMessageId } } }))!), created: false }
+        }
         // The thread's first message: its conversation, contact and the message in one transaction, so
         // a message that cannot be stored leaves no empty conversation behind.
         try {
@@ -308,29 +416,23 @@ export function createPrismaStore(db: Database): Store {
         }
       },
       insertReply: async (input) => {
+        const [created] = await prisma.$queryRawUnsafe<{ row: JsonRow }[]>(
+          INSERT_REPLY_SQL,
+          newId(),
+          input.organizationId,
+          input.inboxId,
+          input.conversationId,
+          input.externalMessageId,
+          input.author,
+          input.text,
+          JSON.stringify(input.sources),
+          input.replyToId,
+          JSON.stringify(input.meta ?? {}),
+          new Date(),
+        )
+        if (created) return { message: messageOf(created.row), created: true }
         const where = { inboxId_externalMessageId: { inboxId: input.inboxId, externalMessageId: input.externalMessageId } }
-        try {
-          const created = await prisma.message.create({
-            data: {
-              id: newId(),
-              organizationId: input.organizationId,
-              inboxId: input.inboxId,
-              conversationId: input.conversationId,
-              externalMessageId: input.externalMessageId,
-              direction: 'out',
-              author: input.author,
-              text: input.text,
-              sources: input.sources as unknown as Prisma.InputJsonValue,
-              status: 'pending',
-              replyToId: input.replyToId,
-              meta: (input.meta ?? {}) as Prisma.InputJsonValue,
-            },
-          })
-          return { message: toMessage(created), created: true }
-        } catch (error) {
-          if (!isUniqueViolation(error)) throw error
-          return { message: toMessage((await prisma.message.findUnique({ where }))!), created: false }
-        }
+        return { message: toMessage((await prisma.message.findUnique({ where }))!), created: false }
       },
       get: async (organizationId, id) => {
         const m = await prisma.message.findFirst({ where: { id, organizationId } })
@@ -339,6 +441,35 @@ export function createPrismaStore(db: Database): Store {
       nextPending: async (organizationId, conversationId) => {
         const m = await prisma.message.findFirst({ where: { organizationId, conversationId, direction: 'in', status: 'pending' }, orderBy: { seq: 'asc' } })
         return m ? toMessage(m) : null
+      },
+      nextTurn: async (organizationId, conversationId, { historyTurns }): Promise<TurnLoad | null> => {
+        const [r] = await prisma.$queryRawUnsafe<{ message: JsonRow; conversation: JsonRow | null; inbox: JsonRow | null; agent: JsonRow | null; reply: JsonRow | null; history: JsonRow[]; subscription: JsonRow | null }[]>(
+          NEXT_TURN_SQL,
+          organizationId,
+          conversationId,
+          Math.max(0, Math.trunc(historyTurns)),
+        )
+        if (!r) return null
+        return {
+          message: messageOf(r.message),
+          conversation: r.conversation ? conversationOf(r.conversation) : null,
+          inbox: r.inbox ? inboxOf(r.inbox) : null,
+          agent: r.agent ? agentOf(r.agent) : null,
+          reply: r.reply ? messageOf(r.reply) : null,
+          history: r.history.map(messageOf),
+          subscription: r.subscription ? subscriptionOf(r.subscription) : null,
+        }
+      },
+      settle: async ({ organizationId, inboundId, status, error, sentReplyId }) => {
+        await prisma.$executeRawUnsafe(
+          `UPDATE "Message" SET status = CASE WHEN id = $2 THEN $3 ELSE 'sent' END, error = CASE WHEN id = $2 THEN $4 ELSE NULL END
+           WHERE "organizationId" = $1 AND (id = $2 OR id = $5)`,
+          organizationId,
+          inboundId,
+          status,
+          error ?? null,
+          sentReplyId ?? inboundId,
+        )
       },
       replyTo: async (organizationId, inboundId) => {
         const m = await prisma.message.findFirst({ where: { organizationId, replyToId: inboundId, direction: 'out' } })

@@ -32,14 +32,15 @@ export async function receiveAndRespond(input: {
   const { inbox, turns, store, res } = input
   const view = input.view ?? publicMessage
   const streaming = wantsStream(input.req)
-  const { conversation, message } = await turns.receive(inbox, { ...input.inbound, streaming })
-  const stateOf = async (c: Conversation) => (await store.conversations.get(inbox.organizationId, c.id))?.state ?? c.state
+  // The turn tells the state it left the conversation in; read only when it did not (a timeout, a redelivery).
+  const stateOf = async (c: Conversation, known: Conversation['state'] | null) => known ?? (await store.conversations.get(inbox.organizationId, c.id))?.state ?? c.state
 
   if (!streaming) {
-    const { reply, settled } = await turns.waitForReply({ organizationId: inbox.organizationId, message, timeoutMs: input.timeoutMs })
+    const { conversation, message, reply, settled, state } = await turns.receiveAndWait(inbox, { ...input.inbound, streaming: false }, input.timeoutMs)
     if (!settled) res.status(202)
-    return { conversationId: conversation.id, messageId: message.id, state: await stateOf(conversation), pending: !settled, messages: reply ? [view(reply)] : [] }
+    return { conversationId: conversation.id, messageId: message.id, state: await stateOf(conversation, state), pending: !settled, messages: reply ? [view(reply)] : [] }
   }
+  const { conversation, message } = await turns.receive(inbox, { ...input.inbound, streaming })
 
   res.status(200)
   res.setHeader('Content-Type', 'text/event-stream; charset=utf-8')
@@ -53,9 +54,9 @@ export async function receiveAndRespond(input: {
     if (typeof delta === 'string') send('delta', { text: delta })
   })
   try {
-    const { reply, settled } = await turns.waitForReply({ organizationId: inbox.organizationId, message, timeoutMs: input.timeoutMs })
+    const { reply, settled, state } = await turns.waitForReply({ organizationId: inbox.organizationId, message, timeoutMs: input.timeoutMs })
     if (reply) send('message', view(reply))
-    send('done', { conversationId: conversation.id, state: await stateOf(conversation), pending: !settled })
+    send('done', { conversationId: conversation.id, state: await stateOf(conversation, state), pending: !settled })
   } finally {
     await unsubscribe()
     res.end()

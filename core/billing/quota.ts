@@ -122,14 +122,15 @@ export function createQuotaService(deps: {
   // Notifications known to exist, so that a busy organization past 80% does not try to insert one per reply.
   const known = new Set<string>()
 
-  async function state(organizationId: string, at = now()): Promise<BillingState & { subscription: BillingSubscription | null }> {
-    const subscription = await store.subscription(organizationId)
+  /** `known`: the subscription as the caller read it just now (a turn reads it with its message); undefined: read it here. */
+  async function state(organizationId: string, at = now(), known?: BillingSubscription | null): Promise<BillingState & { subscription: BillingSubscription | null }> {
+    const subscription = known !== undefined ? known : await store.subscription(organizationId)
     return { ...billingState(subscription, at, plans), subscription }
   }
 
-  async function reserve(input: { organizationId: string; messageId: string }): Promise<ReserveResult> {
+  async function reserve(input: { organizationId: string; messageId: string; subscription?: BillingSubscription | null }): Promise<ReserveResult> {
     const at = now()
-    const s = await state(input.organizationId, at)
+    const s = await state(input.organizationId, at, input.subscription)
     const outcome = await store.reserve({ organizationId: input.organizationId, messageId: input.messageId, periodStart: s.period.start, periodEnd: s.period.end, day: utcDay(at), limit: s.limit })
     await noticeIfDue(input.organizationId, s, outcome.used)
     if (!outcome.ok) return { ok: false, used: outcome.used, limit: s.limit }
@@ -268,7 +269,8 @@ export function quotaStep(deps: {
       if (!ctx.billable) return next()
       const organizationId = ctx.conversation.organizationId
       const reservation = { organizationId, messageId: ctx.message.id }
-      const result = await deps.quota.reserve(reservation)
+      // The subscription was read with the turn's message when it began (fresh: never cached).
+      const result = await deps.quota.reserve(ctx.subscription !== undefined ? { ...reservation, subscription: ctx.subscription } : reservation)
       if (!result.ok) {
         const settings = await settingsOf(organizationId)
         const handoff = settings.handoffOnQuota === true && ctx.conversation.state === 'bot' && deps.handoffs !== undefined

@@ -2,7 +2,7 @@ import type { ChannelAdapter, ChannelKind, ChatModel, CrmPort, Metrics, Notifier
 import type { Step } from './pipeline.ts'
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
 import { createCommandRegistry, customerCommands } from '../commands/registry.ts'
-import { compose } from './pipeline.ts'
+import { compose, HISTORY_TURNS } from './pipeline.ts'
 import { answer, commandGate, crmLead, handoffGate, language, mediaGate, rateLimit, recordCost, responseDelay, retrieve, transcribe, type HandoffOps } from './steps.ts'
 import { streamTopic } from './turn-service.ts'
 import { quotaStep, type QuotaService } from '../billing/quota.ts'
@@ -29,7 +29,7 @@ export function createDefaultPipeline(deps: { store: Store; knowledge: Knowledge
       answer({
         chatModel: deps.chatModel,
         store: deps.store,
-        historyTurns: 10,
+        historyTurns: HISTORY_TURNS,
         handoffs: deps.handoffs,
         // Streaming channels (web chat with text/event-stream, the test chat) hear the answer as it is written.
         onDelta: deps.notifier ? (ctx, text) => void deps.notifier!.publish(streamTopic(ctx.message.id), { delta: text }) : undefined,

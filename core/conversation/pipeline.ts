@@ -1,6 +1,10 @@
 import type { Agent, Answer, Conversation, Inbox, JobContext, Logger, Message, MessageAuthor, OutboundMessage, ReplyMeta } from '../ports.ts'
 import type { SearchResult } from '../knowledge/knowledge-service.ts'
 import type { Language } from '../language/messages.ts'
+import type { BillingSubscription } from '../billing/plans.ts'
+
+/** Messages of the conversation before the customer's one that the turn reads with it (the model's history). */
+export const HISTORY_TURNS = 10
 
 /** Everything one turn knows. Steps read it, add to it, and decide whether the chain goes on. */
 export type TurnContext = {
@@ -23,6 +27,10 @@ export type TurnContext = {
   startedAt: number
   /** Done once the reply is stored and sent (e.g. telling operators of a handoff, with the reply in its transcript). */
   afterReply: (() => Promise<void>)[]
+  /** The HISTORY_TURNS messages before this one, oldest first, when the turn read them with the message. */
+  history?: Message[]
+  /** The organization's subscription as read with the message (null: none, a trial); absent: not read. */
+  subscription?: BillingSubscription | null
 }
 
 export type Step = { name: string; run: (ctx: TurnContext, next: () => Promise<void>) => Promise<void> }

@@ -3,7 +3,7 @@ import type { ConversationOps } from './operator-service.ts'
 
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
 import { commandOf, type CommandRegistry } from '../commands/registry.ts'
-import type { Step, TurnContext } from './pipeline.ts'
+import { HISTORY_TURNS, type Step, type TurnContext } from './pipeline.ts'
 import { allTexts, chooseLanguage, say } from '../language/index.ts'
 
 // A request for a person, not any sentence that mentions one ("what does the operator role do?").
@@ -179,7 +179,11 @@ export function answer(deps: { chatModel: ChatModel; store: Store; historyTurns:
   return {
     name: 'answer',
     async run(ctx, next) {
-      const previous = await deps.store.messages.history(ctx.conversation.organizationId, ctx.conversation.id, { limit: deps.historyTurns, beforeSeq: ctx.message.seq })
+      // Read with the message when the turn began, unless this step wants more than was read.
+      const previous =
+        ctx.history && deps.historyTurns <= HISTORY_TURNS
+          ? ctx.history.slice(Math.max(0, ctx.history.length - deps.historyTurns))
+          : await deps.store.messages.history(ctx.conversation.organizationId, ctx.conversation.id, { limit: deps.historyTurns, beforeSeq: ctx.message.seq })
       const history: ChatTurn[] = previous.map((m) => ({ role: m.direction === 'in' ? 'user' : 'assistant', content: m.text }))
       const search = ctx.search ?? { passages: [], relevant: false, confidence: 0 }
       ctx.answer = await deps.chatModel.answer({

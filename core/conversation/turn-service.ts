@@ -1,7 +1,7 @@
 import { AppError } from '../errors.ts'
 import { DELIVERY_REFUSED } from '../ports.ts'
-import type { ChannelAdapter, ChannelKind, InboundMessage, Inbox, JobContext, Logger, Message, Metrics, Notifier, Queue, Store } from '../ports.ts'
-import type { TurnContext } from './pipeline.ts'
+import type { ChannelAdapter, ChannelKind, Conversation, ConversationState, InboundMessage, Inbox, JobContext, Logger, Message, Metrics, Notifier, Queue, Store, TurnLoad } from '../ports.ts'
+import { HISTORY_TURNS, type TurnContext } from './pipeline.ts'
 import type { LiveEvents } from './live-events.ts'
 import { conversationLanguage, say } from '../language/index.ts'
 
@@ -13,6 +13,15 @@ export const FAILURE_REPLY = say('en', 'failure')
 export const conversationTopic = (conversationId: string) => `conversation:${conversationId}`
 /** Text deltas of the answer to one inbound message, while it is being written. */
 export const streamTopic = (inboundId: string) => `stream:${inboundId}`
+/**
+ * The end of the turn of one inbound message, named by what the channel knows before the message
+ * is stored (its inbox and external id): a request/response channel listens before it stores the
+ * message, so the outcome cannot pass unseen, and needs no database read to learn it.
+ */
+export const turnTopic = (inboxId: string, externalMessageId: string) => `turn:${inboxId}:${externalMessageId}`
+/** What turnTopic carries: the inbound message's end, the conversation's state then, and the reply as stored. */
+export type TurnOutcome = { inboundId: string; status: 'done' | 'failed'; state: ConversationState; reply: Message | null }
+export type Waited = { reply: Message | null; settled: boolean; state: ConversationState | null }
 
 export type TurnServiceDeps = {
   store: Store
@@ -64,38 +73,52 @@ export function createTurnService(deps: TurnServiceDeps) {
    * them in order even if jobs were picked up out of order.
    */
   async function processConversation(job: TurnJob, jobCtx: JobContext): Promise<void> {
-    const message = await store.messages.nextPending(job.organizationId, job.conversationId)
-    if (message) await runTurn(message, jobCtx)
+    // One query reads everything the turn starts from (message, conversation, inbox, agent, a
+    // stored reply, the history, the subscription): nothing is cached between turns.
+    const load = await store.messages.nextTurn(job.organizationId, job.conversationId, { historyTurns: HISTORY_TURNS })
+    if (load) await runTurn(load, jobCtx)
   }
 
-  async function runTurn(message: Message, jobCtx: JobContext): Promise<void> {
+  async function runTurn(load: TurnLoad, jobCtx: JobContext): Promise<void> {
     const started = performance.now()
+    const { message, conversation, inbox } = load
     const log = logger.child({ jobId: jobCtx.jobId, messageId: message.id, conversationId: message.conversationId })
-    const conversation = await store.conversations.get(message.organizationId, message.conversationId)
-    const inbox = await store.inboxes.get(message.inboxId)
     if (!conversation || !inbox || inbox.organizationId !== message.organizationId) {
-      await store.messages.setStatus(message.organizationId, message.id, 'failed', 'conversation or inbox no longer exists')
+      await finish(message, 'failed', 'conversation or inbox no longer exists', { state: conversation?.state ?? 'bot' })
       return
     }
 
     // An earlier run may have stored the reply and then failed or died before sending it. After a
     // restart the job starts again at attempt 1, so the stored reply is looked for on every run:
     // otherwise the model would be called, and its cost recorded, a second time.
-    const stored = await store.messages.replyTo(message.organizationId, message.id)
+    const stored = load.reply
     if (stored) {
-      if (stored.status !== 'sent') await deliver({ reply: stored, conversation, inbox, replyContext: message.meta.replyContext })
-      await finish(message, 'done')
+      const sent = stored.status !== 'sent' && (await deliver({ reply: stored, conversation, inbox, replyContext: message.meta.replyContext }))
+      await finish(message, 'done', undefined, { state: conversation.state, reply: stored, sent })
       return
     }
 
-    const agent = await store.agents.get(message.organizationId, conversation.agentId)
+    const agent = load.agent
     if (!agent) {
-      await store.messages.setStatus(message.organizationId, message.id, 'failed', 'agent was deleted')
+      await finish(message, 'failed', 'agent was deleted', { state: conversation.state })
       return
     }
     // The conversation's language until the language step reads this message (core/conversation/steps.ts).
     const language = conversationLanguage({ setting: agent.language, remembered: conversation.language })
-    const ctx: TurnContext = { message, conversation, agent, inbox, job: jobCtx, log, language, billable: inbox.purpose !== 'test', startedAt: Date.now(), afterReply: [] }
+    const ctx: TurnContext = {
+      message,
+      conversation,
+      agent,
+      inbox,
+      job: jobCtx,
+      log,
+      language,
+      billable: inbox.purpose !== 'test',
+      startedAt: Date.now(),
+      afterReply: [],
+      history: load.history,
+      subscription: load.subscription,
+    }
     const stopTyping = showTyping(inbox, conversation, log)
     try {
       await deps.runPipeline(ctx)
@@ -119,8 +142,10 @@ export function createTurnService(deps: TurnServiceDeps) {
 
   async function replyAndFinish(ctx: TurnContext, status: 'done' | 'failed', error?: string) {
     const { message, conversation, inbox } = ctx
+    let reply: Message | null = null
+    let sent = false
     if (ctx.reply) {
-      const { message: reply, created } = await store.messages.insertReply({
+      const inserted = await store.messages.insertReply({
         organizationId: message.organizationId,
         inboxId: message.inboxId,
         conversationId: message.conversationId,
@@ -131,15 +156,17 @@ export function createTurnService(deps: TurnServiceDeps) {
         sources: ctx.reply.sources ?? [],
         meta: ctx.reply.choices?.length ? { ...ctx.reply.meta, choices: ctx.reply.choices } : ctx.reply.meta,
       })
+      reply = inserted.message
       // A reply stored and sent by an earlier run (that died before finishing) is not sent again.
-      if (created || reply.status !== 'sent') await deliver({ reply, conversation, inbox, replyContext: message.meta.replyContext })
-      if (created) await deps.events?.publish(message.organizationId, { type: 'message.created', conversationId: conversation.id, messageId: reply.id, author: reply.author })
+      if (inserted.created || reply.status !== 'sent') sent = await deliver({ reply, conversation, inbox, replyContext: message.meta.replyContext })
+      if (inserted.created) await deps.events?.publish(message.organizationId, { type: 'message.created', conversationId: conversation.id, messageId: reply.id, author: reply.author })
     }
-    await finish(message, status, error)
+    await finish(message, status, error, { state: conversation.state, reply, sent })
     for (const after of ctx.afterReply) await after().catch((err: unknown) => ctx.log.warn({ err: (err as Error).message }, 'a step after the reply failed'))
   }
 
-  async function deliver(input: { reply: Message; conversation: { id: string; externalThreadId: string }; inbox: Inbox; replyContext?: Record<string, string> }) {
+  /** Sends the stored reply; true when sent (its status is set with the turn's end), false when the channel refused it. */
+  async function deliver(input: { reply: Message; conversation: { id: string; externalThreadId: string }; inbox: Inbox; replyContext?: Record<string, string> }): Promise<boolean> {
     const { reply, conversation, inbox, replyContext } = input
     const channel = deps.channels.get(inbox.channel)
     if (!channel) throw new AppError('channel_unavailable', `No adapter for channel ${inbox.channel}`, 500)
@@ -155,11 +182,12 @@ export function createTurnService(deps: TurnServiceDeps) {
       if (error instanceof AppError && error.code === DELIVERY_REFUSED) {
         await store.messages.setStatus(reply.organizationId, reply.id, 'failed', error.message)
         logger.warn({ messageId: reply.id, inboxId: inbox.id, reason: error.message }, 'reply not delivered: refused by the channel')
-        return
+        reply.status = 'failed'
+        return false
       }
       throw error
     }
-    await store.messages.setStatus(reply.organizationId, reply.id, 'sent')
+    return true
   }
 
   /** The channel's "typing..." while the turn runs (renewed every few seconds); failures only logged. */
@@ -173,40 +201,88 @@ export function createTurnService(deps: TurnServiceDeps) {
     return () => clearInterval(timer)
   }
 
-  async function finish(message: Message, status: 'done' | 'failed', error?: string) {
-    await store.messages.setStatus(message.organizationId, message.id, status, error)
-    await notifier.publish(conversationTopic(message.conversationId), { inboundId: message.id, status })
+  /**
+   * The inbound message done or failed and, when it was just sent, its reply marked sent: one
+   * statement. Then the outcome is announced with the reply, for whoever waits for it.
+   */
+  async function finish(message: Message, status: 'done' | 'failed', error: string | undefined, end: { state: ConversationState; reply?: Message | null; sent?: boolean }) {
+    const reply = end.reply ?? null
+    await store.messages.settle({ organizationId: message.organizationId, inboundId: message.id, status, ...(error ? { error } : {}), ...(reply && end.sent ? { sentReplyId: reply.id } : {}) })
+    if (reply && end.sent) reply.status = 'sent'
+    const outcome: TurnOutcome = { inboundId: message.id, status, state: end.state, reply }
+    await notifier.publish(turnTopic(message.inboxId, message.externalMessageId), outcome)
+  }
+
+  /** Listens for the outcome of the turn of (inboxId, externalMessageId); call before the message is stored. */
+  async function listen(inboxId: string, externalMessageId: string) {
+    let outcome: TurnOutcome | undefined
+    let wake: () => void = () => {}
+    const woke = new Promise<void>((resolve) => (wake = resolve))
+    const unsubscribe = await notifier.subscribe(turnTopic(inboxId, externalMessageId), (payload) => {
+      const p = payload as Partial<TurnOutcome> | undefined
+      if (!p?.inboundId || (p.status !== 'done' && p.status !== 'failed')) return
+      // Through Redis the reply arrives as JSON: its date as text.
+      const reply = p.reply ? { ...p.reply, createdAt: new Date(p.reply.createdAt) } : null
+      outcome = { inboundId: p.inboundId, status: p.status, state: p.state ?? 'bot', reply }
+      wake()
+    })
+    return {
+      unsubscribe,
+      /** The outcome, or after timeoutMs what the database says. */
+      async wait(organizationId: string, message: Message, timeoutMs: number): Promise<Waited> {
+        if (!outcome || outcome.inboundId !== message.id) {
+          let timer: NodeJS.Timeout | undefined
+          await Promise.race([woke, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))])
+          clearTimeout(timer)
+        }
+        if (outcome && outcome.inboundId === message.id) return { reply: outcome.reply, settled: true, state: outcome.state }
+        return { ...(await check(organizationId, message.id)), state: null }
+      },
+    }
+  }
+
+  async function check(organizationId: string, messageId: string) {
+    const current = await store.messages.get(organizationId, messageId)
+    const settled = current?.status === 'done' || current?.status === 'failed'
+    return { settled, reply: settled ? await store.messages.replyTo(organizationId, messageId) : null }
   }
 
   /**
    * Waits until the inbound message has been handled and returns its reply (null when the turn
    * ended in silence or the wait timed out). Used by request/response channels such as web chat.
    */
-  async function waitForReply(input: { organizationId: string; message: Message; timeoutMs: number }): Promise<{ reply: Message | null; settled: boolean }> {
+  async function waitForReply(input: { organizationId: string; message: Message; timeoutMs: number }): Promise<Waited> {
     const { organizationId, message } = input
-    let wake: () => void = () => {}
-    const woke = new Promise<void>((resolve) => (wake = resolve))
-    const unsubscribe = await notifier.subscribe(conversationTopic(message.conversationId), (payload) => {
-      if ((payload as { inboundId?: string })?.inboundId === message.id) wake()
-    })
+    const listener = await listen(message.inboxId, message.externalMessageId)
     try {
-      const check = async () => {
-        const current = await store.messages.get(organizationId, message.id)
-        const settled = current?.status === 'done' || current?.status === 'failed'
-        return { settled, reply: settled ? await store.messages.replyTo(organizationId, message.id) : null }
-      }
-      const first = await check()
-      if (first.settled) return first
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([woke, new Promise<void>((resolve) => (timer = setTimeout(resolve, input.timeoutMs)))])
-      clearTimeout(timer)
-      return await check()
+      const first = await check(organizationId, message.id)
+      if (first.settled) return { ...first, state: null }
+      return await listener.wait(organizationId, message, input.timeoutMs)
     } finally {
-      await unsubscribe()
+      await listener.unsubscribe()
     }
   }
 
-  return { receive, recover, processConversation, waitForReply }
+  /**
+   * receive() and waitForReply() together, for a request that waits for its answer: it listens
+   * before storing, so a new message's answer costs no database read beyond the turn's own; a
+   * redelivered message that was answered already is read back.
+   */
+  async function receiveAndWait(inbox: Inbox, inbound: InboundMessage, timeoutMs: number): Promise<{ conversation: Conversation; message: Message; created: boolean } & Waited> {
+    const listener = await listen(inbox.id, inbound.externalMessageId)
+    try {
+      const received = await receive(inbox, inbound)
+      const { message } = received
+      if (message.status === 'done' || message.status === 'failed') {
+        return { ...received, settled: true, reply: await store.messages.replyTo(inbox.organizationId, message.id), state: null }
+      }
+      return { ...received, ...(await listener.wait(inbox.organizationId, message, timeoutMs)) }
+    } finally {
+      await listener.unsubscribe()
+    }
+  }
+
+  return { receive, recover, processConversation, waitForReply, receiveAndWait }
 }
 
 export type TurnService = ReturnType<typeof createTurnService>
