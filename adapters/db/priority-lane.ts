@@ -8,6 +8,11 @@ import { AsyncLocalStorage } from 'node:async_hooks'
  * service delivered before acknowledging it) waits at most for the one operation that holds the
  * connection, never for the queue behind it.
  *
+ * While ingress work is under way (inside `urgent`, from the request's arrival to its answer), the
+ * other operations also yield: one waits up to `yieldMs` for the connection (a turn then runs at a
+ * few statements per `yieldMs`), leaving the process's one CPU thread to the deliveries during a
+ * burst. The turns catch up when it ends; nothing waits longer than `yieldMs` for its place.
+ *
  * A transaction is one operation: it keeps the connection from BEGIN to COMMIT (its own
  * statements go to the transaction's handle, not through the lane), so nothing is interleaved in
  * it. Order within each priority is kept.
@@ -21,17 +26,39 @@ export type PriorityLane = {
   waiting(): { urgent: number; normal: number }
 }
 
-type Waiting = { op: () => Promise<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void }
+type Waiting = { op: () => Promise<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void; at: number }
 
-export function createPriorityLane(): PriorityLane {
+/** How long another operation yields its place while ingress work is under way, at most. */
+export const DEFAULT_YIELD_MS = 20
+
+export function createPriorityLane(options: { yieldMs?: number; now?: () => number } = {}): PriorityLane {
+  const yieldMs = options.yieldMs ?? DEFAULT_YIELD_MS
+  const now = options.now ?? performance.now.bind(performance)
   const context = new AsyncLocalStorage<true>()
   const urgentQueue: Waiting[] = []
   const normalQueue: Waiting[] = []
   let busy = false
+  let ingress = 0 // urgent() calls under way
+  let timer: NodeJS.Timeout | undefined
 
   function next() {
     if (busy) return
-    const item = urgentQueue.shift() ?? normalQueue.shift()
+    let item = urgentQueue.shift()
+    if (!item && normalQueue.length) {
+      const waited = now() - normalQueue[0]!.at
+      if (ingress > 0 && waited < yieldMs) {
+        // Ingress is being handled: the others wait a little, and go when it is done or their time is up.
+        if (!timer) {
+          timer = setTimeout(() => {
+            timer = undefined
+            next()
+          }, Math.ceil(yieldMs - waited))
+          timer.unref?.()
+        }
+        return
+      }
+      item = normalQueue.shift()
+    }
     if (!item) return
     busy = true
     let result: Promise<unknown>
@@ -47,10 +74,18 @@ export function createPriorityLane(): PriorityLane {
   }
 
   return {
-    urgent: (fn) => context.run(true, fn),
+    async urgent<T>(fn: () => Promise<T>): Promise<T> {
+      ingress++
+      try {
+        return await context.run(true, fn)
+      } finally {
+        ingress--
+        if (ingress === 0) next()
+      }
+    },
     run<T>(op: () => Promise<T>): Promise<T> {
       return new Promise<T>((resolve, reject) => {
-        ;(context.getStore() ? urgentQueue : normalQueue).push({ op, resolve: resolve as (value: unknown) => void, reject })
+        ;(context.getStore() ? urgentQueue : normalQueue).push({ op, resolve: resolve as (value: unknown) => void, reject, at: now() })
         next()
       })
     },

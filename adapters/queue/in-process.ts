@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks'
 import type { JobContext, JobHandler, JobOptions, Logger, Queue } from '../../core/ports.ts'
 
 type Job = { id: string; name: string; data: unknown; group: string; attempt: number; maxAttempts: number; backoffMs: number; readyAt: number }
@@ -32,7 +33,11 @@ export function createInProcessQueue(deps: { logger: Logger }) {
     timer.unref?.()
   }
 
-  function pump() {
+  // Jobs run in the queue's own context, never in that of the code that added them: a job added
+  // while a webhook was being handled (ahead of the turns, see adapters/db/priority-lane.ts) is not
+  // handled as ingress itself.
+  const pump = AsyncResource.bind(pumpNow)
+  function pumpNow() {
     if (closed) return
     const now = Date.now()
     let nextAt = Infinity

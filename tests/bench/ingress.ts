@@ -298,7 +298,8 @@ export async function ingress(options: string[] = []) {
     const floor = phases.find((f) => f.channel === 'floor' && f.connections === p.connections)
     if (floor && p.channel !== 'floor') {
       p.ratioToFloor = round(p.requestsPerSecond / floor.requestsPerSecond, 3)
-      p.p99ToFloor = round(p.p99Ms / floor.p99Ms, 2)
+      // No answer at all within the phase has no p99: it counts as missing the goal, not as 0 ms.
+      p.p99ToFloor = p.accepted > 0 ? round(p.p99Ms / floor.p99Ms, 2) : Infinity
     }
   }
 
@@ -317,7 +318,7 @@ export async function ingress(options: string[] = []) {
       String(p.lost).padStart(5),
       (p.duplicated === null ? '-' : String(p.duplicated)).padStart(4),
       (p.ratioToFloor === null ? '' : `${(p.ratioToFloor * 100).toFixed(1)}%`).padStart(9),
-      (p.p99ToFloor === null ? '' : `${p.p99ToFloor.toFixed(2)}x`).padStart(10),
+      (p.p99ToFloor === null ? '' : p.p99ToFloor === Infinity ? 'no acks' : `${p.p99ToFloor.toFixed(2)}x`).padStart(10),
       p.loadAverage1m.toFixed(2).padStart(5),
     ]
     console.log(cells.join(' '))

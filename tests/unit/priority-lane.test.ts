@@ -67,6 +67,52 @@ describe('the priority lane in front of the single embedded connection', () => {
   })
 })
 
+describe('the other work yields to ingress while it is under way', () => {
+  it('a normal operation waits while a delivery is being handled, and goes as soon as it is done', async () => {
+    const lane = createPriorityLane({ yieldMs: 60_000 })
+    const order: string[] = []
+    const delivery = held()
+    const handling = lane.urgent(async () => {
+      await lane.run(async () => void order.push('ingress: stored'))
+      await delivery.op() // verifying, answering: not a statement, but ingress all the same
+    })
+    await tick()
+    const turn = lane.run(async () => void order.push('turn'))
+    await tick()
+    await tick()
+    expect(order).toEqual(['ingress: stored']) // the connection is free, yet the turn yields
+    delivery.release()
+    await Promise.all([handling, turn])
+    expect(order).toEqual(['ingress: stored', 'turn'])
+  })
+
+  it('yields for yieldMs at most: the other work is never starved by a stream of deliveries', async () => {
+    const lane = createPriorityLane({ yieldMs: 30 })
+    const endless = held()
+    const handling = lane.urgent(() => endless.op())
+    // Resolves on its own while the delivery is still under way (were it not bounded, the test would time out).
+    await lane.run(async () => 'turn ran')
+    endless.release()
+    await handling
+  })
+})
+
+describe('the in-process queue runs jobs in its own context', () => {
+  it('a job added while ingress is handled is not ingress itself', async () => {
+    const { createInProcessQueue } = await import('../../adapters/queue/in-process.ts')
+    const { AsyncLocalStorage } = await import('node:async_hooks')
+    const caller = new AsyncLocalStorage<string>()
+    const queue = createInProcessQueue({ logger: { debug() {}, info() {}, warn() {}, error() {}, child() { return this } } as never })
+    const seen: (string | undefined)[] = []
+    queue.process('job', async () => void seen.push(caller.getStore()))
+    await tick() // the queue has looked for work and found none: the job below is picked up by the add's own wake-up
+    await caller.run('webhook', () => queue.add('job', {}))
+    await queue.onIdle()
+    expect(seen).toEqual([undefined])
+    await queue.close()
+  })
+})
+
 const item = (n: number, thread = 't1'): InboundItem => ({ id: `m${n}`, inboxId: 'inbox', externalThreadId: thread, externalMessageId: `e${n}`, text: `text ${n}`, attachments: [], meta: {} })
 const row = (id: string) => ({ id, seq: 1, organizationId: 'org', inboxId: 'inbox', conversationId: 'c1', externalMessageId: `e-${id}`, text: '', attachments: [], meta: {}, status: 'pending', createdAtMs: 0, c_agentId: 'a', c_contactId: 'p', c_externalThreadId: 't1', c_state: 'bot', c_createdAtMs: 0, c_lastMessageAtMs: 0 })
 
