@@ -221,6 +221,13 @@ export function createKommoCrm(deps: { builtin: CrmPort; kommo: KommoConnections
           lines.push((error as Error).message)
         }
       }
+      // Kommo chats (the channel of adapters/kommo/chat-channel.ts): connected or not, and which channels' handoffs go there.
+      const chats = await prisma.inbox.findFirst({ where: { organizationId, channel: 'kommo' }, select: { id: true, settings: true } })
+      if (chats) {
+        const routed = await prisma.inbox.findMany({ where: { organizationId, deskInboxId: chats.id }, select: { name: true } })
+        const minutes = Number((chats.settings as { silenceMinutes?: number } | null)?.silenceMinutes ?? 0)
+        lines.push(`Kommo chats: connected; handoffs answered in Kommo from ${routed.length ? routed.map((r) => r.name).join(', ') : 'no channel yet (choose Kommo chats on the Channels page)'}; back to the bot on /bot${minutes ? `, after ${minutes} minutes without an operator's message` : ''} or at the chosen stage.`)
+      } else lines.push('Kommo chats: not connected (the CRM page of the admin web connects them).')
       const recent = await prisma.lead.findMany({ where: { organizationId, externalId: { not: null } }, orderBy: { updatedAt: 'desc' }, take: 5 })
       const when = (d: Date) => `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`
       lines.push(recent.length ? `Last leads:\n${recent.map((l) => `• ${l.title} — ${l.stage}${l.owner ? `, ${l.owner}` : ''} (Kommo #${l.externalId}), ${when(l.updatedAt)}`).join('\n')}` : 'No lead made in Kommo yet.')

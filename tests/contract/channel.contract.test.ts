@@ -662,9 +662,10 @@ describe.each([webchatDriver, telegramDriver, slackDriver, messengerDriver, inst
   let bed: Bed
   let id = 100
   const thread = () => (driver.thread ?? String)(5000 + id)
+  // Starting the app with a service's fakes (Kommo's: two, and the CRM connected first) takes long on a loaded machine.
   beforeAll(async () => {
     bed = await driver.start()
-  })
+  }, 180_000)
   afterAll(async () => bed?.close())
 
   const messageCount = async () => (await bed.t.app.db.prisma.message.count({ where: { inboxId: bed.inboxId } })) as number

@@ -84,6 +84,9 @@ describe('Kommo chats', () => {
     // The Telegram bot's handoffs go to Kommo.
     const routed = await api(b.t, `/api/v1/channels/${b.inboxId}/desk`, { method: 'PUT', token: b.org.token, body: { deskInboxId: kommoInboxId } })
     expect(routed.status).toBe(200)
+    // /crm in chat says so.
+    const telegram = (await b.t.app.store.inboxes.get(b.inboxId))!
+    expect(await b.t.app.crm.describe!(b.org.organizationId)).toContain(`Kommo chats: connected; handoffs answered in Kommo from ${telegram.name}; back to the bot on /bot, after 15 minutes`)
   })
 
   it('a handoff imports the conversation into a Kommo chat; the lead gets the transcript and a task', async () => {

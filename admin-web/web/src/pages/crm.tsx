@@ -4,6 +4,7 @@ import { useI18n } from '../i18n.ts'
 import { readHash } from '../navigate.ts'
 import { isAdmin, type Session } from '../session.ts'
 import { Async, ConfirmButton, CopyButton, ErrorBox, Field, StatusBadge, useLoad } from '../ui.tsx'
+import { KommoChats } from './crm-chats.tsx'
 
 /** Kommo's won and lost stages, in every pipeline: where leads end, not where they start. */
 const CLOSED = new Set([142, 143])
@@ -288,6 +289,11 @@ function KommoAccount({ state: s, admin, onState, onStale, onBusy, onDisconnecte
           <KommoWebhookView webhook={s.webhook} />
         </section>
       )}
+
+      <section className="kommo-part" aria-labelledby="kommo-chats">
+        <h3 id="kommo-chats">{t('kc_title')}</h3>
+        <KommoChats catalog={s.catalog} admin={admin} />
+      </section>
 
       <div className="kommo-part kommo-catalog">
         <section aria-labelledby="kommo-pipelines">
