@@ -29,6 +29,10 @@ const BENCHMARKS: Record<string, Benchmark> = {
     description: 'signed Telegram, Slack and Messenger deliveries acknowledged while the turns run (acks/s, p50/p99 at concurrency 1 and 8) beside a floor (express + one HMAC check), then every stored message answered (--requests <n>)',
     run: async (options) => (await import('./webhook-acks.ts')).webhookAcks(options),
   },
+  'conversation-list': {
+    description: 'the operators\' conversations list (one query with LATERAL joins) with 10,000 conversations per organization on PGlite, p50/p95 beside a bare page (floor) and the N+1 way (--conversations <n>, --messages <n>, --runs <n>)',
+    run: async (options) => (await import('./conversation-list.ts')).conversationList(options),
+  },
   llm: {
     description: 'the LLM router against a local fake OpenAI-compatible server (calls/s, router overhead p50/p95), then web chat turns answered through it (turns/s, latency)',
     run: async () => (await import('./llm.ts')).llm(),
