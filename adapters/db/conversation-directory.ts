@@ -92,7 +92,9 @@ export function createPrismaConversationDirectory(db: Database): ConversationDir
       if (filter.state) where.push(Prisma.sql`c.state = ${filter.state}`)
       if (filter.channel) where.push(Prisma.sql`i.channel = ${filter.channel}`)
       if (filter.agentId) where.push(Prisma.sql`c."agentId" = ${filter.agentId}`)
-      if (filter.heldBy) where.push(Prisma.sql`h.status = 'taken' AND h."operatorUserId" = ${filter.heldBy}`)
+      // Driven by the few handoffs this person holds (the index on organizationId, status), not by scanning conversations.
+      if (filter.heldBy)
+        where.push(Prisma.sql`c.id IN (SELECT hm."conversationId" FROM "Handoff" hm WHERE hm."organizationId" = ${organizationId} AND hm.status = 'taken' AND hm."operatorUserId" = ${filter.heldBy}) AND h.status = 'taken' AND h."operatorUserId" = ${filter.heldBy}`)
       if (!filter.includeTests) where.push(Prisma.sql`i.purpose IS DISTINCT FROM 'test'`)
       if (filter.after) where.push(Prisma.sql`(c."lastMessageAt", c.id) < (${filter.after.lastMessageAt}, ${filter.after.id})`)
       return (await select(organizationId, where, filter.limit)).map(toRow)

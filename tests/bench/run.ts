@@ -29,6 +29,10 @@ const BENCHMARKS: Record<string, Benchmark> = {
     description: 'webhook ingress under wrk at 4 and 32 connections with the turns running: the floor (express + PGlite, one INSERT per update) then Telegram, Slack and Messenger; requests/s, ack p50/p99, accepted, stored, answered, lost, duplicated, ratio to the floor (--duration <s>, --chats <n>, --only floor,telegram,...)',
     run: async (options) => (await import('./ingress.ts')).ingress(options),
   },
+  'conversation-list': {
+    description: 'the operators\' conversations list (one query with LATERAL joins) with 10,000 conversations per organization on PGlite, p50/p95 beside a bare page (floor) and the N+1 way (--conversations <n>, --messages <n>, --runs <n>)',
+    run: async (options) => (await import('./conversation-list.ts')).conversationList(options),
+  },
   llm: {
     description: 'the LLM router against a local fake OpenAI-compatible server (calls/s, router overhead p50/p95), then web chat turns answered through it (turns/s, latency)',
     run: async () => (await import('./llm.ts')).llm(),

@@ -254,13 +254,12 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     await check('08-channels')
 
     await go('/conversations', 'Conversations')
-    const queued = page.locator('section', { has: page.getByRole('heading', { name: 'Handoff queue' }) }).locator('tbody tr')
+    const queued = page.locator('section', { has: page.getByRole('heading', { name: 'Waiting for a person' }) }).locator('tbody tr')
     await queued.first().waitFor()
     await check('09-conversations')
-    await queued.first().getByRole('button', { name: 'Take' }).click()
-    await queued.first().getByText('Taken').waitFor()
-    await queued.first().getByRole('link', { name: 'Open' }).click()
-    await page.getByRole('heading', { name: 'Conversation on webchat' }).waitFor()
+    // Taking opens the transcript, held by this operator.
+    await queued.first().getByRole('button', { name: /^Take/ }).click()
+    await page.getByText('You hold this conversation').waitFor()
     await page.getByLabel('Reply to the customer').fill('Hello, this is Hanna from Harbour Shop. How can I help?')
     await page.getByRole('button', { name: 'Send reply' }).click()
     await page.locator('.bubble.operator', { hasText: 'this is Hanna' }).waitFor()

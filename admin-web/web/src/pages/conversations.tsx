@@ -37,7 +37,7 @@ type Profile = {
 const canOperate = (s: Session) => s.me.role !== 'member'
 const isAdmin = (s: Session) => s.me.role === 'owner' || s.me.role === 'admin'
 const CHANNELS = ['webchat', 'telegram', 'slack', 'messenger', 'instagram', 'kommo']
-const ICONS: Record<string, string> = { webchat: '💬', telegram: '✈', slack: '#', messenger: 'ⓜ', instagram: '◎', kommo: 'K' }
+const ICONS: Record<string, string> = { webchat: 'W', telegram: 'T', slack: 'S', messenger: 'M', instagram: 'I', kommo: 'K' }
 
 export function ChannelIcon({ channel }: { channel: string | null }) {
   const kind = channel ?? 'webchat'

@@ -4,6 +4,7 @@ import type { Session } from '../session.ts'
 import { useI18n, type TextKey } from '../i18n.ts'
 import { Async, ConfirmButton, Empty, ErrorBox, Field, Loading, NamedSelect, StatusBadge, useLoad, type Loaded } from '../ui.tsx'
 import { MarkdownPreview } from '../markdown.tsx'
+import { useLiveEvents } from '../live.tsx'
 
 type Uploading = { name: string; fraction: number; error?: unknown; done?: boolean }
 
@@ -39,6 +40,14 @@ export function Knowledge({ session }: { session: Session }) {
     }, 1000)
     return () => clearInterval(timer)
   }, [busy, sources.setData])
+  // Indexing progress as it happens (the live stream); the polling above stays as the fallback.
+  useLiveEvents((e) => {
+    if (e.type !== 'source.progress' || !sources.data) return
+    const { sourceId, status, progress } = e.data as { sourceId?: string; status?: Source['status'] | null; progress?: number | null }
+    // A new source, or one finished (its passage count and error come with the list): read the list again.
+    if (status === 'ready' || status === 'failed' || !sources.data.sources.some((s) => s.id === sourceId)) return sources.reload()
+    sources.setData({ ...sources.data, sources: sources.data.sources.map((s) => (s.id === sourceId ? { ...s, ...(status ? { status } : {}), ...(typeof progress === 'number' ? { progress } : {}) } : s)) })
+  })
   const changed = () => {
     sources.reload()
     collections.reload()
