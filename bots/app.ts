@@ -57,6 +57,9 @@ import { createMemoryRateLimiter, createRedisRateLimiter } from '../adapters/que
 import { cookieSessionAllowed, registerAdminRoutes, tokenOf } from '../admin-web/api/routes.ts'
 import { registerTeamRoutes } from '../admin-web/api/team-routes.ts'
 import { registerReportRoutes } from '../admin-web/api/report-routes.ts'
+import { registerOnboardingRoutes } from '../admin-web/api/onboarding-routes.ts'
+import { createOnboardingService } from '../core/agents/onboarding.ts'
+import { createPrismaOnboardingStore } from '../adapters/db/onboarding-store.ts'
 import { createAdminWebRouter } from '../admin-web/static.ts'
 import { createLogMailer, createSmtpMailer } from '../adapters/mail/mailer.ts'
 import { csrfTokenOf } from '../core/tenancy/auth-service.ts'
@@ -197,6 +200,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     handoffTimeout: { ms: config.HANDOFF_TIMEOUT_MS, action: config.HANDOFF_TIMEOUT_ACTION },
   })
   const agents = createAgentService({ store })
+  const onboarding = createOnboardingService({ store, onboarding: createPrismaOnboardingStore(db), agents, quota })
   const adminConsole = createAdminConsole({ store, agents, knowledge, quota, chatModel, channels, maxFileBytes, logger, crm })
   // Voice messages: transcribed when a transcription model is configured, else answered with a request for text.
   const transcriptionKey = config.TRANSCRIPTION_API_KEY ?? config.OPENAI_API_KEY
@@ -293,6 +297,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   registerAdminRoutes({ api, store, auth, agents, knowledge, quota, conversations: operators, providerKeys, turns, notifier, replyTimeoutMs: config.WEBCHAT_REPLY_TIMEOUT_MS, secureCookies: config.NODE_ENV === 'production', version: VERSION })
   registerTeamRoutes({ api, store, auth, secureCookies: config.NODE_ENV === 'production' })
   registerReportRoutes({ api, store })
+  registerOnboardingRoutes({ api, onboarding })
   const http = createHttpApp({
     logger,
     production: config.NODE_ENV === 'production',
@@ -328,6 +333,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     auth,
     mailer,
     agents,
+    onboarding,
     operators,
     adminConsole,
     channels: channelSet,
