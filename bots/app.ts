@@ -201,7 +201,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   })
   const agents = createAgentService({ store })
   const onboarding = createOnboardingService({ store, onboarding: createPrismaOnboardingStore(db), agents, quota })
-  const adminConsole = createAdminConsole({ store, agents, knowledge, quota, chatModel, channels, maxFileBytes, logger, crm })
+  const adminConsole = createAdminConsole({ store, agents, knowledge, quota, chatModel, channels, maxFileBytes, logger, crm, onboarding })
   // Voice messages: transcribed when a transcription model is configured, else answered with a request for text.
   const transcriptionKey = config.TRANSCRIPTION_API_KEY ?? config.OPENAI_API_KEY
   const transcriber =
