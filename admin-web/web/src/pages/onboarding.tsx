@@ -32,7 +32,7 @@ export function Onboarding({ session }: { session: Session }) {
   return (
     <>
       <h1 tabIndex={-1}>{t('ob_title')}</h1>
-      {!isAdmin(session) ? <p>{t('pk_adminOnly')}</p> : <Async state={state}>{(view) => <Wizard initial={view} />}</Async>}
+      {!isAdmin(session) ? <p>{t('ob_adminOnly')}</p> : <Async state={state}>{(view) => <Wizard initial={view} />}</Async>}
     </>
   )
 }
