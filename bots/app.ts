@@ -66,6 +66,9 @@ import { cookieSessionAllowed, registerAdminRoutes, tokenOf } from '../admin-web
 import { registerTeamRoutes } from '../admin-web/api/team-routes.ts'
 import { registerMfaRoutes } from '../admin-web/api/mfa-routes.ts'
 import { registerReportRoutes } from '../admin-web/api/report-routes.ts'
+import { registerOnboardingRoutes } from '../admin-web/api/onboarding-routes.ts'
+import { createOnboardingService } from '../core/agents/onboarding.ts'
+import { createPrismaOnboardingStore } from '../adapters/db/onboarding-store.ts'
 import { createAdminWebRouter } from '../admin-web/static.ts'
 import { createLogMailer, createSmtpMailer } from '../adapters/mail/mailer.ts'
 import { csrfTokenOf } from '../core/tenancy/auth-service.ts'
@@ -210,7 +213,8 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     events: live,
   })
   const agents = createAgentService({ store })
-  const adminConsole = createAdminConsole({ store, agents, knowledge, quota, chatModel, channels, maxFileBytes, logger, crm })
+  const onboarding = createOnboardingService({ store, onboarding: createPrismaOnboardingStore(db), agents, quota })
+  const adminConsole = createAdminConsole({ store, agents, knowledge, quota, chatModel, channels, maxFileBytes, logger, crm, onboarding })
   // Voice messages: transcribed when a transcription model is configured, else answered with a request for text.
   const transcriptionKey = config.TRANSCRIPTION_API_KEY ?? config.OPENAI_API_KEY
   const transcriber =
@@ -319,6 +323,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   registerReportRoutes({ api, store })
   const liveStreams = registerEventRoutes({ api, notifier, logger, heartbeatMs: config.LIVE_HEARTBEAT_MS, perSession: config.LIVE_STREAMS_PER_SESSION, perOrganization: config.LIVE_STREAMS_PER_ORGANIZATION })
   closers.unshift(async () => liveStreams.closeAll())
+  registerOnboardingRoutes({ api, onboarding })
   const http = createHttpApp({
     logger,
     production: config.NODE_ENV === 'production',
@@ -356,6 +361,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     auth,
     mailer,
     agents,
+    onboarding,
     operators,
     adminConsole,
     channels: channelSet,

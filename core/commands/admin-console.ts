@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { AppError } from '../errors.ts'
 import type { Agent, ChannelAdapter, ChannelAdmin, ChannelKind, ChatModel, Choice, CrmPort, KnowledgeSource, Logger, Store } from '../ports.ts'
 import type { AgentService } from '../agents/agent-service.ts'
+import type { ChatStep, OnboardingService } from '../agents/onboarding.ts'
 import type { KnowledgeService } from '../knowledge/knowledge-service.ts'
 import { ingestStage } from '../knowledge/knowledge-service.ts'
 import type { QuotaService } from '../billing/quota.ts'
@@ -21,7 +22,7 @@ export const LINK_COMMAND = 'link'
  * The admin console's commands. Replies name them as /name; a channel where commands are typed
  * otherwise (Slack: /switchboard name) writes them its way when it sends.
  */
-export const ADMIN_COMMAND_NAMES = ['agents', 'agent', 'newagent', 'prompt', 'model', 'temperature', 'kb', 'forget', 'search', 'test', 'usage', 'plan', 'handoffs', 'operators', 'crm', 'cancel', 'help'] as const
+export const ADMIN_COMMAND_NAMES = ['agents', 'agent', 'newagent', 'prompt', 'model', 'temperature', 'kb', 'forget', 'search', 'test', 'usage', 'plan', 'handoffs', 'operators', 'crm', 'setup', 'cancel', 'help'] as const
 export const hashLinkCode = (code: string) => createHash('sha256').update(code.trim().toUpperCase()).digest('hex')
 
 export type AdminReply = { text: string; choices?: Choice[] }
@@ -57,6 +58,8 @@ export function createAdminConsole(deps: {
   now?: () => Date
   /** How often the progress message of an upload is refreshed. */
   progressEveryMs?: number
+  /** The organization's first-run setup, walked through in the chat by an admin of an organization without agents. */
+  onboarding?: OnboardingService
 }) {
   const { store } = deps
   const now = () => deps.now?.() ?? new Date()
@@ -94,6 +97,8 @@ export function createAdminConsole(deps: {
     await store.audit.record({ organizationId, actorUserId: owner.userId, action: 'channel_admin.linked', target: admin.id, data: { inboxId: ctx.inbox.id, channel: ctx.inbox.channel } })
     if (!hasRole(membership, 'admin')) return { text: 'You are linked as an operator: you can take conversations in the operators’ group.' }
     await setMenu(ctx, true)
+    // The first admin linked while the organization's setup is not done is walked through it here.
+    if (await setupOffered(organizationId)) return { text: `You are linked as an admin of this workspace.\n\n${await startSetup(admin, ctx.agent)}` }
     return { text: `You are linked as an admin of this workspace. Your commands act on the agent "${ctx.agent.name}".\n\n${helpText()}` }
   }
 
@@ -303,6 +308,100 @@ export function createAdminConsole(deps: {
       },
     },
   ]
+  // ---- the first-run setup, walked through in the chat (the admin web's wizard does the same steps)
+  /** Whether a newly linked admin is walked through the setup: not finished or skipped, nobody walked yet, and started or no knowledge at all. */
+  async function setupOffered(organizationId: string): Promise<boolean> {
+    if (!deps.onboarding) return false
+    const r = await deps.onboarding.record(organizationId)
+    if (r.completedAt || r.dismissedAt || r.chatAdminId) return false
+    if (Object.keys(r.steps).length > 0 || r.agentId) return true
+    return (await store.knowledge.listSources(organizationId)).length === 0
+  }
+
+  const SKIP = /^(skip|пропустить)$/i
+  const setupPrompt = (step: ChatStep, name: string) =>
+    step === 'name'
+      ? `Let's set up your agent together, in three short steps (the admin web's Setup page does the same).\n\nStep 1 of 3: what should your agent be called? Send me the name, or "skip" to keep "${name}". /cancel pauses the setup, /setup goes on with it.`
+      : step === 'knowledge'
+        ? `Step 2 of 3: send me a document (PDF, Word, text, Markdown, HTML or CSV) or a link to a web page, and I will add it to the knowledge of "${name}". Or "skip".`
+        : `Step 3 of 3: ask me a question as a customer would, and I will answer as "${name}" from its knowledge, with the sources. Or "skip".`
+
+  /** The setup's agent: the one it made or named, else the agent of the chat's bot. */
+  async function setupAgent(organizationId: string, fallback: Agent): Promise<Agent> {
+    const r = await deps.onboarding!.record(organizationId)
+    return (r.agentId ? await store.agents.get(organizationId, r.agentId) : null) ?? fallback
+  }
+
+  /** Starts or resumes the walk-through for this admin at the first step not done; returns its prompt. */
+  async function startSetup(admin: ChannelAdmin, chatAgent: Agent): Promise<string> {
+    const onboarding = deps.onboarding!
+    const agent = await setupAgent(admin.organizationId, chatAgent)
+    const view = await onboarding.view(admin.organizationId)
+    const step: ChatStep | null = view.steps.agent === 'pending' ? 'name' : view.steps.knowledge === 'pending' ? 'knowledge' : view.steps.test === 'pending' ? 'test' : null
+    await onboarding.setChat(admin.organizationId, { chatAdminId: admin.id, chatStep: step, agentId: agent.id })
+    if (step) return setupPrompt(step, agent.name)
+    return finishSetup(admin, agent)
+  }
+
+  async function finishSetup(admin: ChannelAdmin, agent: Agent): Promise<string> {
+    // The chat itself is a connected channel: the last step is done by being here.
+    await deps.onboarding!.mark({ organizationId: admin.organizationId, actorUserId: admin.userId, step: 'channel', status: 'done' })
+    await deps.onboarding!.setChat(admin.organizationId, { chatStep: null })
+    return `Setup is done: "${agent.name}" answers your customers here and on its web chat. Connect more channels in the admin web; /help lists what you can do here.`
+  }
+
+  /** One message of the admin being walked through the setup; undefined: not part of it (handled as usual). */
+  async function setupTurn(input: { ctx: TurnContext; admin: ChannelAdmin; step: ChatStep; command: string | undefined; text: string; upload: boolean }): Promise<AdminReply | undefined> {
+    const { ctx, admin, step, command, text, upload } = input
+    const onboarding = deps.onboarding!
+    const organizationId = admin.organizationId
+    const actorUserId = admin.userId
+    if (command === 'cancel') {
+      await onboarding.setChat(organizationId, { chatStep: null })
+      return { text: 'Setup paused; nothing else changed. Send /setup to go on where you left off.' }
+    }
+    if (command) return undefined
+    let agent = await setupAgent(organizationId, ctx.agent)
+    const advance = async (from: ChatStep, status: 'done' | 'skipped', before = ''): Promise<AdminReply> => {
+      await onboarding.mark({ organizationId, actorUserId, step: from === 'name' ? 'agent' : from, status })
+      const nextStep: ChatStep | null = from === 'name' ? 'knowledge' : from === 'knowledge' ? 'test' : null
+      await onboarding.setChat(organizationId, { chatStep: nextStep })
+      const after = nextStep ? setupPrompt(nextStep, agent.name) : await finishSetup(admin, agent)
+      return { text: before ? `${before}\n\n${after}` : after }
+    }
+    if (!upload && SKIP.test(text)) return advance(step, 'skipped')
+    if (step === 'name') {
+      if (!text || upload) return { text: setupPrompt('name', agent.name) }
+      const name = agentName.safeParse(text)
+      if (!name.success) return { text: `Not changed: ${problem(name.error)}. ${setupPrompt('name', agent.name)}` }
+      agent = await onboarding.nameAgent({ organizationId, actorUserId, name: name.data })
+      await store.channelAdmins.setCurrentAgent(organizationId, admin.id, agent.id)
+      return advance('name', 'done', `Your agent is called "${agent.name}".`)
+    }
+    if (step === 'knowledge') {
+      if (!upload) return { text: setupPrompt('knowledge', agent.name) }
+      const progress = await ingest(ctx, admin, agent)
+      return advance('knowledge', 'done', progress ? progress.text : 'The message above shows how far it is; the answers use it once it shows ✅.')
+    }
+    if (!text || upload) return { text: setupPrompt('test', agent.name) }
+    const answer = await byName.get('test')!.run({ ctx, admin, agent, args: text })
+    return advance('test', 'done', answer?.text ?? '')
+  }
+
+  adminCommands.push({
+    name: 'setup',
+    description: 'Set up the agent step by step: name, knowledge, a test question',
+    async run({ ctx, admin }) {
+      if (!deps.onboarding) return { text: 'The setup is not available here; use the admin web.' }
+      const r = await deps.onboarding.record(admin.organizationId)
+      if (r.completedAt) return { text: 'Setup is finished already. /help lists what you can do here.' }
+      if (r.dismissedAt) await deps.onboarding.dismiss({ organizationId: admin.organizationId, actorUserId: admin.userId, dismissed: false })
+      return { text: await startSetup(admin, ctx.agent) }
+    },
+  })
+  // /help and /cancel stay last in the menu.
+  adminCommands.sort((a, b) => ADMIN_COMMAND_NAMES.indexOf(a.name as (typeof ADMIN_COMMAND_NAMES)[number]) - ADMIN_COMMAND_NAMES.indexOf(b.name as (typeof ADMIN_COMMAND_NAMES)[number]))
+
   const byName = new Map(adminCommands.map((c) => [c.name, c]))
   const unlisted = adminCommands.filter((c) => !(ADMIN_COMMAND_NAMES as readonly string[]).includes(c.name))
   if (unlisted.length || adminCommands.length !== ADMIN_COMMAND_NAMES.length) throw new Error(`ADMIN_COMMAND_NAMES does not list the admin commands (${unlisted.map((c) => c.name).join(', ')})`)
@@ -361,6 +460,23 @@ export function createAdminConsole(deps: {
           const admin = await adminOf(ctx)
           // Not a linked admin: the message is the customer's, for the agent.
           if (!admin) return next()
+          // Walked through the setup: its answers (a name, a document or link, a test question) come first.
+          const setup = deps.onboarding ? await deps.onboarding.record(admin.organizationId) : null
+          const walking = setup && setup.chatAdminId === admin.id && setup.chatStep && !setup.completedAt && !setup.dismissedAt ? setup.chatStep : null
+          let setupReply: AdminReply | undefined
+          if (walking) {
+            try {
+              setupReply = await setupTurn({ ctx, admin, step: walking, command: name, text, upload })
+            } catch (error) {
+              if (!(error instanceof AppError) || error.status >= 500) throw error
+              setupReply = { text: `Could not do that: ${error.message}` }
+            }
+          }
+          if (setupReply) {
+            ctx.billable = false
+            ctx.reply = { author: 'system', text: setupReply.text, choices: setupReply.choices }
+            return
+          }
           // The answer to a question the bot asked (e.g. the new instructions after /prompt).
           const pending = admin.pendingCommand ? byName.get(admin.pendingCommand) : undefined
           if (admin.pendingCommand && (command || pending)) await store.channelAdmins.setPendingCommand(admin.organizationId, admin.id, null)

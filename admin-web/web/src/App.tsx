@@ -14,12 +14,14 @@ import { Conversations, ConversationView } from './pages/conversations.tsx'
 import { Organization } from './pages/organization.tsx'
 import { HandoffBadge, LiveProvider } from './live.tsx'
 import { ProviderKeys } from './pages/keys.tsx'
+import { landingPath, Onboarding } from './pages/onboarding.tsx'
 
 // The pages with charts bring chart.js: they load when first opened.
 const Dashboard = lazy(() => import('./pages/dashboard.tsx').then((m) => ({ default: m.Dashboard })))
 const Billing = lazy(() => import('./pages/billing.tsx').then((m) => ({ default: m.Billing })))
 
 const NAV: { path: string; key: TextKey }[] = [
+  { path: '/setup', key: 'nav_setup' },
   { path: '/dashboard', key: 'nav_dashboard' },
   { path: '/agents', key: 'nav_agents' },
   { path: '/keys', key: 'nav_keys' },
@@ -90,7 +92,8 @@ function Shell() {
   // Signed out: every private page leads to sign-in; signed in: the public pages lead in.
   useEffect(() => {
     if (me === null && !PUBLIC.has(route.path)) navigate('/signin')
-    if (me && (PUBLIC.has(route.path) || route.path === '/')) navigate('/dashboard')
+    // A new organization's admins land on the first-run setup until it is finished or skipped.
+    if (me && (PUBLIC.has(route.path) || route.path === '/')) void landingPath(me.role).then(navigate)
   }, [me, route.path])
 
   // Focus the page heading after navigation, so screen readers and keyboards start there.
@@ -134,6 +137,7 @@ function Shell() {
       section === 'agents' && id ? <AgentEdit id={id} session={session} />
       : section === 'agents' ? <Agents session={session} />
       : section === 'keys' ? <ProviderKeys session={session} />
+      : section === 'setup' ? <Onboarding session={session} />
       : section === 'knowledge' ? <Knowledge session={session} />
       : section === 'chat' ? <TestChat session={session} />
       : section === 'channels' ? <Channels session={session} />

@@ -95,8 +95,12 @@ export const en = {
   ob_finish: 'Finish',
   ob_finished: 'Setup is finished. Everything can be changed later on the Agents, Knowledge and Channels pages.',
   ob_toDashboard: 'Go to the dashboard',
-  ob_resume: 'Setup is not finished: {done} of 4 steps done.',
-  ob_resumeLink: 'Continue setup',
+  ob_adminOnly: 'Only owners and admins set up the organization. Ask one of them, or use the pages in the menu.',
+  ob_stage_queued: 'waiting',
+  ob_stage_parsing: 'reading',
+  ob_stage_chunking: 'splitting into passages',
+  ob_stage_embedding: 'indexing',
+  ob_stage_storing: 'saving',
 }
 
 export const ru: Record<keyof typeof en, string> = {
@@ -189,12 +193,17 @@ export const ru: Record<keyof typeof en, string> = {
   ob_finish: 'Готово',
   ob_finished: 'Настройка завершена. Всё можно изменить позже на страницах «Агенты», «Знания» и «Каналы».',
   ob_toDashboard: 'На главную',
-  ob_resume: 'Настройка не завершена: готово шагов {done} из 4.',
-  ob_resumeLink: 'Продолжить настройку',
+  ob_adminOnly: 'Настраивают организацию только владельцы и администраторы. Попросите их или откройте страницы из меню.',
+  ob_stage_queued: 'в очереди',
+  ob_stage_parsing: 'чтение',
+  ob_stage_chunking: 'разбиение на фрагменты',
+  ob_stage_embedding: 'индексация',
+  ob_stage_storing: 'сохранение',
 }
 
 /** Russian texts for the error codes of these pages' requests. */
 export const errorsRu: Record<string, string> = {
   key_in_use: 'Ключ используется агентами: сначала смените их модель или запасные модели.',
   name_taken: 'Ключ с таким названием уже есть.',
+  onboarding_no_agent: 'Сначала назовите агента: этому шагу нужен агент.',
 }
