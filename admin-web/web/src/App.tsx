@@ -12,6 +12,7 @@ import { Channels } from './pages/channels.tsx'
 import { Crm } from './pages/crm.tsx'
 import { Conversations, ConversationView } from './pages/conversations.tsx'
 import { Organization } from './pages/organization.tsx'
+import { Security } from './pages/security.tsx'
 
 // The pages with charts bring chart.js: they load when first opened.
 const Dashboard = lazy(() => import('./pages/dashboard.tsx').then((m) => ({ default: m.Dashboard })))
@@ -27,6 +28,7 @@ const NAV: { path: string; key: TextKey }[] = [
   { path: '/conversations', key: 'nav_conversations' },
   { path: '/billing', key: 'nav_billing' },
   { path: '/organization', key: 'nav_organization' },
+  { path: '/security', key: 'nav_security' },
 ]
 
 export function App() {
@@ -87,7 +89,9 @@ function Shell() {
   // Signed out: every private page leads to sign-in; signed in: the public pages lead in.
   useEffect(() => {
     if (me === null && !PUBLIC.has(route.path)) navigate('/signin')
-    if (me && (PUBLIC.has(route.path) || route.path === '/')) navigate('/dashboard')
+    if (me && (PUBLIC.has(route.path) || route.path === '/')) navigate(me.mfaEnrollmentRequired ? '/security' : '/dashboard')
+    // The organization requires MFA of admins and this one has none yet: enrolment first.
+    else if (me?.mfaEnrollmentRequired && route.path !== '/security') navigate('/security')
   }, [me, route.path])
 
   // Focus the page heading after navigation, so screen readers and keyboards start there.
@@ -138,6 +142,7 @@ function Shell() {
       : section === 'conversations' ? <Conversations session={session} />
       : section === 'billing' ? <Billing session={session} />
       : section === 'organization' ? <Organization session={session} />
+      : section === 'security' || me.mfaEnrollmentRequired ? <Security session={session} />
       : <Dashboard session={session} />
   }
   document.title = title

@@ -1,6 +1,7 @@
 import { createContext, useContext } from 'react'
 import { channelErrorsRu, channelTexts } from './channels/texts.ts'
 import * as crmTexts from './pages/crm.i18n.ts'
+import * as securityTexts from './pages/security.i18n.ts'
 
 const core = {
   appName: 'Switchboard',
@@ -311,12 +312,13 @@ const core = {
 } as const
 
 /** The texts of the pages and, from channels/, of each channel; the CRM page's from pages/crm.i18n.ts. */
-const en = { ...core, ...channelTexts.en, ...crmTexts.en }
+const en = { ...core, ...channelTexts.en, ...crmTexts.en, ...securityTexts.en }
 export type TextKey = keyof typeof en
 
 const ru: Record<TextKey, string> = {
   ...channelTexts.ru,
   ...crmTexts.ru,
+  ...securityTexts.ru,
   appName: 'Switchboard',
   skipToContent: 'Перейти к содержимому',
   language: 'Язык',
@@ -634,6 +636,7 @@ export const serverErrorsRu: Record<string, string> = {
   not_found: 'Не найдено: возможно, это уже удалено.',
   ...channelErrorsRu,
   ...crmTexts.errorsRu,
+  ...securityTexts.errorsRu,
 }
 
 export type Lang = 'en' | 'ru'
