@@ -210,14 +210,18 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   const turns = createTurnService({ store, queue, notifier, channels, runPipeline, logger, metrics })
   const mailer = config.SMTP_URL ? createSmtpMailer({ url: config.SMTP_URL, from: config.MAIL_FROM, logger }) : createLogMailer(logger)
   const adminUrl = `${(config.PUBLIC_URL ?? `http://localhost:${config.PORT}`).replace(/\/$/, '')}/admin/`
-  const auth = createAuthService({ store, limiter, mailer, adminUrl, signUpsPerIpPerHour: config.SIGNUP_RATE_PER_IP, resetsPerAccountPerHour: config.PASSWORD_RESET_RATE_PER_ACCOUNT })
+  const mfa = createMfaService({ store: createPrismaMfaStore(db), secrets, limiter, audit: store.audit })
+  const auth = createAuthService({ store, limiter, mailer, adminUrl, signUpsPerIpPerHour: config.SIGNUP_RATE_PER_IP, resetsPerAccountPerHour: config.PASSWORD_RESET_RATE_PER_ACCOUNT, mfa })
   const ingress = createIngress({ turns, desk, channels, logger })
   const api = createApi({
     authenticate: async (req) => {
       const session = tokenOf(req.headers)
       if (!session) return null
       if (session.via === 'cookie' && !cookieSessionAllowed(req.headers)) throw forbidden('The session cookie is not accepted from this page or site; use the admin web, or an Authorization: Bearer token')
-      return auth.authenticate(session.token)
+      const principal = await auth.authenticate(session.token)
+      // An admin whom the organization requires to use MFA, not enrolled yet: only enrolment until then.
+      mfaGate(principal, req.path)
+      return principal
     },
     // Bearer clients are not browsers: only cookie sessions need the CSRF header.
     csrfTokenOf: (req) => {
