@@ -11,6 +11,10 @@ const settingsSchema = z
     quotaMessage: z.string().trim().min(1).max(500).nullable().optional(),
     /** Also hand the conversation to a person at the limit; null restores the default (no). */
     handoffOnQuota: z.boolean().nullable().optional(),
+    /** Percentages of the period's responses at which admins are told; null restores 80 and 100. */
+    quotaNoticeThresholds: z.array(z.number().int().min(1).max(100)).min(1).max(10).nullable().optional(),
+    /** Also tell the admins' linked chats (default yes); the admin web always shows the notices. */
+    quotaNoticeChats: z.boolean().nullable().optional(),
   })
   .strict()
 
@@ -44,7 +48,7 @@ export function registerBillingRoutes(deps: { api: ReturnType<typeof createApi>;
     method: 'get',
     path: '/api/v1/notifications',
     tag: 'billing',
-    summary: "Notices for the organization's admins (quota at 80% and 100%), newest first",
+    summary: "Notices for the organization's admins (quota at 80% and 100%, or the organization's thresholds), newest first",
     auth: 'session',
     query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) }),
     handler: async ({ principal, query }) => ({ notifications: await quota.notifications(principal.organizationId, { limit: query.limit }) }),
@@ -54,7 +58,7 @@ export function registerBillingRoutes(deps: { api: ReturnType<typeof createApi>;
     method: 'get',
     path: '/api/v1/organization/settings',
     tag: 'billing',
-    summary: 'What customers get when the responses are used up',
+    summary: 'What customers get when the responses are used up, and when and where admins are told about the quota',
     auth: 'session',
     handler: async ({ principal }) => ({ settings: await quota.settings(principal.organizationId) }),
   })
@@ -63,7 +67,7 @@ export function registerBillingRoutes(deps: { api: ReturnType<typeof createApi>;
     method: 'patch',
     path: '/api/v1/organization/settings',
     tag: 'billing',
-    summary: 'Set the quota message and whether the limit hands the conversation to a person (admin)',
+    summary: 'Set the quota message, whether the limit hands the conversation to a person, and the quota notices: thresholds (percent) and whether they also go to admins\' chats (admin)',
     auth: 'session',
     body: settingsSchema,
     handler: async ({ principal, body }) => {

@@ -74,7 +74,7 @@ export function registerMfaRoutes(deps: { api: ReturnType<typeof createApi>; aut
     summary: 'Finish enrolling with a code from the app: MFA is on, and the ten recovery codes are returned this once',
     auth: 'session',
     body: z.object({ code }).strict(),
-    responses: { 200: 'On; the recovery codes', 401: 'Wrong code', 409: 'Not started, or on already', 429: 'Too many wrong codes' },
+    responses: { 200: 'On; the recovery codes', 422: 'Wrong code', 409: 'Not started, or on already', 429: 'Too many wrong codes' },
     handler: async ({ principal, body, req, res }) => {
       res.setHeader('Cache-Control', 'no-store')
       return mfa.confirmEnrolment(principal, { code: body.code, ip: req.ip, onLimits: (statuses) => setRateLimitHeaders(res, statuses) })
@@ -88,7 +88,7 @@ export function registerMfaRoutes(deps: { api: ReturnType<typeof createApi>; aut
     summary: 'Turn MFA off with a code from the app or a recovery code',
     auth: 'session',
     body: secondFactor,
-    responses: { 204: 'Off', 401: 'Wrong code', 409: 'MFA is not on', 429: 'Too many wrong codes' },
+    responses: { 204: 'Off', 422: 'Wrong code or none', 409: 'MFA is not on', 429: 'Too many wrong codes' },
     handler: async ({ principal, body, req, res }) => {
       await mfa.disable(principal, { ...body, ip: req.ip, onLimits: (statuses) => setRateLimitHeaders(res, statuses) })
       return undefined

@@ -9,7 +9,9 @@ export type { BillingSubscription } from './plans.ts'
 
 // ---------- the port ----------
 
-export type QuotaNotificationKind = 'quota_80' | 'quota_100'
+/** `quota_<percent>`: quota_80 and quota_100 by default, other percentages when the organization sets them. */
+export type QuotaNotificationKind = `quota_${number}`
+export const DEFAULT_NOTICE_THRESHOLDS = [80, 100]
 export type BillingNotification = {
   id: string
   organizationId: string
@@ -25,6 +27,10 @@ export type OrganizationSettings = {
   quotaMessage?: string
   /** At the limit, also hand the conversation to a person. */
   handoffOnQuota?: boolean
+  /** The percentages of the period's responses at which admins are told (once each per period); [80, 100] when unset. */
+  quotaNoticeThresholds?: number[]
+  /** Whether the notices also go to the admins' linked chats (Telegram, Slack...); they are always in the admin web. Default true. */
+  quotaNoticeChats?: boolean
 }
 
 export type ReserveRequest = {
@@ -101,7 +107,17 @@ export function quotaSettings(raw: Record<string, unknown>): OrganizationSetting
   const settings: OrganizationSettings = {}
   if (typeof raw.quotaMessage === 'string' && raw.quotaMessage.trim()) settings.quotaMessage = raw.quotaMessage.trim()
   if (typeof raw.handoffOnQuota === 'boolean') settings.handoffOnQuota = raw.handoffOnQuota
+  const thresholds = cleanThresholds(raw.quotaNoticeThresholds)
+  if (thresholds) settings.quotaNoticeThresholds = thresholds
+  if (typeof raw.quotaNoticeChats === 'boolean') settings.quotaNoticeChats = raw.quotaNoticeChats
   return settings
+}
+
+/** Whole percentages from 1 to 100, sorted, without repeats (at most 10); undefined when there is none. */
+export function cleanThresholds(raw: unknown): number[] | undefined {
+  if (!Array.isArray(raw)) return undefined
+  const values = [...new Set(raw.filter((v): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 100))].sort((a, b) => a - b).slice(0, 10)
+  return values.length ? values : undefined
 }
 
 /**
@@ -113,9 +129,14 @@ export function createQuotaService(deps: {
   store: BillingStore
   plans: Plans
   clock?: Clock
-  /** Called once for each notification created (80% / 100%): log it, tell the admins' chats. */
-  notify?: (notification: BillingNotification) => void | Promise<void>
+  /**
+   * Called once for each notification created (at each threshold): log it, tell the admins' chats.
+   * `chats` is the organization's quotaNoticeChats (false: the admin web only).
+   */
+  notify?: (notification: BillingNotification, where: { chats: boolean }) => void | Promise<void>
   logger?: Pick<Logger, 'warn'>
+  /** How long one process keeps an organization's settings before reading them again (ms); its own changes show at once. */
+  settingsTtlMs?: number
 }) {
   const { store, plans } = deps
   const now = () => deps.clock?.now() ?? new Date()
@@ -144,9 +165,12 @@ export function createQuotaService(deps: {
   /** Creates the 80% / 100% notices the count has reached and that do not exist yet for the period. */
   async function noticeIfDue(organizationId: string, s: BillingState, used: number) {
     if (s.limit === null) return
-    const due: QuotaNotificationKind[] = []
-    if (used * 100 >= s.limit * 80) due.push('quota_80')
-    if (used >= s.limit) due.push('quota_100')
+    const limit = s.limit
+    // Below the lowest threshold there can be nothing to tell: no settings read on most turns.
+    if (used * 100 < limit * 1) return
+    const settings = await cachedSettings(organizationId)
+    const thresholds = settings.quotaNoticeThresholds ?? DEFAULT_NOTICE_THRESHOLDS
+    const due = thresholds.filter((pct) => used * 100 >= limit * pct).map((pct) => `quota_${pct}` as QuotaNotificationKind)
     for (const kind of due) {
       const key = `${organizationId}|${kind}|${s.period.start.toISOString()}`
       if (known.has(key)) continue
@@ -154,7 +178,7 @@ export function createQuotaService(deps: {
         const created = await store.createNotification({ organizationId, kind, periodStart: s.period.start, message: noticeText(kind, s, used) })
         if (known.size > 50_000) known.clear()
         known.add(key)
-        if (created) await deps.notify?.(created)
+        if (created) await deps.notify?.(created, { chats: settings.quotaNoticeChats !== false })
       } catch (error) {
         // The reservation stands; the next one tries again.
         deps.logger?.warn({ err: error, organizationId, kind }, 'quota notification failed')
@@ -165,7 +189,7 @@ export function createQuotaService(deps: {
   function noticeText(kind: QuotaNotificationKind, s: BillingState, used: number): string {
     const renews = isoDay(s.period.end)
     const limit = s.limit ?? 0
-    if (kind === 'quota_80') {
+    if (kind !== 'quota_100') {
       return `Your organization has used ${used.toLocaleString('en-US')} of ${limit.toLocaleString('en-US')} responses (${Math.floor((used * 100) / Math.max(1, limit))}%) of the ${s.plan.name} plan in the period that ends on ${renews}. Upgrade the plan to keep answering customers without interruption.`
     }
     return `Your organization has used all ${limit.toLocaleString('en-US')} responses of the ${s.plan.name} plan for the period that ends on ${renews}. Customers now get the quota message instead of answers until the period renews or the plan is upgraded.`
@@ -220,16 +244,31 @@ export function createQuotaService(deps: {
   }
 
   async function settings(organizationId: string): Promise<OrganizationSettings> {
-    return quotaSettings(await store.settings(organizationId))
+    const read = quotaSettings(await store.settings(organizationId))
+    settingsCache.set(organizationId, { at: Date.now(), settings: read })
+    return read
+  }
+
+  // The notice thresholds are needed on busy turns past the lowest one: kept a few seconds per process.
+  const settingsCache = new Map<string, { at: number; settings: OrganizationSettings }>()
+  async function cachedSettings(organizationId: string): Promise<OrganizationSettings> {
+    const hit = settingsCache.get(organizationId)
+    if (hit && Date.now() - hit.at < (deps.settingsTtlMs ?? 5_000)) return hit.settings
+    if (settingsCache.size > 10_000) settingsCache.clear()
+    return settings(organizationId)
   }
 
   /** `null` resets a setting to its default. */
-  async function updateSettings(organizationId: string, patch: { quotaMessage?: string | null; handoffOnQuota?: boolean | null }): Promise<OrganizationSettings> {
+  async function updateSettings(organizationId: string, patch: { quotaMessage?: string | null; handoffOnQuota?: boolean | null; quotaNoticeThresholds?: number[] | null; quotaNoticeChats?: boolean | null }): Promise<OrganizationSettings> {
     const clean: Record<string, unknown> = {}
     if (patch.quotaMessage !== undefined) clean.quotaMessage = patch.quotaMessage === null ? null : patch.quotaMessage.trim()
     if (patch.handoffOnQuota !== undefined) clean.handoffOnQuota = patch.handoffOnQuota
+    if (patch.quotaNoticeThresholds !== undefined) clean.quotaNoticeThresholds = patch.quotaNoticeThresholds === null ? null : (cleanThresholds(patch.quotaNoticeThresholds) ?? null)
+    if (patch.quotaNoticeChats !== undefined) clean.quotaNoticeChats = patch.quotaNoticeChats
     if (Object.keys(clean).length === 0) return settings(organizationId)
-    return quotaSettings(await store.updateSettings(organizationId, clean))
+    const saved = quotaSettings(await store.updateSettings(organizationId, clean))
+    settingsCache.set(organizationId, { at: Date.now(), settings: saved })
+    return saved
   }
 
   const notifications = (organizationId: string, input: { limit?: number } = {}) => store.listNotifications(organizationId, { limit: Math.min(Math.max(input.limit ?? 50, 1), 200) })

@@ -52,7 +52,8 @@ export type SecondFactor = { code?: string; recoveryCode?: string }
 
 const isAdmin = (role: Role) => role === 'owner' || role === 'admin'
 const tooMany = () => new AppError('too_many_attempts', 'Too many wrong codes; wait a minute and try again', 429)
-const wrongCode = () => new AppError('invalid_code', 'The code is wrong, expired or used already', 401)
+/** 401 while signing in; 422 for a signed-in person (whose session is fine: a 401 would mean "sign in again"). */
+const wrongCode = (status: 401 | 422) => new AppError('invalid_code', 'The code is wrong, expired or used already', status)
 const normalizeRecovery = (code: string) => code.toLowerCase().replace(/[^a-z0-9]/g, '')
 export const recoveryCodeHash = (userId: string, code: string) => createHash('sha256').update(`mfa-recovery:${userId}:${normalizeRecovery(code)}`).digest('hex')
 
@@ -109,14 +110,14 @@ export function createMfaService(deps: {
   }
 
   /** Counts one attempt per user and per address; runs `check`; gives the attempt back when it succeeds. */
-  async function attempt<T>(input: { userId: string; ip?: string; onLimits?: (s: RateLimitStatus[]) => void }, check: () => Promise<T | null>): Promise<T> {
+  async function attempt<T>(input: { userId: string; ip?: string; onLimits?: (s: RateLimitStatus[]) => void; signingIn?: boolean }, check: () => Promise<T | null>): Promise<T> {
     const policies: RatePolicy[] = [{ name: 'mfa-account', key: `mfa:user:${input.userId}`, limit: MFA_ATTEMPT_LIMIT, windowMs: MFA_WINDOW_MS }]
     if (input.ip) policies.push({ name: 'mfa-ip', key: `mfa:ip:${input.ip}`, limit: MFA_ATTEMPT_LIMIT * 4, windowMs: MFA_WINDOW_MS })
     const reservation = deps.limiter ? await reserve(deps.limiter, policies) : { allowed: true, statuses: [], refund: async () => undefined }
     try {
       if (!reservation.allowed) throw tooMany()
       const result = await check()
-      if (result === null) throw wrongCode()
+      if (result === null) throw wrongCode(input.signingIn ? 401 : 422)
       await reservation.refund()
       return result
     } finally {
@@ -215,7 +216,7 @@ export function createMfaService(deps: {
       throw new AppError('invalid_mfa_token', 'This sign-in has expired: enter your email and password again', 401)
     }
     const user = await userOf(claims.u)
-    const method = await attempt({ userId: user.id, ...(input.ip ? { ip: input.ip } : {}), ...(input.onLimits ? { onLimits: input.onLimits } : {}) }, () => checkSecondFactor(user, input))
+    const method = await attempt({ userId: user.id, signingIn: true, ...(input.ip ? { ip: input.ip } : {}), ...(input.onLimits ? { onLimits: input.onLimits } : {}) }, () => checkSecondFactor(user, input))
     if (method === 'recovery') await deps.audit?.record({ organizationId: claims.o, actorUserId: user.id, action: 'auth.mfa_recovery_code_used' })
     return { userId: user.id, organizationId: claims.o, method }
   }

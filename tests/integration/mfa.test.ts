@@ -55,7 +55,7 @@ describe('MFA', () => {
     expect(user.mfaPendingSecret).not.toContain(start.json.secret)
 
     const wrong = await api(t, '/api/v1/auth/mfa/enrol/confirm', { token: org.token, body: { code: totp(start.json.secret) === '000000' ? '111111' : '000000' } })
-    expect(wrong.status).toBe(401)
+    expect(wrong.status).toBe(422)
     expect(wrong.json.error.code).toBe('invalid_code')
     expect((await api(t, '/api/v1/auth/mfa', { token: org.token })).json.enabled).toBe(false)
 
@@ -152,7 +152,7 @@ describe('MFA', () => {
   it('turns off with a code (not with a wrong one); then the password signs in again', async () => {
     const org = await createOrg(t, { name: 'Mfa off' })
     const { secret } = await enrol(org.token)
-    expect((await api(t, '/api/v1/auth/mfa/disable', { token: org.token, body: { code: totp(secret, 1) === '000000' ? '111111' : '000000' } })).status).toBe(401)
+    expect((await api(t, '/api/v1/auth/mfa/disable', { token: org.token, body: { code: totp(secret, 1) === '000000' ? '111111' : '000000' } })).status).toBe(422)
     expect((await api(t, '/api/v1/auth/mfa/disable', { token: org.token, body: {} })).status).toBe(422)
     expect((await api(t, '/api/v1/auth/mfa/disable', { token: org.token, body: { code: totp(secret, 1) } })).status).toBe(204)
     const user = await t.app.db.prisma.user.findUniqueOrThrow({ where: { email: org.email }, include: { mfaRecoveryCodes: true } })

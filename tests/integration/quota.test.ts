@@ -145,6 +145,31 @@ describe('response quota (PGlite)', () => {
       expect(list.map((n) => n.kind).sort()).toEqual(['quota_100', 'quota_80'])
     })
 
+    it("the organization's thresholds replace 80 and 100, and the chats can be left out", async () => {
+      const org = await newOrg()
+      const other = await newOrg()
+      const where: boolean[] = []
+      const q = createQuotaService({ store: billing, plans, clock, notify: (n, w) => void (notified.push(n), where.push(w.chats)), logger: log })
+      const saved = await q.updateSettings(org, { quotaNoticeThresholds: [100, 40, 40, 60], quotaNoticeChats: false })
+      expect(saved).toMatchObject({ quotaNoticeThresholds: [40, 60, 100], quotaNoticeChats: false })
+      for (let i = 1; i <= 2; i++) await q.reserve({ organizationId: org, messageId: `${org}-t${i}` }) // 40%
+      expect(notified.map((n) => n.kind)).toEqual(['quota_40'])
+      expect(notified[0]!.message).toMatch(/2 of 5 responses \(40%\)/)
+      for (let i = 3; i <= 4; i++) await q.reserve({ organizationId: org, messageId: `${org}-t${i}` }) // 60%, 80%: 80 is not one of them
+      expect(notified.map((n) => n.kind)).toEqual(['quota_40', 'quota_60'])
+      await q.reserve({ organizationId: org, messageId: `${org}-t5` })
+      expect(notified.map((n) => n.kind)).toEqual(['quota_40', 'quota_60', 'quota_100'])
+      expect(where).toEqual([false, false, false])
+
+      // Another organization keeps the defaults, and its notices go to the chats.
+      for (let i = 1; i <= 4; i++) await q.reserve({ organizationId: other, messageId: `${other}-t${i}` })
+      expect(notified.slice(3).map((n) => [n.organizationId, n.kind])).toEqual([[other, 'quota_80']])
+      expect(where.at(-1)).toBe(true)
+
+      // null restores the defaults.
+      expect(await q.updateSettings(org, { quotaNoticeThresholds: null, quotaNoticeChats: null })).toEqual({})
+    })
+
     it('a new period starts from zero and is noticed again', async () => {
       const org = await newOrg()
       const q = quota()

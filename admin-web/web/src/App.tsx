@@ -15,6 +15,7 @@ import { Organization } from './pages/organization.tsx'
 import { HandoffBadge, LiveProvider } from './live.tsx'
 import { ProviderKeys } from './pages/keys.tsx'
 import { landingPath, Onboarding } from './pages/onboarding.tsx'
+import { Security } from './pages/security.tsx'
 
 // The pages with charts bring chart.js: they load when first opened.
 const Dashboard = lazy(() => import('./pages/dashboard.tsx').then((m) => ({ default: m.Dashboard })))
@@ -32,6 +33,7 @@ const NAV: { path: string; key: TextKey }[] = [
   { path: '/conversations', key: 'nav_conversations' },
   { path: '/billing', key: 'nav_billing' },
   { path: '/organization', key: 'nav_organization' },
+  { path: '/security', key: 'nav_security' },
 ]
 
 export function App() {
@@ -92,8 +94,12 @@ function Shell() {
   // Signed out: every private page leads to sign-in; signed in: the public pages lead in.
   useEffect(() => {
     if (me === null && !PUBLIC.has(route.path)) navigate('/signin')
-    // A new organization's admins land on the first-run setup until it is finished or skipped.
-    if (me && (PUBLIC.has(route.path) || route.path === '/')) void landingPath(me.role).then(navigate)
+    // A new organization's admins land on the first-run setup until it is finished or skipped; an admin
+    // the organization requires MFA of, without it yet, goes to enrolment first.
+    if (me && (PUBLIC.has(route.path) || route.path === '/')) {
+      if (me.mfaEnrollmentRequired) navigate('/security')
+      else void landingPath(me.role).then(navigate)
+    } else if (me?.mfaEnrollmentRequired && route.path !== '/security') navigate('/security')
   }, [me, route.path])
 
   // Focus the page heading after navigation, so screen readers and keyboards start there.
@@ -146,6 +152,7 @@ function Shell() {
       : section === 'conversations' ? <Conversations session={session} />
       : section === 'billing' ? <Billing session={session} />
       : section === 'organization' ? <Organization session={session} />
+      : section === 'security' || me.mfaEnrollmentRequired ? <Security session={session} />
       : <Dashboard session={session} />
   }
   document.title = title

@@ -97,7 +97,7 @@ export async function stream(path: string, body: unknown, onEvent: (e: StreamEve
 
 // ---- shapes the pages read
 export type Role = 'owner' | 'admin' | 'operator' | 'member'
-export type Me = { userId: string; email: string; name: string; role: Role; organization: { id: string; name: string }; csrfToken?: string }
+export type Me = { userId: string; email: string; name: string; role: Role; organization: { id: string; name: string }; csrfToken?: string; mfaEnrollmentRequired?: boolean }
 export type Agent = { id: string; name: string; instructions: string; model: string | null; temperature: number; maxTokens: number; providerKeyId: string | null; fallbacks: { providerKeyId: string | null; model: string }[]; responseDelayMs: number; language: 'auto' | 'en' | 'ru'; createdAt: string }
 export type Inbox = { id: string; channel: string; name: string; key: string | null; purpose?: string }
 /** A connected channel (an inbox) as GET /api/v1/channels lists it; details depend on the kind. */

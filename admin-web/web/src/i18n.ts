@@ -3,6 +3,7 @@ import { channelErrorsRu, channelTexts } from './channels/texts.ts'
 import * as crmTexts from './pages/crm.i18n.ts'
 import * as conversationTexts from './pages/conversations.i18n.ts'
 import * as settingsTexts from './pages/settings.i18n.ts'
+import * as securityTexts from './pages/security.i18n.ts'
 
 const core = {
   appName: 'Switchboard',
@@ -316,7 +317,7 @@ const core = {
 } as const
 
 /** The texts of the pages and, from channels/, of each channel; the CRM page's from pages/crm.i18n.ts. */
-const en = { ...core, ...channelTexts.en, ...crmTexts.en, ...conversationTexts.en, ...settingsTexts.en }
+const en = { ...core, ...channelTexts.en, ...crmTexts.en, ...conversationTexts.en, ...settingsTexts.en, ...securityTexts.en }
 export type TextKey = keyof typeof en
 
 const ru: Record<TextKey, string> = {
@@ -324,6 +325,7 @@ const ru: Record<TextKey, string> = {
   ...crmTexts.ru,
   ...conversationTexts.ru,
   ...settingsTexts.ru,
+  ...securityTexts.ru,
   appName: 'Switchboard',
   skipToContent: 'Перейти к содержимому',
   language: 'Язык',
@@ -646,6 +648,7 @@ export const serverErrorsRu: Record<string, string> = {
   ...crmTexts.errorsRu,
   ...conversationTexts.errorsRu,
   ...settingsTexts.errorsRu,
+  ...securityTexts.errorsRu,
 }
 
 export type Lang = 'en' | 'ru'

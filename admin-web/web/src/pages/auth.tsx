@@ -4,6 +4,7 @@ import { useI18n } from '../i18n.ts'
 import { ErrorBox, Field, Loading } from '../ui.tsx'
 
 type SessionResponse = { csrfToken: string }
+type LoginResponse = SessionResponse | { mfaRequired: true; mfaToken: string; expiresAt: string }
 
 function useSubmit(action: () => Promise<void>) {
   const [busy, setBusy] = useState(false)
@@ -27,11 +28,18 @@ export function SignIn({ onSignedIn }: { onSignedIn: () => Promise<void> }) {
   const { t } = useI18n()
   const [email, setEmail] = useState('')
   const [password, setPassword] = useState('')
+  const [mfaToken, setMfaToken] = useState<string | null>(null)
   const { busy, error, onSubmit } = useSubmit(async () => {
-    const session = await request<SessionResponse>('/api/v1/auth/login', { body: { email, password }, quiet401: true })
+    const session = await request<LoginResponse>('/api/v1/auth/login', { body: { email, password }, quiet401: true })
+    if ('mfaRequired' in session) {
+      setPassword('')
+      setMfaToken(session.mfaToken)
+      return
+    }
     setCsrfToken(session.csrfToken)
     await onSignedIn()
   })
+  if (mfaToken) return <MfaStep mfaToken={mfaToken} onSignedIn={onSignedIn} onBack={() => setMfaToken(null)} />
   return (
     <>
       <h1 tabIndex={-1}>{t('signInTitle')}</h1>
@@ -48,6 +56,57 @@ export function SignIn({ onSignedIn }: { onSignedIn: () => Promise<void> }) {
       </p>
       <p>
         {t('noAccount')} <a href="#/signup">{t('createOne')}</a>
+      </p>
+    </>
+  )
+}
+
+/** The second step of signing in: a code from the authenticator app, or a recovery code. */
+function MfaStep({ mfaToken, onSignedIn, onBack }: { mfaToken: string; onSignedIn: () => Promise<void>; onBack: () => void }) {
+  const { t } = useI18n()
+  const [recovery, setRecovery] = useState(false)
+  const [value, setValue] = useState('')
+  const { busy, error, onSubmit } = useSubmit(async () => {
+    const factor = recovery ? { recoveryCode: value.trim() } : { code: value.replace(/\s+/g, '') }
+    const session = await request<SessionResponse>('/api/v1/auth/login/mfa', { body: { mfaToken, ...factor }, quiet401: true })
+    setCsrfToken(session.csrfToken)
+    await onSignedIn()
+  })
+  return (
+    <>
+      <h1 tabIndex={-1}>{t('mfa_signInTitle')}</h1>
+      <p>{t('mfa_signInHelp')}</p>
+      <form onSubmit={onSubmit} className="stack">
+        {error ? <ErrorBox error={error} /> : null}
+        {recovery ? (
+          <Field key="recovery" label={t('mfa_recoveryCode')} hint={t('mfa_recoveryHint')}>
+            {(id, hint) => <input id={id} name="recoveryCode" autoComplete="off" autoCapitalize="none" spellCheck={false} required aria-describedby={hint} value={value} onChange={(e) => setValue(e.target.value)} />}
+          </Field>
+        ) : (
+          <Field key="code" label={t('mfa_code')} hint={t('mfa_codeHint')}>
+            {(id, hint) => <input id={id} name="code" inputMode="numeric" autoComplete="one-time-code" pattern="[0-9 ]{6,7}" maxLength={7} required autoFocus aria-describedby={hint} value={value} onChange={(e) => setValue(e.target.value)} />}
+          </Field>
+        )}
+        <button type="submit" disabled={busy}>
+          {t('mfa_verify')}
+        </button>
+      </form>
+      <p>
+        <button
+          type="button"
+          className="link"
+          onClick={() => {
+            setRecovery(!recovery)
+            setValue('')
+          }}
+        >
+          {recovery ? t('mfa_useApp') : t('mfa_useRecovery')}
+        </button>
+      </p>
+      <p>
+        <button type="button" className="link" onClick={onBack}>
+          {t('mfa_back')}
+        </button>
       </p>
     </>
   )
