@@ -13,6 +13,7 @@ import { databasePoolSize } from '../../core/config/index.ts'
 import { PrismaClient } from './generated/client.ts'
 import { migrate, type SqlRunner } from './migrate.ts'
 import { createPriorityLane, throughLane } from './priority-lane.ts'
+import { autoSharedBuffers } from './pglite-buffers.ts'
 
 export type Database = {
   kind: 'pglite' | 'postgres'
@@ -36,17 +37,15 @@ const MIGRATION_LOCK = 72707369
  * `DATA_DIR/pglite`. `dataDir: 'memory://'` keeps everything in memory (tests).
  */
 export async function openDatabase(input: { databaseUrl?: string; dataDir: string; sharedBuffers?: string }): Promise<Database> {
-  return input.databaseUrl ? openPostgres(input.databaseUrl) : openPglite(input.dataDir, input.sharedBuffers ?? DEFAULT_SHARED_BUFFERS)
+  if (input.databaseUrl) return openPostgres(input.databaseUrl)
+  const sharedBuffers = !input.sharedBuffers || input.sharedBuffers === 'auto' ? await autoSharedBuffers(input.dataDir) : input.sharedBuffers
+  return openPglite(input.dataDir, sharedBuffers)
 }
 
 /**
- * PostgreSQL's buffer cache inside the embedded database (PGLITE_SHARED_BUFFERS). A large
- * knowledge base keeps its HNSW graph and posting lists in it instead of re-reading them through
- * the file system: 128MB nearly doubled the import rate at 100,000 chunks against 16MB. The cache
- * fills with whatever pages the process touches, so a small one pays too: about 60 to 140 MB more
- * RSS in the turns benchmark; 16MB suits small hosts (docs/knowledge.md).
+ * PostgreSQL's buffer cache inside the embedded database (PGLITE_SHARED_BUFFERS): by default
+ * sized by the knowledge base's tables at start (adapters/db/pglite-buffers.ts, docs/knowledge.md).
  */
-export const DEFAULT_SHARED_BUFFERS = '128MB'
 const pgliteConf = (sharedBuffers: string) => [`shared_buffers = ${sharedBuffers}`, 'work_mem = 4MB', 'maintenance_work_mem = 32MB', 'hnsw.iterative_scan = relaxed_order', 'hnsw.ef_search = 40']
 
 async function openPglite(dataDir: string, sharedBuffers: string): Promise<Database> {

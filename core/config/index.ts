@@ -58,7 +58,7 @@ const baseSchema = z.object({
       ctx.addIssue({ code: 'custom', message: (error as Error).message })
     }
   }),
-  PGLITE_SHARED_BUFFERS: z.string().regex(/^\d{1,6}(kB|MB|GB)$/, 'expected a size such as 128MB').default('128MB'),
+  PGLITE_SHARED_BUFFERS: z.string().regex(/^(auto|\d{1,6}(kB|MB|GB))$/, 'expected auto or a size such as 128MB').default('auto'),
   REDIS_URL: optionalUrl(['redis://', 'rediss://']),
   REDIS_PREFIX: z.string().regex(/^[\w.-]{1,64}$/, 'expected letters, digits, _ . - (at most 64)').default('switchboard'),
   ENCRYPTION_KEY: emptyToUndefined.refine((v) => v === undefined || /^[0-9a-fA-F]{64}$/.test(v) || Buffer.from(v, 'base64').length === 32, {

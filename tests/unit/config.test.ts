@@ -5,7 +5,7 @@ import { loadConfig } from '../../adapters/channels.ts'
 describe('configuration', () => {
   it('runs on embedded defaults with an empty environment', () => {
     const config = loadConfig({})
-    expect(config).toMatchObject({ PORT: 3000, DATA_DIR: './data', NODE_ENV: 'development', LOG_LEVEL: 'info', PGLITE_SHARED_BUFFERS: '128MB' })
+    expect(config).toMatchObject({ PORT: 3000, DATA_DIR: './data', NODE_ENV: 'development', LOG_LEVEL: 'info', PGLITE_SHARED_BUFFERS: 'auto' })
     expect(config.DATABASE_URL).toBeUndefined()
     expect(config.REDIS_URL).toBeUndefined()
     expect(config.OPENAI_API_KEY).toBeUndefined()
