@@ -58,14 +58,26 @@ const toRow = (r: Row): ConversationListRow => {
 export function createPrismaConversationDirectory(db: Database): ConversationDirectory {
   const prisma = db.prisma
 
+  /**
+   * The page of conversations is chosen first (filters and order on Conversation and its inbox
+   * only, on the (organizationId, lastMessageAt) index); only that page's rows get their last
+   * message and current handoff.
+   */
   function select(organizationId: string, where: Prisma.Sql[], limit: number) {
     return prisma.$queryRaw<Row[]>`
+      WITH page AS (
+        SELECT c.* FROM "Conversation" c
+        LEFT JOIN "Inbox" i ON i.id = c."inboxId" AND i."organizationId" = c."organizationId"
+        WHERE c."organizationId" = ${organizationId} ${where.length ? Prisma.sql`AND ${Prisma.join(where, ' AND ')}` : Prisma.empty}
+        ORDER BY c."lastMessageAt" DESC, c.id DESC
+        LIMIT ${limit}
+      )
       SELECT c.id, c."inboxId", c."agentId", c."contactId", c.state, c."createdAt", c."lastMessageAt",
              i.channel, i.purpose, i.name AS "inboxName", a.name AS "agentName", ct.name AS "contactName",
              lm.author AS "lastAuthor", left(lm.text, 200) AS "lastText", lm."createdAt" AS "lastAt",
              h.id AS "handoffId", h.status AS "handoffStatus", h.reason AS "handoffReason", h."createdAt" AS "handoffAt", h."operatorUserId",
              u.name AS "holderName"
-      FROM "Conversation" c
+      FROM page c
       LEFT JOIN "Inbox" i ON i.id = c."inboxId" AND i."organizationId" = c."organizationId"
       LEFT JOIN "Agent" a ON a.id = c."agentId" AND a."organizationId" = c."organizationId"
       LEFT JOIN "Contact" ct ON ct.id = c."contactId" AND ct."organizationId" = c."organizationId"
@@ -76,14 +88,12 @@ export function createPrismaConversationDirectory(db: Database): ConversationDir
       ) lm ON true
       LEFT JOIN LATERAL (
         SELECT hh.id, hh.status, hh.reason, hh."createdAt", hh."operatorUserId" FROM "Handoff" hh
-        WHERE hh."organizationId" = c."organizationId" AND hh.status IN ('open', 'taken') AND hh."conversationId" = c.id
+        WHERE hh."organizationId" = c."organizationId" AND hh."conversationId" = c.id AND hh.status IN ('open', 'taken')
         ORDER BY hh."createdAt" DESC LIMIT 1
       ) h ON true
       LEFT JOIN "Membership" mb ON mb."organizationId" = c."organizationId" AND mb."userId" = h."operatorUserId"
       LEFT JOIN "User" u ON u.id = mb."userId"
-      WHERE c."organizationId" = ${organizationId} ${where.length ? Prisma.sql`AND ${Prisma.join(where, ' AND ')}` : Prisma.empty}
-      ORDER BY c."lastMessageAt" DESC, c.id DESC
-      LIMIT ${limit}`
+      ORDER BY c."lastMessageAt" DESC, c.id DESC`
   }
 
   return {
@@ -92,9 +102,8 @@ export function createPrismaConversationDirectory(db: Database): ConversationDir
       if (filter.state) where.push(Prisma.sql`c.state = ${filter.state}`)
       if (filter.channel) where.push(Prisma.sql`i.channel = ${filter.channel}`)
       if (filter.agentId) where.push(Prisma.sql`c."agentId" = ${filter.agentId}`)
-      // Driven by the few handoffs this person holds (the index on organizationId, status), not by scanning conversations.
-      if (filter.heldBy)
-        where.push(Prisma.sql`c.id IN (SELECT hm."conversationId" FROM "Handoff" hm WHERE hm."organizationId" = ${organizationId} AND hm.status = 'taken' AND hm."operatorUserId" = ${filter.heldBy}) AND h.status = 'taken' AND h."operatorUserId" = ${filter.heldBy}`)
+      // Driven by the handoffs this person holds (one conversation has one open or taken handoff at a time).
+      if (filter.heldBy) where.push(Prisma.sql`c.id IN (SELECT hm."conversationId" FROM "Handoff" hm WHERE hm."organizationId" = ${organizationId} AND hm.status = 'taken' AND hm."operatorUserId" = ${filter.heldBy})`)
       if (!filter.includeTests) where.push(Prisma.sql`i.purpose IS DISTINCT FROM 'test'`)
       if (filter.after) where.push(Prisma.sql`(c."lastMessageAt", c.id) < (${filter.after.lastMessageAt}, ${filter.after.id})`)
       return (await select(organizationId, where, filter.limit)).map(toRow)
