@@ -65,10 +65,14 @@ export function createPrismaAdminStore(prisma: PrismaClient): Pick<Store, 'membe
     reports: {
       responses: async (organizationId, { from, to, bucket }) => {
         const rows = await prisma.$queryRawUnsafe<{ period: string; channel: string; agentId: string; responses: bigint }[]>(
-          `SELECT to_char(date_trunc($4, m."createdAt"), 'YYYY-MM-DD') AS period, i.channel, i."agentId", count(*) AS responses
-           FROM "Message" m JOIN "Inbox" i ON i.id = m."inboxId"
-           WHERE m."organizationId" = $1 AND m."createdAt" >= $2 AND m."createdAt" < $3
-             AND m.direction = 'out' AND m.author = 'agent' AND i.purpose <> 'test'
+          // The plan's definition of a response: a customer message that kept its reservation (billing's
+          // UsageReservation). Commands, handoffs, refusals, failed turns and test chats never count,
+          // so these figures add up to what the quota says was used.
+          `SELECT to_char(date_trunc($4, r."createdAt"), 'YYYY-MM-DD') AS period, i.channel, i."agentId", count(*) AS responses
+           FROM "UsageReservation" r
+             JOIN "Message" m ON m.id = r."messageId" AND m."organizationId" = r."organizationId"
+             JOIN "Inbox" i ON i.id = m."inboxId"
+           WHERE r."organizationId" = $1 AND r."createdAt" >= $2 AND r."createdAt" < $3
            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`,
           organizationId,
           from,

@@ -44,15 +44,23 @@ export function Billing({ session }: { session: Session }) {
       setPortal({ error })
     }
   }
+  // Every day of the period so far, days without responses at 0: one day of data is one bar on
+  // both axes, not a lone point in a corner.
+  const days = useMemo(() => (state.data ? periodDays(state.data.summary) : []), [state.data])
   const chart = useMemo<ChartConfiguration | null>(() => {
-    const s = state.data?.summary
-    if (!s) return null
+    if (!days.length) return null
     return {
-      type: 'line',
-      data: { labels: s.history.map((d) => d.day.slice(5)), datasets: [{ label: t('totalResponses'), data: s.history.map((d) => d.responses), borderColor: PALETTE[0], backgroundColor: 'rgba(29,78,216,0.15)', fill: true, tension: 0.2 }] },
-      options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } }, plugins: { legend: { display: false } } },
+      type: 'bar',
+      data: { labels: days.map((d) => d.day.slice(5)), datasets: [{ label: t('axisResponses'), data: days.map((d) => d.responses), backgroundColor: PALETTE[0], maxBarThickness: 40 }] },
+      options: {
+        scales: {
+          x: { title: { display: true, text: t('axisDay') }, grid: { display: false } },
+          y: { beginAtZero: true, suggestedMax: 5, ticks: { precision: 0 }, title: { display: true, text: t('axisResponses') } },
+        },
+        plugins: { legend: { display: false } },
+      },
     }
-  }, [state.data, t])
+  }, [days, t])
 
   const choose = async (plan: string) => {
     setCheckout({})
@@ -102,7 +110,13 @@ export function Billing({ session }: { session: Session }) {
             </section>
             <section className="card">
               <h2>{t('usageChart')}</h2>
-              <ChartView config={chart!} label={t('chartSummary', { title: t('usageChart'), total: s.used })} height={220} />
+              {s.history.length === 0 || !chart ? (
+                <Empty>{t('noUsageYet')}</Empty>
+              ) : (
+                <div className="usage-chart" data-days={days.length}>
+                  <ChartView config={chart} label={t('chartSummary', { title: t('usageChart'), total: s.used })} height={240} />
+                </div>
+              )}
             </section>
             <section className="card">
               <h2>{t('plans')}</h2>
@@ -278,4 +292,21 @@ function NoticeForm({ admin, settings, onSaved, onChange }: { admin: boolean; se
       )}
     </form>
   )
+}
+
+const DAY_MS = 24 * 3600 * 1000
+
+/** The days from the period's start to today (or its end), each with its responses (0 when none). */
+function periodDays(s: Summary): { day: string; responses: number }[] {
+  const byDay = new Map(s.history.map((d) => [d.day.slice(0, 10), d.responses]))
+  const start = Date.parse(s.period.start.slice(0, 10))
+  const last = Math.min(Date.now(), Date.parse(s.period.end) - 1)
+  const days: { day: string; responses: number }[] = []
+  for (let time = start; time <= last && days.length < 366; time += DAY_MS) {
+    const day = new Date(time).toISOString().slice(0, 10)
+    days.push({ day, responses: byDay.get(day) ?? 0 })
+  }
+  // Days the history names outside that span (a clock between time zones) are kept, not lost.
+  for (const d of s.history) if (!days.some((x) => x.day === d.day.slice(0, 10))) days.push({ day: d.day.slice(0, 10), responses: d.responses })
+  return days.sort((a, b) => a.day.localeCompare(b.day))
 }
