@@ -16,7 +16,7 @@ import { createAdminConsole } from '../core/commands/admin-console.ts'
 import { createDefaultPipeline } from '../core/conversation/default-pipeline.ts'
 import { createOperatorService, HANDOFF_TIMEOUT_JOB } from '../core/conversation/operator-service.ts'
 import { createTurnService, TURN_JOB } from '../core/conversation/turn-service.ts'
-import { createKnowledgeService, INGEST_JOB, REEMBED_JOB } from '../core/knowledge/knowledge-service.ts'
+import { createKnowledgeService, INGEST_JOB, REEMBED_JOB, SEMANTIC_OFF_REASON } from '../core/knowledge/knowledge-service.ts'
 import { createDocumentParser } from '../adapters/files/document-parser.ts'
 import { createAddressGuard, createSafeFetch, type SafeFetchOptions } from '../adapters/net/safe-fetch.ts'
 import { registerKnowledgeFileRoutes } from '../admin-web/api/knowledge-file-routes.ts'
@@ -95,7 +95,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   const encryptionKey = await resolveEncryptionKey(config, logger)
   const secrets = createSecretBox(encryptionKey, config.ENCRYPTION_KEYS_PREVIOUS)
 
-  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, sharedBuffers: config.PGLITE_SHARED_BUFFERS })
+  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, sharedBuffers: config.PGLITE_SHARED_BUFFERS, vectors: config.KNOWLEDGE_VECTORS })
   closers.push(() => db.close())
   const applied = await db.migrate()
   if (applied.length) logger.info({ migrations: applied, database: db.kind }, 'database migrated')
@@ -122,11 +122,15 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   }
   closers.unshift(() => notifier.close(), () => queue.close())
 
-  let embedder: Embedder = o.embedder ?? createHashingEmbedder()
-  if (config.OPENAI_API_KEY && !o.embedder) {
-    const { createOpenAIEmbedder } = await import('../adapters/openai/openai-embedder.ts')
-    embedder = createOpenAIEmbedder({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_EMBEDDING_MODEL, dimensions: config.OPENAI_EMBEDDING_DIMENSIONS })
-  }
+  // KNOWLEDGE_VECTORS=off: no embedder at all, so no embedding is ever asked of a model.
+  let embedder: Embedder | null = null
+  if (config.KNOWLEDGE_VECTORS === 'on') {
+    embedder = o.embedder ?? createHashingEmbedder()
+    if (config.OPENAI_API_KEY && !o.embedder) {
+      const { createOpenAIEmbedder } = await import('../adapters/openai/openai-embedder.ts')
+      embedder = createOpenAIEmbedder({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_EMBEDDING_MODEL, dimensions: config.OPENAI_EMBEDDING_DIMENSIONS })
+    }
+  } else logger.warn({ knowledgeVectors: 'off', knowledgeSearch: 'lexical' }, SEMANTIC_OFF_REASON)
 
   // Answers: an agent with a model (the environment's OPENAI_* or the organization's own keys, with
   // fallbacks) answers through the LLM router; an agent without one uses the offline answerer.
@@ -262,8 +266,8 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     closers.unshift(async () => clearInterval(kommoSync))
     queue.process(INGEST_JOB, (data) => knowledge.processSource(ingestJobSchema.parse(data)), { concurrency: 1 })
     queue.process(REEMBED_JOB, async () => {
-      const chunks = await knowledge.reembed((done) => logger.info({ chunks: done, embedder: embedder.name }, 're-embedding knowledge'))
-      logger.info({ chunks, embedder: embedder.name }, 'knowledge embedded again')
+      const chunks = await knowledge.reembed((done) => logger.info({ chunks: done, embedder: embedder?.name }, 're-embedding knowledge'))
+      logger.info({ chunks, embedder: embedder?.name }, 'knowledge embedded again')
     })
     const [turnsRecovered, sourcesRecovered] = [await turns.recover(), await knowledge.recover()]
     if (turnsRecovered || sourcesRecovered) logger.info({ turns: turnsRecovered, sources: sourcesRecovered }, 'picked up work left from before the restart')
@@ -299,6 +303,8 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     readiness: async () => {
       await store.ping()
       await queue.ping()
+      // How knowledge is searched: an operator sees at once that semantic search is off (KNOWLEDGE_VECTORS).
+      return { knowledge: knowledge.searchMode() }
     },
     routers: [api.router, paymentWebhooks, kommoWebhooks.router, createWebhookRouter({ store, channels, ingress }), ...channelSet.routers(), createAdminWebRouter()],
   })

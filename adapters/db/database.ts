@@ -11,10 +11,12 @@ import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { ConfigError } from '../../core/config/index.ts'
 import { databasePoolSize } from '../../core/config/index.ts'
 import { PrismaClient } from './generated/client.ts'
-import { migrate, type SqlRunner } from './migrate.ts'
+import { migrate, type SqlRunner, type VectorMode } from './migrate.ts'
 
 export type Database = {
   kind: 'pglite' | 'postgres'
+  /** KNOWLEDGE_VECTORS: off leaves pgvector out of the migrations (and the knowledge service out of embeddings). */
+  vectors: VectorMode
   prisma: PrismaClient
   runner: SqlRunner
   migrate(): Promise<string[]>
@@ -26,10 +28,12 @@ const MIGRATION_LOCK = 72707369
 
 /**
  * Opens PostgreSQL when DATABASE_URL is set, otherwise the embedded PGlite (with pgvector) in
- * `DATA_DIR/pglite`. `dataDir: 'memory://'` keeps everything in memory (tests).
+ * `DATA_DIR/pglite`. `dataDir: 'memory://'` keeps everything in memory (tests). `vectors: 'off'`
+ * (KNOWLEDGE_VECTORS=off) migrates without pgvector (see migrate()).
  */
-export async function openDatabase(input: { databaseUrl?: string; dataDir: string; sharedBuffers?: string }): Promise<Database> {
-  return input.databaseUrl ? openPostgres(input.databaseUrl) : openPglite(input.dataDir, input.sharedBuffers ?? DEFAULT_SHARED_BUFFERS)
+export async function openDatabase(input: { databaseUrl?: string; dataDir: string; sharedBuffers?: string; vectors?: VectorMode }): Promise<Database> {
+  const vectors = input.vectors ?? 'on'
+  return input.databaseUrl ? openPostgres(input.databaseUrl, vectors) : openPglite(input.dataDir, input.sharedBuffers ?? DEFAULT_SHARED_BUFFERS, vectors)
 }
 
 /**
@@ -42,7 +46,7 @@ export async function openDatabase(input: { databaseUrl?: string; dataDir: strin
 export const DEFAULT_SHARED_BUFFERS = '128MB'
 const pgliteConf = (sharedBuffers: string) => [`shared_buffers = ${sharedBuffers}`, 'work_mem = 4MB', 'maintenance_work_mem = 32MB', 'hnsw.iterative_scan = relaxed_order', 'hnsw.ef_search = 40']
 
-async function openPglite(dataDir: string, sharedBuffers: string): Promise<Database> {
+async function openPglite(dataDir: string, sharedBuffers: string, vectors: VectorMode): Promise<Database> {
   let target: string | undefined
   const options = { extensions: { vector }, postgresqlconf: pgliteConf(sharedBuffers) }
   if (dataDir !== 'memory://') {
@@ -61,9 +65,10 @@ async function openPglite(dataDir: string, sharedBuffers: string): Promise<Datab
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(client) })
   return {
     kind: 'pglite',
+    vectors,
     prisma,
     runner,
-    migrate: () => migrate(runner),
+    migrate: () => migrate(runner, undefined, { vectors }),
     close: async () => {
       await prisma.$disconnect()
       await client.close()
@@ -102,7 +107,7 @@ function connectionConfig(url: string): pg.PoolConfig {
 
 /**
  * The knowledge base's vectors need pgvector: a server without it is said plainly at start (before
- * any migration), instead of a failed migration's stack trace.
+ * any migration), instead of a failed migration's stack trace. KNOWLEDGE_VECTORS=off skips this.
  */
 async function requirePgvector(pool: pg.Pool, url: string): Promise<void> {
   const installed = await pool.query("SELECT 1 FROM pg_extension WHERE extname = 'vector'").catch(() => null)
@@ -117,11 +122,11 @@ async function requirePgvector(pool: pg.Pool, url: string): Promise<void> {
     // keep the variable's name
   }
   throw new ConfigError([
-    `DATABASE_URL: the PostgreSQL at ${where} has no pgvector extension ("vector" is not available), which the knowledge base needs. Install pgvector on that server (https://github.com/pgvector/pgvector; docker-compose.yml uses the pgvector/pgvector image), or leave DATABASE_URL unset to use the embedded database.`,
+    `DATABASE_URL: the PostgreSQL at ${where} has no pgvector extension ("vector" is not available), which the knowledge base's semantic search needs. Install pgvector on that server (https://github.com/pgvector/pgvector; docker-compose.yml uses the pgvector/pgvector image), or set KNOWLEDGE_VECTORS=off to search knowledge by words only (no embeddings), or leave DATABASE_URL unset to use the embedded database.`,
   ])
 }
 
-async function openPostgres(url: string): Promise<Database> {
+async function openPostgres(url: string, vectors: VectorMode): Promise<Database> {
   const config = connectionConfig(url)
   const pool = new pg.Pool(config)
   pool.on('error', () => undefined) // an idle client dropped by the server; the pool replaces it
@@ -150,11 +155,12 @@ async function openPostgres(url: string): Promise<Database> {
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
   return {
     kind: 'postgres',
+    vectors,
     prisma,
     runner,
     migrate: async () => {
-      await requirePgvector(pool, url)
-      return migrate(runner)
+      if (vectors === 'on') await requirePgvector(pool, url)
+      return migrate(runner, undefined, { vectors })
     },
     close: async () => {
       await prisma.$disconnect()
