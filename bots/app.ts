@@ -111,7 +111,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 })
     redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'))
     closers.unshift(async () => redis.disconnect())
-    queue = o.queue ?? createBullQueue({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger })
+    queue = o.queue ?? createBullQueue({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger, lockMs: config.JOB_LOCK_MS })
     notifier = o.notifier ?? createRedisNotifier({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger })
     limiter = createRedisRateLimiter(redis, config.REDIS_PREFIX)
     redisClient = { client: redis, prefix: config.REDIS_PREFIX }
@@ -141,9 +141,14 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   const organizationFetch = createSafeFetch({ ...net, refusal: "an organization's provider key can only reach public addresses (ALLOW_PRIVATE_URLS)" })
   closers.push(() => organizationFetch.close())
   let router: Promise<LlmClient> | undefined
+  const loadRouter = () => (router ??= import('../adapters/openai/llm-router.ts').then((m) => m.createLlmRouter({ timeoutMs: config.LLM_TIMEOUT_MS, logger, organizationFetch })))
   const llm: LlmClient = o.llm ?? {
-    complete: async (request) => (await (router ??= import('../adapters/openai/llm-router.ts').then((m) => m.createLlmRouter({ timeoutMs: config.LLM_TIMEOUT_MS, logger, organizationFetch })))).complete(request),
+    complete: async (request) => (await loadRouter()).complete(request),
   }
+  // A worker, or an installation with a model of its own, answers through the router: it is loaded
+  // before jobs are taken, since loading it inside the first turn held the event loop for seconds
+  // on a busy machine, long enough for the turn's job lock to lapse and another worker to run it too.
+  if (!o.llm && role !== 'server' && (config.OPENAI_API_KEY || role === 'worker')) await loadRouter()
   const providerKeys = createProviderKeyService({
     store,
     secrets,
@@ -256,6 +261,11 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   })
   closers.unshift(() => channelSet.stop())
   if (role !== 'server') {
+    // Work left from before a restart is queued first, and the jobs are taken after: a job is not
+    // run while the process is still busy starting (its lock must be renewed in time).
+    const [turnsRecovered, sourcesRecovered] = [await turns.recover(), await knowledge.recover()]
+    if (turnsRecovered || sourcesRecovered) logger.info({ turns: turnsRecovered, sources: sourcesRecovered }, 'picked up work left from before the restart')
+    await knowledge.scheduleReembed()
     queue.process(TURN_JOB, (data, ctx) => turns.processConversation(turnJobSchema.parse(data), ctx), { concurrency: config.WORKER_CONCURRENCY })
     queue.process(HANDOFF_TIMEOUT_JOB, (data) => operators.timeout(handoffTimeoutSchema.parse(data)), { concurrency: 1 })
     queue.process(KOMMO_EVENT_JOB, (data, ctx) => kommoWebhooks.process(data, ctx), { concurrency: 2 })
@@ -269,9 +279,6 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
       const chunks = await knowledge.reembed((done) => logger.info({ chunks: done, embedder: embedder?.name }, 're-embedding knowledge'))
       logger.info({ chunks, embedder: embedder?.name }, 'knowledge embedded again')
     })
-    const [turnsRecovered, sourcesRecovered] = [await turns.recover(), await knowledge.recover()]
-    if (turnsRecovered || sourcesRecovered) logger.info({ turns: turnsRecovered, sources: sourcesRecovered }, 'picked up work left from before the restart')
-    await knowledge.scheduleReembed()
   }
 
   registerCrmRoutes({ api, crm, memory, store })

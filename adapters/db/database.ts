@@ -126,6 +126,9 @@ async function requirePgvector(pool: pg.Pool, url: string): Promise<void> {
   ])
 }
 
+/** Interactive transactions on PostgreSQL: how long one may wait for a connection, and run. */
+const POSTGRES_TRANSACTIONS = { maxWait: 15_000, timeout: 15_000 }
+
 async function openPostgres(url: string, vectors: VectorMode): Promise<Database> {
   const config = connectionConfig(url)
   const pool = new pg.Pool(config)
@@ -152,7 +155,10 @@ async function openPostgres(url: string, vectors: VectorMode): Promise<Database>
       }
     },
   }
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  // A burst of requests waits for a pooled connection: Prisma's default (2 s to start a
+  // transaction) failed stored-message transactions with 500s when 16 web chat requests met a
+  // pool of 4 on a busy machine (tests/integration/scale-out.test.ts).
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: POSTGRES_TRANSACTIONS })
   return {
     kind: 'postgres',
     vectors,
