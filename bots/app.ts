@@ -21,7 +21,7 @@ import { registerEventRoutes } from '../admin-web/api/events-routes.ts'
 import { registerConversationRoutes } from '../admin-web/api/conversation-routes.ts'
 import { createContactService } from '../core/conversation/contact-service.ts'
 import { createPrismaConversationDirectory } from '../adapters/db/conversation-directory.ts'
-import { createKnowledgeService, INGEST_JOB, REEMBED_JOB } from '../core/knowledge/knowledge-service.ts'
+import { createKnowledgeService, INGEST_JOB, REEMBED_JOB, SEMANTIC_OFF_REASON } from '../core/knowledge/knowledge-service.ts'
 import { createDocumentParser } from '../adapters/files/document-parser.ts'
 import { createAddressGuard, createSafeFetch, type SafeFetchOptions } from '../adapters/net/safe-fetch.ts'
 import { registerKnowledgeFileRoutes } from '../admin-web/api/knowledge-file-routes.ts'
@@ -108,7 +108,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   const encryptionKey = await resolveEncryptionKey(config, logger)
   const secrets = createSecretBox(encryptionKey, config.ENCRYPTION_KEYS_PREVIOUS)
 
-  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, sharedBuffers: config.PGLITE_SHARED_BUFFERS })
+  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, sharedBuffers: config.PGLITE_SHARED_BUFFERS, vectors: config.KNOWLEDGE_VECTORS })
   closers.push(() => db.close())
   const applied = await db.migrate()
   if (applied.length) logger.info({ migrations: applied, database: db.kind }, 'database migrated')
@@ -124,7 +124,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 })
     redis.on('error', (err) => logger.warn({ err: err.message }, 'redis error'))
     closers.unshift(async () => redis.disconnect())
-    queue = o.queue ?? createBullQueue({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger })
+    queue = o.queue ?? createBullQueue({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger, lockMs: config.JOB_LOCK_MS })
     notifier = o.notifier ?? createRedisNotifier({ redisUrl: config.REDIS_URL, prefix: config.REDIS_PREFIX, logger })
     limiter = createRedisRateLimiter(redis, config.REDIS_PREFIX)
     redisClient = { client: redis, prefix: config.REDIS_PREFIX }
@@ -137,11 +137,15 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   // What the admin web shows live (GET /api/v1/events), published where it happens, through the notifier.
   const live = createLiveEvents({ notifier, logger })
 
-  let embedder: Embedder = o.embedder ?? createHashingEmbedder()
-  if (config.OPENAI_API_KEY && !o.embedder) {
-    const { createOpenAIEmbedder } = await import('../adapters/openai/openai-embedder.ts')
-    embedder = createOpenAIEmbedder({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_EMBEDDING_MODEL, dimensions: config.OPENAI_EMBEDDING_DIMENSIONS })
-  }
+  // KNOWLEDGE_VECTORS=off: no embedder at all, so no embedding is ever asked of a model.
+  let embedder: Embedder | null = null
+  if (config.KNOWLEDGE_VECTORS === 'on') {
+    embedder = o.embedder ?? createHashingEmbedder()
+    if (config.OPENAI_API_KEY && !o.embedder) {
+      const { createOpenAIEmbedder } = await import('../adapters/openai/openai-embedder.ts')
+      embedder = createOpenAIEmbedder({ apiKey: config.OPENAI_API_KEY, baseURL: config.OPENAI_BASE_URL, model: config.OPENAI_EMBEDDING_MODEL, dimensions: config.OPENAI_EMBEDDING_DIMENSIONS })
+    }
+  } else logger.warn({ knowledgeVectors: 'off', knowledgeSearch: 'lexical' }, SEMANTIC_OFF_REASON)
 
   // Answers: an agent with a model (the environment's OPENAI_* or the organization's own keys, with
   // fallbacks) answers through the LLM router; an agent without one uses the offline answerer.
@@ -152,9 +156,14 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   const organizationFetch = createSafeFetch({ ...net, refusal: "an organization's provider key can only reach public addresses (ALLOW_PRIVATE_URLS)" })
   closers.push(() => organizationFetch.close())
   let router: Promise<LlmClient> | undefined
+  const loadRouter = () => (router ??= import('../adapters/openai/llm-router.ts').then((m) => m.createLlmRouter({ timeoutMs: config.LLM_TIMEOUT_MS, logger, organizationFetch })))
   const llm: LlmClient = o.llm ?? {
-    complete: async (request) => (await (router ??= import('../adapters/openai/llm-router.ts').then((m) => m.createLlmRouter({ timeoutMs: config.LLM_TIMEOUT_MS, logger, organizationFetch })))).complete(request),
+    complete: async (request) => (await loadRouter()).complete(request),
   }
+  // A worker, or an installation with a model of its own, answers through the router: it is loaded
+  // before jobs are taken, since loading it inside the first turn held the event loop for seconds
+  // on a busy machine, long enough for the turn's job lock to lapse and another worker to run it too.
+  if (!o.llm && role !== 'server' && (config.OPENAI_API_KEY || role === 'worker')) await loadRouter()
   const providerKeys = createProviderKeyService({
     store,
     secrets,
@@ -278,6 +287,11 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   })
   closers.unshift(() => channelSet.stop())
   if (role !== 'server') {
+    // Work left from before a restart is queued first, and the jobs are taken after: a job is not
+    // run while the process is still busy starting (its lock must be renewed in time).
+    const [turnsRecovered, sourcesRecovered] = [await turns.recover(), await knowledge.recover()]
+    if (turnsRecovered || sourcesRecovered) logger.info({ turns: turnsRecovered, sources: sourcesRecovered }, 'picked up work left from before the restart')
+    await knowledge.scheduleReembed()
     queue.process(TURN_JOB, (data, ctx) => turns.processConversation(turnJobSchema.parse(data), ctx), { concurrency: config.WORKER_CONCURRENCY })
     queue.process(HANDOFF_TIMEOUT_JOB, (data) => operators.timeout(handoffTimeoutSchema.parse(data)), { concurrency: 1 })
     queue.process(KOMMO_EVENT_JOB, (data, ctx) => kommoWebhooks.process(data, ctx), { concurrency: 2 })
@@ -289,12 +303,9 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     closers.unshift(async () => clearInterval(kommoSync))
     queue.process(INGEST_JOB, (data) => knowledge.processSource(ingestJobSchema.parse(data)), { concurrency: 1 })
     queue.process(REEMBED_JOB, async () => {
-      const chunks = await knowledge.reembed((done) => logger.info({ chunks: done, embedder: embedder.name }, 're-embedding knowledge'))
-      logger.info({ chunks, embedder: embedder.name }, 'knowledge embedded again')
+      const chunks = await knowledge.reembed((done) => logger.info({ chunks: done, embedder: embedder?.name }, 're-embedding knowledge'))
+      logger.info({ chunks, embedder: embedder?.name }, 'knowledge embedded again')
     })
-    const [turnsRecovered, sourcesRecovered] = [await turns.recover(), await knowledge.recover()]
-    if (turnsRecovered || sourcesRecovered) logger.info({ turns: turnsRecovered, sources: sourcesRecovered }, 'picked up work left from before the restart')
-    await knowledge.scheduleReembed()
   }
 
   registerCrmRoutes({ api, crm, memory, store })
@@ -332,6 +343,8 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     readiness: async () => {
       await store.ping()
       await queue.ping()
+      // How knowledge is searched: an operator sees at once that semantic search is off (KNOWLEDGE_VECTORS).
+      return { knowledge: knowledge.searchMode() }
     },
     routers: [api.router, paymentWebhooks, kommoWebhooks.router, createWebhookRouter({ store, channels, ingress, urgent: db.urgent }), ...channelSet.routers(), createAdminWebRouter()],
   })

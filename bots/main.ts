@@ -2,6 +2,7 @@
 import { buildApp } from './app.ts'
 import { boot, handleSignals, startOrExit } from './boot.ts'
 import { seedDemo } from './demo.ts'
+import { SEMANTIC_OFF_REASON } from '../core/knowledge/knowledge-service.ts'
 import { listen } from '../adapters/http/server.ts'
 
 const { config, logger } = boot()
@@ -12,7 +13,7 @@ handleSignals(logger, async () => {
   await app.close()
 })
 const base = config.PUBLIC_URL ?? `http://localhost:${config.PORT}`
-logger.info({ port: config.PORT, database: app.db.kind, queue: app.queue.kind, answers: app.chatModel.name, embeddings: app.embedder.name }, 'Switchboard is listening')
+logger.info({ port: config.PORT, database: app.db.kind, queue: app.queue.kind, answers: app.chatModel.name, embeddings: app.embedder?.name ?? 'off', knowledgeSearch: app.knowledge.searchMode().mode }, 'Switchboard is listening')
 
 if (config.DEMO_SEED) {
   const demo = await seedDemo(app)
@@ -28,6 +29,7 @@ if (config.DEMO_SEED) {
       `  API docs:     ${base}/api/v1/openapi.json`,
       `  Credentials:  ${config.DATA_DIR}/demo-credentials.json`,
       '  Terminal chat: npm run chat',
+      ...(app.embedder ? [] : ['', `  ${SEMANTIC_OFF_REASON}`]),
       '',
     ].join('\n'),
   )

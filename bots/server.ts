@@ -11,4 +11,4 @@ handleSignals(logger, async () => {
   server.close()
   await app.close()
 })
-logger.info({ port: config.PORT, database: app.db.kind, queue: app.queue.kind }, 'Switchboard server is listening')
+logger.info({ port: config.PORT, database: app.db.kind, queue: app.queue.kind, knowledgeSearch: app.knowledge.searchMode().mode }, 'Switchboard server is listening')

@@ -15,4 +15,4 @@ handleSignals(logger, async () => {
   server?.close()
   await app.close()
 })
-logger.info({ concurrency: config.WORKER_CONCURRENCY, database: app.db.kind }, 'Switchboard worker is consuming jobs')
+logger.info({ concurrency: config.WORKER_CONCURRENCY, database: app.db.kind, knowledgeSearch: app.knowledge.searchMode().mode }, 'Switchboard worker is consuming jobs')

@@ -294,7 +294,8 @@ export type KnowledgeSource = {
 export type KnowledgeCollection = { id: string; organizationId: string; name: string; description: string; sourceCount: number; createdAt: Date; updatedAt: Date }
 /** Where in its source a passage sits: the page of a PDF, the row of a CSV, the heading path, the page's URL. */
 export type ChunkLocation = { page?: number; row?: number; heading?: string; url?: string }
-export type ChunkInput = { ordinal: number; heading: string; text: string; language: FtsLanguage; embedding: number[]; location?: ChunkLocation }
+/** `embedding` null: stored without a vector (KNOWLEDGE_VECTORS=off). */
+export type ChunkInput = { ordinal: number; heading: string; text: string; language: FtsLanguage; embedding: number[] | null; location?: ChunkLocation }
 export type FtsLanguage = 'english' | 'russian' | 'simple'
 export type Passage = {
   chunkId: string
@@ -481,9 +482,10 @@ export interface Store {
     /**
      * Hybrid search: BM25 over the chunks' lexemes fused with vector similarity, over the ready
      * sources the agent may use (its collections, or all when it has none; `agentId` null = every
-     * source), optionally within one collection.
+     * source), optionally within one collection. `embedding` null: BM25 only, no vector is read
+     * (KNOWLEDGE_VECTORS=off, where the database may have no pgvector).
      */
-    search(input: { organizationId: string; agentId: string | null; collectionId?: string | null; query: string; language: FtsLanguage; embedding: number[]; embedder: string; dimensions: number; vectorWeight: number; limit: number }): Promise<Passage[]>
+    search(input: { organizationId: string; agentId: string | null; collectionId?: string | null; query: string; language: FtsLanguage; embedding: number[] | null; embedder: string; dimensions: number; vectorWeight: number; limit: number }): Promise<Passage[]>
     countChunks(organizationId: string): Promise<number>
     /** Chunks embedded by another embedder than `embedder` (or another size): to embed again. */
     staleEmbeddings(input: { embedder: string; dimensions: number; limit: number }): Promise<{ id: string; organizationId: string; title: string; heading: string; text: string }[]>

@@ -11,12 +11,14 @@ import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { ConfigError } from '../../core/config/index.ts'
 import { databasePoolSize } from '../../core/config/index.ts'
 import { PrismaClient } from './generated/client.ts'
-import { migrate, type SqlRunner } from './migrate.ts'
+import { migrate, type SqlRunner, type VectorMode } from './migrate.ts'
 import { createPriorityLane, throughLane } from './priority-lane.ts'
 import { autoSharedBuffers } from './pglite-buffers.ts'
 
 export type Database = {
   kind: 'pglite' | 'postgres'
+  /** KNOWLEDGE_VECTORS: off leaves pgvector out of the migrations (and the knowledge service out of embeddings). */
+  vectors: VectorMode
   prisma: PrismaClient
   runner: SqlRunner
   migrate(): Promise<string[]>
@@ -34,12 +36,14 @@ const MIGRATION_LOCK = 72707369
 
 /**
  * Opens PostgreSQL when DATABASE_URL is set, otherwise the embedded PGlite (with pgvector) in
- * `DATA_DIR/pglite`. `dataDir: 'memory://'` keeps everything in memory (tests).
+ * `DATA_DIR/pglite`. `dataDir: 'memory://'` keeps everything in memory (tests). `vectors: 'off'`
+ * (KNOWLEDGE_VECTORS=off) migrates without pgvector (see migrate()).
  */
-export async function openDatabase(input: { databaseUrl?: string; dataDir: string; sharedBuffers?: string }): Promise<Database> {
-  if (input.databaseUrl) return openPostgres(input.databaseUrl)
+export async function openDatabase(input: { databaseUrl?: string; dataDir: string; sharedBuffers?: string; vectors?: VectorMode }): Promise<Database> {
+  const vectors = input.vectors ?? 'on'
+  if (input.databaseUrl) return openPostgres(input.databaseUrl, vectors)
   const sharedBuffers = !input.sharedBuffers || input.sharedBuffers === 'auto' ? await autoSharedBuffers(input.dataDir) : input.sharedBuffers
-  return openPglite(input.dataDir, sharedBuffers)
+  return openPglite(input.dataDir, sharedBuffers, vectors)
 }
 
 /**
@@ -48,7 +52,7 @@ export async function openDatabase(input: { databaseUrl?: string; dataDir: strin
  */
 const pgliteConf = (sharedBuffers: string) => [`shared_buffers = ${sharedBuffers}`, 'work_mem = 4MB', 'maintenance_work_mem = 32MB', 'hnsw.iterative_scan = relaxed_order', 'hnsw.ef_search = 40']
 
-async function openPglite(dataDir: string, sharedBuffers: string): Promise<Database> {
+async function openPglite(dataDir: string, sharedBuffers: string, vectors: VectorMode): Promise<Database> {
   let target: string | undefined
   const options = { extensions: { vector }, postgresqlconf: pgliteConf(sharedBuffers) }
   if (dataDir !== 'memory://') {
@@ -70,9 +74,10 @@ async function openPglite(dataDir: string, sharedBuffers: string): Promise<Datab
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(connection) })
   return {
     kind: 'pglite',
+    vectors,
     prisma,
     runner,
-    migrate: () => migrate(runner),
+    migrate: () => migrate(runner, undefined, { vectors }),
     urgent: lane.urgent,
     close: async () => {
       await prisma.$disconnect()
@@ -112,7 +117,7 @@ function connectionConfig(url: string): pg.PoolConfig {
 
 /**
  * The knowledge base's vectors need pgvector: a server without it is said plainly at start (before
- * any migration), instead of a failed migration's stack trace.
+ * any migration), instead of a failed migration's stack trace. KNOWLEDGE_VECTORS=off skips this.
  */
 async function requirePgvector(pool: pg.Pool, url: string): Promise<void> {
   const installed = await pool.query("SELECT 1 FROM pg_extension WHERE extname = 'vector'").catch(() => null)
@@ -127,11 +132,14 @@ async function requirePgvector(pool: pg.Pool, url: string): Promise<void> {
     // keep the variable's name
   }
   throw new ConfigError([
-    `DATABASE_URL: the PostgreSQL at ${where} has no pgvector extension ("vector" is not available), which the knowledge base needs. Install pgvector on that server (https://github.com/pgvector/pgvector; docker-compose.yml uses the pgvector/pgvector image), or leave DATABASE_URL unset to use the embedded database.`,
+    `DATABASE_URL: the PostgreSQL at ${where} has no pgvector extension ("vector" is not available), which the knowledge base's semantic search needs. Install pgvector on that server (https://github.com/pgvector/pgvector; docker-compose.yml uses the pgvector/pgvector image), or set KNOWLEDGE_VECTORS=off to search knowledge by words only (no embeddings), or leave DATABASE_URL unset to use the embedded database.`,
   ])
 }
 
-async function openPostgres(url: string): Promise<Database> {
+/** Interactive transactions on PostgreSQL: how long one may wait for a connection, and run. */
+const POSTGRES_TRANSACTIONS = { maxWait: 15_000, timeout: 15_000 }
+
+async function openPostgres(url: string, vectors: VectorMode): Promise<Database> {
   const config = connectionConfig(url)
   const pool = new pg.Pool(config)
   pool.on('error', () => undefined) // an idle client dropped by the server; the pool replaces it
@@ -157,14 +165,18 @@ async function openPostgres(url: string): Promise<Database> {
       }
     },
   }
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) })
+  // A burst of requests waits for a pooled connection: Prisma's default (2 s to start a
+  // transaction) failed stored-message transactions with 500s when 16 web chat requests met a
+  // pool of 4 on a busy machine (tests/integration/scale-out.test.ts).
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: POSTGRES_TRANSACTIONS })
   return {
     kind: 'postgres',
+    vectors,
     prisma,
     runner,
     migrate: async () => {
-      await requirePgvector(pool, url)
-      return migrate(runner)
+      if (vectors === 'on') await requirePgvector(pool, url)
+      return migrate(runner, undefined, { vectors })
     },
     urgent: (fn) => fn(),
     close: async () => {

@@ -127,11 +127,27 @@ type PostingRow = Term & { avgdl: number; question: string } & { [K in keyof Pos
 /**
  * Search, second statement: the candidates' chunks, with their lexemes and their similarity to the
  * question. $1 organization, $2 [{sourceId, ordinal}], $3 question vector, $4 embedder.
+ * Without dimensions (no vectors: KNOWLEDGE_VECTORS=off) the similarity is null and no vector is read.
  */
-const candidatesSql = (dims: number) => `SELECT c.id, c."sourceId", c.ordinal, c."length", c.tsv::text AS tsv,
-         CASE WHEN c.dimensions = ${dims} AND c.embedder = $4 THEN 1 - (c.embedding::vector(${dims}) <=> $3::vector(${dims})) END AS sim
+const candidatesSql = (dims: number | null) => `SELECT c.id, c."sourceId", c.ordinal, c."length", c.tsv::text AS tsv,
+         ${dims === null ? 'NULL::float8' : `CASE WHEN c.dimensions = ${dims} AND c.embedder = $4 THEN 1 - (c.embedding::vector(${dims}) <=> $3::vector(${dims})) END`} AS sim
   FROM json_to_recordset($2::json) AS x("sourceId" text, ordinal int)
   JOIN "KnowledgeChunk" c ON c."organizationId" = $1 AND c."sourceId" = x."sourceId" AND c.ordinal = x.ordinal`
+
+/**
+ * Search without vectors (KNOWLEDGE_VECTORS=off), last statement: the lexical ranking's best
+ * passages. $1 organization, $2 agent or null, $3 collection or null, $4 lexical ranking
+ * [{id, s, r, norm}], $5 limit.
+ */
+const lexicalOnlySql = `WITH ${ALLOWED_SOURCES},
+   lexr AS (SELECT * FROM json_to_recordset($4::json) AS l(id text, s float8, r int, norm float8))
+   SELECT c.id, c."sourceId", s.title, s."collectionId", c.heading, c.text, c.location, lexr.r AS lex_rank, lexr.s AS bm25,
+          NULL::int AS vec_rank, NULL::float8 AS sim, lexr.norm AS score
+   FROM lexr
+   JOIN "KnowledgeChunk" c ON c."organizationId" = $1 AND c.id = lexr.id
+   JOIN allowed s ON s.id = c."sourceId"
+   ORDER BY lexr.r
+   LIMIT $5`
 
 /**
  * Search, last statement: the nearest chunks by vector in the allowed sources, fused with the
@@ -181,7 +197,7 @@ async function lexicalRanking(
   runner: SqlRunner,
   R: Ranking,
   scope: readonly unknown[],
-  vector: { dims: number; literal: string; embedder: string },
+  vector: { dims: number | null; literal: string | null; embedder: string },
 ): Promise<{ id: string; s: number; r: number; norm: number; sim: number | null }[]> {
   const rows = await runner.query<PostingRow>(postingsSql(R), [...scope])
   if (!rows.length) return []
@@ -193,8 +209,8 @@ async function lexicalRanking(
   const chunks = await runner.query<{ id: string; sourceId: string; ordinal: number; length: number; tsv: string | null; sim: number | null }>(candidatesSql(vector.dims), [
     scope[0],
     JSON.stringify(found.map((c) => ({ sourceId: c.sourceId, ordinal: c.ordinal }))),
-    vector.literal,
-    vector.embedder,
+    // Without vectors the statement has no $3 and $4 (an unused parameter has no type: an error).
+    ...(vector.dims === null ? [] : [vector.literal, vector.embedder]),
   ])
   const similarity = new Map(chunks.map((c) => [c.id, c.sim === null ? null : Number(c.sim)]))
   const scanned = new Map(found.map((c) => [`${c.ordinal}:${c.sourceId}`, c.s]))
@@ -297,6 +313,8 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
               params.push(v)
               return `$${params.length}`
             }
+            // Chunks without vectors (KNOWLEDGE_VECTORS=off) leave the embedding column out: it may not exist.
+            const withVectors = batch.some((c) => c.embedding)
             const rows = batch.map((c) => {
               const lang = `${p(c.language)}::text`
               const heading = `${p(c.heading)}::text`
@@ -304,13 +322,14 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
               const location = c.location && Object.keys(c.location).length ? JSON.stringify(c.location) : null
               return `(${p(newId())}::text, ${p(c.ordinal)}::int, ${heading}, ${text}, ${lang},
                 setweight(to_tsvector(${lang}::regconfig, $3::text || ' ' || ${heading}), 'A') || setweight(to_tsvector(${lang}::regconfig, ${text}), 'B'),
-                ${p(vectorLiteral(c.embedding))}::vector, ${p(location)}::jsonb)`
+                ${withVectors ? `${p(c.embedding ? vectorLiteral(c.embedding) : null)}::vector, ` : ''}${p(location)}::jsonb)`
             })
+            const embedding = withVectors ? 'embedding, ' : ''
             // The chunks, each with its token count.
             await tx.$executeRawUnsafe(
-              `WITH v (id, ordinal, heading, text, language, tsv, embedding, location) AS (VALUES ${rows.join(',\n')})
-               INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", ordinal, heading, text, language, tsv, embedding, embedder, dimensions, location, "length")
-               SELECT v.id, $1, $2, v.ordinal, v.heading, v.text, v.language, v.tsv, v.embedding, $4, $5, v.location,
+              `WITH v (id, ordinal, heading, text, language, tsv, ${embedding}location) AS (VALUES ${rows.join(',\n')})
+               INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", ordinal, heading, text, language, tsv, ${embedding}embedder, dimensions, location, "length")
+               SELECT v.id, $1, $2, v.ordinal, v.heading, v.text, v.language, v.tsv, ${withVectors ? 'v.embedding, ' : ''}$4, $5, v.location,
                       (SELECT COALESCE(sum(COALESCE(array_length(u.positions, 1), 1)), 0) FROM unnest(v.tsv) u)
                FROM v`,
               ...params,
@@ -359,10 +378,10 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
         return count > 0
       }),
     search: async (input) => {
-      const dims = Math.trunc(input.dimensions)
-      const vector = { dims, literal: vectorLiteral(input.embedding), embedder: input.embedder }
+      const dims = input.embedding ? Math.trunc(input.dimensions) : null
+      const vector = { dims, literal: input.embedding ? vectorLiteral(input.embedding) : null, embedder: input.embedder }
       const lexical = await lexicalRanking(runner, ranking, [input.organizationId, input.agentId, input.collectionId ?? null, input.language, input.query], vector)
-      const rows = await runner.query<{
+      type Row = {
         id: string
         sourceId: string
         title: string
@@ -375,16 +394,22 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
         vec_rank: number | null
         sim: number | null
         score: number
-      }>(fuseSql(dims, ranking), [
-        input.organizationId,
-        input.agentId,
-        input.collectionId ?? null,
-        vector.literal,
-        input.embedder,
-        JSON.stringify(lexical),
-        input.limit,
-        input.vectorWeight,
-      ])
+      }
+      const rows =
+        dims === null
+          ? lexical.length
+            ? await runner.query<Row>(lexicalOnlySql, [input.organizationId, input.agentId, input.collectionId ?? null, JSON.stringify(lexical.map(({ id, s, r, norm }) => ({ id, s, r, norm }))), input.limit])
+            : []
+          : await runner.query<Row>(fuseSql(dims, ranking), [
+              input.organizationId,
+              input.agentId,
+              input.collectionId ?? null,
+              vector.literal,
+              input.embedder,
+              JSON.stringify(lexical),
+              input.limit,
+              input.vectorWeight,
+            ])
       return rows.map(
         (r): Passage => ({
           chunkId: r.id,

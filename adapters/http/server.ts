@@ -21,8 +21,8 @@ export type HttpAppDeps = {
   logger: Logger
   metrics: HttpMetrics
   maxBodyBytes: number
-  /** Throws when a dependency (database, queue) is unreachable. */
-  readiness: () => Promise<void>
+  /** Throws when a dependency (database, queue) is unreachable; what it returns is added to /readyz's answer. */
+  readiness: () => Promise<void | Record<string, unknown>>
   routers: Router[]
   /** Sends Strict-Transport-Security: only in production, where the installation is served over HTTPS. */
   production?: boolean
@@ -82,8 +82,8 @@ export function createHttpApp(deps: HttpAppDeps) {
   })
   app.get('/readyz', async (req, res) => {
     try {
-      await deps.readiness()
-      res.json({ status: 'ready' })
+      const details = await deps.readiness()
+      res.json({ status: 'ready', ...details })
     } catch (error) {
       req.log.warn({ err: error }, 'not ready')
       res.status(503).json({ status: 'unavailable', error: { code: 'not_ready', message: (error as Error).message } })

@@ -7,7 +7,9 @@ type Envelope = { data: unknown; groupKey?: string }
 
 const RELEASE = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end`
 const DROP_HEAD = `if redis.call('lindex', KEYS[1], 0) == ARGV[1] then return redis.call('lpop', KEYS[1]) else return 0 end`
-const GROUP_LOCK_MS = 120_000
+const RENEW = `if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end`
+/** JOB_LOCK_MS's default: BullMQ's own lock duration. */
+export const DEFAULT_JOB_LOCK_MS = 30_000
 
 /**
  * Jobs on Redis with BullMQ: one BullMQ queue per job name, so separate worker processes can
@@ -16,8 +18,14 @@ const GROUP_LOCK_MS = 120_000
  * and holds the group's lock, and otherwise puts it back, delayed a little. A job leaves the list
  * when it succeeds or fails for the last time, so a job being retried keeps its group waiting.
  */
-export function createBullQueue(deps: { redisUrl: string; prefix?: string; logger: Logger }): Queue {
+/**
+ * A job's lock (BullMQ's, and its group's) lasts `lockMs` and is renewed while the job runs, so a
+ * worker that dies (SIGKILL, a lost machine) holds its jobs and their conversations for at most
+ * that long: then BullMQ's stalled-job check (every `lockMs`) gives them to another worker.
+ */
+export function createBullQueue(deps: { redisUrl: string; prefix?: string; logger: Logger; lockMs?: number }): Queue {
   const prefix = deps.prefix ?? 'switchboard'
+  const lockMs = deps.lockMs ?? DEFAULT_JOB_LOCK_MS
   const connection = new Redis(deps.redisUrl, { maxRetriesPerRequest: null, lazyConnect: false })
   connection.on('error', (err) => deps.logger.warn({ err: err.message }, 'redis connection error'))
   const queues = new Map<string, BullQueue>()
@@ -65,11 +73,14 @@ export function createBullQueue(deps: { redisUrl: string; prefix?: string; logge
           }
           const lockValue = randomUUID()
           const first = head === job.id || (await connection.lindex(list, 0)) === job.id
-          const acquired = first && (await connection.set(lockKey, lockValue, 'PX', GROUP_LOCK_MS, 'NX'))
+          const acquired = first && (await connection.set(lockKey, lockValue, 'PX', lockMs, 'NX'))
           if (!acquired) {
             await job.moveToDelayed(Date.now() + 10 + Math.floor(Math.random() * 30), token)
             throw new DelayedError()
           }
+          // Renewed as BullMQ renews the job's own lock: held while this process runs the job, gone
+          // within lockMs of its death (before, a fixed 2 minutes kept the conversation waiting).
+          const renew = setInterval(() => void connection.eval(RENEW, 1, lockKey, lockValue, String(lockMs)).catch(() => undefined), Math.max(100, Math.floor(lockMs / 3)))
           try {
             await handler(data, ctx)
             await connection.lrem(list, 0, String(job.id))
@@ -77,10 +88,11 @@ export function createBullQueue(deps: { redisUrl: string; prefix?: string; logge
             if (ctx.attempt >= ctx.maxAttempts) await connection.lrem(list, 0, String(job.id))
             throw error
           } finally {
+            clearInterval(renew)
             await connection.eval(RELEASE, 1, lockKey, lockValue)
           }
         },
-        { connection: connection.duplicate({ maxRetriesPerRequest: null }), prefix, concurrency: options.concurrency ?? 1 },
+        { connection: connection.duplicate({ maxRetriesPerRequest: null }), prefix, concurrency: options.concurrency ?? 1, lockDuration: lockMs, stalledInterval: lockMs },
       )
       worker.on('failed', (job, err) => deps.logger.warn({ jobId: job?.id, job: name, attempt: job?.attemptsMade, err: err.message }, 'job failed'))
       worker.on('error', (err) => deps.logger.error({ err: err.message }, 'worker error'))

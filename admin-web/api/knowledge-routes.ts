@@ -16,6 +16,16 @@ const markdown = z.string().min(1, 'must not be empty').max(1_000_000)
 export function registerKnowledgeRoutes(deps: { api: ReturnType<typeof createApi>; store: Store; knowledge: KnowledgeService }) {
   const { api, store, knowledge } = deps
 
+  // How questions are matched: the admin web says so when semantic search is off (KNOWLEDGE_VECTORS=off).
+  api.route({
+    method: 'get',
+    path: '/api/v1/knowledge/search-mode',
+    tag: 'knowledge',
+    summary: 'How knowledge is searched: hybrid (words and meaning), or by words only when KNOWLEDGE_VECTORS=off',
+    auth: 'session',
+    handler: async () => knowledge.searchMode(),
+  })
+
   // ---- collections
   api.route({
     method: 'get',

@@ -114,6 +114,17 @@ const baseSchema = z.object({
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(8),
+  /** How long a job stays locked to its worker without a sign of life: a worker that dies gives its jobs (and their conversations) to another within this time, and again as long. */
+  JOB_LOCK_MS: z.preprocess(blankToUndefined, z.coerce.number().int().min(1000).max(600_000).default(30_000)),
+  /**
+   * on (default): knowledge search is hybrid, words and meaning (vectors, pgvector). off: no
+   * embeddings are made or stored and search uses words only (BM25), so a PostgreSQL without
+   * pgvector can run; the migrations then leave out what needs pgvector until it is on again.
+   */
+  KNOWLEDGE_VECTORS: z.preprocess(
+    (v) => (typeof v === 'string' ? v.trim().toLowerCase() || undefined : v),
+    z.enum(['on', 'off'], { message: 'expected on or off' }).default('on'),
+  ),
   KNOWLEDGE_MAX_FILE_BYTES: z.coerce.number().int().min(1024).default(10 * 1024 * 1024),
   /** The most one knowledge file may inflate to (all parts of a DOCX, all streams of a PDF); 20 times KNOWLEDGE_MAX_FILE_BYTES when not set. */
   KNOWLEDGE_MAX_INFLATED_BYTES: z.preprocess(blankToUndefined, z.coerce.number().int().min(1024).optional()),

@@ -62,9 +62,13 @@ function decodeFile(content: string): { meta: FileContent; bytes: Buffer } {
 }
 const locationLabel = (l: ChunkLocation) => (l.page ? `Page ${l.page}` : l.row ? `Row ${l.row}` : '')
 
+/** The embedder name of chunks stored without a vector (KNOWLEDGE_VECTORS=off): embedded once vectors are on again. */
+export const NO_VECTORS = 'none'
+
 export type KnowledgeServiceDeps = {
   store: Store
-  embedder: Embedder
+  /** null: semantic search is off (KNOWLEDGE_VECTORS=off): no embeddings are made, search uses words only. */
+  embedder: Embedder | null
   queue: Queue
   logger: Logger
   /** Limit of one text source or uploaded file; DEFAULT_MAX_FILE_BYTES when not given. */
@@ -227,7 +231,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
       }
       const embeddings: number[][] = []
       let reported: number = PROGRESS.embedding
-      for (let i = 0; i < chunks.length; i += EMBED_BATCH) {
+      for (let i = 0; embedder && i < chunks.length; i += EMBED_BATCH) {
         await yieldToEventLoop()
         const batch = chunks.slice(i, i + EMBED_BATCH)
         embeddings.push(...(await embedder.embed(batch.map((c) => embeddingText(title, c.heading, c.text)))))
@@ -239,16 +243,16 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
       await store.knowledge.replaceChunks({
         organizationId,
         sourceId,
-        embedder: embedder.name,
-        dimensions: embedder.dimensions,
-        chunks: chunks.map((c, i) => ({ ...c, embedding: embeddings[i]! })),
+        embedder: embedder?.name ?? NO_VECTORS,
+        dimensions: embedder?.dimensions ?? 0,
+        chunks: chunks.map((c, i) => ({ ...c, embedding: embeddings[i] ?? null })),
       })
       // An uploaded file is not needed once indexed (re-embedding reads the chunks): its bytes go.
       await updateSource(organizationId, sourceId, { status: 'ready', progress: 100, chunkCount: chunks.length, ...(source.kind === 'file' ? { content: null } : {}) })
     } catch (error) {
       const message = error instanceof AppError ? error.message : `Processing "${source.title}" failed: ${(error as Error).message}`
       // A failed source keeps no chunks: nothing partial (nor a stale earlier version) stays searchable.
-      await store.knowledge.replaceChunks({ organizationId, sourceId, embedder: embedder.name, dimensions: embedder.dimensions, chunks: [] })
+      await store.knowledge.replaceChunks({ organizationId, sourceId, embedder: embedder?.name ?? NO_VECTORS, dimensions: embedder?.dimensions ?? 0, chunks: [] })
       await updateSource(organizationId, sourceId, { status: 'failed', error: message, chunkCount: 0 })
       if (!(error instanceof AppError)) throw error
     }
@@ -270,17 +274,17 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
   async function search(input: { organizationId: string; agentId: string | null; collectionId?: string | null; query: string; limit?: number }): Promise<SearchResult> {
     const query = input.query.trim().slice(0, 2000)
     if (!query) return { passages: [], confidence: 0, relevant: false }
-    const [embedding] = await embedder.embed([query])
+    const embedding = embedder ? (await embedder.embed([query]))[0]! : null
     const passages = await store.knowledge.search({
       organizationId: input.organizationId,
       agentId: input.agentId,
       collectionId: input.collectionId ?? null,
       query,
       language: detectLanguage(query),
-      embedding: embedding!,
-      embedder: embedder.name,
-      dimensions: embedder.dimensions,
-      vectorWeight: embedder.searchWeight,
+      embedding,
+      embedder: embedder?.name ?? NO_VECTORS,
+      dimensions: embedder?.dimensions ?? 0,
+      vectorWeight: embedder?.searchWeight ?? 0,
       limit: input.limit ?? 5,
     })
     const confidence = passages.length ? Math.max(...passages.slice(0, 3).map((p) => keywordCoverage(query, `${p.title} ${p.heading} ${p.text}`))) : 0
@@ -356,6 +360,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
 
   /** Embeds again, batch by batch, every chunk whose vector another embedder (or size) made; returns how many. */
   async function reembed(onProgress?: (done: number) => void): Promise<number> {
+    if (!embedder) return 0
     let done = 0
     for (;;) {
       const stale = await store.knowledge.staleEmbeddings({ embedder: embedder.name, dimensions: embedder.dimensions, limit: 256 })
@@ -369,6 +374,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
 
   /** Queues re-embedding when any chunk was embedded by another embedder than the configured one. */
   async function scheduleReembed(): Promise<boolean> {
+    if (!embedder) return false
     const stale = await store.knowledge.staleEmbeddings({ embedder: embedder.name, dimensions: embedder.dimensions, limit: 1 })
     if (!stale.length) return false
     deps.logger.info({ embedder: embedder.name }, 'knowledge was embedded by another embedder: embedding it again')
@@ -376,8 +382,15 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     return true
   }
 
-  return { createCollection, updateCollection, deleteCollection, setAgentCollections, addSource, addFile, addUrl, addArticle, getArticle, updateArticle, moveSource, processSource, deleteSource, search, recover, reembed, scheduleReembed }
+  /** How questions are matched: hybrid (words and meaning) or by words only (KNOWLEDGE_VECTORS=off). */
+  const searchMode = (): SearchMode => (embedder ? { semantic: true, mode: 'hybrid', embedder: embedder.name } : { semantic: false, mode: 'lexical', reason: SEMANTIC_OFF_REASON })
+
+  return { searchMode, createCollection, updateCollection, deleteCollection, setAgentCollections, addSource, addFile, addUrl, addArticle, getArticle, updateArticle, moveSource, processSource, deleteSource, search, recover, reembed, scheduleReembed }
 }
+
+export type SearchMode = { semantic: true; mode: 'hybrid'; embedder: string } | { semantic: false; mode: 'lexical'; reason: string }
+/** Said in the start-up banner, /readyz and the admin web when KNOWLEDGE_VECTORS=off. */
+export const SEMANTIC_OFF_REASON = 'Semantic search off: KNOWLEDGE_VECTORS=off, knowledge is searched by words only (BM25), without embeddings. A question worded differently from the knowledge may find nothing. Set KNOWLEDGE_VECTORS=on on a database with pgvector to search by meaning too.'
 
 export type KnowledgeService = ReturnType<typeof createKnowledgeService>
 

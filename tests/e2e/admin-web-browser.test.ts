@@ -131,6 +131,8 @@ describe.skipIf(!available)('admin web in Chromium', () => {
     // Knowledge: a collection, created and renamed; a second one of the same name is refused.
     await go('/knowledge', 'Knowledge')
     await page.getByText('No knowledge yet').waitFor()
+    // Semantic search is on (KNOWLEDGE_VECTORS): no notice says otherwise.
+    expect(await page.getByTestId('semantic-off').count()).toBe(0)
     await page.getByText('No collections yet').waitFor()
     await page.getByLabel('New collection').fill('Deliveries')
     await page.getByRole('button', { name: 'Create collection' }).click()

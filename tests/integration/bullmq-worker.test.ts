@@ -81,6 +81,6 @@ describe.skipIf(!redisUrl)('web chat turn through BullMQ with a separate worker 
   })
 
   it('readiness checks the database and Redis', async () => {
-    expect((await api(server, '/readyz')).json).toEqual({ status: 'ready' })
+    expect((await api(server, '/readyz')).json).toMatchObject({ status: 'ready' })
   })
 })

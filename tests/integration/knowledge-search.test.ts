@@ -151,8 +151,9 @@ describe('knowledge collections, articles and hybrid search', () => {
     })
     await ready(o.organizationId)
     const query = 'heavy parcel rates'
-    const [embedding] = await t.app.embedder.embed([query])
-    const input = { organizationId: o.organizationId, agentId: null, query, language: 'english' as const, embedding: embedding!, embedder: t.app.embedder.name, dimensions: t.app.embedder.dimensions, vectorWeight: t.app.embedder.searchWeight, limit: 3 }
+    const embedder = t.app.embedder!
+    const [embedding] = await embedder.embed([query])
+    const input = { organizationId: o.organizationId, agentId: null, query, language: 'english' as const, embedding: embedding!, embedder: embedder.name, dimensions: embedder.dimensions, vectorWeight: embedder.searchWeight, limit: 3 }
     const full = await t.app.store.knowledge.search(input)
     // A budget of one posting: only the rarest lexeme's postings are read; "parcel" and "rate" are scored from the candidate's lexemes.
     const budgeted = await createKnowledgeRepository(t.app.db, { ...RANKING, postingsBudget: 1 }).knowledge.search(input)

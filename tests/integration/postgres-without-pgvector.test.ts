@@ -51,6 +51,7 @@ describe.skipIf(!answers || hasVector)('a PostgreSQL without pgvector', () => {
       expect(error).toBeInstanceOf(ConfigError)
       expect((error as Error).message).toMatch(/no pgvector extension/)
       expect((error as Error).message).toMatch(/leave DATABASE_URL unset/)
+      expect((error as Error).message).toMatch(/set KNOWLEDGE_VECTORS=off to search knowledge by words only/)
     } finally {
       await db.close()
     }
@@ -62,12 +63,13 @@ describe.skipIf(!answers || hasVector)('a PostgreSQL without pgvector', () => {
   })
 
   it('the server ends at once with exit code 78 and the message, without a stack trace', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'bots/server.ts'], { cwd: root, env: { ...process.env, DATABASE_URL: url, DATA_DIR: 'memory://', PORT: '0', LOG_LEVEL: 'warn', REDIS_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bots/server.ts'], { cwd: root, env: { ...process.env, DATABASE_URL: url, KNOWLEDGE_VECTORS: '', DATA_DIR: 'memory://', PORT: '0', LOG_LEVEL: 'warn', REDIS_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] })
     let stderr = ''
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
     expect(code).toBe(78)
     expect(stderr).toContain('no pgvector extension')
+    expect(stderr).toContain('KNOWLEDGE_VECTORS=off')
     expect(stderr).not.toMatch(/\n\s+at /)
   }, 60_000)
 })

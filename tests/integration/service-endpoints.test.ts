@@ -15,7 +15,7 @@ describe('service endpoints', () => {
     expect(health.json).toEqual({ status: 'ok' })
     expect(health.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
     const ready = await api(t, '/readyz', { headers: { 'x-request-id': 'trace-me-123' } })
-    expect(ready.json).toEqual({ status: 'ready' })
+    expect(ready.json).toEqual({ status: 'ready', knowledge: { semantic: true, mode: 'hybrid', embedder: 'local-hash-v1-128' } })
     expect(ready.headers.get('x-request-id')).toBe('trace-me-123')
     expect(t.logs.lines.some((l) => l.includes('"requestId":"trace-me-123"'))).toBe(true)
   })

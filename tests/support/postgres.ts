@@ -1,6 +1,5 @@
 import pg from 'pg'
 import { openDatabase, type Database } from '../../adapters/db/database.ts'
-import { readMigrations } from '../../adapters/db/migrate.ts'
 
 /**
  * The machine's real PostgreSQL, for tests that need parallel connections (PGlite runs one query
@@ -27,22 +26,10 @@ export async function postgresAnswers(what: string): Promise<boolean> {
 }
 
 /**
- * The project's migrations without what needs pgvector: the PostgreSQL 15 on these machines has no
- * pgvector (Debian bookworm does not package it), and the tables these tests use have no vectors.
- * So the extension is not created, the embedding column becomes bytea, and the HNSW indexes are
- * left out. Anything else that mentions vectors would be a migration this does not know: it stops.
+ * A fresh database with the migrations, opened with a pool of `connections`. The PostgreSQL 15 on
+ * these machines has no pgvector (Debian bookworm does not package it), so the database is
+ * migrated as the product does with KNOWLEDGE_VECTORS=off: what needs pgvector is left out.
  */
-export function withoutPgvector(name: string, sql: string): string {
-  const out = sql
-    .replace(/CREATE EXTENSION IF NOT EXISTS vector;/gi, '')
-    .replace(/CREATE INDEX[^;]*USING hnsw[^;]*;/gi, '')
-    .replace(/("embedding"\s+)vector(\(\d+\))?/gi, '$1bytea')
-  const left = out.split('\n').filter((line) => /(?<!ts)vector\b/i.test(line.replace(/--.*$/, '')))
-  if (left.length) throw new Error(`Migration ${name} uses pgvector in a way this test does not strip: ${left.join(' | ')}`)
-  return out
-}
-
-/** A fresh database with the migrations (minus pgvector), opened with a pool of `connections`. */
 export async function scratchDatabase(prefix: string, connections: number): Promise<{ db: Database; drop(): Promise<void> }> {
   const name = `sbtest_${prefix}_${process.pid}_${Date.now().toString(36)}`
   const admin = new pg.Client({ connectionString: ADMIN_URL })
@@ -50,16 +37,9 @@ export async function scratchDatabase(prefix: string, connections: number): Prom
   await admin.query(`CREATE DATABASE "${name}"`)
   const url = new URL(ADMIN_URL)
   url.pathname = `/${name}`
-  const setup = new pg.Client({ connectionString: url.toString() })
-  await setup.connect()
-  try {
-    for (const m of await readMigrations()) await setup.query(withoutPgvector(m.name, m.sql))
-  } finally {
-    await setup.end()
-  }
   url.searchParams.set('connection_limit', String(connections))
-  // Not db.migrate(): the migrations are applied above, minus pgvector.
-  const db = await openDatabase({ databaseUrl: url.toString(), dataDir: 'memory://' })
+  const db = await openDatabase({ databaseUrl: url.toString(), dataDir: 'memory://', vectors: 'off' })
+  await db.migrate()
   return {
     db,
     async drop() {

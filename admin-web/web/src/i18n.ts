@@ -115,6 +115,7 @@ const core = {
   back: 'Back',
   // knowledge
   knowledgeTitle: 'Knowledge',
+  semanticOff: 'Semantic search off: this server runs with KNOWLEDGE_VECTORS=off, so questions are matched to your knowledge by their words only, not by meaning. A question worded differently from your documents may find nothing. The operator of this installation can turn it on (a database with pgvector).',
   uploadTitle: 'Upload a document',
   dropHere: 'Drop a file here or choose one',
   chooseFile: 'Choose a file',
@@ -432,6 +433,7 @@ const ru: Record<TextKey, string> = {
   deleteAgentConfirm: 'Удалить агента «{name}», его каналы и его собственные знания? Это необратимо.',
   back: 'Назад',
   knowledgeTitle: 'Знания',
+  semanticOff: 'Семантический поиск выключен: сервер работает с KNOWLEDGE_VECTORS=off, поэтому вопросы сопоставляются со знаниями только по словам, а не по смыслу. Вопрос, сформулированный иначе, чем в документах, может ничего не найти. Включить его может администратор установки (база данных с pgvector).',
   uploadTitle: 'Загрузить документ',
   dropHere: 'Перетащите файл сюда или выберите его',
   chooseFile: 'Выбрать файл',

@@ -14,6 +14,7 @@ export function Knowledge({ session }: { session: Session }) {
   const sources = useLoad((signal) => request<{ sources: Source[] }>('/api/v1/knowledge/sources', { signal }), [])
   const agents = useLoad((signal) => request<{ agents: Agent[] }>('/api/v1/agents', { signal }), [])
   const collections = useLoad((signal) => request<{ collections: Collection[] }>('/api/v1/knowledge/collections', { signal }), [])
+  const searchMode = useLoad((signal) => request<{ semantic: boolean }>('/api/v1/knowledge/search-mode', { signal }), [])
   const agentName = new Map((agents.data?.agents ?? []).map((a) => [a.id, a.name]))
   const collectionList = collections.data?.collections ?? []
   const collectionName = new Map(collectionList.map((c) => [c.id, c.name]))
@@ -64,6 +65,11 @@ export function Knowledge({ session }: { session: Session }) {
   return (
     <>
       <h1 tabIndex={-1}>{t('knowledgeTitle')}</h1>
+      {searchMode.data?.semantic === false && (
+        <p className="notice" role="note" data-testid="semantic-off">
+          {t('semanticOff')}
+        </p>
+      )}
       <Collections state={collections} admin={admin} onChanged={changed} />
       {admin && (
         <>
