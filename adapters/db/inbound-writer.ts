@@ -22,15 +22,15 @@ export type InboundWritten = { conversation: Conversation; message: Message }
  * resolves only once that statement has committed, so an acknowledgement sent after it is for a
  * stored message.
  *
- * A write resolves to null when its message was not inserted: its thread has no conversation yet,
- * or the message is stored already (a redelivery, or twice in one batch); the caller takes its
- * general path for those. When the statement fails, every write of the batch rejects with its
+ * A write resolves to 'no_conversation' when its thread has no conversation yet (the caller creates
+ * it), and to null when the message is stored already (a redelivery, or twice in one batch); the
+ * caller takes its general path for those. When the statement fails, every write of the batch rejects with its
  * error: none of them is stored.
  */
 export function createInboundWriter(deps: { runner: SqlRunner; urgent?: <T>(fn: () => Promise<T>) => Promise<T>; maxBatch?: number }) {
   const maxBatch = deps.maxBatch ?? 500
   const urgent = deps.urgent ?? ((fn) => fn())
-  type Waiting = { item: InboundItem; resolve: (value: InboundWritten | null) => void; reject: (error: unknown) => void }
+  type Waiting = { item: InboundItem; resolve: (value: InboundWritten | 'no_conversation' | null) => void; reject: (error: unknown) => void }
   let queue: Waiting[] = []
   let writing = false
   let scheduled = false
@@ -48,7 +48,7 @@ export function createInboundWriter(deps: { runner: SqlRunner; urgent?: <T>(fn: 
       const byId = new Map(rows.map((row) => [row.id, row]))
       for (const w of batch) {
         const row = byId.get(w.item.id)
-        w.resolve(row ? written(row) : null)
+        w.resolve(!row ? null : row.status === 'no_conversation' ? 'no_conversation' : written(row))
       }
     } catch (error) {
       for (const w of batch) w.reject(error)
@@ -59,7 +59,7 @@ export function createInboundWriter(deps: { runner: SqlRunner; urgent?: <T>(fn: 
   }
 
   return {
-    write(item: InboundItem): Promise<InboundWritten | null> {
+    write(item: InboundItem): Promise<InboundWritten | 'no_conversation' | null> {
       return new Promise((resolve, reject) => {
         queue.push({ item, resolve, reject })
         // The messages of the same turn of the event loop go together; later ones wait for the write under way.
@@ -126,7 +126,10 @@ SELECT s."id", s."seq", s."organizationId", s."inboxId", s."conversationId", s."
   extract(epoch FROM s."createdAt")::float8 * 1000 AS "createdAtMs",
   c."agentId" AS "c_agentId", c."contactId" AS "c_contactId", c."externalThreadId" AS "c_externalThreadId", c."state" AS "c_state", c."language" AS "c_language",
   extract(epoch FROM c."createdAt")::float8 * 1000 AS "c_createdAtMs", extract(epoch FROM s."createdAt")::float8 * 1000 AS "c_lastMessageAtMs"
-FROM stored s JOIN "Conversation" c ON c."id" = s."conversationId"`
+FROM stored s JOIN "Conversation" c ON c."id" = s."conversationId"
+UNION ALL
+SELECT i.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'no_conversation', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+FROM input i WHERE NOT EXISTS (SELECT 1 FROM "Conversation" c WHERE c."inboxId" = i.inbox_id AND c."externalThreadId" = i.thread_id)`
 
 function written(row: Row): InboundWritten {
   return {

@@ -378,27 +378,29 @@ export function createPrismaStore(db: Database): Store {
         const written = await inbound
           .write({ id: newId(), inboxId: inbox.id, externalThreadId: message.externalThreadId, externalMessageId: message.externalMessageId, ...inboundFields(message) })
           .catch(() => null)
-        if (written) return { ...written, created: true }
+        if (written && written !== 'no_conversation') return { ...written, created: true }
         const thread = { inboxId_externalThreadId: { inboxId: inbox.id, externalThreadId: message.externalThreadId } }
-        // A thread whose conversation exists (every message after its first): one statement.
-        const row = inboundRow({ id: '', organizationId: inbox.organizationId, inboxId: inbox.id }, message)
-        const [fast] = await prisma.$queryRawUnsafe<{ conversation: JsonRow | null; inserted: JsonRow | null; existing: JsonRow | null }[]>(
-          RECEIVE_KNOWN_SQL,
-          inbox.id,
-          message.externalThreadId,
-          row.id,
-          row.externalMessageId,
-          row.text,
-          JSON.stringify(row.attachments ?? []),
-          JSON.stringify(row.meta),
-          new Date(),
-        )
-        if (fast?.conversation) {
-          const conversation = conversationOf(fast.conversation)
-          if (fast.inserted) return { conversation, message: messageOf(fast.inserted), created: true }
-          if (fast.existing) return { conversation, message: messageOf(fast.existing), created: false }
-          // A redelivery racing its first delivery: the other insert committed after this statement began.
-          return { conversation, message: toMessage((await prisma.message.findUnique({ where: { inboxId_externalMessageId: { inboxId: inbox.id, externalMessageId: message.externalMessageId } } }))!), created: false }
+        // A redelivery, or a message the batch could not place: one statement finds it or stores it.
+        if (written !== 'no_conversation') {
+          const row = inboundRow({ id: '', organizationId: inbox.organizationId, inboxId: inbox.id }, message)
+          const [fast] = await prisma.$queryRawUnsafe<{ conversation: JsonRow | null; inserted: JsonRow | null; existing: JsonRow | null }[]>(
+            RECEIVE_KNOWN_SQL,
+            inbox.id,
+            message.externalThreadId,
+            row.id,
+            row.externalMessageId,
+            row.text,
+            JSON.stringify(row.attachments ?? []),
+            JSON.stringify(row.meta),
+            new Date(),
+          )
+          if (fast?.conversation) {
+            const conversation = conversationOf(fast.conversation)
+            if (fast.inserted) return { conversation, message: messageOf(fast.inserted), created: true }
+            if (fast.existing) return { conversation, message: messageOf(fast.existing), created: false }
+            // A redelivery racing its first delivery: the other insert committed after this statement began.
+            return { conversation, message: toMessage((await prisma.message.findUnique({ where: { inboxId_externalMessageId: { inboxId: inbox.id, externalMessageId: message.externalMessageId } } }))!), created: false }
+          }
         }
         // The thread's first message: its conversation, contact and the message in one transaction, so
         // a message that cannot be stored leaves no empty conversation behind.
