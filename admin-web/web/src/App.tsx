@@ -16,6 +16,8 @@ import { Organization } from './pages/organization.tsx'
 // The pages with charts bring chart.js: they load when first opened.
 const Dashboard = lazy(() => import('./pages/dashboard.tsx').then((m) => ({ default: m.Dashboard })))
 const Billing = lazy(() => import('./pages/billing.tsx').then((m) => ({ default: m.Billing })))
+// The API reference brings Swagger UI (about 1.5 MB): it loads only when the page is opened.
+const ApiReference = lazy(() => import('./pages/api-reference.tsx').then((m) => ({ default: m.ApiReference })))
 
 const NAV: { path: string; key: TextKey }[] = [
   { path: '/dashboard', key: 'nav_dashboard' },
@@ -27,6 +29,7 @@ const NAV: { path: string; key: TextKey }[] = [
   { path: '/conversations', key: 'nav_conversations' },
   { path: '/billing', key: 'nav_billing' },
   { path: '/organization', key: 'nav_organization' },
+  { path: '/api', key: 'nav_api' },
 ]
 
 export function App() {
@@ -138,6 +141,7 @@ function Shell() {
       : section === 'conversations' ? <Conversations session={session} />
       : section === 'billing' ? <Billing session={session} />
       : section === 'organization' ? <Organization session={session} />
+      : section === 'api' ? <ApiReference />
       : <Dashboard session={session} />
   }
   document.title = title
