@@ -20,6 +20,8 @@ import { Security } from './pages/security.tsx'
 // The pages with charts bring chart.js: they load when first opened.
 const Dashboard = lazy(() => import('./pages/dashboard.tsx').then((m) => ({ default: m.Dashboard })))
 const Billing = lazy(() => import('./pages/billing.tsx').then((m) => ({ default: m.Billing })))
+// The API reference brings Swagger UI (about 1.5 MB): it loads only when the page is opened.
+const ApiReference = lazy(() => import('./pages/api-reference.tsx').then((m) => ({ default: m.ApiReference })))
 
 const NAV: { path: string; key: TextKey }[] = [
   { path: '/setup', key: 'nav_setup' },
@@ -34,6 +36,7 @@ const NAV: { path: string; key: TextKey }[] = [
   { path: '/billing', key: 'nav_billing' },
   { path: '/organization', key: 'nav_organization' },
   { path: '/security', key: 'nav_security' },
+  { path: '/api', key: 'nav_api' },
 ]
 
 export function App() {
@@ -153,6 +156,7 @@ function Shell() {
       : section === 'billing' ? <Billing session={session} />
       : section === 'organization' ? <Organization session={session} />
       : section === 'security' || me.mfaEnrollmentRequired ? <Security session={session} />
+      : section === 'api' ? <ApiReference />
       : <Dashboard session={session} />
   }
   document.title = title
