@@ -128,17 +128,19 @@ function controlledRunner() {
   return { runner, statements }
 }
 
+const idOf = (w: Awaited<ReturnType<ReturnType<typeof createInboundWriter>['write']>>) => (w && w !== 'no_conversation' ? w.message.id : w)
+
 describe('group commit of inbound messages', () => {
   it('resolves no write before its statement has completed, and writes what arrived meanwhile in the next statement', async () => {
     const { runner, statements } = controlledRunner()
     const writer = createInboundWriter({ runner })
     const settled: string[] = []
-    const first = writer.write(item(1)).then((w) => void settled.push(`1:${w?.message.id}`))
-    const second = writer.write(item(2)).then((w) => void settled.push(`2:${w?.message.id}`))
+    const first = writer.write(item(1)).then((w) => void settled.push(`1:${idOf(w)}`))
+    const second = writer.write(item(2)).then((w) => void settled.push(`2:${idOf(w)}`))
     await tick()
     expect(statements).toHaveLength(1)
     expect(statements[0]!.params[0]).toEqual(['m1', 'm2']) // one statement for both, in arrival order
-    const third = writer.write(item(3)).then((w) => void settled.push(`3:${w?.message.id}`))
+    const third = writer.write(item(3)).then((w) => void settled.push(`3:${idOf(w)}`))
     await tick()
     expect(statements).toHaveLength(1) // waits for the write under way
     expect(settled).toEqual([]) // nothing acknowledged before the commit
@@ -151,8 +153,17 @@ describe('group commit of inbound messages', () => {
     expect(settled).toHaveLength(2)
     statements[1]!.finish([]) // not inserted (no conversation yet, or stored already): the caller's general path
     await third
-    expect(settled).toEqual(['1:m1', '2:m2', '3:undefined'])
+    expect(settled).toEqual(['1:m1', '2:m2', '3:null'])
     expect(writer.batches()).toBe(2)
+  })
+
+  it("tells a thread without a conversation ('no_conversation': the caller creates it) from a message stored already (null)", async () => {
+    const { runner, statements } = controlledRunner()
+    const writer = createInboundWriter({ runner })
+    const writes = [writer.write(item(1)), writer.write(item(2)), writer.write(item(3))]
+    await tick()
+    statements[0]!.finish([row('m1'), { ...row('m2'), status: 'no_conversation' }])
+    expect((await Promise.all(writes)).map(idOf)).toEqual(['m1', 'no_conversation', null])
   })
 
   it('fails every write of a batch whose statement fails: none is reported stored', async () => {
@@ -167,7 +178,7 @@ describe('group commit of inbound messages', () => {
     const next = writer.write(item(4))
     await tick()
     statements[1]!.finish([row('m4')])
-    expect((await next)?.message.id).toBe('m4')
+    expect(idOf(await next)).toBe('m4')
   })
 
   it('writes at most maxBatch messages per statement', async () => {
