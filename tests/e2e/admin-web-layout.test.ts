@@ -81,7 +81,7 @@ describe.skipIf(!available)('admin web layout at 1366 px and 390 px', () => {
     { name: 'channels', hash: '/channels', heading: 'Channels' },
     { name: 'crm', hash: '/crm', heading: /CRM/ },
     { name: 'conversations', hash: '/conversations', heading: 'Conversations' },
-    { name: 'conversation', hash: `/conversations/${conversationId}`, heading: /Conversation/ },
+    { name: 'conversation', hash: `/conversations/${conversationId}`, heading: / · / },
     { name: 'billing', hash: '/billing', heading: /Billing/ },
     { name: 'organization', hash: '/organization', heading: /Organization/ },
     { name: 'api', hash: '/api', heading: 'API reference' },

@@ -49,6 +49,9 @@ describe.skipIf(!available)('Knowledge page with KNOWLEDGE_VECTORS=off, in Chrom
       await page.getByLabel('Email').fill(`wanda-${width}-${n++}@words.example`)
       await page.getByLabel('Password').fill('a long enough password')
       await page.getByRole('button', { name: 'Create organization' }).click()
+      // A new organization lands on the first-run setup (tests/e2e/admin-web-onboarding.test.ts); skipped here.
+      await page.getByRole('heading', { level: 1, name: 'Set up your agent' }).waitFor()
+      await page.getByRole('button', { name: 'Skip setup' }).click()
       await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor()
       await page.goto(`${base}/admin/#/knowledge`)
       await page.getByRole('heading', { level: 1, name: 'Knowledge' }).waitFor()

@@ -89,7 +89,8 @@ describe('sessions at the edge: one parser decides bearer or cookie', () => {
       const scripts = root.querySelectorAll('script')
       expect(scripts.map((s) => s.getAttribute('type') ?? s.getAttribute('src'))).toEqual(['application/json', expect.stringMatching(/^\/chat\/assets\/chat\.js\?v=\w+$/)])
       const [data, external] = scripts as [(typeof scripts)[0], (typeof scripts)[0]]
-      expect(JSON.parse(data.textContent)).toEqual({ key: org.webchatKey, agentName: name, messagesUrl: `/api/v1/webchat/${org.webchatKey}/messages` })
+      // The page's own words (in the agent's or the browser's language) travel as data too.
+      expect(JSON.parse(data.textContent)).toEqual({ key: org.webchatKey, agentName: name, messagesUrl: `/api/v1/webchat/${org.webchatKey}/messages`, texts: expect.objectContaining({ you: 'You', thinking: 'Thinking…' }) })
       expect(data.rawText).not.toMatch(/</)
       expect(external.rawText).toBe('')
       expect(root.querySelectorAll('img, [onerror], style, [style]')).toEqual([])
