@@ -129,7 +129,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
     limiter = createRedisRateLimiter(redis, config.REDIS_PREFIX)
     redisClient = { client: redis, prefix: config.REDIS_PREFIX }
   } else {
-    queue = o.queue ?? createInProcessQueue({ logger })
+    queue = o.queue ?? createInProcessQueue({ logger, yieldTo: db.ingressBusy })
     notifier = o.notifier ?? createMemoryNotifier()
     limiter = createMemoryRateLimiter()
   }

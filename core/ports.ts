@@ -415,6 +415,12 @@ export interface Store {
   inboxes: {
     create(input: Omit<Inbox, 'id' | 'purpose' | 'deskInboxId'> & { purpose?: InboxPurpose; credentials?: string | null }): Promise<Inbox>
     get(id: string): Promise<Inbox | null>
+    /**
+     * The inbox as read at most a moment ago (2 s): for the reads every delivery starts with. A
+     * change made by this process is seen at once, another process's within that moment.
+     */
+    recent(id: string): Promise<Inbox | null>
+    /** The web chat's inbox of a public key, read like `recent`. */
     findByPublicKey(publicKey: string): Promise<Inbox | null>
     listByAgent(organizationId: string, agentId: string): Promise<Inbox[]>
     /** Every inbox of the organization, oldest first (test chats included: filter by `purpose`). */
@@ -423,6 +429,8 @@ export interface Store {
     listByChannel(channel: ChannelKind): Promise<Inbox[]>
     /** The sealed credentials envelope of the inbox (open it with the secret box); null when none. */
     credentials(id: string): Promise<string | null>
+    /** The sealed credentials as read at most a moment ago, like `recent`: for checking a delivery's signature. */
+    recentCredentials(id: string): Promise<string | null>
     update(organizationId: string, id: string, patch: { name?: string; settings?: Record<string, unknown>; credentials?: string | null; deskInboxId?: string | null }): Promise<Inbox | null>
     /** Removes the inbox and its sealed credentials; its conversations stay. False when the organization has no such inbox. */
     delete(organizationId: string, id: string): Promise<boolean>

@@ -28,6 +28,8 @@ export type Database = {
    * enough: there it only runs `fn`.
    */
   urgent<T>(fn: () => Promise<T>): Promise<T>
+  /** Whether ingress is being handled on the embedded database now (the in-process queue then runs one job at a time); always false on PostgreSQL. */
+  ingressBusy(): boolean
   close(): Promise<void>
 }
 
@@ -79,6 +81,7 @@ async function openPglite(dataDir: string, sharedBuffers: string, vectors: Vecto
     runner,
     migrate: () => migrate(runner, undefined, { vectors }),
     urgent: lane.urgent,
+    ingressBusy: lane.ingressBusy,
     close: async () => {
       await prisma.$disconnect()
       await client.close()
@@ -179,6 +182,7 @@ async function openPostgres(url: string, vectors: VectorMode): Promise<Database>
       return migrate(runner, undefined, { vectors })
     },
     urgent: (fn) => fn(),
+    ingressBusy: () => false,
     close: async () => {
       await prisma.$disconnect()
       await pool.end()

@@ -8,8 +8,9 @@ import { AsyncLocalStorage } from 'node:async_hooks'
  * service delivered before acknowledging it) waits at most for the one operation that holds the
  * connection, never for the queue behind it.
  *
- * While ingress work is under way (inside `urgent`, from the request's arrival to its answer), the
- * other operations also yield: one waits up to `yieldMs` for the connection (a turn then runs at a
+ * Each other operation starts on a turn of the event loop of its own, so that the requests that
+ * arrived while the one before ran are read first. While ingress work is under way (inside
+ * `urgent`, from the request's arrival to its answer), the other operations also yield: one waits up to `yieldMs` for the connection (a turn then runs at a
  * few statements per `yieldMs`), leaving the process's one CPU thread to the deliveries during a
  * burst. The turns catch up when it ends; nothing waits longer than `yieldMs` for its place.
  *
@@ -24,6 +25,11 @@ export type PriorityLane = {
   run<T>(op: () => Promise<T>): Promise<T>
   /** Operations waiting, by priority (tests, metrics). */
   waiting(): { urgent: number; normal: number }
+  /**
+   * Whether ingress is being handled, or was less than `yieldMs` ago (the gap between one delivery
+   * and the next of a burst): the in-process queue then starts no second job (adapters/queue/in-process.ts).
+   */
+  ingressBusy(): boolean
 }
 
 type Waiting = { op: () => Promise<unknown>; resolve: (value: unknown) => void; reject: (error: unknown) => void; at: number }
@@ -39,9 +45,12 @@ export function createPriorityLane(options: { yieldMs?: number; now?: () => numb
   const normalQueue: Waiting[] = []
   let busy = false
   let ingress = 0 // urgent() calls under way
+  let ingressEndedAt = -Infinity
   let timer: NodeJS.Timeout | undefined
 
-  function next() {
+  let deferred = false // a normal operation is to start on the next turn of the event loop
+
+  function next(onNewTurn = false) {
     if (busy) return
     let item = urgentQueue.shift()
     if (!item && normalQueue.length) {
@@ -54,6 +63,20 @@ export function createPriorityLane(options: { yieldMs?: number; now?: () => numb
             next()
           }, Math.ceil(yieldMs - waited))
           timer.unref?.()
+        }
+        return
+      }
+      if (!onNewTurn) {
+        // PGlite answers within the microtasks of the caller: left alone, a turn's statements would
+        // follow one another without the event loop ever reading a socket, and a delivery arriving
+        // meanwhile would not even be seen. So another operation starts on the next turn of the
+        // loop, after the I/O that came meanwhile has been read (and its urgent statement queued).
+        if (!deferred) {
+          deferred = true
+          setImmediate(() => {
+            deferred = false
+            next(true)
+          })
         }
         return
       }
@@ -80,7 +103,10 @@ export function createPriorityLane(options: { yieldMs?: number; now?: () => numb
         return await context.run(true, fn)
       } finally {
         ingress--
-        if (ingress === 0) next()
+        if (ingress === 0) {
+          ingressEndedAt = now()
+          next()
+        }
       }
     },
     run<T>(op: () => Promise<T>): Promise<T> {
@@ -90,6 +116,7 @@ export function createPriorityLane(options: { yieldMs?: number; now?: () => numb
       })
     },
     waiting: () => ({ urgent: urgentQueue.length, normal: normalQueue.length }),
+    ingressBusy: () => ingress > 0 || now() - ingressEndedAt < yieldMs,
   }
 }
 

@@ -148,8 +148,8 @@ const INSERT_REPLY_SQL = `
   ON CONFLICT ("inboxId", "externalMessageId") DO NOTHING
   RETURNING to_jsonb("Message".*) AS row`
 
-/** How long a web chat key's inbox is kept in memory: another process's change is seen within this. */
-const INBOX_BY_KEY_MS = 2000
+/** How long an inbox read by a delivery is kept in memory: another process's change is seen within this. */
+const RECENT_INBOX_MS = 2000
 
 const isUniqueViolation = (e: unknown) => e instanceof Prisma.PrismaClientKnownRequestError && e.code === 'P2002'
 
@@ -199,8 +199,20 @@ export function createPrismaStore(db: Database): Store {
   const prisma = db.prisma
   // Messages of known conversations, written together by one statement ahead of the turns' (ingress).
   const inbound = createInboundWriter({ runner: db.runner, urgent: db.urgent })
-  /** Web chat key -> its inbox (or null), until `until`; emptied on every change to inboxes or agents here. */
-  const inboxByKey = new Map<string, { until: number; inbox: Inbox | null }>()
+  /**
+   * What deliveries read first, until `until`: inboxes by web chat key (`key:…`) or id (`id:…`), and
+   * inboxes' sealed credentials (`credentials:…`), null for none; emptied on every change to inboxes
+   * or agents made here.
+   */
+  const recentInboxes = new Map<string, { until: number; value: unknown }>()
+  async function recentInbox<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const cached = recentInboxes.get(key)
+    if (cached && cached.until > Date.now()) return cached.value as T
+    const value = await read()
+    if (recentInboxes.size >= 10_000) recentInboxes.clear()
+    recentInboxes.set(key, { until: Date.now() + RECENT_INBOX_MS, value })
+    return value
+  }
 
   /** An inbound message of a known conversation; a redelivery returns the stored one. */
   async function insertInbound({ conversation, message }: { conversation: Conversation; message: InboundMessage }) {
@@ -273,7 +285,7 @@ export function createPrismaStore(db: Database): Store {
         return toAgent((await prisma.agent.findFirst({ where: { id, organizationId } }))!)
       },
       delete: async (organizationId, id) => {
-        inboxByKey.clear()
+        recentInboxes.clear()
         return prisma.$transaction(async (tx) => {
           const { count } = await tx.agent.deleteMany({ where: { id, organizationId } })
           if (count) {
@@ -282,13 +294,13 @@ export function createPrismaStore(db: Database): Store {
             await tx.knowledgeSource.deleteMany({ where: { organizationId, agentId: id } })
           }
           return count > 0
-        }).finally(() => inboxByKey.clear())
+        }).finally(() => recentInboxes.clear())
       },
     },
 
     inboxes: {
       create: async (input) => {
-        inboxByKey.clear()
+        recentInboxes.clear()
         return toInbox(
           await prisma.inbox.create({
             data: { id: newId(), organizationId: input.organizationId, agentId: input.agentId, channel: input.channel, name: input.name, publicKey: input.publicKey, purpose: input.purpose ?? 'customers', credentials: input.credentials ?? null, settings: input.settings as Prisma.InputJsonValue },
@@ -299,22 +311,24 @@ export function createPrismaStore(db: Database): Store {
         const i = await prisma.inbox.findUnique({ where: { id } })
         return i ? toInbox(i) : null
       },
-      findByPublicKey: async (publicKey) => {
-        // Every web chat request starts here: kept briefly; this process's changes are seen at once.
-        const cached = inboxByKey.get(publicKey)
-        if (cached && cached.until > Date.now()) return cached.inbox
-        const i = await prisma.inbox.findUnique({ where: { publicKey } })
-        const inbox = i ? toInbox(i) : null
-        if (inboxByKey.size >= 10_000) inboxByKey.clear()
-        inboxByKey.set(publicKey, { until: Date.now() + INBOX_BY_KEY_MS, inbox })
-        return inbox
-      },
+      // Every web chat request and every webhook delivery starts here: kept briefly; this process's changes are seen at once.
+      recent: (id) =>
+        recentInbox(`id:${id}`, async (): Promise<Inbox | null> => {
+          const i = await prisma.inbox.findUnique({ where: { id } })
+          return i ? toInbox(i) : null
+        }),
+      findByPublicKey: (publicKey) =>
+        recentInbox(`key:${publicKey}`, async (): Promise<Inbox | null> => {
+          const i = await prisma.inbox.findUnique({ where: { publicKey } })
+          return i ? toInbox(i) : null
+        }),
       listByAgent: async (organizationId, agentId) => (await prisma.inbox.findMany({ where: { organizationId, agentId }, orderBy: { createdAt: 'asc' } })).map(toInbox),
       listByOrganization: async (organizationId) => (await prisma.inbox.findMany({ where: { organizationId }, orderBy: { createdAt: 'asc' } })).map(toInbox),
       listByChannel: async (channel) => (await prisma.inbox.findMany({ where: { channel }, orderBy: { createdAt: 'asc' } })).map(toInbox),
       credentials: async (id) => (await prisma.inbox.findUnique({ where: { id }, select: { credentials: true } }))?.credentials ?? null,
+      recentCredentials: (id) => recentInbox(`credentials:${id}`, async () => (await prisma.inbox.findUnique({ where: { id }, select: { credentials: true } }))?.credentials ?? null),
       update: async (organizationId, id, patch) => {
-        inboxByKey.clear()
+        recentInboxes.clear()
         const { count } = await prisma.inbox.updateMany({
           where: { id, organizationId },
           data: {
@@ -324,14 +338,14 @@ export function createPrismaStore(db: Database): Store {
             ...(patch.deskInboxId !== undefined ? { deskInboxId: patch.deskInboxId } : {}),
           },
         })
-        inboxByKey.clear()
+        recentInboxes.clear()
         if (!count) return null
         return toInbox((await prisma.inbox.findUnique({ where: { id } }))!)
       },
       delete: async (organizationId, id) => {
-        inboxByKey.clear()
+        recentInboxes.clear()
         const { count } = await prisma.inbox.deleteMany({ where: { id, organizationId } })
-        inboxByKey.clear()
+        recentInboxes.clear()
         return count > 0
       },
     },
@@ -370,37 +384,44 @@ export function createPrismaStore(db: Database): Store {
     messages: {
       insertInbound: (input) => insertInbound(input),
       receive: async ({ inbox, message }) => {
-        // The common case in one statement shared with the messages arriving at the same time: a new
-        // message of a thread that has its conversation. A thread's first message and a redelivery
-        // take the general path below.
+        // One statement shared with the messages arriving at the same time: the message, and the
+        // thread's conversation and contact when it is new; a redelivery reads the stored message.
         // A batch that fails (one message PostgreSQL refuses fails its statement) is stored nowhere:
-        // each of its messages is then tried alone, on that path, and is acknowledged only if stored.
+        // each of its messages is then tried alone, on the general path below, and is acknowledged
+        // only if stored there.
         const written = await inbound
-          .write({ id: newId(), inboxId: inbox.id, externalThreadId: message.externalThreadId, externalMessageId: message.externalMessageId, ...inboundFields(message) })
+          .write({
+            id: newId(),
+            inboxId: inbox.id,
+            externalThreadId: message.externalThreadId,
+            externalMessageId: message.externalMessageId,
+            externalUserId: message.externalUserId,
+            userName: message.userName ?? null,
+            ...inboundFields(message),
+            newIds: { conversation: newId(), contact: newId(), identity: newId() },
+          })
           .catch(() => null)
-        if (written && written !== 'no_conversation') return { ...written, created: true }
+        if (written) return written
         const thread = { inboxId_externalThreadId: { inboxId: inbox.id, externalThreadId: message.externalThreadId } }
-        // A redelivery, or a message the batch could not place: one statement finds it or stores it.
-        if (written !== 'no_conversation') {
-          const row = inboundRow({ id: '', organizationId: inbox.organizationId, inboxId: inbox.id }, message)
-          const [fast] = await prisma.$queryRawUnsafe<{ conversation: JsonRow | null; inserted: JsonRow | null; existing: JsonRow | null }[]>(
-            RECEIVE_KNOWN_SQL,
-            inbox.id,
-            message.externalThreadId,
-            row.id,
-            row.externalMessageId,
-            row.text,
-            JSON.stringify(row.attachments ?? []),
-            JSON.stringify(row.meta),
-            new Date(),
-          )
-          if (fast?.conversation) {
-            const conversation = conversationOf(fast.conversation)
-            if (fast.inserted) return { conversation, message: messageOf(fast.inserted), created: true }
-            if (fast.existing) return { conversation, message: messageOf(fast.existing), created: false }
-            // A redelivery racing its first delivery: the other insert committed after this statement began.
-            return { conversation, message: toMessage((await prisma.message.findUnique({ where: { inboxId_externalMessageId: { inboxId: inbox.id, externalMessageId: message.externalMessageId } } }))!), created: false }
-          }
+        // A message the batch could not place: one statement finds it or stores it.
+        const row = inboundRow({ id: '', organizationId: inbox.organizationId, inboxId: inbox.id }, message)
+        const [fast] = await prisma.$queryRawUnsafe<{ conversation: JsonRow | null; inserted: JsonRow | null; existing: JsonRow | null }[]>(
+          RECEIVE_KNOWN_SQL,
+          inbox.id,
+          message.externalThreadId,
+          row.id,
+          row.externalMessageId,
+          row.text,
+          JSON.stringify(row.attachments ?? []),
+          JSON.stringify(row.meta),
+          new Date(),
+        )
+        if (fast?.conversation) {
+          const conversation = conversationOf(fast.conversation)
+          if (fast.inserted) return { conversation, message: messageOf(fast.inserted), created: true }
+          if (fast.existing) return { conversation, message: messageOf(fast.existing), created: false }
+          // A redelivery racing its first delivery: the other insert committed after this statement began.
+          return { conversation, message: toMessage((await prisma.message.findUnique({ where: { inboxId_externalMessageId: { inboxId: inbox.id, externalMessageId: message.externalMessageId } } }))!), created: false }
         }
         // The thread's first message: its conversation, contact and the message in one transaction, so
         // a message that cannot be stored leaves no empty conversation behind.

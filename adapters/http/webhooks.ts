@@ -58,7 +58,7 @@ export function createWebhookRouter(deps: {
     const kind = String(req.params.kind)
     const inboxId = String(req.params.inboxId)
     const adapter = deps.channels.get(kind)
-    const found = adapter && /^[\w-]{1,64}$/.test(inboxId) ? await deps.store.inboxes.get(inboxId) : null
+    const found = adapter && /^[\w-]{1,64}$/.test(inboxId) ? await deps.store.inboxes.recent(inboxId) : null
     // An unknown inbox, another channel's inbox and a wrong secret look the same from outside.
     let inbox: Inbox | null = found && found.channel === kind ? found : null
     const raw = rawOf(req)

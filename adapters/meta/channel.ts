@@ -95,8 +95,9 @@ export function createMetaChannel(deps: {
   const now = deps.now ?? (() => new Date())
   const sent = createSentLog(deps.redis)
 
-  async function credentialsOf(inbox: Inbox) {
-    const envelope = await store.inboxes.credentials(inbox.id)
+  /** `recent`: as read at most a moment ago (a delivery's signature check), else afresh (sending). */
+  async function credentialsOf(inbox: Inbox, recent = false) {
+    const envelope = await (recent ? store.inboxes.recentCredentials(inbox.id) : store.inboxes.credentials(inbox.id))
     if (!envelope) throw new AppError('channel_unavailable', `This ${flavor.label} inbox has no access token`, 409)
     const parsed = metaCredentials.safeParse(JSON.parse(deps.secrets.open(envelope)))
     if (!parsed.success) throw new AppError('channel_unavailable', `The stored ${flavor.label} credentials are unreadable`, 500)
@@ -182,7 +183,7 @@ export function createMetaChannel(deps: {
     handshake: (req: RawRequest, inbox: Inbox) => hubChallenge(req, settingsOf(inbox)?.verifyToken),
 
     async verify(req, inbox) {
-      const credentials = await credentialsOf(inbox).catch(() => null)
+      const credentials = await credentialsOf(inbox, true).catch(() => null)
       return Boolean(credentials) && validMetaSignature(req.rawBody, req.headers['x-hub-signature-256'], credentials!.appSecret)
     },
 

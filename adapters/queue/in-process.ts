@@ -3,12 +3,21 @@ import type { JobContext, JobHandler, JobOptions, Logger, Queue } from '../../co
 
 type Job = { id: string; name: string; data: unknown; group: string; attempt: number; maxAttempts: number; backoffMs: number; readyAt: number }
 
+/** While the process is busy with ingress, how often the queue looks again for a job to start. */
+const YIELD_RECHECK_MS = 20
+
 /**
  * The embedded queue: the same semantics as the BullMQ adapter in one process. Retries with
  * exponential backoff, delayed jobs, and jobs sharing a group key run one at a time in the order
  * they were added (a job being retried keeps its group waiting, so order holds).
+ *
+ * `yieldTo` says when the process is busy with work that goes first (webhook deliveries on the
+ * embedded database, see adapters/db/priority-lane.ts): the queue then starts no job while one is
+ * running, so the jobs (turns, indexing) keep the process's one thread for a small share, and run
+ * at their concurrency again when the burst ends. A job never waits for a free process: with none
+ * running, one starts.
  */
-export function createInProcessQueue(deps: { logger: Logger }) {
+export function createInProcessQueue(deps: { logger: Logger; yieldTo?: () => boolean }) {
   const handlers = new Map<string, { handler: JobHandler; concurrency: number; running: number }>()
   const groups = new Map<string, Job[]>() // group key -> its jobs, head first
   const busy = new Set<string>()
@@ -42,6 +51,10 @@ export function createInProcessQueue(deps: { logger: Logger }) {
     const now = Date.now()
     let nextAt = Infinity
     for (const [key, jobs] of groups) {
+      if (active.size > 0 && deps.yieldTo?.()) {
+        nextAt = Math.min(nextAt, now + YIELD_RECHECK_MS)
+        break
+      }
       if (busy.has(key)) continue
       const job = jobs[0]!
       const h = handlers.get(job.name)

@@ -97,8 +97,9 @@ export function createSlackChannel(deps: {
   // Rate limits are handled in call() (the wait is Retry-After, with the injected sleep); the client retries only failed connections and 5xx.
   const clientWith = (token: string) => new WebClient(token, { slackApiUrl: deps.apiUrl, logger: slackLogger(deps.logger), rejectRateLimitedCalls: true, retryConfig: { retries: 2, factor: 2, minTimeout: 500, maxTimeout: 5_000 }, timeout: 15_000 })
 
-  async function open(inbox: Inbox) {
-    const envelope = await deps.store.inboxes.credentials(inbox.id)
+  /** `recent`: as read at most a moment ago (a delivery's signature check), else afresh (sending). */
+  async function open(inbox: Inbox, recent = false) {
+    const envelope = await (recent ? deps.store.inboxes.recentCredentials(inbox.id) : deps.store.inboxes.credentials(inbox.id))
     if (!envelope) throw new AppError('channel_unavailable', 'This Slack inbox has no bot token', 409)
     const parsed = slackCredentials.safeParse(JSON.parse(deps.secrets.open(envelope)))
     if (!parsed.success) throw new AppError('channel_unavailable', 'The stored Slack credentials are unreadable', 500)
@@ -172,7 +173,7 @@ export function createSlackChannel(deps: {
     async verify(req: RawRequest, inbox: Inbox): Promise<boolean> {
       const settings = settingsOf(inbox)
       if (!settings) return false
-      const signingSecret = settings.install === 'oauth' ? deps.appSigningSecret : (await open(inbox).catch(() => null))?.credentials.signingSecret
+      const signingSecret = settings.install === 'oauth' ? deps.appSigningSecret : (await open(inbox, true).catch(() => null))?.credentials.signingSecret
       if (!signingSecret || !validSignature({ req, signingSecret, nowMs: now() })) return false
       // A request signed for one workspace's app is not accepted for another's inbox.
       const target = installationOf(parseRawBody(req))

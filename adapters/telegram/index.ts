@@ -44,8 +44,8 @@ export const telegram = defineChannel({
     const poll = (inbox: Inbox) => {
       if (!deps.receives || pollers.has(inbox.id)) return
       const handle = async (update: unknown) => {
-        // Read afresh: settings may have changed since polling started (e.g. the operators' group).
-        const current = await deps.store.inboxes.get(inbox.id)
+        // Read afresh (at most a moment ago): settings may have changed since polling started (e.g. the operators' group).
+        const current = await deps.store.inboxes.recent(inbox.id)
         // Polled updates do not pass the HTTP edge: text PostgreSQL cannot store is cleaned here.
         if (current) await deps.ingress.receive(current, await channel.normalize(storableJson(update), current))
       }

@@ -6,6 +6,7 @@ import { updates } from '../support/fake-telegram.ts'
 import { startTelegramTestBed, type TelegramTestBed } from '../support/telegram.ts'
 import { waitFor } from '../support/test-app.ts'
 import { postgresAnswers, scratchDatabase } from '../support/postgres.ts'
+import { statementCounter } from '../support/statement-counter.ts'
 
 const BOT = { token: '7000000071:AAH-fake-token-for-ingress-tests-abc', id: 7000000071, username: 'ingress_bot', first_name: 'Ingress' }
 
@@ -27,6 +28,64 @@ function holdConnection(db: Database) {
 }
 const settle = () => new Promise((resolve) => setTimeout(resolve, 150))
 
+
+/**
+ * Threads' first messages arriving together are written by one statement: each new thread gets one
+ * conversation, each new sender one contact (a sender already known in the inbox keeps theirs), and
+ * redeliveries read the stored message. Run on the embedded database and on PostgreSQL.
+ */
+async function firstMessagesTogether(db: Database, counter?: ReturnType<typeof statementCounter>) {
+  const store = createPrismaStore(db)
+  const org = await store.organizations.create({ name: 'First messages' })
+  const other = await store.organizations.create({ name: 'Another organization' })
+  const agent = await store.agents.create(org.id, { name: 'A' } as never)
+  const inbox: Inbox = await store.inboxes.create({ organizationId: org.id, agentId: agent.id, channel: 'telegram', name: 'T', publicKey: null, settings: {} })
+  const message = (thread: string, user: string, id: string, userName?: string): InboundMessage => ({ inboxId: inbox.id, externalThreadId: thread, externalMessageId: id, externalUserId: user, userName, text: `text of ${id}`, attachments: [], receivedAt: new Date(), raw: {} })
+  // A sender known from an earlier thread.
+  const earlier = await store.messages.receive({ inbox, message: message('dm-known', 'known', 'k0', 'Known Person') })
+  expect(earlier.conversationCreated).toBe(true)
+  const contacts = async () => db.prisma.contact.count({ where: { organizationId: org.id } })
+  expect(await contacts()).toBe(1)
+
+  counter?.start()
+  const results = await Promise.all([
+    store.messages.receive({ inbox, message: message('dm-ann', 'ann', 'a1', 'Ann') }),
+    store.messages.receive({ inbox, message: message('dm-ann', 'ann', 'a2', 'Ann') }), // the same new thread, second message
+    store.messages.receive({ inbox, message: message('group-1', 'ann', 'g1', 'Ann') }), // the same new sender, in another new thread
+    store.messages.receive({ inbox, message: message('group-2', 'known', 'g2', 'Known Person') }), // a known sender, a new thread
+    store.messages.receive({ inbox, message: message('dm-known', 'known', 'k1') }), // a known thread
+    store.messages.receive({ inbox, message: message('dm-known', 'known', 'k0') }), // a redelivery
+  ])
+  // On the embedded database, counted at the wire: one statement for the six.
+  if (counter) expect(counter.stop().statements).toBe(1)
+  const [a1, a2, g1, g2, k1, k0] = results
+  expect(results.map((r) => r.created)).toEqual([true, true, true, true, true, false])
+  expect(results.map((r) => Boolean(r.conversationCreated))).toEqual([true, true, true, true, false, false])
+  expect(a1!.conversation.id).toBe(a2!.conversation.id)
+  expect(new Set([a1!.conversation.id, g1!.conversation.id, g2!.conversation.id, k1!.conversation.id]).size).toBe(4)
+  expect(k0!.message.id).toBe(earlier.message.id)
+  expect(k1!.conversation.id).toBe(earlier.conversation.id)
+  // Ann got one contact for both her threads; the known sender kept theirs.
+  expect(a1!.conversation.contactId).toBe(g1!.conversation.contactId)
+  expect(g2!.conversation.contactId).toBe(earlier.conversation.contactId)
+  expect(await contacts()).toBe(2)
+  expect((await db.prisma.contact.findUnique({ where: { id: a1!.conversation.contactId } }))?.name).toBe('Ann')
+  expect(await db.prisma.contactIdentity.count({ where: { inboxId: inbox.id } })).toBe(2)
+  // Everything belongs to the inbox's organization, and what the callers got is what is stored.
+  for (const r of results) {
+    expect(r.conversation.organizationId).toBe(org.id)
+    expect(r.conversation.agentId).toBe(agent.id)
+    expect(r.message).toEqual(await store.messages.get(org.id, r.message.id))
+    expect(await store.messages.get(other.id, r.message.id)).toBeNull()
+    const stored = (await store.conversations.get(org.id, r.conversation.id))!
+    expect({ ...r.conversation, lastMessageAt: null }).toEqual({ ...stored, lastMessageAt: null })
+    expect(Math.abs(r.conversation.createdAt.getTime() - Date.now())).toBeLessThan(60_000)
+  }
+  expect(await db.prisma.conversation.count({ where: { organizationId: other.id } })).toBe(0)
+  const history = await store.messages.history(org.id, a1!.conversation.id, { limit: 10 })
+  expect(history.map((m) => m.externalMessageId)).toEqual(['a1', 'a2'])
+}
+
 describe('webhook ingress on the embedded database (group commit, priority lane)', () => {
   let bed: TelegramTestBed
   const storedTexts = async (chatId: number) =>
@@ -37,6 +96,10 @@ describe('webhook ingress on the embedded database (group commit, priority lane)
   }, 180_000)
   afterAll(async () => {
     await bed?.close()
+  })
+
+  it('writes the first messages of new threads together: one conversation per thread, one contact per new sender, redeliveries read back', async () => {
+    await firstMessagesTogether(bed.t.app.db, statementCounter())
   })
 
   it('acknowledges a delivery only once its message is stored', async () => {
@@ -143,6 +206,10 @@ describe.skipIf(!available)('group commit of inbound messages on PostgreSQL (a p
   })
   afterAll(async () => {
     await scratch?.drop()
+  })
+
+  it('writes the first messages of new threads together: one conversation per thread, one contact per new sender, redeliveries read back', async () => {
+    await firstMessagesTogether(scratch.db)
   })
 
   it('stores concurrent messages of several conversations once each, in order per conversation, redeliveries included', async () => {

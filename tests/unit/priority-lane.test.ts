@@ -17,7 +17,8 @@ describe('the priority lane in front of the single embedded connection', () => {
     const order: string[] = []
     const record = (name: string) => async () => void order.push(name)
     const holder = held()
-    const first = lane.run(holder.op) // a turn's statement holds the connection
+    const first = lane.run(holder.op) // a turn's statement holds the connection...
+    await tick() // ...from the next turn of the event loop
     const normal = [lane.run(record('turn-1')), lane.run(record('turn-2')), lane.run(record('turn-3'))]
     const urgent = [lane.urgent(() => lane.run(record('ingress-1'))), lane.urgent(async () => lane.run(record('ingress-2')))]
     await tick()
@@ -26,6 +27,20 @@ describe('the priority lane in front of the single embedded connection', () => {
     holder.release()
     await Promise.all([first, ...normal, ...urgent])
     expect(order).toEqual(['ingress-1', 'ingress-2', 'turn-1', 'turn-2', 'turn-3'])
+  })
+
+  it('starts each normal operation on a turn of the event loop of its own, so that what arrived meanwhile is read between them', async () => {
+    const lane = createPriorityLane()
+    const order: string[] = []
+    const turns = [1, 2, 3].map((n) =>
+      lane.run(async () => {
+        order.push(`turn-${n}`)
+        // A request arriving while the first statement runs (PGlite answers within the caller's microtasks).
+        if (n === 1) setImmediate(() => order.push('request read'))
+      }),
+    )
+    await Promise.all(turns)
+    expect(order).toEqual(['turn-1', 'request read', 'turn-2', 'turn-3'])
   })
 
   it('hands the connection to one operation at a time, even when one fails', async () => {
@@ -50,6 +65,7 @@ describe('the priority lane in front of the single embedded connection', () => {
     const order: string[] = []
     const holder = held()
     const first = lane.run(holder.op)
+    await tick()
     const normal = lane.run(async () => void order.push('turn'))
     const ingress = lane.urgent(async () => {
       await tick()
@@ -113,8 +129,19 @@ describe('the in-process queue runs jobs in its own context', () => {
   })
 })
 
-const item = (n: number, thread = 't1'): InboundItem => ({ id: `m${n}`, inboxId: 'inbox', externalThreadId: thread, externalMessageId: `e${n}`, text: `text ${n}`, attachments: [], meta: {} })
-const row = (id: string) => ({ id, seq: 1, organizationId: 'org', inboxId: 'inbox', conversationId: 'c1', externalMessageId: `e-${id}`, text: '', attachments: [], meta: {}, status: 'pending', createdAtMs: 0, c_agentId: 'a', c_contactId: 'p', c_externalThreadId: 't1', c_state: 'bot', c_createdAtMs: 0, c_lastMessageAtMs: 0 })
+const item = (n: number, thread = 't1'): InboundItem => ({
+  id: `m${n}`,
+  inboxId: 'inbox',
+  externalThreadId: thread,
+  externalMessageId: `e${n}`,
+  externalUserId: 'u1',
+  userName: null,
+  text: `text ${n}`,
+  attachments: [],
+  meta: {},
+  newIds: { conversation: `c${n}`, contact: `p${n}`, identity: `i${n}` },
+})
+const row = (id: string, outcome: 'stored' | 'existing' = 'stored') => ({ input_id: id, outcome, id, seq: 1, organizationId: 'org', inboxId: 'inbox', conversationId: 'c1', externalMessageId: `e-${id}`, text: '', attachments: [], meta: {}, status: 'pending', createdAtMs: 0, c_agentId: 'a', c_contactId: 'p', c_externalThreadId: 't1', c_state: 'bot', c_createdAtMs: 0, c_lastMessageAtMs: 0, c_new: false })
 
 /** A runner whose statements complete (or fail) only when the test says so. */
 function controlledRunner() {
@@ -128,7 +155,7 @@ function controlledRunner() {
   return { runner, statements }
 }
 
-const idOf = (w: Awaited<ReturnType<ReturnType<typeof createInboundWriter>['write']>>) => (w && w !== 'no_conversation' ? w.message.id : w)
+const idOf = (w: Awaited<ReturnType<ReturnType<typeof createInboundWriter>['write']>>) => (w ? w.message.id : w)
 
 describe('group commit of inbound messages', () => {
   it('resolves no write before its statement has completed, and writes what arrived meanwhile in the next statement', async () => {
@@ -151,19 +178,22 @@ describe('group commit of inbound messages', () => {
     expect(statements).toHaveLength(2)
     expect(statements[1]!.params[0]).toEqual(['m3'])
     expect(settled).toHaveLength(2)
-    statements[1]!.finish([]) // not inserted (no conversation yet, or stored already): the caller's general path
+    statements[1]!.finish([]) // not placed (sent twice in one batch, or its inbox deleted): the caller's general path
     await third
     expect(settled).toEqual(['1:m1', '2:m2', '3:null'])
     expect(writer.batches()).toBe(2)
   })
 
-  it("tells a thread without a conversation ('no_conversation': the caller creates it) from a message stored already (null)", async () => {
+  it('tells a message it stored from one stored before (a redelivery) and from one it could not place (null)', async () => {
     const { runner, statements } = controlledRunner()
     const writer = createInboundWriter({ runner })
     const writes = [writer.write(item(1)), writer.write(item(2)), writer.write(item(3))]
     await tick()
-    statements[0]!.finish([row('m1'), { ...row('m2'), status: 'no_conversation' }])
-    expect((await Promise.all(writes)).map(idOf)).toEqual(['m1', 'no_conversation', null])
+    statements[0]!.finish([row('m1'), { ...row('m2', 'existing'), id: 'stored-earlier' }])
+    const [first, second, third] = await Promise.all(writes)
+    expect([first?.created, first?.message.id]).toEqual([true, 'm1'])
+    expect([second?.created, second?.message.id]).toEqual([false, 'stored-earlier'])
+    expect(third).toBeNull()
   })
 
   it('fails every write of a batch whose statement fails: none is reported stored', async () => {
