@@ -17,10 +17,9 @@ import { loadConfig } from '../../adapters/channels.ts'
 import { createLogger } from '../../adapters/log/logger.ts'
 import { listen } from '../../adapters/http/server.ts'
 import { buildApp } from '../../bots/app.ts'
+import { PENDING_SQL, setUpBenchOrganization, STORED_SQL, type BenchChannels, type StoredRow } from './ingress-setup.ts'
 
-export type TargetReady = { port: number; organizationId?: string; inboxes?: Record<'telegram' | 'slack' | 'messenger', string> }
-/** Per inbox: each stored inbound message's external id, its status, and how many replies were sent for it. */
-export type StoredRow = { externalMessageId: string; status: string; sent: number }
+export type TargetReady = { port: number; organizationId?: string; inboxes?: BenchChannels }
 export type TargetRequest = { id: number; type: 'stored'; inboxId?: string } | { id: number; type: 'pending' } | { id: number; type: 'close' }
 
 const send = (message: unknown) => process.send!(message)
@@ -59,39 +58,16 @@ if (mode === 'floor') {
   const app = await buildApp({ config, logger, role: 'all' })
   const server = await listen(app.http, 0, '127.0.0.1')
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  const call = async (method: string, url: string, input: { token?: string; body?: unknown } = {}) => {
-    const res = await fetch(`${base}${url}`, { method, headers: { 'content-type': 'application/json', ...(input.token ? { authorization: `Bearer ${input.token}` } : {}) }, body: input.body === undefined ? undefined : JSON.stringify(input.body) })
-    const json = (await res.json()) as Record<string, unknown>
-    if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${JSON.stringify(json)}`)
-    return json as Record<string, any> // eslint-disable-line @typescript-eslint/no-explicit-any -- the API's answers, read by field
-  }
 
-  // The organization, its owner, agent and a little knowledge; the model is the fake server, set through the admin API.
-  const email = `bench-ingress-${Date.now()}@example.com`
-  const password = 'correct horse battery staple'
-  const { organization } = await app.auth.createOrganizationWithOwner({ organizationName: 'Bench Co', email, name: 'Bench owner', password })
-  const { agent } = await app.agents.createFor(organization.id, { name: 'Bench assistant' })
-  await app.knowledge.addSource({ organizationId: organization.id, agentId: null, title: 'Connecting Telegram', kind: 'markdown', content: '# Connecting Telegram\n\nCreate a bot with @BotFather, copy its token, and paste it on the Channels page. Replies start at once.' })
-  const { token } = await call('POST', '/api/v1/auth/login', { body: { email, password } })
-  const key = await call('POST', '/api/v1/provider-keys', { token, body: { name: 'Bench fake', provider: 'custom', baseUrl: env.BENCH_LLM_URL, apiKey: 'bench-key' } })
-  await call('PATCH', `/api/v1/agents/${agent.id}`, { token, body: { providerKeyId: key.key.id, model: 'bench-model' } })
-  const connect = async (kind: string, body: unknown) => (await call('POST', `/api/v1/agents/${agent.id}/channels/${kind}`, { token, body })).inbox.inboxId as string
-  const inboxes = {
-    telegram: await connect('telegram', { token: env.BENCH_TELEGRAM_TOKEN }),
-    slack: await connect('slack', { botToken: env.BENCH_SLACK_TOKEN, signingSecret: env.BENCH_SLACK_SECRET }),
-    messenger: await connect('messenger', { pageId: env.BENCH_META_PAGE, pageAccessToken: env.BENCH_META_TOKEN, appSecret: env.BENCH_META_SECRET }),
-  }
+  const { organizationId, inboxes } = await setUpBenchOrganization(base, env)
+  const organization = { id: organizationId }
 
   process.on('message', async (m: TargetRequest) => {
     if (m.type === 'stored') {
-      const rows = await app.db.runner.query<StoredRow>(
-        `SELECT m."externalMessageId", m.status, (SELECT count(*)::int FROM "Message" r WHERE r."replyToId" = m.id AND r.status = 'sent') AS sent
-         FROM "Message" m WHERE m."organizationId" = $1 AND m."inboxId" = $2 AND m.direction = 'in'`,
-        [organization.id, m.type === 'stored' ? m.inboxId : ''],
-      )
+      const rows = await app.db.runner.query<StoredRow>(STORED_SQL, [organization.id, m.inboxId ?? ''])
       send({ id: m.id, rows })
     } else if (m.type === 'pending') {
-      const [row] = await app.db.runner.query<{ n: number }>(`SELECT count(*)::int AS n FROM "Message" WHERE "organizationId" = $1 AND direction = 'in' AND status = 'pending'`, [organization.id])
+      const [row] = await app.db.runner.query<{ n: number }>(PENDING_SQL, [organization.id])
       send({ id: m.id, pending: row!.n })
     } else {
       server.close()

@@ -26,7 +26,7 @@ const BENCHMARKS: Record<string, Benchmark> = {
     run: async (options) => (await import('./import-bombs.ts')).importBombs(options),
   },
   ingress: {
-    description: 'webhook ingress under wrk at 4 and 32 connections with the turns running: the floor (express + PGlite, one INSERT per update) then Telegram, Slack and Messenger; requests/s, ack p50/p99, accepted, stored, answered, lost, duplicated, ratio to the floor (--duration <s>, --chats <n>, --only floor,telegram,...)',
+    description: 'webhook ingress under wrk at 4 and 32 connections with the turns running: the floor (express + PGlite, one INSERT per update) then Telegram, Slack and Messenger; requests/s, ack p50/p99, accepted, stored, answered, lost, duplicated, ratio to the floor (--duration <s>, --chats <n>, --only floor,telegram,..., --scale for server + 2 workers on PostgreSQL and Redis)',
     run: async (options) => (await import('./ingress.ts')).ingress(options),
   },
   'conversation-list': {

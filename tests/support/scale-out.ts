@@ -113,7 +113,9 @@ async function startProcess(input: { name: string; role: 'server' | 'worker'; en
     child.stdout!.on('data', (d: Buffer) => (log += d.toString()))
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()))
     const deadline = Date.now() + input.timeoutMs
-    while (!log.includes(READY[input.role], mark)) {
+    // Ready: it says so in its log (LOG_LEVEL info), or, with a quieter log, its /healthz answers.
+    const answers = () => fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.ok, () => false)
+    while (!log.includes(READY[input.role], mark) && !(await answers())) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${input.name} exited while starting (${child.exitCode ?? child.signalCode}):\n${log.slice(mark)}`)
       if (Date.now() > deadline) throw new Error(`${input.name} did not start within ${input.timeoutMs} ms:\n${log.slice(mark)}`)
       await new Promise((r) => setTimeout(r, 50))
