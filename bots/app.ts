@@ -346,7 +346,7 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
       // How knowledge is searched: an operator sees at once that semantic search is off (KNOWLEDGE_VECTORS).
       return { knowledge: knowledge.searchMode() }
     },
-    routers: [api.router, paymentWebhooks, kommoWebhooks.router, createWebhookRouter({ store, channels, ingress, urgent: db.urgent }), ...channelSet.routers(), createAdminWebRouter()],
+    routers: [api.router, paymentWebhooks, kommoWebhooks.router, createWebhookRouter({ store, channels, ingress, delivery: db.delivery }), ...channelSet.routers(), createAdminWebRouter()],
   })
   await channelSet.start()
 

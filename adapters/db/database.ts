@@ -28,7 +28,9 @@ export type Database = {
    * enough: there it only runs `fn`.
    */
   urgent<T>(fn: () => Promise<T>): Promise<T>
-  /** Whether ingress is being handled on the embedded database now (the in-process queue then runs one job at a time); always false on PostgreSQL. */
+  /** Runs a webhook delivery: urgent, and while deliveries arrive the in-process queue runs one job at a time (`ingressBusy`). */
+  delivery<T>(fn: () => Promise<T>): Promise<T>
+  /** Whether webhook deliveries are being handled on the embedded database now; always false on PostgreSQL. */
   ingressBusy(): boolean
   close(): Promise<void>
 }
@@ -81,6 +83,7 @@ async function openPglite(dataDir: string, sharedBuffers: string, vectors: Vecto
     runner,
     migrate: () => migrate(runner, undefined, { vectors }),
     urgent: lane.urgent,
+    delivery: lane.delivery,
     ingressBusy: lane.ingressBusy,
     close: async () => {
       await prisma.$disconnect()
@@ -182,6 +185,7 @@ async function openPostgres(url: string, vectors: VectorMode): Promise<Database>
       return migrate(runner, undefined, { vectors })
     },
     urgent: (fn) => fn(),
+    delivery: (fn) => fn(),
     ingressBusy: () => false,
     close: async () => {
       await prisma.$disconnect()

@@ -21,13 +21,17 @@ import { AsyncLocalStorage } from 'node:async_hooks'
 export type PriorityLane = {
   /** Runs `fn`; every operation it (and what it awaits) sends through the lane goes first. */
   urgent<T>(fn: () => Promise<T>): Promise<T>
+  /** Runs a webhook delivery: urgent, and counted by `ingressBusy`. */
+  delivery<T>(fn: () => Promise<T>): Promise<T>
   /** Hands the connection to `op` when its turn comes (urgent when called inside `urgent`). */
   run<T>(op: () => Promise<T>): Promise<T>
   /** Operations waiting, by priority (tests, metrics). */
   waiting(): { urgent: number; normal: number }
   /**
-   * Whether ingress is being handled, or was less than `yieldMs` ago (the gap between one delivery
-   * and the next of a burst): the in-process queue then starts no second job (adapters/queue/in-process.ts).
+   * Whether a webhook delivery is being handled, or was less than `yieldMs` ago (the gap between
+   * one delivery and the next of a burst): the in-process queue then starts no second job
+   * (adapters/queue/in-process.ts). A web chat message is not counted: its customer waits for the
+   * turn it queues.
    */
   ingressBusy(): boolean
 }
@@ -45,7 +49,8 @@ export function createPriorityLane(options: { yieldMs?: number; now?: () => numb
   const normalQueue: Waiting[] = []
   let busy = false
   let ingress = 0 // urgent() calls under way
-  let ingressEndedAt = -Infinity
+  let deliveries = 0 // delivery() calls under way
+  let deliveryEndedAt = -Infinity
   let timer: NodeJS.Timeout | undefined
 
   let deferred = false // a normal operation is to start on the next turn of the event loop
@@ -96,17 +101,14 @@ export function createPriorityLane(options: { yieldMs?: number; now?: () => numb
     })
   }
 
-  return {
+  const lane: PriorityLane = {
     async urgent<T>(fn: () => Promise<T>): Promise<T> {
       ingress++
       try {
         return await context.run(true, fn)
       } finally {
         ingress--
-        if (ingress === 0) {
-          ingressEndedAt = now()
-          next()
-        }
+        if (ingress === 0) next()
       }
     },
     run<T>(op: () => Promise<T>): Promise<T> {
@@ -116,8 +118,18 @@ export function createPriorityLane(options: { yieldMs?: number; now?: () => numb
       })
     },
     waiting: () => ({ urgent: urgentQueue.length, normal: normalQueue.length }),
-    ingressBusy: () => ingress > 0 || now() - ingressEndedAt < yieldMs,
+    async delivery<T>(fn: () => Promise<T>): Promise<T> {
+      deliveries++
+      try {
+        return await lane.urgent(fn)
+      } finally {
+        deliveries--
+        if (deliveries === 0) deliveryEndedAt = now()
+      }
+    },
+    ingressBusy: () => deliveries > 0 || now() - deliveryEndedAt < yieldMs,
   }
+  return lane
 }
 
 /** The calls of a PGlite client that take its connection: each goes through the lane. */

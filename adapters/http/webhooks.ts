@@ -20,11 +20,11 @@ export function createWebhookRouter(deps: {
   store: Store
   channels: ReadonlyMap<ChannelKind, ChannelAdapter>
   ingress: Ingress
-  /** Runs a delivery's statements ahead of the turns' (the embedded database's single connection). */
-  urgent?: <T>(fn: () => Promise<T>) => Promise<T>
+  /** Runs a delivery, its statements ahead of the turns' (the embedded database's single connection, see adapters/db/priority-lane.ts). */
+  delivery?: <T>(fn: () => Promise<T>) => Promise<T>
 }): Router {
   const router = express.Router()
-  const urgent = deps.urgent ?? ((fn) => fn())
+  const delivery = deps.delivery ?? ((fn) => fn())
 
   const unauthorized = (res: Response) => res.status(401).json({ error: { code: 'unauthorized', message: 'Invalid webhook signature or secret' } })
   const methodNotAllowed = (res: Response, allow: string, message: string) => res.status(405).set('Allow', allow).json({ error: { code: 'method_not_allowed', message } })
@@ -52,7 +52,7 @@ export function createWebhookRouter(deps: {
     else res.json({ ok: true })
   }
 
-  router.all('/webhooks/:kind/:inboxId', (req: Request, res: Response) => urgent(() => inboxRoute(req, res)))
+  router.all('/webhooks/:kind/:inboxId', (req: Request, res: Response) => delivery(() => inboxRoute(req, res)))
   async function inboxRoute(req: Request, res: Response) {
     if (req.method !== 'POST' && req.method !== 'GET') return void methodNotAllowed(res, 'GET, POST', 'Webhooks are POST (GET for handshakes)')
     const kind = String(req.params.kind)
@@ -79,7 +79,7 @@ export function createWebhookRouter(deps: {
     await deliver(req, res, adapter, inbox, raw)
   }
 
-  router.all('/webhooks/:kind', (req: Request, res: Response) => urgent(() => appRoute(req, res)))
+  router.all('/webhooks/:kind', (req: Request, res: Response) => delivery(() => appRoute(req, res)))
   async function appRoute(req: Request, res: Response) {
     const adapter = deps.channels.get(String(req.params.kind))
     if (!adapter?.locate && !adapter?.locateAll) return void res.status(404).json({ error: { code: 'not_found', message: 'Webhooks are posted to /webhooks/{kind}/{inboxId}' } })

@@ -113,6 +113,52 @@ describe('the other work yields to ingress while it is under way', () => {
   })
 })
 
+describe('deliveries arriving hold the in-process queue to one job at a time', () => {
+  it('counts a webhook delivery, and the moment after it, as busy; a web chat message (urgent only) is not', async () => {
+    let clock = 1000
+    const lane = createPriorityLane({ yieldMs: 20, now: () => clock })
+    expect(lane.ingressBusy()).toBe(false)
+    await lane.urgent(async () => {
+      expect(lane.ingressBusy()).toBe(false)
+    })
+    expect(lane.ingressBusy()).toBe(false)
+    await lane.delivery(async () => {
+      expect(lane.ingressBusy()).toBe(true)
+    })
+    clock += 19
+    expect(lane.ingressBusy()).toBe(true) // the gap between two deliveries of a burst
+    clock += 1
+    expect(lane.ingressBusy()).toBe(false)
+  })
+
+  it('starts no second job while busy, and runs at its concurrency again once the deliveries stop', async () => {
+    const { createInProcessQueue } = await import('../../adapters/queue/in-process.ts')
+    let busy = true
+    const queue = createInProcessQueue({ logger: { debug() {}, info() {}, warn() {}, error() {}, child() { return this } } as never, yieldTo: () => busy })
+    let running = 0
+    let most = 0
+    const release: (() => void)[] = []
+    queue.process('turn', () => {
+      running++
+      most = Math.max(most, running)
+      return new Promise<void>((resolve) => release.push(() => { running--; resolve() }))
+    }, { concurrency: 4 })
+    for (let n = 0; n < 6; n++) await queue.add('turn', {}, { groupKey: `conversation-${n}` })
+    await new Promise((r) => setTimeout(r, 60))
+    expect(running).toBe(1) // a burst: one job, not four
+    busy = false
+    await new Promise((r) => setTimeout(r, 60))
+    expect(running).toBe(4) // the burst is over: the queue's own concurrency
+    while (release.length) {
+      release.shift()!()
+      await new Promise((r) => setTimeout(r, 30))
+    }
+    await queue.onIdle()
+    expect(most).toBe(4)
+    await queue.close()
+  })
+})
+
 describe('the in-process queue runs jobs in its own context', () => {
   it('a job added while ingress is handled is not ingress itself', async () => {
     const { createInProcessQueue } = await import('../../adapters/queue/in-process.ts')
