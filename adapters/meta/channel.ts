@@ -124,9 +124,12 @@ export function createMetaChannel(deps: {
       .catch(() => 0)
   }
 
-  /** One Graph call as the inbox's account; a refused token marks the inbox broken. */
-  async function call<T>(inbox: Inbox, operation: string, input: Parameters<GraphClient['call']>[0]): Promise<T> {
-    const { accessToken } = await credentialsOf(inbox)
+  /**
+   * One Graph call as the inbox's account; a refused token marks the inbox broken. `recent`: the
+   * token as read a moment ago (mark_seen, sent for every delivery of a burst, needs no fresh read).
+   */
+  async function call<T>(inbox: Inbox, operation: string, input: Parameters<GraphClient['call']>[0], recent = false): Promise<T> {
+    const { accessToken } = await credentialsOf(inbox, recent)
     try {
       return await flavor.graph.call<T>({ ...input, token: accessToken })
     } catch (error) {
@@ -221,7 +224,7 @@ export function createMetaChannel(deps: {
 
     async acknowledge({ inbox, event }) {
       if (event.type !== 'message') return
-      await call(inbox, 'mark_seen', { method: 'POST', path: `/${settingsFor(inbox).accountId}/messages`, body: { recipient: { id: event.message.externalThreadId }, sender_action: 'mark_seen' } })
+      await call(inbox, 'mark_seen', { method: 'POST', path: `/${settingsFor(inbox).accountId}/messages`, body: { recipient: { id: event.message.externalThreadId }, sender_action: 'mark_seen' } }, true)
     },
 
     async typing({ to, inbox }) {
