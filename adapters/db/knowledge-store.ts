@@ -126,17 +126,17 @@ function postingsSql(R: Ranking): string {
    budgeted AS (
      SELECT term, idf, avgdl, sum(df) OVER (ORDER BY df, term) - df < ${R.postingsBudget} AS scanned FROM weights
    ),
-   lists AS MATERIALIZED (
-     SELECT p.term, p."sourceId", p.ordinals, p.tfs, p.lengths
-     FROM budgeted w JOIN "KnowledgePostingList" p ON p."organizationId" = $1 AND p.term = w.term
-     WHERE w.scanned
-   )
-   SELECT w.term, w.idf, w.avgdl, w.scanned, (SELECT tsv::text FROM question) AS question, (SELECT by_collection FROM mode) AS by_collection,
-          (SELECT COALESCE(string_agg(id, ';'), '') FROM excluded) AS excluded,
-          string_agg(l."sourceId", ';') AS sources, string_agg(array_to_string(l.ordinals, ','), ';') AS ordinals,
-          string_agg(array_to_string(l.tfs, ','), ';') AS tfs, string_agg(array_to_string(l.lengths, ','), ';') AS lengths
-   FROM budgeted w LEFT JOIN lists l ON l.term = w.term AND ${inScope('l."sourceId"')}
-   GROUP BY w.term, w.idf, w.avgdl, w.scanned`
+   scope AS MATERIALIZED (SELECT (SELECT by_collection FROM mode) AS by_collection, (SELECT COALESCE(string_agg(id, ';'), '') FROM excluded) AS excluded)
+   SELECT w.term, w.idf, w.avgdl, w.scanned, (SELECT tsv::text FROM question) AS question, scope.by_collection, scope.excluded,
+          l.sources, l.ordinals, l.tfs, l.lengths
+   FROM budgeted w CROSS JOIN scope
+   -- Each scanned term's lists in one row, aggregated as they are read from the index.
+   LEFT JOIN LATERAL (
+     SELECT string_agg(p."sourceId", ';') AS sources, string_agg(array_to_string(p.ordinals, ','), ';') AS ordinals,
+            string_agg(array_to_string(p.tfs, ','), ';') AS tfs, string_agg(array_to_string(p.lengths, ','), ';') AS lengths
+     FROM "KnowledgePostingList" p
+     WHERE w.scanned AND p."organizationId" = $1 AND p.term = w.term AND ${inScope('p."sourceId"')}
+   ) l ON true`
   postingsSqlCache.set(R, sql)
   return sql
 }
