@@ -297,6 +297,14 @@ export type ChunkLocation = { page?: number; row?: number; heading?: string; url
 /** `embedding` null: stored without a vector (KNOWLEDGE_VECTORS=off). */
 export type ChunkInput = { ordinal: number; heading: string; text: string; language: FtsLanguage; embedding: number[] | null; location?: ChunkLocation }
 export type FtsLanguage = 'english' | 'russian' | 'simple'
+/** A source's new chunks and outcome, for Store['knowledge'].indexSources. */
+export type SourceIndex = {
+  sourceId: string
+  title: string
+  checksum: string
+  chunks: ChunkInput[]
+  outcome: { status: 'ready'; dropContent: boolean } | { status: 'failed'; error: string }
+}
 export type Passage = {
   chunkId: string
   sourceId: string
@@ -484,8 +492,21 @@ export interface Store {
     sourceContent(organizationId: string, id: string): Promise<string | null>
     findSourceByUri(organizationId: string, uri: string): Promise<KnowledgeSource | null>
     updateSource(organizationId: string, id: string, patch: Partial<Pick<KnowledgeSource, 'status' | 'progress' | 'error' | 'chunkCount' | 'title' | 'checksum' | 'collectionId'>> & { content?: string | null }): Promise<void>
-    /** Replaces every chunk of a source, its postings and the term statistics in one transaction: search never sees half of each. */
-    replaceChunks(input: { organizationId: string; sourceId: string; embedder: string; dimensions: number; chunks: ChunkInput[] }): Promise<void>
+    /**
+     * Marks for processing, in one statement, the source `sourceId` (unless it is ready: processed
+     * already) and, when it is small, up to `limit - 1` more of the organization's queued sources
+     * whose content is at most `maxBytes` (not URLs, which are fetched): the sources one ingest job
+     * processes together. Returns them with their content, `sourceId` first; none when it is ready or gone.
+     */
+    claimSources(input: { organizationId: string; sourceId: string; limit: number; maxBytes: number; progress: number }): Promise<{ source: KnowledgeSource; content: string | null }[]>
+    /**
+     * Replaces every chunk of each source, its postings and the term statistics, and writes each
+     * source's outcome (ready with its chunk count, or failed with no chunks), all in one
+     * transaction: search never sees half of a source. An outcome is written only while the
+     * source's checksum is the one given (content added meanwhile keeps it queued for its own job);
+     * returns the ids whose outcome was written. Sources deleted meanwhile are skipped.
+     */
+    indexSources(input: { organizationId: string; embedder: string; dimensions: number; sources: SourceIndex[] }): Promise<string[]>
     deleteSource(organizationId: string, id: string): Promise<boolean>
     /**
      * Hybrid search: BM25 over the chunks' lexemes fused with vector similarity, over the ready

@@ -73,16 +73,33 @@ export const toSource = (s: Omit<Models.KnowledgeSourceModel, 'content'>): Knowl
   updatedAt: s.updatedAt,
 })
 
-/** The ready sources the agent may use ($1 organization, $2 agent or null, $3 collection or null). */
-const ALLOWED_SOURCES = `allowed AS (
-     SELECT s.id, s.title, s."collectionId" FROM "KnowledgeSource" s
-     WHERE s."organizationId" = $1 AND s.status = 'ready'
+/**
+ * The sources a search may use ($1 organization, $2 agent or null, $3 collection or null): ready,
+ * the organization's own or the agent's, in the collection asked for or the agent's collections.
+ * Named in one of two ways, so that the work follows the few sources that differ and not the
+ * organization's whole knowledge: by the sources `allowed`, when a collection narrows the search;
+ * otherwise by those `excluded` (not ready, or given to another agent), found by partial indexes
+ * and usually none. `inScope(column)` tests a source id.
+ */
+const SCOPE = `mode AS MATERIALIZED (
+     SELECT $3::text IS NOT NULL OR ($2::text IS NOT NULL AND EXISTS (SELECT 1 FROM "AgentCollection" a WHERE a."organizationId" = $1 AND a."agentId" = $2)) AS by_collection
+   ),
+   allowed AS MATERIALIZED (
+     SELECT s.id FROM "KnowledgeSource" s
+     WHERE (SELECT by_collection FROM mode) AND s."organizationId" = $1 AND s.status = 'ready'
        AND ($2::text IS NULL OR s."agentId" IS NULL OR s."agentId" = $2)
        AND ($3::text IS NULL OR s."collectionId" = $3)
        AND ($2::text IS NULL
             OR NOT EXISTS (SELECT 1 FROM "AgentCollection" a WHERE a."organizationId" = $1 AND a."agentId" = $2)
             OR s."collectionId" IN (SELECT a."collectionId" FROM "AgentCollection" a WHERE a."organizationId" = $1 AND a."agentId" = $2))
+   ),
+   excluded AS MATERIALIZED (
+     SELECT s.id FROM "KnowledgeSource" s WHERE NOT (SELECT by_collection FROM mode) AND s."organizationId" = $1 AND s.status <> 'ready'
+     UNION
+     SELECT s.id FROM "KnowledgeSource" s
+     WHERE NOT (SELECT by_collection FROM mode) AND s."organizationId" = $1 AND $2::text IS NOT NULL AND s."agentId" IS NOT NULL AND (s."agentId" < $2 OR s."agentId" > $2)
    )`
+const inScope = (column: string) => `CASE WHEN (SELECT by_collection FROM mode) THEN ${column} IN (SELECT id FROM allowed) ELSE ${column} NOT IN (SELECT id FROM excluded) END`
 /**
  * Search, first statement: the question's lexemes known to the organization with their idf (at
  * most maxQueryTerms, rarest first), and the posting lists in the allowed sources of the rarest
@@ -94,7 +111,7 @@ const postingsSqlCache = new WeakMap<Ranking, string>()
 function postingsSql(R: Ranking): string {
   const cached = postingsSqlCache.get(R)
   if (cached) return cached
-  const sql = `WITH ${ALLOWED_SOURCES},
+  const sql = `WITH ${SCOPE},
    stats AS (
      SELECT chunks::float8 AS n, GREATEST(tokens::float8 / GREATEST(chunks, 1), 1) AS avgdl
      FROM "KnowledgeIndexStats" WHERE "organizationId" = $1
@@ -109,65 +126,76 @@ function postingsSql(R: Ranking): string {
    budgeted AS (
      SELECT term, idf, avgdl, sum(df) OVER (ORDER BY df, term) - df < ${R.postingsBudget} AS scanned FROM weights
    ),
-   lists AS MATERIALIZED (
-     SELECT p.term, p."sourceId", p.ordinals, p.tfs, p.lengths
-     FROM budgeted w JOIN "KnowledgePostingList" p ON p."organizationId" = $1 AND p.term = w.term
-     WHERE w.scanned
-   )
-   SELECT w.term, w.idf, w.avgdl, w.scanned, (SELECT tsv::text FROM question) AS question,
-          string_agg(l."sourceId", ';') AS sources, string_agg(array_to_string(l.ordinals, ','), ';') AS ordinals,
-          string_agg(array_to_string(l.tfs, ','), ';') AS tfs, string_agg(array_to_string(l.lengths, ','), ';') AS lengths
-   FROM budgeted w LEFT JOIN lists l ON l.term = w.term AND l."sourceId" IN (SELECT id FROM allowed)
-   GROUP BY w.term, w.idf, w.avgdl, w.scanned`
+   scope AS MATERIALIZED (SELECT (SELECT by_collection FROM mode) AS by_collection, (SELECT COALESCE(string_agg(id, ';'), '') FROM excluded) AS excluded)
+   SELECT w.term, w.idf, w.avgdl, w.scanned, (SELECT tsv::text FROM question) AS question, scope.by_collection, scope.excluded,
+          l.sources, l.ordinals, l.tfs, l.lengths
+   FROM budgeted w CROSS JOIN scope
+   -- Each scanned term's lists in one row, aggregated as they are read from the index.
+   LEFT JOIN LATERAL (
+     SELECT string_agg(p."sourceId", ';') AS sources, string_agg(array_to_string(p.ordinals, ','), ';') AS ordinals,
+            string_agg(array_to_string(p.tfs, ','), ';') AS tfs, string_agg(array_to_string(p.lengths, ','), ';') AS lengths
+     FROM "KnowledgePostingList" p
+     WHERE w.scanned AND p."organizationId" = $1 AND p.term = w.term AND ${inScope('p."sourceId"')}
+   ) l ON true`
   postingsSqlCache.set(R, sql)
   return sql
 }
-type PostingRow = Term & { avgdl: number; question: string } & { [K in keyof PostingLists]: string | null }
+type PostingRow = Term & { avgdl: number; question: string; by_collection: boolean; excluded: string } & { [K in keyof PostingLists]: string | null }
 
 /**
  * Search, second statement: the candidates' chunks, with their lexemes and their similarity to the
  * question. $1 organization, $2 [{sourceId, ordinal}], $3 question vector, $4 embedder.
  * Without dimensions (no vectors: KNOWLEDGE_VECTORS=off) the similarity is null and no vector is read.
  */
-const candidatesSql = (dims: number | null) => `SELECT c.id, c."sourceId", c.ordinal, c."length", c.tsv::text AS tsv,
-         ${dims === null ? 'NULL::float8' : `CASE WHEN c.dimensions = ${dims} AND c.embedder = $4 THEN 1 - (c.embedding::vector(${dims}) <=> $3::vector(${dims})) END`} AS sim
+const candidatesSql = (dims: number | null) => `SELECT c.id, c."sourceId", c.ordinal, c."length", c.tsv::text AS tsv, c.sim
   FROM json_to_recordset($2::json) AS x("sourceId" text, ordinal int)
-  JOIN "KnowledgeChunk" c ON c."organizationId" = $1 AND c."sourceId" = x."sourceId" AND c.ordinal = x.ordinal`
+  -- LIMIT 1: each candidate by the unique index, whatever the planner guesses of the list's size.
+  CROSS JOIN LATERAL (
+    SELECT c.id, c."sourceId", c.ordinal, c."length", c.tsv,
+           ${dims === null ? 'NULL::float8' : `CASE WHEN c.dimensions = ${dims} AND c.embedder = $4 THEN 1 - (c.embedding::vector(${dims}) <=> $3::vector(${dims})) END`} AS sim
+    FROM "KnowledgeChunk" c WHERE c."organizationId" = $1 AND c."sourceId" = x."sourceId" AND c.ordinal = x.ordinal LIMIT 1
+  ) c`
 
 /**
  * Search without vectors (KNOWLEDGE_VECTORS=off), last statement: the lexical ranking's best
- * passages. $1 organization, $2 agent or null, $3 collection or null, $4 lexical ranking
- * [{id, s, r, norm}], $5 limit.
+ * passages (its candidates came from the postings of the sources the search may use).
+ * $1 organization, $2 lexical ranking [{id, s, r, norm}], $3 limit.
  */
-const lexicalOnlySql = `WITH ${ALLOWED_SOURCES},
-   lexr AS (SELECT * FROM json_to_recordset($4::json) AS l(id text, s float8, r int, norm float8))
+const lexicalOnlySql = `WITH lexr AS (SELECT * FROM json_to_recordset($2::json) AS l(id text, s float8, r int, norm float8))
    SELECT c.id, c."sourceId", s.title, s."collectionId", c.heading, c.text, c.location, lexr.r AS lex_rank, lexr.s AS bm25,
           NULL::int AS vec_rank, NULL::float8 AS sim, lexr.norm AS score
    FROM lexr
    JOIN "KnowledgeChunk" c ON c."organizationId" = $1 AND c.id = lexr.id
-   JOIN allowed s ON s.id = c."sourceId"
+   JOIN "KnowledgeSource" s ON s.id = c."sourceId" AND s."organizationId" = $1
    ORDER BY lexr.r
-   LIMIT $5`
+   LIMIT $3`
 
 /**
- * Search, last statement: the nearest chunks by vector in the allowed sources, fused with the
- * lexical ranking (whose candidates bring their own similarity), as passages.
- * $1 organization, $2 agent or null, $3 collection or null, $4 question vector, $5 embedder,
- * $6 lexical ranking [{id, s, r, norm, sim}], $7 limit, $8 weight of the vector ranking.
+ * Search, last statement: the nearest chunks by vector in the sources the search may use, fused
+ * with the lexical ranking (whose candidates bring their own similarity), as passages. Its
+ * parameters (FuseParams, in this order): organization, question vector, embedder, lexical ranking
+ * [{id, s, r, norm, sim}], limit, weight of the vector ranking, then either (scope 'sql') agent or
+ * null and collection or null, or (scope 'list', when the first statement named the excluded
+ * sources already) the excluded source ids.
  */
-const fuseSqlCache = new WeakMap<Ranking, Map<number, string>>()
-export function fuseSql(dims: number, R: Ranking = RANKING): string {
-  let byDims = fuseSqlCache.get(R)
-  if (!byDims) fuseSqlCache.set(R, (byDims = new Map()))
-  const cached = byDims.get(dims)
+export type FuseScope = 'sql' | 'list'
+const fuseSqlCache = new WeakMap<Ranking, Map<string, string>>()
+export function fuseSql(dims: number, R: Ranking = RANKING, scope: FuseScope = 'sql'): string {
+  let byKey = fuseSqlCache.get(R)
+  if (!byKey) fuseSqlCache.set(R, (byKey = new Map()))
+  const key = `${dims}:${scope}`
+  const cached = byKey.get(key)
   if (cached) return cached
-  const sql = `WITH ${ALLOWED_SOURCES},
-   lexr AS (SELECT * FROM json_to_recordset($6::json) AS l(id text, s float8, r int, norm float8, sim float8)),
+  // SCOPE's $1..$3 are organization, agent, collection: here the agent and collection come last.
+  const scopeSql = SCOPE.replace(/\$2\b/g, '$7').replace(/\$3\b/g, '$8')
+  const filter = scope === 'sql' ? inScope('c."sourceId"') : `NOT (c."sourceId" = ANY($7::text[]))`
+  const sql = `WITH ${scope === 'sql' ? `${scopeSql},` : ''}
+   lexr AS (SELECT * FROM json_to_recordset($4::json) AS l(id text, s float8, r int, norm float8, sim float8)),
    vec AS (
-     SELECT c.id, 1 - (c.embedding::vector(${dims}) <=> $4::vector(${dims})) AS sim
+     SELECT c.id, 1 - (c.embedding::vector(${dims}) <=> $2::vector(${dims})) AS sim
      FROM "KnowledgeChunk" c
-     WHERE c."organizationId" = $1 AND c.dimensions = ${dims} AND c.embedder = $5 AND c."sourceId" IN (SELECT id FROM allowed)
-     ORDER BY c.embedding::vector(${dims}) <=> $4::vector(${dims})
+     WHERE c."organizationId" = $1 AND c.dimensions = ${dims} AND c.embedder = $3 AND ${filter}
+     ORDER BY c.embedding::vector(${dims}) <=> $2::vector(${dims})
      LIMIT ${R.vectorCandidates}
    ),
    vecr AS (SELECT id, sim, (row_number() OVER (ORDER BY sim DESC, id))::int AS r FROM vec),
@@ -175,20 +203,20 @@ export function fuseSql(dims: number, R: Ranking = RANKING): string {
    top AS (
      SELECT ids.id, lexr.r AS lex_rank, lexr.s AS bm25, vecr.r AS vec_rank, COALESCE(vecr.sim, lexr.sim) AS sim,
             (${R.fusion === 'rrf'
-              ? `COALESCE(1.0 / (${R.rrfK} + lexr.r), 0) + COALESCE($8::float8 / (${R.rrfK} + vecr.r), 0)`
-              : `COALESCE(lexr.norm, 0) + $8::float8 * COALESCE(vecr.sim, lexr.sim, 0)`})::float8 AS score
+              ? `COALESCE(1.0 / (${R.rrfK} + lexr.r), 0) + COALESCE($6::float8 / (${R.rrfK} + vecr.r), 0)`
+              : `COALESCE(lexr.norm, 0) + $6::float8 * COALESCE(vecr.sim, lexr.sim, 0)`})::float8 AS score
      FROM (SELECT id FROM lexr UNION SELECT id FROM vecr) ids
      LEFT JOIN lexr ON lexr.id = ids.id
      LEFT JOIN vecr ON vecr.id = ids.id
      ORDER BY score DESC, ids.id
-     LIMIT $7
+     LIMIT $5
    )
    SELECT c.id, c."sourceId", s.title, s."collectionId", c.heading, c.text, c.location, top.lex_rank, top.bm25, top.vec_rank, top.sim, top.score
    FROM top
    JOIN "KnowledgeChunk" c ON c."organizationId" = $1 AND c.id = top.id
-   JOIN allowed s ON s.id = c."sourceId"
+   JOIN "KnowledgeSource" s ON s.id = c."sourceId" AND s."organizationId" = $1
    ORDER BY top.score DESC, c.id`
-  byDims.set(dims, sql)
+  byKey.set(key, sql)
   return sql
 }
 
@@ -198,16 +226,28 @@ async function lexicalRanking(
   R: Ranking,
   scope: readonly unknown[],
   vector: { dims: number | null; literal: string | null; embedder: string },
-): Promise<{ id: string; s: number; r: number; norm: number; sim: number | null }[]> {
+): Promise<{ ranking: { id: string; s: number; r: number; norm: number; sim: number | null }[]; excluded: string[] | null }> {
   const rows = await runner.query<PostingRow>(postingsSql(R), [...scope])
-  if (!rows.length) return []
+  if (!rows.length) return { ranking: [], excluded: null }
+  // The sources the search may not use, when it is not narrowed to collections: the last statement takes them as they are.
+  const excluded = rows[0]!.by_collection ? null : rows[0]!.excluded ? rows[0]!.excluded.split(';') : []
+  return { ranking: await rankCandidates(runner, R, rows, scope[0] as string, vector), excluded }
+}
+
+async function rankCandidates(
+  runner: SqlRunner,
+  R: Ranking,
+  rows: PostingRow[],
+  organizationId: string,
+  vector: { dims: number | null; literal: string | null; embedder: string },
+): Promise<{ id: string; s: number; r: number; norm: number; sim: number | null }[]> {
   const avgdl = Number(rows[0]!.avgdl)
   const terms: Term[] = rows.map((r) => ({ term: r.term, idf: Number(r.idf), scanned: r.scanned }))
   const lists = rows.flatMap((r) => (r.sources && r.ordinals && r.tfs && r.lengths ? [{ idf: Number(r.idf), lists: { sources: r.sources, ordinals: r.ordinals, tfs: r.tfs, lengths: r.lengths } }] : []))
   const found = scoreCandidates(lists, avgdl, R)
   if (!found.length) return []
   const chunks = await runner.query<{ id: string; sourceId: string; ordinal: number; length: number; tsv: string | null; sim: number | null }>(candidatesSql(vector.dims), [
-    scope[0],
+    organizationId,
     JSON.stringify(found.map((c) => ({ sourceId: c.sourceId, ordinal: c.ordinal }))),
     // Without vectors the statement has no $3 and $4 (an unused parameter has no type: an error).
     ...(vector.dims === null ? [] : [vector.literal, vector.embedder]),
@@ -223,26 +263,33 @@ async function lexicalRanking(
 type Tx = Prisma.TransactionClient
 
 /**
- * Takes a source's chunks out of the lexical statistics and deletes their posting lists and the
- * chunks themselves (inside the caller's transaction).
+ * Takes the sources' chunks out of the lexical statistics and deletes their posting lists and the
+ * chunks themselves (inside the caller's transaction): three statements, however many sources.
  */
-async function unindexSource(tx: Tx, organizationId: string, sourceId: string): Promise<void> {
+async function unindexSources(tx: Tx, organizationId: string, sourceIds: string[]): Promise<void> {
+  if (!sourceIds.length) return
   await tx.$executeRawUnsafe(
     `UPDATE "KnowledgeIndexStats" s SET chunks = s.chunks - x.n, tokens = s.tokens - x.t
-     FROM (SELECT count(*)::int AS n, COALESCE(sum("length"), 0)::bigint AS t FROM "KnowledgeChunk" WHERE "organizationId" = $1 AND "sourceId" = $2) x
+     FROM (SELECT count(*)::int AS n, COALESCE(sum("length"), 0)::bigint AS t FROM "KnowledgeChunk" WHERE "organizationId" = $1 AND "sourceId" = ANY($2::text[])) x
      WHERE s."organizationId" = $1 AND x.n > 0`,
     organizationId,
-    sourceId,
+    sourceIds,
   )
+  // Term order, so concurrent imports and deletes take the term rows' locks in the same order.
   await tx.$executeRawUnsafe(
-    `WITH gone AS (DELETE FROM "KnowledgePostingList" WHERE "organizationId" = $1 AND "sourceId" = $2 RETURNING term, cardinality(ordinals) AS n)
-     UPDATE "KnowledgeTerm" t SET df = t.df - gone.n FROM gone
-     WHERE t."organizationId" = $1 AND t.term = gone.term`,
+    `WITH gone AS (DELETE FROM "KnowledgePostingList" WHERE "organizationId" = $1 AND "sourceId" = ANY($2::text[]) RETURNING term, cardinality(ordinals) AS n),
+          byterm AS (SELECT term, sum(n)::int AS n FROM gone GROUP BY term)
+     UPDATE "KnowledgeTerm" t SET df = t.df - byterm.n FROM byterm
+     WHERE t."organizationId" = $1 AND t.term = byterm.term`,
     organizationId,
-    sourceId,
+    sourceIds,
   )
-  await tx.knowledgeChunk.deleteMany({ where: { organizationId, sourceId } })
+  await tx.knowledgeChunk.deleteMany({ where: { organizationId, sourceId: { in: sourceIds } } })
 }
+
+/** A source's columns but its content, with the timestamps read as UTC (as Prisma writes them) on the raw runner. */
+const SOURCE_COLUMNS = `s.id, s."organizationId", s."agentId", s.title, s.kind, s.uri, s.checksum, s.status, s.progress, s.error, s."chunkCount", s."collectionId",
+  s."createdAt" AT TIME ZONE 'UTC' AS "createdAt", s."updatedAt" AT TIME ZONE 'UTC' AS "updatedAt"`
 
 /**
  * Knowledge sources, chunks, their lexical index and search, and collections. Search runs its
@@ -261,7 +308,12 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
     const stats = await prisma.knowledgeIndexStats.findUnique({ where: { organizationId }, select: { chunks: true } })
     const now = stats?.chunks ?? 0
     const last = analyzedAt.get(organizationId)
-    if (last !== undefined && now <= last * 2 + 50 && now >= last / 2 - 50) return
+    if (last !== undefined && now <= last * 2 + 50 && now >= last / 2 - 50) {
+      // The sources' own statistics, which are small, after every import: taken while most were
+      // still queued, they would make search read every source to find the few not ready.
+      await prisma.$executeRawUnsafe('ANALYZE "KnowledgeSource"')
+      return
+    }
     analyzedAt.set(organizationId, now)
     await prisma.$executeRawUnsafe('ANALYZE "KnowledgeChunk", "KnowledgeSource", "KnowledgePostingList", "KnowledgeTerm"')
   }
@@ -270,12 +322,12 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
     // The content (an uploaded file in base64 is megabytes) is written and read on the runner: as
     // a parameter of Prisma's, a 7 MB string took some 550 MB of memory to write, on the runner a few.
     createSource: async ({ content, ...input }) => {
-      const id = newId()
-      await runner.query(
-        `INSERT INTO "KnowledgeSource" (id, "organizationId", "agentId", "collectionId", title, kind, uri, checksum, status, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9)`,
-        [id, input.organizationId, input.agentId, input.collectionId ?? null, input.title, input.kind, input.uri, input.checksum, content],
+      const [row] = await runner.query<Omit<Models.KnowledgeSourceModel, 'content'>>(
+        `INSERT INTO "KnowledgeSource" AS s (id, "organizationId", "agentId", "collectionId", title, kind, uri, checksum, status, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9)
+         RETURNING ${SOURCE_COLUMNS}`,
+        [newId(), input.organizationId, input.agentId, input.collectionId ?? null, input.title, input.kind, input.uri, input.checksum, content],
       )
-      return toSource((await prisma.knowledgeSource.findFirst({ where: { id }, omit: sourceOmit }))!)
+      return toSource(row!)
     },
     listSources: async (organizationId, filter = {}) =>
       (
@@ -290,25 +342,67 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
       return s ? toSource(s) : null
     },
     sourceContent: async (organizationId, id) => (await runner.query<{ content: string | null }>(`SELECT content FROM "KnowledgeSource" WHERE id = $1 AND "organizationId" = $2`, [id, organizationId]))[0]?.content ?? null,
+    // On the runner: asked for every source added with a URI, at half the cost of Prisma's query.
     findSourceByUri: async (organizationId, uri) => {
-      const s = await prisma.knowledgeSource.findFirst({ where: { organizationId, uri }, omit: sourceOmit })
+      const [s] = await runner.query<Omit<Models.KnowledgeSourceModel, 'content'>>(`SELECT ${SOURCE_COLUMNS} FROM "KnowledgeSource" s WHERE s."organizationId" = $1 AND s.uri = $2 LIMIT 1`, [organizationId, uri])
       return s ? toSource(s) : null
     },
     updateSource: async (organizationId, id, { content, ...patch }) => {
       if (typeof content === 'string') await runner.query(`UPDATE "KnowledgeSource" SET content = $3 WHERE id = $1 AND "organizationId" = $2`, [id, organizationId, content])
       await prisma.knowledgeSource.updateMany({ where: { id, organizationId }, data: { ...patch, ...(content === null ? { content: null } : {}), updatedAt: new Date() } })
     },
-    replaceChunks: async ({ organizationId, sourceId, embedder, dimensions, chunks }) => {
-      const source = await prisma.knowledgeSource.findFirst({ where: { id: sourceId, organizationId }, select: { title: true } })
-      if (!source) return
-      await prisma.$transaction(
+    claimSources: async ({ organizationId, sourceId, limit, maxBytes, progress }) => {
+      // Most jobs of small sources find theirs ready (another job's claim took it): a plain read
+      // tells so at a third of the claim's cost.
+      const [state] = await runner.query<{ status: string }>(`SELECT status FROM "KnowledgeSource" WHERE id = $2 AND "organizationId" = $1`, [organizationId, sourceId])
+      if (!state || state.status === 'ready') return []
+      // The job's own source first; others only when it is small itself (a large file is processed
+      // alone, with its progress), oldest first. SKIP LOCKED: another worker's claim is left to it.
+      const rows = await runner.query<Omit<Models.KnowledgeSourceModel, 'content'> & { content: string | null }>(
+        `WITH own AS (
+           SELECT id, kind <> 'url' AND COALESCE(octet_length(content), 0) <= $4 AS small
+           FROM "KnowledgeSource" WHERE id = $2 AND "organizationId" = $1 AND status <> 'ready'
+         ),
+         picked AS (
+           SELECT k.id, k.id = $2 AS own, k."createdAt" FROM "KnowledgeSource" k
+           WHERE k."organizationId" = $1 AND EXISTS (SELECT 1 FROM own)
+             AND (k.id = $2 OR (k.status = 'queued' AND k.kind <> 'url' AND COALESCE(octet_length(k.content), 0) <= $4 AND (SELECT small FROM own)))
+           ORDER BY k.id = $2 DESC, k."createdAt", k.id
+           LIMIT $3
+           FOR UPDATE SKIP LOCKED
+         )
+         UPDATE "KnowledgeSource" s SET status = 'processing', progress = $5, error = NULL, "updatedAt" = now() AT TIME ZONE 'UTC'
+         FROM picked WHERE s.id = picked.id
+         RETURNING ${SOURCE_COLUMNS}, s.content, picked.own, picked."createdAt" AS created`,
+        [organizationId, sourceId, Math.max(1, limit), maxBytes, progress],
+      )
+      const own = rows.filter((r) => (r as unknown as { own: boolean }).own)
+      if (!own.length) return [] // ready already (a batch took it), deleted, or claimed by another worker
+      const order = (r: (typeof rows)[number]) => (r as unknown as { created: Date }).created.getTime()
+      const others = rows.filter((r) => !(r as unknown as { own: boolean }).own).sort((a, b) => order(a) - order(b) || (a.id < b.id ? -1 : 1))
+      return [...own, ...others].map(({ content, ...r }) => ({ source: toSource(r), content }))
+    },
+    indexSources: async ({ organizationId, embedder, dimensions, sources: input }) => {
+      if (!input.length) return []
+      const written = await prisma.$transaction(
         async (tx) => {
-          await unindexSource(tx, organizationId, sourceId)
+          // The sources still there, locked against a concurrent delete until the chunks are in.
+          const present = await tx.$queryRawUnsafe<{ id: string }[]>(
+            `SELECT id FROM "KnowledgeSource" WHERE "organizationId" = $1 AND id = ANY($2::text[]) ORDER BY id FOR UPDATE`,
+            organizationId,
+            input.map((s) => s.sourceId),
+          )
+          const kept = new Set(present.map((r) => r.id))
+          const sources = input.filter((s) => kept.has(s.sourceId))
+          if (!sources.length) return []
+          const sourceIds = sources.map((s) => s.sourceId)
+          await unindexSources(tx, organizationId, sourceIds)
+          const chunks = sources.flatMap((s) => s.chunks.map((c) => ({ ...c, sourceId: s.sourceId, title: s.title })))
           for (let i = 0; i < chunks.length; i += CHUNKS_PER_INSERT) {
             const batch = chunks.slice(i, i + CHUNKS_PER_INSERT)
             // Let HTTP requests and timers in between batches (PGlite runs each statement synchronously).
             if (i > 0) await new Promise((resolve) => setImmediate(resolve))
-            const params: unknown[] = [organizationId, sourceId, source.title, embedder, dimensions]
+            const params: unknown[] = [organizationId, embedder, dimensions]
             const p = (v: unknown) => {
               params.push(v)
               return `$${params.length}`
@@ -320,67 +414,92 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
               const heading = `${p(c.heading)}::text`
               const text = `${p(c.text)}::text`
               const location = c.location && Object.keys(c.location).length ? JSON.stringify(c.location) : null
-              return `(${p(newId())}::text, ${p(c.ordinal)}::int, ${heading}, ${text}, ${lang},
-                setweight(to_tsvector(${lang}::regconfig, $3::text || ' ' || ${heading}), 'A') || setweight(to_tsvector(${lang}::regconfig, ${text}), 'B'),
+              return `(${p(newId())}::text, ${p(c.sourceId)}::text, ${p(c.ordinal)}::int, ${heading}, ${text}, ${lang},
+                setweight(to_tsvector(${lang}::regconfig, ${p(c.title)}::text || ' ' || ${heading}), 'A') || setweight(to_tsvector(${lang}::regconfig, ${text}), 'B'),
                 ${withVectors ? `${p(c.embedding ? vectorLiteral(c.embedding) : null)}::vector, ` : ''}${p(location)}::jsonb)`
             })
             const embedding = withVectors ? 'embedding, ' : ''
             // The chunks, each with its token count.
             await tx.$executeRawUnsafe(
-              `WITH v (id, ordinal, heading, text, language, tsv, ${embedding}location) AS (VALUES ${rows.join(',\n')})
+              `WITH v (id, "sourceId", ordinal, heading, text, language, tsv, ${embedding}location) AS (VALUES ${rows.join(',\n')})
                INSERT INTO "KnowledgeChunk" (id, "organizationId", "sourceId", ordinal, heading, text, language, tsv, ${embedding}embedder, dimensions, location, "length")
-               SELECT v.id, $1, $2, v.ordinal, v.heading, v.text, v.language, v.tsv, ${withVectors ? 'v.embedding, ' : ''}$4, $5, v.location,
+               SELECT v.id, $1, v."sourceId", v.ordinal, v.heading, v.text, v.language, v.tsv, ${withVectors ? 'v.embedding, ' : ''}$2, $3, v.location,
                       (SELECT COALESCE(sum(COALESCE(array_length(u.positions, 1), 1)), 0) FROM unnest(v.tsv) u)
                FROM v`,
               ...params,
             )
           }
-          // The posting lists (lexeme -> chunks in ordinal order) and the document frequencies, built
-          // in the database from the chunks just written: gathered in JavaScript and sent back as
-          // JSON, 8,000 chunks' lists took some 500 MB of memory. Term order, so concurrent imports
-          // take the term rows' locks in the same order.
-          if (chunks.length) {
+          // The posting lists (lexeme -> a source's chunks in ordinal order) and the document
+          // frequencies, built in the database from the chunks just written: gathered in JavaScript
+          // and sent back as JSON, 8,000 chunks' lists took some 500 MB of memory. Term order, so
+          // concurrent imports take the term rows' locks in the same order.
+          const withChunks = sources.filter((s) => s.chunks.length).map((s) => s.sourceId)
+          if (withChunks.length) {
             await new Promise((resolve) => setImmediate(resolve))
             await tx.$executeRawUnsafe(
               `WITH t AS (
-                 SELECT u.lexeme AS term, c.ordinal, COALESCE(array_length(u.positions, 1), 1)::int2 AS tf, c."length"
+                 SELECT c."sourceId", u.lexeme AS term, c.ordinal, COALESCE(array_length(u.positions, 1), 1)::int2 AS tf, c."length"
                  FROM "KnowledgeChunk" c, unnest(c.tsv) u
-                 WHERE c."organizationId" = $1 AND c."sourceId" = $2
+                 WHERE c."organizationId" = $1 AND c."sourceId" = ANY($2::text[])
                ),
                b AS (
-                 SELECT term, array_agg(ordinal ORDER BY ordinal) AS ordinals, array_agg(tf ORDER BY ordinal) AS tfs, array_agg("length" ORDER BY ordinal) AS lengths
-                 FROM t GROUP BY term
+                 SELECT "sourceId", term, array_agg(ordinal ORDER BY ordinal) AS ordinals, array_agg(tf ORDER BY ordinal) AS tfs, array_agg("length" ORDER BY ordinal) AS lengths
+                 FROM t GROUP BY "sourceId", term
                ),
-               ins AS (INSERT INTO "KnowledgePostingList" ("organizationId", term, "sourceId", ordinals, tfs, lengths) SELECT $1, term, $2, ordinals, tfs, lengths FROM b)
+               ins AS (INSERT INTO "KnowledgePostingList" ("organizationId", term, "sourceId", ordinals, tfs, lengths) SELECT $1, term, "sourceId", ordinals, tfs, lengths FROM b)
                INSERT INTO "KnowledgeTerm" ("organizationId", term, df)
-               SELECT $1, term, cardinality(ordinals) FROM b ORDER BY term
+               SELECT $1, term, sum(cardinality(ordinals))::int FROM b GROUP BY term ORDER BY term
                ON CONFLICT ("organizationId", term) DO UPDATE SET df = "KnowledgeTerm".df + EXCLUDED.df`,
               organizationId,
-              sourceId,
+              withChunks,
             )
             await tx.$executeRawUnsafe(
               `INSERT INTO "KnowledgeIndexStats" ("organizationId", chunks, tokens)
-               SELECT $1, count(*), COALESCE(sum("length"), 0) FROM "KnowledgeChunk" WHERE "organizationId" = $1 AND "sourceId" = $2
+               SELECT $1, count(*), COALESCE(sum("length"), 0) FROM "KnowledgeChunk" WHERE "organizationId" = $1 AND "sourceId" = ANY($2::text[])
                ON CONFLICT ("organizationId") DO UPDATE SET chunks = "KnowledgeIndexStats".chunks + EXCLUDED.chunks, tokens = "KnowledgeIndexStats".tokens + EXCLUDED.tokens`,
               organizationId,
-              sourceId,
+              withChunks,
             )
           }
+          // Each source's outcome, where its content is still the one indexed. An uploaded file is
+          // not needed once indexed (re-embedding reads the chunks): its bytes go.
+          const outcomes = sources.map((s) => ({
+            id: s.sourceId,
+            checksum: s.checksum,
+            title: s.title,
+            status: s.outcome.status,
+            chunks: s.outcome.status === 'ready' ? s.chunks.length : 0,
+            error: s.outcome.status === 'failed' ? s.outcome.error : null,
+            drop: s.outcome.status === 'ready' && s.outcome.dropContent,
+          }))
+          const done = await tx.$queryRawUnsafe<{ id: string }[]>(
+            `UPDATE "KnowledgeSource" s
+             SET status = x.status, progress = CASE WHEN x.status = 'ready' THEN 100 ELSE s.progress END, error = x.error, "chunkCount" = x.chunks,
+                 title = CASE WHEN x.status = 'ready' THEN x.title ELSE s.title END, content = CASE WHEN x.drop THEN NULL ELSE s.content END,
+                 "updatedAt" = now() AT TIME ZONE 'UTC'
+             FROM json_to_recordset($2::json) AS x(id text, checksum text, title text, status text, chunks int, error text, drop boolean)
+             WHERE s."organizationId" = $1 AND s.id = x.id AND s.checksum = x.checksum
+             RETURNING s.id`,
+            organizationId,
+            JSON.stringify(outcomes),
+          )
+          return done.map((r) => r.id)
         },
         { timeout: 120_000, maxWait: 60_000 },
       )
       await analyzeIfGrown(organizationId)
+      return written
     },
     deleteSource: async (organizationId, id) =>
       prisma.$transaction(async (tx) => {
-        await unindexSource(tx, organizationId, id)
+        await unindexSources(tx, organizationId, [id])
         const { count } = await tx.knowledgeSource.deleteMany({ where: { id, organizationId } })
         return count > 0
       }),
     search: async (input) => {
       const dims = input.embedding ? Math.trunc(input.dimensions) : null
       const vector = { dims, literal: input.embedding ? vectorLiteral(input.embedding) : null, embedder: input.embedder }
-      const lexical = await lexicalRanking(runner, ranking, [input.organizationId, input.agentId, input.collectionId ?? null, input.language, input.query], vector)
+      const { ranking: lexical, excluded } = await lexicalRanking(runner, ranking, [input.organizationId, input.agentId, input.collectionId ?? null, input.language, input.query], vector)
       type Row = {
         id: string
         sourceId: string
@@ -395,21 +514,15 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
         sim: number | null
         score: number
       }
+      const fuse = [input.organizationId, vector.literal, input.embedder, JSON.stringify(lexical), input.limit, input.vectorWeight]
       const rows =
         dims === null
           ? lexical.length
-            ? await runner.query<Row>(lexicalOnlySql, [input.organizationId, input.agentId, input.collectionId ?? null, JSON.stringify(lexical.map(({ id, s, r, norm }) => ({ id, s, r, norm }))), input.limit])
+            ? await runner.query<Row>(lexicalOnlySql, [input.organizationId, JSON.stringify(lexical.map(({ id, s, r, norm }) => ({ id, s, r, norm }))), input.limit])
             : []
-          : await runner.query<Row>(fuseSql(dims, ranking), [
-              input.organizationId,
-              input.agentId,
-              input.collectionId ?? null,
-              vector.literal,
-              input.embedder,
-              JSON.stringify(lexical),
-              input.limit,
-              input.vectorWeight,
-            ])
+          : excluded
+            ? await runner.query<Row>(fuseSql(dims, ranking, 'list'), [...fuse, excluded])
+            : await runner.query<Row>(fuseSql(dims, ranking, 'sql'), [...fuse, input.agentId, input.collectionId ?? null])
       return rows.map(
         (r): Passage => ({
           chunkId: r.id,

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { AppError, notFound } from '../errors.ts'
 import { newId } from '../ids.ts'
-import type { ChunkLocation, DocumentParser, Embedder, KnowledgeSource, Logger, Passage, Queue, Store } from '../ports.ts'
+import type { ChunkLocation, DocumentParser, Embedder, KnowledgeSource, Logger, Passage, Queue, SourceIndex, Store } from '../ports.ts'
 import { chunkMarkdown, chunkSections, DEFAULT_CHUNKING, type ChunkOptions } from './chunker.ts'
 import { detectLanguage, keywordCoverage } from './text.ts'
 import type { LiveEvents } from '../conversation/live-events.ts'
@@ -23,6 +23,11 @@ export type SearchResult = {
 
 export const RELEVANCE_THRESHOLD = 0.5
 const EMBED_BATCH = 32
+/**
+ * Sources one ingest job processes together: its own and other queued sources of the organization
+ * of at most `sourceBytes` each (an uploaded file counts in base64). A URL is always fetched alone.
+ */
+export const INGEST_BATCH = { sources: 200, sourceBytes: 64 * 1024 }
 /** The default size limit of one uploaded file or fetched page (KNOWLEDGE_MAX_FILE_BYTES). */
 export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 /**
@@ -50,7 +55,7 @@ export function ingestStage(source: Pick<KnowledgeSource, 'status' | 'progress'>
  * would hold the event loop until it ends: no HTTP request, no turn, no timer. Each batch lets
  * them in first.
  */
-const yieldToEventLoop = () => new Promise<void>((resolve) => setTimeout(resolve, 0))
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve))
 
 /** How a file or a URL waits in KnowledgeSource.content until it is processed. */
 type FileContent = { filename: string; mimeType?: string }
@@ -82,6 +87,8 @@ export type KnowledgeServiceDeps = {
   maxSections?: number
   /** Indexing progress, for the admin web's live view. */
   events?: LiveEvents
+  /** How many small sources one ingest job takes together; INGEST_BATCH when not given. */
+  ingestBatch?: { sources: number; sourceBytes: number }
 }
 
 export function createKnowledgeService(deps: KnowledgeServiceDeps) {
@@ -89,6 +96,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
   const maxBytes = deps.maxSourceBytes ?? DEFAULT_MAX_FILE_BYTES
   const chunking = deps.chunking ?? DEFAULT_CHUNKING
   const maxSections = deps.maxSections ?? DEFAULT_MAX_SECTIONS
+  const batch = deps.ingestBatch ?? INGEST_BATCH
 
   /** Writes a source's status or progress and tells whoever watches the organization live. */
   async function updateSource(organizationId: string, id: string, patch: Parameters<Store['knowledge']['updateSource']>[2]): Promise<void> {
@@ -177,7 +185,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
   type Prepared = { ordinal: number; heading: string; text: string; language: ReturnType<typeof chunkMarkdown>[number]['language']; location?: ChunkLocation }
 
   /** Turns a source's content into chunks: Markdown and text directly, files and URLs through the parser. */
-  async function prepare(source: KnowledgeSource, content: string): Promise<{ title: string; chunks: Prepared[] }> {
+  async function prepare(source: KnowledgeSource, content: string, report: boolean): Promise<{ title: string; chunks: Prepared[] }> {
     if (source.kind !== 'file' && source.kind !== 'url') {
       const chunks = chunkMarkdown(source.kind === 'markdown' ? content : content.replace(/^#/gm, '\\#'), chunking)
       if (chunks.length > maxSections) throw tooManySections(source.title, `${chunks.length.toLocaleString('en-US')} passages`)
@@ -188,7 +196,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     let lastReported: number = PROGRESS.parsing
     const onProgress = async (fraction: number) => {
       const progress = PROGRESS.parsing + Math.round((PROGRESS.chunking - PROGRESS.parsing) * Math.max(0, Math.min(1, fraction)))
-      if (progress > lastReported) {
+      if (report && progress > lastReported) {
         lastReported = progress
         await updateSource(organizationId, id, { progress })
       }
@@ -202,7 +210,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     }
     // Every section makes at least one passage: too many sections is refused before chunking them.
     if (parsed.sections.length > maxSections) throw tooManySections(source.title, `more than ${maxSections.toLocaleString('en-US')} sections (headings, pages or rows)`)
-    await updateSource(organizationId, id, { progress: PROGRESS.chunking })
+    if (report) await updateSource(organizationId, id, { progress: PROGRESS.chunking })
     const sections = parsed.sections.map((s) => ({ heading: s.heading || locationLabel(s.location), text: s.text }))
     const chunks = chunkSections(sections, chunking).map(({ section, ...c }) => {
       const location = parsed.sections[section]!.location
@@ -212,49 +220,125 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     return { title: parsed.title.trim().slice(0, 300) || source.title, chunks }
   }
 
-  /** Chunks, embeds and stores one source; reports progress on the source row. */
+  /**
+   * The ingest job of one source. It takes with it, in one claim, other queued sources of the same
+   * organization that are small (INGEST_BATCH): their chunks are embedded in shared batches and
+   * written, with every source's outcome, in one transaction, so a thousand one-paragraph sources
+   * cost a few dozen statements instead of twenty each. Their own jobs then find them ready and
+   * stop. A large source is processed alone, with its progress reported as it goes.
+   */
   async function processSource(job: IngestJob): Promise<void> {
-    const { organizationId, sourceId } = job
-    const source = await store.knowledge.getSource(organizationId, sourceId)
-    if (!source) return // deleted meanwhile
-    const content = await store.knowledge.sourceContent(organizationId, sourceId)
-    if (content === null) return
-    try {
-      await updateSource(organizationId, sourceId, { status: 'processing', progress: PROGRESS.parsing, error: null })
-      const { title, chunks } = await prepare(source, content)
-      if (chunks.length === 0) throw new AppError('empty_source', `"${source.title}" has no text to index`, 422)
-      if (title !== source.title) await updateSource(organizationId, sourceId, { title })
-      await updateSource(organizationId, sourceId, { progress: PROGRESS.embedding })
-      if (deps.checkChunkCap) {
-        const current = (await store.knowledge.countChunks(organizationId)) - source.chunkCount
-        await deps.checkChunkCap({ organizationId, adding: chunks.length, current })
+    const { organizationId } = job
+    const claimed = await store.knowledge.claimSources({ organizationId, sourceId: job.sourceId, limit: batch.sources, maxBytes: batch.sourceBytes, progress: PROGRESS.parsing })
+    if (!claimed.length) return // ready already (processed with another source's job), or deleted
+    const alone = claimed.length === 1
+    for (const { source } of claimed) await deps.events?.publish(organizationId, { type: 'source.progress', sourceId: source.id, status: 'processing', progress: PROGRESS.parsing })
+
+    type Outcome = { source: KnowledgeSource; title: string; chunks: Prepared[] } | { source: KnowledgeSource; error: unknown }
+    const outcomes: Outcome[] = []
+    let yielded = performance.now()
+    for (const { source, content } of claimed) {
+      try {
+        if (content === null) throw new AppError('empty_source', `"${source.title}" has no content to index`, 422)
+        const { title, chunks } = await prepare(source, content, alone)
+        if (chunks.length === 0) throw new AppError('empty_source', `"${source.title}" has no text to index`, 422)
+        outcomes.push({ source, title, chunks })
+      } catch (error) {
+        outcomes.push({ source, error })
       }
-      const embeddings: number[][] = []
-      let reported: number = PROGRESS.embedding
-      for (let i = 0; embedder && i < chunks.length; i += EMBED_BATCH) {
+      if (performance.now() - yielded > 10) {
         await yieldToEventLoop()
-        const batch = chunks.slice(i, i + EMBED_BATCH)
-        embeddings.push(...(await embedder.embed(batch.map((c) => embeddingText(title, c.heading, c.text)))))
-        const progress = PROGRESS.embedding + Math.round(((PROGRESS.stored - PROGRESS.embedding) * Math.min(chunks.length, i + EMBED_BATCH)) / chunks.length)
+        yielded = performance.now()
+      }
+    }
+    const own = claimed[0]!.source
+    if (alone) await updateSource(organizationId, own.id, { progress: PROGRESS.embedding })
+    await checkCaps(organizationId, outcomes, claimed)
+
+    let thrown: unknown = null
+    const indexed = outcomes.filter((o): o is Extract<Outcome, { chunks: Prepared[] }> => 'chunks' in o)
+    const embeddings = new Map<KnowledgeSource, (number[] | null)[]>()
+    try {
+      const texts = indexed.flatMap((o) => o.chunks.map((c) => embeddingText(o.title, c.heading, c.text)))
+      const vectors: number[][] = []
+      let reported: number = PROGRESS.embedding
+      for (let i = 0; embedder && i < texts.length; i += EMBED_BATCH) {
+        await yieldToEventLoop()
+        vectors.push(...(await embedder.embed(texts.slice(i, i + EMBED_BATCH))))
+        if (!alone) continue
+        const progress = PROGRESS.embedding + Math.round(((PROGRESS.stored - PROGRESS.embedding) * Math.min(texts.length, i + EMBED_BATCH)) / texts.length)
         // Written when the figure changes: at most 70 updates, however many batches.
-        if (progress > reported) await updateSource(organizationId, sourceId, { progress })
+        if (progress > reported) await updateSource(organizationId, own.id, { progress })
         reported = progress
       }
-      await store.knowledge.replaceChunks({
-        organizationId,
-        sourceId,
-        embedder: embedder?.name ?? NO_VECTORS,
-        dimensions: embedder?.dimensions ?? 0,
-        chunks: chunks.map((c, i) => ({ ...c, embedding: embeddings[i] ?? null })),
-      })
-      // An uploaded file is not needed once indexed (re-embedding reads the chunks): its bytes go.
-      await updateSource(organizationId, sourceId, { status: 'ready', progress: 100, chunkCount: chunks.length, ...(source.kind === 'file' ? { content: null } : {}) })
+      let at = 0
+      for (const o of indexed) embeddings.set(o.source, o.chunks.map(() => vectors[at++] ?? null))
     } catch (error) {
-      const message = error instanceof AppError ? error.message : `Processing "${source.title}" failed: ${(error as Error).message}`
+      // The embedder failed: every source of the claim fails with it, and the job is tried again.
+      thrown = error
+    }
+
+    const failure = (source: KnowledgeSource, error: unknown) =>
+      error instanceof AppError ? error.message : `Processing "${source.title}" failed: ${(error as Error).message}`
+    const written = await store.knowledge.indexSources({
+      organizationId,
+      embedder: embedder?.name ?? NO_VECTORS,
+      dimensions: embedder?.dimensions ?? 0,
       // A failed source keeps no chunks: nothing partial (nor a stale earlier version) stays searchable.
-      await store.knowledge.replaceChunks({ organizationId, sourceId, embedder: embedder?.name ?? NO_VECTORS, dimensions: embedder?.dimensions ?? 0, chunks: [] })
-      await updateSource(organizationId, sourceId, { status: 'failed', error: message, chunkCount: 0 })
-      if (!(error instanceof AppError)) throw error
+      sources: outcomes.map((o): SourceIndex => {
+        if ('error' in o || thrown) {
+          const error = 'error' in o ? o.error : thrown
+          return { sourceId: o.source.id, title: o.source.title, checksum: o.source.checksum, chunks: [], outcome: { status: 'failed', error: failure(o.source, error) } }
+        }
+        const vectors = embeddings.get(o.source)
+        return {
+          sourceId: o.source.id,
+          title: o.title,
+          checksum: o.source.checksum,
+          chunks: o.chunks.map((c, i) => ({ ...c, embedding: vectors?.[i] ?? null })),
+          outcome: { status: 'ready', dropContent: o.source.kind === 'file' },
+        }
+      }),
+    })
+    const done = new Set(written)
+    for (const o of outcomes) {
+      if (!done.has(o.source.id)) continue
+      const failed = 'error' in o || thrown
+      await deps.events?.publish(organizationId, { type: 'source.progress', sourceId: o.source.id, status: failed ? 'failed' : 'ready', progress: failed ? null : 100 })
+    }
+    // An unexpected error of this job's own source (or of the embedder) is thrown, so the job is
+    // tried again; another source's is not: its own job, still to come, finds it failed and tries it again.
+    const ownError = thrown ?? ('error' in outcomes[0]! ? outcomes[0].error : null)
+    if (ownError && !(ownError instanceof AppError)) throw ownError
+  }
+
+  /**
+   * The plan's chunk cap, checked once for the whole claim; when the claim does not fit, source by
+   * source in order, so those that fit are indexed and the rest fail with the cap's reason.
+   */
+  async function checkCaps(organizationId: string, outcomes: ({ source: KnowledgeSource; chunks: Prepared[] } | { source: KnowledgeSource; error: unknown })[], claimed: { source: KnowledgeSource }[]): Promise<void> {
+    if (!deps.checkChunkCap) return
+    const replaced = claimed.reduce((n, c) => n + c.source.chunkCount, 0)
+    const current = (await store.knowledge.countChunks(organizationId)) - replaced
+    const adding = (o: (typeof outcomes)[number]) => ('chunks' in o ? o.chunks.length : 0)
+    try {
+      await deps.checkChunkCap({ organizationId, adding: outcomes.reduce((n, o) => n + adding(o), 0), current })
+      return
+    } catch (error) {
+      if (outcomes.length === 1) {
+        outcomes[0] = { source: outcomes[0]!.source, error }
+        return
+      }
+    }
+    let accepted = 0
+    for (const [i, o] of outcomes.entries()) {
+      if (!('chunks' in o)) continue
+      try {
+        await deps.checkChunkCap({ organizationId, adding: o.chunks.length, current: current + accepted })
+        accepted += o.chunks.length
+      } catch (error) {
+        outcomes[i] = { source: o.source, error }
+      }
     }
   }
 
