@@ -8,8 +8,8 @@ import { AsyncLocalStorage } from 'node:async_hooks'
  * service delivered before acknowledging it) waits at most for the one operation that holds the
  * connection, never for the queue behind it.
  *
- * Each other operation starts on a turn of the event loop of its own, so that the requests that
- * arrived while the one before ran are read first. While ingress work is under way (inside
+ * Other operations run one after another for at most `chainMs` (2 ms), then the next starts on a
+ * new turn of the event loop, so that the requests that arrived meanwhile are read first. While ingress work is under way (inside
  * `urgent`, from the request's arrival to its answer), the other operations also yield: one waits up to `yieldMs` for the connection (a turn then runs at a
  * few statements per `yieldMs`), leaving the process's one CPU thread to the deliveries during a
  * burst. The turns catch up when it ends; nothing waits longer than `yieldMs` for its place.
@@ -40,9 +40,12 @@ type Waiting = { op: () => Promise<unknown>; resolve: (value: unknown) => void; 
 
 /** How long another operation yields its place while ingress work is under way, at most. */
 export const DEFAULT_YIELD_MS = 20
+/** How long operations may follow one another before the event loop reads its sockets again. */
+export const DEFAULT_CHAIN_MS = 2
 
-export function createPriorityLane(options: { yieldMs?: number; now?: () => number } = {}): PriorityLane {
+export function createPriorityLane(options: { yieldMs?: number; chainMs?: number; now?: () => number } = {}): PriorityLane {
   const yieldMs = options.yieldMs ?? DEFAULT_YIELD_MS
+  const chainMs = options.chainMs ?? DEFAULT_CHAIN_MS
   const now = options.now ?? performance.now.bind(performance)
   const context = new AsyncLocalStorage<true>()
   const urgentQueue: Waiting[] = []
@@ -54,6 +57,7 @@ export function createPriorityLane(options: { yieldMs?: number; now?: () => numb
   let timer: NodeJS.Timeout | undefined
 
   let deferred = false // a normal operation is to start on the next turn of the event loop
+  let turnStartedAt = -Infinity // when operations last started on a fresh turn of the loop
 
   function next(onNewTurn = false) {
     if (busy) return
@@ -71,15 +75,17 @@ export function createPriorityLane(options: { yieldMs?: number; now?: () => numb
         }
         return
       }
-      if (!onNewTurn) {
+      if (!onNewTurn && now() - turnStartedAt >= chainMs) {
         // PGlite answers within the microtasks of the caller: left alone, a turn's statements would
         // follow one another without the event loop ever reading a socket, and a delivery arriving
-        // meanwhile would not even be seen. So another operation starts on the next turn of the
-        // loop, after the I/O that came meanwhile has been read (and its urgent statement queued).
+        // meanwhile would not even be seen. So once operations have run for `chainMs` since the
+        // loop last read its sockets, the next starts on the next turn of the loop, after the I/O
+        // that came meanwhile has been read (and its urgent statement queued).
         if (!deferred) {
           deferred = true
           setImmediate(() => {
             deferred = false
+            turnStartedAt = now()
             next(true)
           })
         }

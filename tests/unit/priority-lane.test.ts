@@ -29,18 +29,22 @@ describe('the priority lane in front of the single embedded connection', () => {
     expect(order).toEqual(['ingress-1', 'ingress-2', 'turn-1', 'turn-2', 'turn-3'])
   })
 
-  it('starts each normal operation on a turn of the event loop of its own, so that what arrived meanwhile is read between them', async () => {
-    const lane = createPriorityLane()
+  it('lets normal operations follow one another for 2 ms at most, then reads what arrived meanwhile before the next', async () => {
+    let clock = 0
+    const lane = createPriorityLane({ now: () => clock })
     const order: string[] = []
-    const turns = [1, 2, 3].map((n) =>
+    const turns = [1, 2, 3, 4].map((n) =>
       lane.run(async () => {
         order.push(`turn-${n}`)
         // A request arriving while the first statement runs (PGlite answers within the caller's microtasks).
         if (n === 1) setImmediate(() => order.push('request read'))
+        // The second statement is a long one.
+        if (n === 2) clock += 5
       }),
     )
     await Promise.all(turns)
-    expect(order).toEqual(['turn-1', 'request read', 'turn-2', 'turn-3'])
+    // turn-2 follows turn-1 at once (no time had passed); after turn-2's 5 ms the loop reads the request first.
+    expect(order).toEqual(['turn-1', 'turn-2', 'request read', 'turn-3', 'turn-4'])
   })
 
   it('hands the connection to one operation at a time, even when one fails', async () => {
