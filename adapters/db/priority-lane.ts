@@ -9,10 +9,11 @@ import { AsyncLocalStorage } from 'node:async_hooks'
  * connection, never for the queue behind it.
  *
  * Other operations run one after another for at most `chainMs` (2 ms), then the next starts on a
- * new turn of the event loop, so that the requests that arrived meanwhile are read first. While ingress work is under way (inside
- * `urgent`, from the request's arrival to its answer), the other operations also yield: one waits up to `yieldMs` for the connection (a turn then runs at a
- * few statements per `yieldMs`), leaving the process's one CPU thread to the deliveries during a
- * burst. The turns catch up when it ends; nothing waits longer than `yieldMs` for its place.
+ * new turn of the event loop, so that the requests that arrived meanwhile are read first. While
+ * ingress work is under way (inside `urgent`, from the request's arrival to its answer), the other
+ * operations also yield: one waits up to `yieldMs` for the connection (a turn then runs at a few
+ * statements per `yieldMs`), leaving the process's one CPU thread to the deliveries during a burst.
+ * The turns catch up when it ends; nothing waits longer than `yieldMs` for its place.
  *
  * A transaction is one operation: it keeps the connection from BEGIN to COMMIT (its own
  * statements go to the transaction's handle, not through the lane), so nothing is interleaved in
