@@ -1,5 +1,6 @@
 import type { ChannelKind, ContactErasure, ConversationDirectory, ConversationFilter, ConversationListRow, ConversationState, MessageAuthor } from '../../core/ports.ts'
 import type { Database } from './database.ts'
+import { toLead } from './crm-store.ts'
 import { Prisma } from './generated/client.ts'
 
 type Row = {
@@ -137,16 +138,7 @@ export function createPrismaConversationDirectory(db: Database): ConversationDir
         }),
         conversations,
         leads: leads.map((l) => ({
-          id: l.id,
-          organizationId: l.organizationId,
-          contactId: l.contactId,
-          conversationId: l.conversationId,
-          title: l.title,
-          value: l.value,
-          stage: l.stage,
-          owner: l.owner,
-          createdAt: l.createdAt,
-          updatedAt: l.updatedAt,
+          ...toLead(l),
           notes: notes.filter((n) => n.leadId === l.id).map((n) => ({ id: n.id, text: n.text, createdAt: n.createdAt })),
           tasks: tasks.filter((t) => t.leadId === l.id).map((t) => ({ id: t.id, text: t.text, dueAt: t.dueAt, done: t.done, createdAt: t.createdAt })),
         })),

@@ -8,7 +8,8 @@ const leadNotFound = () => new AppError('not_found', 'Lead not found', 404)
 /** listLeads returns the most recently updated leads first, at most this many. */
 export const MAX_LEADS_LISTED = 500
 
-const toLead = (l: Models.LeadModel): Lead => ({
+/** A lead row as core's Lead. */
+export const toLead = (l: Models.LeadModel): Lead => ({
   id: l.id,
   organizationId: l.organizationId,
   contactId: l.contactId,
