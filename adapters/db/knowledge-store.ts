@@ -108,6 +108,27 @@ const inScope = (column: string) => `CASE WHEN (SELECT by_collection FROM mode) 
  * $1 organization, $2 agent or null, $3 collection or null, $4 regconfig, $5 question.
  */
 const postingsSqlCache = new WeakMap<Ranking, string>()
+/** The lists' columns, and their names in PostingLists. */
+const listColumns = [
+  ['p."batchId"', 'sources'],
+  ['p.ordinals', 'ordinals'],
+  ['p.tfs', 'tfs'],
+  ['p.lengths', 'lengths'],
+] as const
+/** A batch's row whose sources the search may all use (usually every one: nothing is excluded). */
+const wholeBatch = `(NOT scope.by_collection AND NOT (p.sources && scope.ex))`
+/**
+ * One posting row as PostingLists text: a source's own row as one list, its chunks comma-separated;
+ * a batch's row as one list per entry (';'), those of the sources the search may use.
+ */
+const batchList = (column: string) => {
+  const entries = column === 'p."batchId"' ? 'p.sources' : column
+  const inScopeEntries = column === 'p."batchId"'
+    ? `SELECT string_agg(u.s, ';' ORDER BY u.k) FROM unnest(p.sources) WITH ORDINALITY u(s, k) WHERE ${inScope('u.s')}`
+    : `SELECT string_agg(u.v::text, ';' ORDER BY u.k) FROM unnest(p.sources, ${column}) WITH ORDINALITY u(s, v, k) WHERE ${inScope('u.s')}`
+  return `CASE WHEN p.sources IS NULL THEN ${column === 'p."batchId"' ? column : `array_to_string(${column}, ',')`}
+     WHEN ${wholeBatch} THEN array_to_string(${entries}, ';') ELSE (${inScopeEntries}) END`
+}
 function postingsSql(R: Ranking): string {
   const cached = postingsSqlCache.get(R)
   if (cached) return cached
@@ -126,16 +147,18 @@ function postingsSql(R: Ranking): string {
    budgeted AS (
      SELECT term, idf, avgdl, sum(df) OVER (ORDER BY df, term) - df < ${R.postingsBudget} AS scanned FROM weights
    ),
-   scope AS MATERIALIZED (SELECT (SELECT by_collection FROM mode) AS by_collection, (SELECT COALESCE(string_agg(id, ';'), '') FROM excluded) AS excluded)
+   scope AS MATERIALIZED (
+     SELECT (SELECT by_collection FROM mode) AS by_collection, (SELECT COALESCE(string_agg(id, ';'), '') FROM excluded) AS excluded, (SELECT COALESCE(array_agg(id), '{}') FROM excluded) AS ex
+   )
    SELECT w.term, w.idf, w.avgdl, w.scanned, (SELECT tsv::text FROM question) AS question, scope.by_collection, scope.excluded,
           l.sources, l.ordinals, l.tfs, l.lengths
    FROM budgeted w CROSS JOIN scope
    -- Each scanned term's lists in one row, aggregated as they are read from the index.
    LEFT JOIN LATERAL (
-     SELECT string_agg(p."sourceId", ';') AS sources, string_agg(array_to_string(p.ordinals, ','), ';') AS ordinals,
-            string_agg(array_to_string(p.tfs, ','), ';') AS tfs, string_agg(array_to_string(p.lengths, ','), ';') AS lengths
+     SELECT ${listColumns.map(([column, name]) => `string_agg(${batchList(column)}, ';') AS ${name}`).join(', ')}
      FROM "KnowledgePostingList" p
-     WHERE w.scanned AND p."organizationId" = $1 AND p.term = w.term AND ${inScope('p."sourceId"')}
+     WHERE w.scanned AND p."organizationId" = $1 AND p.term = w.term
+       AND CASE WHEN p.sources IS NULL THEN ${inScope('p."batchId"')} ELSE ${wholeBatch} OR EXISTS (SELECT 1 FROM unnest(p.sources) u(s) WHERE ${inScope('u.s')}) END
    ) l ON true`
   postingsSqlCache.set(R, sql)
   return sql
@@ -265,6 +288,8 @@ type Tx = Prisma.TransactionClient
 /**
  * Takes the sources' chunks out of the lexical statistics and deletes their posting lists and the
  * chunks themselves (inside the caller's transaction): three statements, however many sources.
+ * A source's own lists are deleted; its entries in the lists of the batch it was indexed with are
+ * taken out of them (a list left empty is deleted).
  */
 async function unindexSources(tx: Tx, organizationId: string, sourceIds: string[]): Promise<void> {
   if (!sourceIds.length) return
@@ -277,8 +302,30 @@ async function unindexSources(tx: Tx, organizationId: string, sourceIds: string[
   )
   // Term order, so concurrent imports and deletes take the term rows' locks in the same order.
   await tx.$executeRawUnsafe(
-    `WITH gone AS (DELETE FROM "KnowledgePostingList" WHERE "organizationId" = $1 AND "sourceId" = ANY($2::text[]) RETURNING term, cardinality(ordinals) AS n),
-          byterm AS (SELECT term, sum(n)::int AS n FROM gone GROUP BY term)
+    `WITH own AS (DELETE FROM "KnowledgePostingList" WHERE "organizationId" = $1 AND "batchId" = ANY($2::text[]) AND sources IS NULL RETURNING term, cardinality(ordinals) AS n),
+          batched AS (
+            UPDATE "KnowledgeSource" s SET "postingBatch" = NULL FROM "KnowledgeSource" x
+            WHERE s."organizationId" = $1 AND s.id = ANY($2::text[]) AND s."postingBatch" IS NOT NULL AND x.id = s.id RETURNING x."postingBatch" AS batch
+          ),
+          kept AS (
+            SELECT p."batchId", p.term, k.sources, k.ordinals, k.tfs, k.lengths, k.n
+            FROM "KnowledgePostingList" p
+            CROSS JOIN LATERAL (
+              SELECT array_agg(u.s ORDER BY u.k) FILTER (WHERE u.s <> ALL($2::text[])) AS sources, array_agg(u.o ORDER BY u.k) FILTER (WHERE u.s <> ALL($2::text[])) AS ordinals,
+                     array_agg(u.t ORDER BY u.k) FILTER (WHERE u.s <> ALL($2::text[])) AS tfs, array_agg(u.l ORDER BY u.k) FILTER (WHERE u.s <> ALL($2::text[])) AS lengths,
+                     count(*) FILTER (WHERE u.s = ANY($2::text[]))::int AS n
+              FROM unnest(p.sources, p.ordinals, p.tfs, p.lengths) WITH ORDINALITY u(s, o, t, l, k)
+            ) k
+            -- The rows of the sources' own lexemes, by the primary key, rather than every row of the batch.
+            WHERE p."organizationId" = $1 AND p."batchId" IN (SELECT batch FROM batched) AND p.sources && $2::text[]
+              AND p.term IN (SELECT u.lexeme FROM "KnowledgeChunk" c, unnest(c.tsv) u WHERE c."organizationId" = $1 AND c."sourceId" = ANY($2::text[]))
+          ),
+          emptied AS (DELETE FROM "KnowledgePostingList" p USING kept WHERE kept.sources IS NULL AND p."organizationId" = $1 AND p.term = kept.term AND p."batchId" = kept."batchId"),
+          rewritten AS (
+            UPDATE "KnowledgePostingList" p SET sources = kept.sources, ordinals = kept.ordinals, tfs = kept.tfs, lengths = kept.lengths
+            FROM kept WHERE kept.sources IS NOT NULL AND p."organizationId" = $1 AND p.term = kept.term AND p."batchId" = kept."batchId"
+          ),
+          byterm AS (SELECT term, sum(n)::int AS n FROM (SELECT term, n FROM own UNION ALL SELECT term, n FROM kept) x GROUP BY term)
      UPDATE "KnowledgeTerm" t SET df = t.df - byterm.n FROM byterm
      WHERE t."organizationId" = $1 AND t.term = byterm.term`,
     organizationId,
@@ -386,17 +433,18 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
       if (!input.length) return []
       const written = await prisma.$transaction(
         async (tx) => {
-          // The sources still there, locked against a concurrent delete until the chunks are in.
-          const present = await tx.$queryRawUnsafe<{ id: string }[]>(
-            `SELECT id FROM "KnowledgeSource" WHERE "organizationId" = $1 AND id = ANY($2::text[]) ORDER BY id FOR UPDATE`,
+          // The sources still there, locked against a concurrent delete until the chunks are in, and
+          // whether they hold chunks of an earlier version (a new source has none to take out).
+          const present = await tx.$queryRawUnsafe<{ id: string; indexed: boolean }[]>(
+            `SELECT s.id, EXISTS (SELECT 1 FROM "KnowledgeChunk" c WHERE c."organizationId" = $1 AND c."sourceId" = s.id) AS indexed
+             FROM "KnowledgeSource" s WHERE s."organizationId" = $1 AND s.id = ANY($2::text[]) ORDER BY s.id FOR UPDATE`,
             organizationId,
             input.map((s) => s.sourceId),
           )
           const kept = new Set(present.map((r) => r.id))
           const sources = input.filter((s) => kept.has(s.sourceId))
           if (!sources.length) return []
-          const sourceIds = sources.map((s) => s.sourceId)
-          await unindexSources(tx, organizationId, sourceIds)
+          await unindexSources(tx, organizationId, present.filter((r) => r.indexed).map((r) => r.id))
           const chunks = sources.flatMap((s) => s.chunks.map((c) => ({ ...c, sourceId: s.sourceId, title: s.title })))
           for (let i = 0; i < chunks.length; i += CHUNKS_PER_INSERT) {
             const batch = chunks.slice(i, i + CHUNKS_PER_INSERT)
@@ -429,13 +477,16 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
               ...params,
             )
           }
-          // The posting lists (lexeme -> a source's chunks in ordinal order) and the document
-          // frequencies, built in the database from the chunks just written: gathered in JavaScript
-          // and sent back as JSON, 8,000 chunks' lists took some 500 MB of memory. Term order, so
-          // concurrent imports take the term rows' locks in the same order.
+          // The posting lists (lexeme -> chunks) and the document frequencies, built in the database
+          // from the chunks just written: gathered in JavaScript and sent back as JSON, 8,000 chunks'
+          // lists took some 500 MB of memory. One source's lists are its own (batchId is the source);
+          // the sources of a batch share one list per lexeme, each entry naming its source: a
+          // one-paragraph source's lexemes are mostly another's too. Term order, so concurrent
+          // imports take the term rows' locks in the same order.
           const withChunks = sources.filter((s) => s.chunks.length).map((s) => s.sourceId)
           if (withChunks.length) {
             await new Promise((resolve) => setImmediate(resolve))
+            const shared = withChunks.length > 1
             await tx.$executeRawUnsafe(
               `WITH t AS (
                  SELECT c."sourceId", u.lexeme AS term, c.ordinal, COALESCE(array_length(u.positions, 1), 1)::int2 AS tf, c."length"
@@ -443,15 +494,22 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
                  WHERE c."organizationId" = $1 AND c."sourceId" = ANY($2::text[])
                ),
                b AS (
-                 SELECT "sourceId", term, array_agg(ordinal ORDER BY ordinal) AS ordinals, array_agg(tf ORDER BY ordinal) AS tfs, array_agg("length" ORDER BY ordinal) AS lengths
-                 FROM t GROUP BY "sourceId", term
+                 SELECT term, array_agg("sourceId" ORDER BY "sourceId", ordinal) AS sources, array_agg(ordinal ORDER BY "sourceId", ordinal) AS ordinals,
+                        array_agg(tf ORDER BY "sourceId", ordinal) AS tfs, array_agg("length" ORDER BY "sourceId", ordinal) AS lengths
+                 FROM t GROUP BY term
                ),
-               ins AS (INSERT INTO "KnowledgePostingList" ("organizationId", term, "sourceId", ordinals, tfs, lengths) SELECT $1, term, "sourceId", ordinals, tfs, lengths FROM b)
+               ins AS (
+                 INSERT INTO "KnowledgePostingList" ("organizationId", term, "batchId", sources, ordinals, tfs, lengths)
+                 SELECT $1, term, $3, CASE WHEN $4 THEN sources END, ordinals, tfs, lengths FROM b
+               ),
+               batch AS (UPDATE "KnowledgeSource" SET "postingBatch" = $3 WHERE $4 AND "organizationId" = $1 AND id = ANY($2::text[]))
                INSERT INTO "KnowledgeTerm" ("organizationId", term, df)
-               SELECT $1, term, sum(cardinality(ordinals))::int FROM b GROUP BY term ORDER BY term
+               SELECT $1, term, cardinality(ordinals) FROM b ORDER BY term
                ON CONFLICT ("organizationId", term) DO UPDATE SET df = "KnowledgeTerm".df + EXCLUDED.df`,
               organizationId,
               withChunks,
+              shared ? newId() : withChunks[0],
+              shared,
             )
             await tx.$executeRawUnsafe(
               `INSERT INTO "KnowledgeIndexStats" ("organizationId", chunks, tokens)
