@@ -357,8 +357,10 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
     const last = analyzedAt.get(organizationId)
     if (last !== undefined && now <= last * 2 + 50 && now >= last / 2 - 50) {
       // The sources' own statistics, which are small, after every import: taken while most were
-      // still queued, they would make search read every source to find the few not ready.
-      await prisma.$executeRawUnsafe('ANALYZE "KnowledgeSource"')
+      // still queued, they would make search read every source to find the few not ready. Only
+      // the columns that search and the claim filter on: sorting every title, URI and text for
+      // their statistics took most of its time.
+      await prisma.$executeRawUnsafe('ANALYZE "KnowledgeSource" ("organizationId", status, "agentId", "collectionId", kind)')
       return
     }
     analyzedAt.set(organizationId, now)
@@ -368,13 +370,26 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
   const knowledge: Store['knowledge'] = {
     // The content (an uploaded file in base64 is megabytes) is written and read on the runner: as
     // a parameter of Prisma's, a 7 MB string took some 550 MB of memory to write, on the runner a few.
-    createSource: async ({ content, ...input }) => {
-      const [row] = await runner.query<Omit<Models.KnowledgeSourceModel, 'content'>>(
-        `INSERT INTO "KnowledgeSource" AS s (id, "organizationId", "agentId", "collectionId", title, kind, uri, checksum, status, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9)
-         RETURNING ${SOURCE_COLUMNS}`,
-        [newId(), input.organizationId, input.agentId, input.collectionId ?? null, input.title, input.kind, input.uri, input.checksum, content],
+    // One statement per source added through the API: the lookup by URI, the insert and its audit record.
+    createSource: async ({ content, audit, ...input }) => {
+      const rows = await runner.query<Omit<Models.KnowledgeSourceModel, 'content'> & { created: boolean }>(
+        `WITH existing AS (
+           SELECT ${SOURCE_COLUMNS}, false AS created FROM "KnowledgeSource" s WHERE $7::text IS NOT NULL AND s."organizationId" = $2 AND s.uri = $7 LIMIT 1
+         ),
+         added AS (
+           INSERT INTO "KnowledgeSource" AS s (id, "organizationId", "agentId", "collectionId", title, kind, uri, checksum, status, content)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9 WHERE NOT EXISTS (SELECT 1 FROM existing)
+           RETURNING ${SOURCE_COLUMNS}, true AS created
+         ),
+         audited AS (
+           INSERT INTO "AuditEvent" (id, "organizationId", "actorUserId", action, target, data, "createdAt")
+           SELECT $10, a."organizationId", $11, $12, a.id, $13::jsonb, now() AT TIME ZONE 'UTC' FROM added a WHERE $12::text IS NOT NULL
+         )
+         SELECT * FROM added UNION ALL SELECT * FROM existing`,
+        [newId(), input.organizationId, input.agentId, input.collectionId ?? null, input.title, input.kind, input.uri, input.checksum, content, newId(), audit?.actorUserId ?? null, audit?.action ?? null, JSON.stringify(audit?.data ?? {})],
       )
-      return toSource(row!)
+      const { created, ...row } = rows[0]!
+      return { source: toSource(row), created }
     },
     listSources: async (organizationId, filter = {}) =>
       (

@@ -201,6 +201,36 @@ describe('knowledge ingestion of many small sources', () => {
     expect(found.passages.map((p) => p.text)).toEqual(['The new tariff is seven euros.'])
   })
 
+  it('a source is added, with its audit record, in one statement; added again under its URI it is the same source', async () => {
+    const org = await organization('Added')
+    const other = await organization('Other')
+    const { service, jobs } = setup()
+    const audit = async () => (await db.prisma.auditEvent.findMany({ where: { organizationId: org, action: 'knowledge.source.added' }, orderBy: { createdAt: 'asc' } })).map((a) => [a.target, a.actorUserId, a.data])
+    const statements: string[] = []
+    const query = db.runner.query
+    db.runner.query = (async (sql: string, params?: unknown[]) => (statements.push(sql), query(sql, params))) as typeof query
+    const first = await service.addSource({ organizationId: org, agentId: null, title: 'Tariffs', kind: 'text', content: 'The tariff is five euros.', uri: 'tariffs' }).finally(() => (db.runner.query = query))
+    expect(statements).toHaveLength(1)
+    expect(first).toMatchObject({ status: 'queued', uri: 'tariffs', title: 'Tariffs' })
+    expect(await audit()).toEqual([[first.id, null, { title: 'Tariffs', bytes: 25, kind: 'text' }]])
+    expect(jobs.map((j) => j.data.sourceId)).toEqual([first.id])
+    // Another organization's source under the same URI is its own.
+    const theirs = await service.addSource({ organizationId: other, agentId: null, title: 'Tariffs', kind: 'text', content: 'The tariff is five euros.', uri: 'tariffs' })
+    expect(theirs.id).not.toBe(first.id)
+    jobs.length = 0
+    await service.processSource({ organizationId: org, sourceId: first.id })
+    // The same content again: the ready source, nothing written, no job.
+    expect(await service.addSource({ organizationId: org, agentId: null, title: 'Tariffs', kind: 'text', content: 'The tariff is five euros.', uri: 'tariffs' })).toMatchObject({ id: first.id, status: 'ready' })
+    expect(jobs).toEqual([])
+    expect(await audit()).toHaveLength(1)
+    // New content: the same source, queued again, audited again.
+    const changed = await service.addSource({ organizationId: org, agentId: null, title: 'Tariffs', kind: 'text', content: 'The tariff is seven euros.', uri: 'tariffs' })
+    expect(changed).toMatchObject({ id: first.id, status: 'queued' })
+    expect(jobs.map((j) => j.data.sourceId)).toEqual([first.id])
+    expect((await audit()).map(([target]) => target)).toEqual([first.id, first.id])
+    expect((await store.knowledge.listSources(org)).map((s) => s.id)).toEqual([first.id])
+  })
+
   // Posting lists per batch: the sources indexed together share one row per lexeme.
   const postingRows = (org: string) =>
     db.runner.query<{ term: string; batchId: string; sources: string[] | null; ordinals: number[] }>(`SELECT term, "batchId", sources, ordinals FROM "KnowledgePostingList" WHERE "organizationId" = $1 ORDER BY term, "batchId"`, [org])
