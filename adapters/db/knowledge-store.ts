@@ -301,7 +301,7 @@ type Tx = Prisma.TransactionClient
 
 /**
  * Takes the sources' chunks out of the lexical statistics and deletes their posting lists and the
- * chunks themselves (inside the caller's transaction): three statements, however many sources.
+ * chunks themselves (inside the caller's transaction): four statements, however many sources.
  * A source's own lists are deleted; its entries in the lists of the batch it was indexed with are
  * taken out of them (a list left empty is deleted).
  */
@@ -311,6 +311,13 @@ async function unindexSources(tx: Tx, organizationId: string, sourceIds: string[
     `UPDATE "KnowledgeIndexStats" s SET chunks = s.chunks - x.n, tokens = s.tokens - x.t
      FROM (SELECT count(*)::int AS n, COALESCE(sum("length"), 0)::bigint AS t FROM "KnowledgeChunk" WHERE "organizationId" = $1 AND "sourceId" = ANY($2::text[])) x
      WHERE s."organizationId" = $1 AND x.n > 0`,
+    organizationId,
+    sourceIds,
+  )
+  // A batch's rows are rewritten from what this statement reads: two transactions taking sources
+  // out of the same batch (on PostgreSQL) would each write back the other's, so they take turns.
+  await tx.$queryRawUnsafe(
+    `SELECT count(pg_advisory_xact_lock(hashtextextended(b, 0)))::int AS n FROM (SELECT DISTINCT "postingBatch" AS b FROM "KnowledgeSource" WHERE "organizationId" = $1 AND id = ANY($2::text[]) AND "postingBatch" IS NOT NULL ORDER BY 1) x`,
     organizationId,
     sourceIds,
   )

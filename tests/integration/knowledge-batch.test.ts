@@ -408,4 +408,30 @@ describe.each(targets)('knowledge indexed before posting lists per batch ($name)
       await drop()
     }
   }, 120_000)
+
+  it('sources of one batch deleted at the same time leave none of their entries behind', async () => {
+    const { db, vectors, drop } = await open()
+    try {
+      await db.migrate()
+      const store = createPrismaStore(db)
+      const jobs: IngestJob[] = []
+      const queue: Queue = { kind: 'in-process', add: async (_name, data) => void jobs.push(data as IngestJob), process: () => undefined, depth: async () => 0, ping: async () => undefined, close: async () => undefined }
+      const service = createKnowledgeService({ store, embedder: vectors === 'on' ? createHashingEmbedder() : null, queue, logger: { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as never })
+      const org = newId()
+      await db.prisma.organization.create({ data: { id: org, name: 'Concurrent' } })
+      const ids: string[] = []
+      for (let i = 0; i < 8; i++) ids.push((await service.addSource({ organizationId: org, agentId: null, title: `Pier ${i}`, kind: 'text', content: `Pier ${i} has a harbour crane and a ferry berth number ${i}.` })).id)
+      await service.processSource(jobs[0]!)
+      // On PostgreSQL each delete is a transaction of its own connection: they rewrite the same rows.
+      await Promise.all(ids.slice(0, 4).map((id) => service.deleteSource(org, id, null)))
+      const rows = await db.runner.query<{ sources: string[] | null }>(`SELECT sources FROM "KnowledgePostingList" WHERE "organizationId" = $1`, [org])
+      expect(rows.flatMap((r) => r.sources ?? []).filter((s) => ids.slice(0, 4).includes(s))).toEqual([])
+      const crane = await db.runner.query<{ df: number }>(`SELECT df FROM "KnowledgeTerm" WHERE "organizationId" = $1 AND term = 'crane'`, [org])
+      expect(crane.map((r) => Number(r.df))).toEqual([4])
+      expect((await service.search({ organizationId: org, agentId: null, query: 'ferry berth number 6', limit: 1 })).passages[0]?.sourceId).toBe(ids[6])
+    } finally {
+      await db.close()
+      await drop()
+    }
+  }, 120_000)
 })
