@@ -362,6 +362,9 @@ export type ConversationRow = { id: string; channel: ChannelKind; agentId: strin
 // ---------- repositories ----------
 export type Tx = unknown
 
+/** One audit record: who did what to which object of an organization. */
+export type AuditEntry = { organizationId: string; actorUserId: string | null; action: string; target?: string; data?: Record<string, unknown> }
+
 export interface Store {
   organizations: {
     create(input: { name: string }): Promise<Organization>
@@ -486,7 +489,22 @@ export interface Store {
     lastInboundAt(organizationId: string, conversationId: string): Promise<Date | null>
   }
   knowledge: {
-    createSource(input: { organizationId: string; agentId: string | null; collectionId?: string | null; title: string; kind: KnowledgeSource['kind']; uri: string | null; checksum: string; content: string }): Promise<KnowledgeSource>
+    /**
+     * Adds a source, queued, unless the organization has one under the same URI already: that one
+     * is returned instead (`created` false) and nothing is written. `audit` is recorded with the
+     * new source (its target), in the same statement.
+     */
+    createSource(input: {
+      organizationId: string
+      agentId: string | null
+      collectionId?: string | null
+      title: string
+      kind: KnowledgeSource['kind']
+      uri: string | null
+      checksum: string
+      content: string
+      audit?: Omit<AuditEntry, 'organizationId' | 'target'>
+    }): Promise<{ source: KnowledgeSource; created: boolean }>
     listSources(organizationId: string, filter?: { collectionId?: string; kind?: KnowledgeSource['kind'] }): Promise<KnowledgeSource[]>
     getSource(organizationId: string, id: string): Promise<KnowledgeSource | null>
     sourceContent(organizationId: string, id: string): Promise<string | null>
@@ -578,7 +596,7 @@ export interface Store {
     delete(organizationId: string, id: string): Promise<boolean>
   }
   audit: {
-    record(input: { organizationId: string; actorUserId: string | null; action: string; target?: string; data?: Record<string, unknown> }): Promise<void>
+    record(input: AuditEntry): Promise<void>
   }
   /** System-wide, not per organization: what a restarted process must pick up again. */
   recovery: {

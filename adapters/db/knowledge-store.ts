@@ -108,6 +108,27 @@ const inScope = (column: string) => `CASE WHEN (SELECT by_collection FROM mode) 
  * $1 organization, $2 agent or null, $3 collection or null, $4 regconfig, $5 question.
  */
 const postingsSqlCache = new WeakMap<Ranking, string>()
+/** The lists' columns, and their names in PostingLists. */
+const listColumns = [
+  ['p."batchId"', 'sources'],
+  ['p.ordinals', 'ordinals'],
+  ['p.tfs', 'tfs'],
+  ['p.lengths', 'lengths'],
+] as const
+/** A batch's row whose sources the search may all use (usually every one: nothing is excluded). */
+const wholeBatch = `(NOT scope.by_collection AND NOT (p.sources && scope.ex))`
+/**
+ * One posting row as PostingLists text: a source's own row as one list, its chunks comma-separated;
+ * a batch's row as one list per entry (';'), those of the sources the search may use.
+ */
+const batchList = (column: string) => {
+  const entries = column === 'p."batchId"' ? 'p.sources' : column
+  const inScopeEntries = column === 'p."batchId"'
+    ? `SELECT string_agg(u.s, ';' ORDER BY u.k) FROM unnest(p.sources) WITH ORDINALITY u(s, k) WHERE ${inScope('u.s')}`
+    : `SELECT string_agg(u.v::text, ';' ORDER BY u.k) FROM unnest(p.sources, ${column}) WITH ORDINALITY u(s, v, k) WHERE ${inScope('u.s')}`
+  return `CASE WHEN p.sources IS NULL THEN ${column === 'p."batchId"' ? column : `array_to_string(${column}, ',')`}
+     WHEN ${wholeBatch} THEN array_to_string(${entries}, ';') ELSE (${inScopeEntries}) END`
+}
 function postingsSql(R: Ranking): string {
   const cached = postingsSqlCache.get(R)
   if (cached) return cached
@@ -126,16 +147,18 @@ function postingsSql(R: Ranking): string {
    budgeted AS (
      SELECT term, idf, avgdl, sum(df) OVER (ORDER BY df, term) - df < ${R.postingsBudget} AS scanned FROM weights
    ),
-   scope AS MATERIALIZED (SELECT (SELECT by_collection FROM mode) AS by_collection, (SELECT COALESCE(string_agg(id, ';'), '') FROM excluded) AS excluded)
+   scope AS MATERIALIZED (
+     SELECT (SELECT by_collection FROM mode) AS by_collection, (SELECT COALESCE(string_agg(id, ';'), '') FROM excluded) AS excluded, (SELECT COALESCE(array_agg(id), '{}') FROM excluded) AS ex
+   )
    SELECT w.term, w.idf, w.avgdl, w.scanned, (SELECT tsv::text FROM question) AS question, scope.by_collection, scope.excluded,
           l.sources, l.ordinals, l.tfs, l.lengths
    FROM budgeted w CROSS JOIN scope
    -- Each scanned term's lists in one row, aggregated as they are read from the index.
    LEFT JOIN LATERAL (
-     SELECT string_agg(p."sourceId", ';') AS sources, string_agg(array_to_string(p.ordinals, ','), ';') AS ordinals,
-            string_agg(array_to_string(p.tfs, ','), ';') AS tfs, string_agg(array_to_string(p.lengths, ','), ';') AS lengths
+     SELECT ${listColumns.map(([column, name]) => `string_agg(${batchList(column)}, ';') AS ${name}`).join(', ')}
      FROM "KnowledgePostingList" p
-     WHERE w.scanned AND p."organizationId" = $1 AND p.term = w.term AND ${inScope('p."sourceId"')}
+     WHERE w.scanned AND p."organizationId" = $1 AND p.term = w.term
+       AND CASE WHEN p.sources IS NULL THEN ${inScope('p."batchId"')} ELSE ${wholeBatch} OR EXISTS (SELECT 1 FROM unnest(p.sources) u(s) WHERE ${inScope('u.s')}) END
    ) l ON true`
   postingsSqlCache.set(R, sql)
   return sql
@@ -143,128 +166,144 @@ function postingsSql(R: Ranking): string {
 type PostingRow = Term & { avgdl: number; question: string; by_collection: boolean; excluded: string } & { [K in keyof PostingLists]: string | null }
 
 /**
- * Search, second statement: the candidates' chunks, with their lexemes and their similarity to the
- * question. $1 organization, $2 [{sourceId, ordinal}], $3 question vector, $4 embedder.
- * Without dimensions (no vectors: KNOWLEDGE_VECTORS=off) the similarity is null and no vector is read.
+ * Search, second and last statement: the lexical candidates' chunks, with their lexemes and their
+ * similarity to the question, and the nearest chunks by vector (pgvector HNSW) in the sources the
+ * search may use, each with what a passage shows. $1 organization, $2 [{sourceId, ordinal}], then
+ * with vectors $3 question vector, $4 embedder, and either (scope 'list', when the first statement
+ * named the excluded sources) $5 the excluded source ids, or (scope 'sql') $5 agent or null and $6
+ * collection or null. Without vectors (dims null: KNOWLEDGE_VECTORS=off) only the candidates, with
+ * no similarity and no vector read: their postings were read in the sources the search may use.
  */
-const candidatesSql = (dims: number | null) => `SELECT c.id, c."sourceId", c.ordinal, c."length", c.tsv::text AS tsv, c.sim
-  FROM json_to_recordset($2::json) AS x("sourceId" text, ordinal int)
-  -- LIMIT 1: each candidate by the unique index, whatever the planner guesses of the list's size.
-  CROSS JOIN LATERAL (
-    SELECT c.id, c."sourceId", c.ordinal, c."length", c.tsv,
-           ${dims === null ? 'NULL::float8' : `CASE WHEN c.dimensions = ${dims} AND c.embedder = $4 THEN 1 - (c.embedding::vector(${dims}) <=> $3::vector(${dims})) END`} AS sim
-    FROM "KnowledgeChunk" c WHERE c."organizationId" = $1 AND c."sourceId" = x."sourceId" AND c.ordinal = x.ordinal LIMIT 1
-  ) c`
-
-/**
- * Search without vectors (KNOWLEDGE_VECTORS=off), last statement: the lexical ranking's best
- * passages (its candidates came from the postings of the sources the search may use).
- * $1 organization, $2 lexical ranking [{id, s, r, norm}], $3 limit.
- */
-const lexicalOnlySql = `WITH lexr AS (SELECT * FROM json_to_recordset($2::json) AS l(id text, s float8, r int, norm float8))
-   SELECT c.id, c."sourceId", s.title, s."collectionId", c.heading, c.text, c.location, lexr.r AS lex_rank, lexr.s AS bm25,
-          NULL::int AS vec_rank, NULL::float8 AS sim, lexr.norm AS score
-   FROM lexr
-   JOIN "KnowledgeChunk" c ON c."organizationId" = $1 AND c.id = lexr.id
-   JOIN "KnowledgeSource" s ON s.id = c."sourceId" AND s."organizationId" = $1
-   ORDER BY lexr.r
-   LIMIT $3`
-
-/**
- * Search, last statement: the nearest chunks by vector in the sources the search may use, fused
- * with the lexical ranking (whose candidates bring their own similarity), as passages. Its
- * parameters (FuseParams, in this order): organization, question vector, embedder, lexical ranking
- * [{id, s, r, norm, sim}], limit, weight of the vector ranking, then either (scope 'sql') agent or
- * null and collection or null, or (scope 'list', when the first statement named the excluded
- * sources already) the excluded source ids.
- */
-export type FuseScope = 'sql' | 'list'
-const fuseSqlCache = new WeakMap<Ranking, Map<string, string>>()
-export function fuseSql(dims: number, R: Ranking = RANKING, scope: FuseScope = 'sql'): string {
-  let byKey = fuseSqlCache.get(R)
-  if (!byKey) fuseSqlCache.set(R, (byKey = new Map()))
+export type ChunksScope = 'sql' | 'list'
+const chunksSqlCache = new WeakMap<Ranking, Map<string, string>>()
+function chunksSql(dims: number | null, R: Ranking, scope: ChunksScope): string {
+  let byKey = chunksSqlCache.get(R)
+  if (!byKey) chunksSqlCache.set(R, (byKey = new Map()))
   const key = `${dims}:${scope}`
   const cached = byKey.get(key)
   if (cached) return cached
-  // SCOPE's $1..$3 are organization, agent, collection: here the agent and collection come last.
-  const scopeSql = SCOPE.replace(/\$2\b/g, '$7').replace(/\$3\b/g, '$8')
-  const filter = scope === 'sql' ? inScope('c."sourceId"') : `NOT (c."sourceId" = ANY($7::text[]))`
-  const sql = `WITH ${scope === 'sql' ? `${scopeSql},` : ''}
-   lexr AS (SELECT * FROM json_to_recordset($4::json) AS l(id text, s float8, r int, norm float8, sim float8)),
+  const passage = `s.title, s."collectionId", c.heading, c.text, c.location`
+  const lexical = `SELECT c.id, c."sourceId", c.ordinal, c."length", c.tsv::text AS tsv, c.sim, false AS near, ${passage}
+   FROM json_to_recordset($2::json) AS x("sourceId" text, ordinal int)
+   -- LIMIT 1: each candidate by the unique index, whatever the planner guesses of the list's size.
+   CROSS JOIN LATERAL (
+     SELECT c.id, c."sourceId", c.ordinal, c."length", c.tsv, c.heading, c.text, c.location,
+            ${dims === null ? 'NULL::float8' : `CASE WHEN c.dimensions = ${dims} AND c.embedder = $4 THEN 1 - (c.embedding::vector(${dims}) <=> $3::vector(${dims})) END`} AS sim
+     FROM "KnowledgeChunk" c WHERE c."organizationId" = $1 AND c."sourceId" = x."sourceId" AND c.ordinal = x.ordinal LIMIT 1
+   ) c
+   JOIN "KnowledgeSource" s ON s.id = c."sourceId" AND s."organizationId" = $1`
+  let sql = lexical
+  if (dims !== null) {
+    // SCOPE's $1..$3 are organization, agent, collection: here the agent and collection come last.
+    const scopeSql = SCOPE.replace(/\$2\b/g, '$5').replace(/\$3\b/g, '$6')
+    const filter = scope === 'sql' ? inScope('c."sourceId"') : `NOT (c."sourceId" = ANY($5::text[]))`
+    sql = `WITH ${scope === 'sql' ? `${scopeSql},` : ''}
    vec AS (
-     SELECT c.id, 1 - (c.embedding::vector(${dims}) <=> $2::vector(${dims})) AS sim
+     SELECT c.id, c."sourceId", c.heading, c.text, c.location, 1 - (c.embedding::vector(${dims}) <=> $3::vector(${dims})) AS sim
      FROM "KnowledgeChunk" c
-     WHERE c."organizationId" = $1 AND c.dimensions = ${dims} AND c.embedder = $3 AND ${filter}
-     ORDER BY c.embedding::vector(${dims}) <=> $2::vector(${dims})
+     WHERE c."organizationId" = $1 AND c.dimensions = ${dims} AND c.embedder = $4 AND ${filter}
+     ORDER BY c.embedding::vector(${dims}) <=> $3::vector(${dims})
      LIMIT ${R.vectorCandidates}
-   ),
-   vecr AS (SELECT id, sim, (row_number() OVER (ORDER BY sim DESC, id))::int AS r FROM vec),
-   -- Only the passages returned are read.
-   top AS (
-     SELECT ids.id, lexr.r AS lex_rank, lexr.s AS bm25, vecr.r AS vec_rank, COALESCE(vecr.sim, lexr.sim) AS sim,
-            (${R.fusion === 'rrf'
-              ? `COALESCE(1.0 / (${R.rrfK} + lexr.r), 0) + COALESCE($6::float8 / (${R.rrfK} + vecr.r), 0)`
-              : `COALESCE(lexr.norm, 0) + $6::float8 * COALESCE(vecr.sim, lexr.sim, 0)`})::float8 AS score
-     FROM (SELECT id FROM lexr UNION SELECT id FROM vecr) ids
-     LEFT JOIN lexr ON lexr.id = ids.id
-     LEFT JOIN vecr ON vecr.id = ids.id
-     ORDER BY score DESC, ids.id
-     LIMIT $5
    )
-   SELECT c.id, c."sourceId", s.title, s."collectionId", c.heading, c.text, c.location, top.lex_rank, top.bm25, top.vec_rank, top.sim, top.score
-   FROM top
-   JOIN "KnowledgeChunk" c ON c."organizationId" = $1 AND c.id = top.id
-   JOIN "KnowledgeSource" s ON s.id = c."sourceId" AND s."organizationId" = $1
-   ORDER BY top.score DESC, c.id`
+   ${lexical}
+   UNION ALL
+   SELECT c.id, c."sourceId", NULL::int, NULL::int, NULL::text, c.sim, true, ${passage} FROM vec c JOIN "KnowledgeSource" s ON s.id = c."sourceId" AND s."organizationId" = $1`
+  }
   byKey.set(key, sql)
   return sql
 }
-
-/** The lexical ranking of a question: BM25 over the posting lists, refined on the candidates (adapters/db/bm25.ts). */
-async function lexicalRanking(
-  runner: SqlRunner,
-  R: Ranking,
-  scope: readonly unknown[],
-  vector: { dims: number | null; literal: string | null; embedder: string },
-): Promise<{ ranking: { id: string; s: number; r: number; norm: number; sim: number | null }[]; excluded: string[] | null }> {
-  const rows = await runner.query<PostingRow>(postingsSql(R), [...scope])
-  if (!rows.length) return { ranking: [], excluded: null }
-  // The sources the search may not use, when it is not narrowed to collections: the last statement takes them as they are.
-  const excluded = rows[0]!.by_collection ? null : rows[0]!.excluded ? rows[0]!.excluded.split(';') : []
-  return { ranking: await rankCandidates(runner, R, rows, scope[0] as string, vector), excluded }
+type ChunkRow = {
+  id: string
+  sourceId: string
+  ordinal: number | null
+  length: number | null
+  tsv: string | null
+  sim: number | null
+  near: boolean
+  title: string
+  collectionId: string | null
+  heading: string
+  text: string
+  location: ChunkLocation | null
 }
 
-async function rankCandidates(
+/**
+ * A question's passages: BM25 over the posting lists, refined on the candidates' own lexemes
+ * (adapters/db/bm25.ts), fused with the nearest chunks by vector. The fusion adds the BM25 score
+ * (divided by the best one) and the cosine similarity times the embedder's weight ('score'), or
+ * the reciprocal ranks ('rrf'); equal scores go by chunk id.
+ */
+async function searchPassages(
   runner: SqlRunner,
   R: Ranking,
-  rows: PostingRow[],
-  organizationId: string,
+  input: { organizationId: string; agentId: string | null; collectionId: string | null; language: string; query: string; limit: number; vectorWeight: number },
   vector: { dims: number | null; literal: string | null; embedder: string },
-): Promise<{ id: string; s: number; r: number; norm: number; sim: number | null }[]> {
-  const avgdl = Number(rows[0]!.avgdl)
-  const terms: Term[] = rows.map((r) => ({ term: r.term, idf: Number(r.idf), scanned: r.scanned }))
+): Promise<Passage[]> {
+  const rows = await runner.query<PostingRow>(postingsSql(R), [input.organizationId, input.agentId, input.collectionId, input.language, input.query])
+  const avgdl = rows.length ? Number(rows[0]!.avgdl) : 1
   const lists = rows.flatMap((r) => (r.sources && r.ordinals && r.tfs && r.lengths ? [{ idf: Number(r.idf), lists: { sources: r.sources, ordinals: r.ordinals, tfs: r.tfs, lengths: r.lengths } }] : []))
   const found = scoreCandidates(lists, avgdl, R)
-  if (!found.length) return []
-  const chunks = await runner.query<{ id: string; sourceId: string; ordinal: number; length: number; tsv: string | null; sim: number | null }>(candidatesSql(vector.dims), [
-    organizationId,
-    JSON.stringify(found.map((c) => ({ sourceId: c.sourceId, ordinal: c.ordinal }))),
-    // Without vectors the statement has no $3 and $4 (an unused parameter has no type: an error).
-    ...(vector.dims === null ? [] : [vector.literal, vector.embedder]),
-  ])
-  const similarity = new Map(chunks.map((c) => [c.id, c.sim === null ? null : Number(c.sim)]))
+  if (!found.length && vector.dims === null) return []
+  // The sources the search may not use, when it is not narrowed to collections: named as they are.
+  const excluded = rows.length && !rows[0]!.by_collection ? (rows[0]!.excluded ? rows[0]!.excluded.split(';') : []) : null
+  const candidates = JSON.stringify(found.map((c) => ({ sourceId: c.sourceId, ordinal: c.ordinal })))
+  const chunks =
+    vector.dims === null
+      ? await runner.query<ChunkRow>(chunksSql(null, R, 'list'), [input.organizationId, candidates])
+      : excluded
+        ? await runner.query<ChunkRow>(chunksSql(vector.dims, R, 'list'), [input.organizationId, candidates, vector.literal, vector.embedder, excluded])
+        : await runner.query<ChunkRow>(chunksSql(vector.dims, R, 'sql'), [input.organizationId, candidates, vector.literal, vector.embedder, input.agentId, input.collectionId])
+  const byId = new Map(chunks.map((c) => [c.id, c]))
+
+  const terms: Term[] = rows.map((r) => ({ term: r.term, idf: Number(r.idf), scanned: r.scanned }))
   const scanned = new Map(found.map((c) => [`${c.ordinal}:${c.sourceId}`, c.s]))
-  const candidates = chunks.map((c) => ({ id: c.id, s: scanned.get(`${c.ordinal}:${c.sourceId}`) ?? 0, length: Number(c.length), tsv: c.tsv ?? '' }))
-  const refined = refineCandidates(candidates, terms, questionPairs(parseTsvector(rows[0]!.question)), avgdl, R).sort((a, b) => b.s - a.s || (a.id < b.id ? -1 : 1))
+  const lexical = chunks.flatMap((c) => (c.near ? [] : [{ id: c.id, s: scanned.get(`${c.ordinal}:${c.sourceId}`) ?? 0, length: Number(c.length), tsv: c.tsv ?? '' }]))
+  const refined = lexical.length ? refineCandidates(lexical, terms, questionPairs(parseTsvector(rows[0]!.question)), avgdl, R).sort((a, b) => b.s - a.s || (a.id < b.id ? -1 : 1)) : []
   const best = refined[0]?.s || 0
-  return refined.map((c, i) => ({ id: c.id, s: c.s, r: i + 1, norm: best ? c.s / best : 0, sim: similarity.get(c.id) ?? null }))
+  const lexRank = new Map(refined.map((c, i) => [c.id, { r: i + 1, s: c.s, norm: best ? c.s / best : 0 }]))
+  const near = chunks.filter((c) => c.near).map((c) => ({ id: c.id, sim: Number(c.sim) })).sort((a, b) => b.sim - a.sim || (a.id < b.id ? -1 : 1))
+  const vecRank = new Map(near.map((c, i) => [c.id, { r: i + 1, sim: c.sim }]))
+
+  const own = (id: string) => byId.get(id)!.sim
+  const fused = [...new Set([...lexRank.keys(), ...vecRank.keys()])].map((id) => {
+    const lex = lexRank.get(id)
+    const vec = vecRank.get(id)
+    const sim = vec?.sim ?? (vector.dims === null || own(id) === null ? null : Number(own(id)))
+    const score =
+      vector.dims === null
+        ? (lex?.norm ?? 0)
+        : R.fusion === 'rrf'
+          ? (lex ? 1 / (R.rrfK + lex.r) : 0) + (vec ? input.vectorWeight / (R.rrfK + vec.r) : 0)
+          : (lex?.norm ?? 0) + input.vectorWeight * (sim ?? 0)
+    return { id, lex, vec, sim, score }
+  })
+  fused.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1))
+  return fused.slice(0, input.limit).map(({ id, lex, vec, sim, score }): Passage => {
+    const c = byId.get(id)!
+    return {
+      chunkId: id,
+      sourceId: c.sourceId,
+      title: c.title,
+      heading: c.heading,
+      text: c.text,
+      ...(c.location ? { location: c.location } : {}),
+      score,
+      ftsRank: lex?.r ?? null,
+      bm25: lex?.s ?? null,
+      vectorRank: vec?.r ?? null,
+      similarity: sim,
+      collectionId: c.collectionId,
+    }
+  })
 }
 
 type Tx = Prisma.TransactionClient
 
 /**
  * Takes the sources' chunks out of the lexical statistics and deletes their posting lists and the
- * chunks themselves (inside the caller's transaction): three statements, however many sources.
+ * chunks themselves (inside the caller's transaction): four statements, however many sources.
+ * A source's own lists are deleted; its entries in the lists of the batch it was indexed with are
+ * taken out of them (a list left empty is deleted).
  */
 async function unindexSources(tx: Tx, organizationId: string, sourceIds: string[]): Promise<void> {
   if (!sourceIds.length) return
@@ -275,10 +314,39 @@ async function unindexSources(tx: Tx, organizationId: string, sourceIds: string[
     organizationId,
     sourceIds,
   )
+  // A batch's rows are rewritten from what this statement reads: two transactions taking sources
+  // out of the same batch (on PostgreSQL) would each write back the other's, so they take turns.
+  await tx.$queryRawUnsafe(
+    `SELECT count(pg_advisory_xact_lock(hashtextextended(b, 0)))::int AS n FROM (SELECT DISTINCT "postingBatch" AS b FROM "KnowledgeSource" WHERE "organizationId" = $1 AND id = ANY($2::text[]) AND "postingBatch" IS NOT NULL ORDER BY 1) x`,
+    organizationId,
+    sourceIds,
+  )
   // Term order, so concurrent imports and deletes take the term rows' locks in the same order.
   await tx.$executeRawUnsafe(
-    `WITH gone AS (DELETE FROM "KnowledgePostingList" WHERE "organizationId" = $1 AND "sourceId" = ANY($2::text[]) RETURNING term, cardinality(ordinals) AS n),
-          byterm AS (SELECT term, sum(n)::int AS n FROM gone GROUP BY term)
+    `WITH own AS (DELETE FROM "KnowledgePostingList" WHERE "organizationId" = $1 AND "batchId" = ANY($2::text[]) AND sources IS NULL RETURNING term, cardinality(ordinals) AS n),
+          batched AS (
+            UPDATE "KnowledgeSource" s SET "postingBatch" = NULL FROM "KnowledgeSource" x
+            WHERE s."organizationId" = $1 AND s.id = ANY($2::text[]) AND s."postingBatch" IS NOT NULL AND x.id = s.id RETURNING x."postingBatch" AS batch
+          ),
+          kept AS (
+            SELECT p."batchId", p.term, k.sources, k.ordinals, k.tfs, k.lengths, k.n
+            FROM "KnowledgePostingList" p
+            CROSS JOIN LATERAL (
+              SELECT array_agg(u.s ORDER BY u.k) FILTER (WHERE u.s <> ALL($2::text[])) AS sources, array_agg(u.o ORDER BY u.k) FILTER (WHERE u.s <> ALL($2::text[])) AS ordinals,
+                     array_agg(u.t ORDER BY u.k) FILTER (WHERE u.s <> ALL($2::text[])) AS tfs, array_agg(u.l ORDER BY u.k) FILTER (WHERE u.s <> ALL($2::text[])) AS lengths,
+                     count(*) FILTER (WHERE u.s = ANY($2::text[]))::int AS n
+              FROM unnest(p.sources, p.ordinals, p.tfs, p.lengths) WITH ORDINALITY u(s, o, t, l, k)
+            ) k
+            -- The rows of the sources' own lexemes, by the primary key, rather than every row of the batch.
+            WHERE p."organizationId" = $1 AND p."batchId" IN (SELECT batch FROM batched) AND p.sources && $2::text[]
+              AND p.term IN (SELECT u.lexeme FROM "KnowledgeChunk" c, unnest(c.tsv) u WHERE c."organizationId" = $1 AND c."sourceId" = ANY($2::text[]))
+          ),
+          emptied AS (DELETE FROM "KnowledgePostingList" p USING kept WHERE kept.sources IS NULL AND p."organizationId" = $1 AND p.term = kept.term AND p."batchId" = kept."batchId"),
+          rewritten AS (
+            UPDATE "KnowledgePostingList" p SET sources = kept.sources, ordinals = kept.ordinals, tfs = kept.tfs, lengths = kept.lengths
+            FROM kept WHERE kept.sources IS NOT NULL AND p."organizationId" = $1 AND p.term = kept.term AND p."batchId" = kept."batchId"
+          ),
+          byterm AS (SELECT term, sum(n)::int AS n FROM (SELECT term, n FROM own UNION ALL SELECT term, n FROM kept) x GROUP BY term)
      UPDATE "KnowledgeTerm" t SET df = t.df - byterm.n FROM byterm
      WHERE t."organizationId" = $1 AND t.term = byterm.term`,
     organizationId,
@@ -310,8 +378,10 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
     const last = analyzedAt.get(organizationId)
     if (last !== undefined && now <= last * 2 + 50 && now >= last / 2 - 50) {
       // The sources' own statistics, which are small, after every import: taken while most were
-      // still queued, they would make search read every source to find the few not ready.
-      await prisma.$executeRawUnsafe('ANALYZE "KnowledgeSource"')
+      // still queued, they would make search read every source to find the few not ready. Only
+      // the columns that search and the claim filter on: sorting every title, URI and text for
+      // their statistics took most of its time.
+      await prisma.$executeRawUnsafe('ANALYZE "KnowledgeSource" ("organizationId", status, "agentId", "collectionId", kind)')
       return
     }
     analyzedAt.set(organizationId, now)
@@ -321,13 +391,26 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
   const knowledge: Store['knowledge'] = {
     // The content (an uploaded file in base64 is megabytes) is written and read on the runner: as
     // a parameter of Prisma's, a 7 MB string took some 550 MB of memory to write, on the runner a few.
-    createSource: async ({ content, ...input }) => {
-      const [row] = await runner.query<Omit<Models.KnowledgeSourceModel, 'content'>>(
-        `INSERT INTO "KnowledgeSource" AS s (id, "organizationId", "agentId", "collectionId", title, kind, uri, checksum, status, content) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9)
-         RETURNING ${SOURCE_COLUMNS}`,
-        [newId(), input.organizationId, input.agentId, input.collectionId ?? null, input.title, input.kind, input.uri, input.checksum, content],
+    // One statement per source added through the API: the lookup by URI, the insert and its audit record.
+    createSource: async ({ content, audit, ...input }) => {
+      const rows = await runner.query<Omit<Models.KnowledgeSourceModel, 'content'> & { created: boolean }>(
+        `WITH existing AS (
+           SELECT ${SOURCE_COLUMNS}, false AS created FROM "KnowledgeSource" s WHERE $7::text IS NOT NULL AND s."organizationId" = $2 AND s.uri = $7 LIMIT 1
+         ),
+         added AS (
+           INSERT INTO "KnowledgeSource" AS s (id, "organizationId", "agentId", "collectionId", title, kind, uri, checksum, status, content)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9 WHERE NOT EXISTS (SELECT 1 FROM existing)
+           RETURNING ${SOURCE_COLUMNS}, true AS created
+         ),
+         audited AS (
+           INSERT INTO "AuditEvent" (id, "organizationId", "actorUserId", action, target, data, "createdAt")
+           SELECT $10, a."organizationId", $11, $12, a.id, $13::jsonb, now() AT TIME ZONE 'UTC' FROM added a WHERE $12::text IS NOT NULL
+         )
+         SELECT * FROM added UNION ALL SELECT * FROM existing`,
+        [newId(), input.organizationId, input.agentId, input.collectionId ?? null, input.title, input.kind, input.uri, input.checksum, content, newId(), audit?.actorUserId ?? null, audit?.action ?? null, JSON.stringify(audit?.data ?? {})],
       )
-      return toSource(row!)
+      const { created, ...row } = rows[0]!
+      return { source: toSource(row), created }
     },
     listSources: async (organizationId, filter = {}) =>
       (
@@ -386,17 +469,18 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
       if (!input.length) return []
       const written = await prisma.$transaction(
         async (tx) => {
-          // The sources still there, locked against a concurrent delete until the chunks are in.
-          const present = await tx.$queryRawUnsafe<{ id: string }[]>(
-            `SELECT id FROM "KnowledgeSource" WHERE "organizationId" = $1 AND id = ANY($2::text[]) ORDER BY id FOR UPDATE`,
+          // The sources still there, locked against a concurrent delete until the chunks are in, and
+          // whether they hold chunks of an earlier version (a new source has none to take out).
+          const present = await tx.$queryRawUnsafe<{ id: string; indexed: boolean }[]>(
+            `SELECT s.id, EXISTS (SELECT 1 FROM "KnowledgeChunk" c WHERE c."organizationId" = $1 AND c."sourceId" = s.id) AS indexed
+             FROM "KnowledgeSource" s WHERE s."organizationId" = $1 AND s.id = ANY($2::text[]) ORDER BY s.id FOR UPDATE`,
             organizationId,
             input.map((s) => s.sourceId),
           )
           const kept = new Set(present.map((r) => r.id))
           const sources = input.filter((s) => kept.has(s.sourceId))
           if (!sources.length) return []
-          const sourceIds = sources.map((s) => s.sourceId)
-          await unindexSources(tx, organizationId, sourceIds)
+          await unindexSources(tx, organizationId, present.filter((r) => r.indexed).map((r) => r.id))
           const chunks = sources.flatMap((s) => s.chunks.map((c) => ({ ...c, sourceId: s.sourceId, title: s.title })))
           for (let i = 0; i < chunks.length; i += CHUNKS_PER_INSERT) {
             const batch = chunks.slice(i, i + CHUNKS_PER_INSERT)
@@ -429,13 +513,16 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
               ...params,
             )
           }
-          // The posting lists (lexeme -> a source's chunks in ordinal order) and the document
-          // frequencies, built in the database from the chunks just written: gathered in JavaScript
-          // and sent back as JSON, 8,000 chunks' lists took some 500 MB of memory. Term order, so
-          // concurrent imports take the term rows' locks in the same order.
+          // The posting lists (lexeme -> chunks) and the document frequencies, built in the database
+          // from the chunks just written: gathered in JavaScript and sent back as JSON, 8,000 chunks'
+          // lists took some 500 MB of memory. One source's lists are its own (batchId is the source);
+          // the sources of a batch share one list per lexeme, each entry naming its source: a
+          // one-paragraph source's lexemes are mostly another's too. Term order, so concurrent
+          // imports take the term rows' locks in the same order.
           const withChunks = sources.filter((s) => s.chunks.length).map((s) => s.sourceId)
           if (withChunks.length) {
             await new Promise((resolve) => setImmediate(resolve))
+            const shared = withChunks.length > 1
             await tx.$executeRawUnsafe(
               `WITH t AS (
                  SELECT c."sourceId", u.lexeme AS term, c.ordinal, COALESCE(array_length(u.positions, 1), 1)::int2 AS tf, c."length"
@@ -443,15 +530,22 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
                  WHERE c."organizationId" = $1 AND c."sourceId" = ANY($2::text[])
                ),
                b AS (
-                 SELECT "sourceId", term, array_agg(ordinal ORDER BY ordinal) AS ordinals, array_agg(tf ORDER BY ordinal) AS tfs, array_agg("length" ORDER BY ordinal) AS lengths
-                 FROM t GROUP BY "sourceId", term
+                 SELECT term, array_agg("sourceId" ORDER BY "sourceId", ordinal) AS sources, array_agg(ordinal ORDER BY "sourceId", ordinal) AS ordinals,
+                        array_agg(tf ORDER BY "sourceId", ordinal) AS tfs, array_agg("length" ORDER BY "sourceId", ordinal) AS lengths
+                 FROM t GROUP BY term
                ),
-               ins AS (INSERT INTO "KnowledgePostingList" ("organizationId", term, "sourceId", ordinals, tfs, lengths) SELECT $1, term, "sourceId", ordinals, tfs, lengths FROM b)
+               ins AS (
+                 INSERT INTO "KnowledgePostingList" ("organizationId", term, "batchId", sources, ordinals, tfs, lengths)
+                 SELECT $1, term, $3, CASE WHEN $4 THEN sources END, ordinals, tfs, lengths FROM b
+               ),
+               batch AS (UPDATE "KnowledgeSource" SET "postingBatch" = $3 WHERE $4 AND "organizationId" = $1 AND id = ANY($2::text[]))
                INSERT INTO "KnowledgeTerm" ("organizationId", term, df)
-               SELECT $1, term, sum(cardinality(ordinals))::int FROM b GROUP BY term ORDER BY term
+               SELECT $1, term, cardinality(ordinals) FROM b ORDER BY term
                ON CONFLICT ("organizationId", term) DO UPDATE SET df = "KnowledgeTerm".df + EXCLUDED.df`,
               organizationId,
               withChunks,
+              shared ? newId() : withChunks[0],
+              shared,
             )
             await tx.$executeRawUnsafe(
               `INSERT INTO "KnowledgeIndexStats" ("organizationId", chunks, tokens)
@@ -499,46 +593,7 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
     search: async (input) => {
       const dims = input.embedding ? Math.trunc(input.dimensions) : null
       const vector = { dims, literal: input.embedding ? vectorLiteral(input.embedding) : null, embedder: input.embedder }
-      const { ranking: lexical, excluded } = await lexicalRanking(runner, ranking, [input.organizationId, input.agentId, input.collectionId ?? null, input.language, input.query], vector)
-      type Row = {
-        id: string
-        sourceId: string
-        title: string
-        collectionId: string | null
-        heading: string
-        text: string
-        location: ChunkLocation | null
-        lex_rank: number | null
-        bm25: number | null
-        vec_rank: number | null
-        sim: number | null
-        score: number
-      }
-      const fuse = [input.organizationId, vector.literal, input.embedder, JSON.stringify(lexical), input.limit, input.vectorWeight]
-      const rows =
-        dims === null
-          ? lexical.length
-            ? await runner.query<Row>(lexicalOnlySql, [input.organizationId, JSON.stringify(lexical.map(({ id, s, r, norm }) => ({ id, s, r, norm }))), input.limit])
-            : []
-          : excluded
-            ? await runner.query<Row>(fuseSql(dims, ranking, 'list'), [...fuse, excluded])
-            : await runner.query<Row>(fuseSql(dims, ranking, 'sql'), [...fuse, input.agentId, input.collectionId ?? null])
-      return rows.map(
-        (r): Passage => ({
-          chunkId: r.id,
-          sourceId: r.sourceId,
-          title: r.title,
-          heading: r.heading,
-          text: r.text,
-          ...(r.location ? { location: r.location } : {}),
-          score: Number(r.score),
-          ftsRank: r.lex_rank === null ? null : Number(r.lex_rank),
-          bm25: r.bm25 === null ? null : Number(r.bm25),
-          vectorRank: r.vec_rank === null ? null : Number(r.vec_rank),
-          similarity: r.sim === null ? null : Number(r.sim),
-          collectionId: r.collectionId,
-        }),
-      )
+      return searchPassages(runner, ranking, { ...input, collectionId: input.collectionId ?? null }, vector)
     },
     // Kept in the same transactions as the chunks, so exact; counting 100,000 rows took ~70 ms.
     countChunks: async (organizationId) => (await prisma.knowledgeIndexStats.findUnique({ where: { organizationId }, select: { chunks: true } }))?.chunks ?? 0,

@@ -166,18 +166,19 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     const { title, checksum } = input
     if (input.agentId && !(await store.agents.get(input.organizationId, input.agentId))) throw notFound('Agent')
     if (input.collectionId && !(await store.collections.get(input.organizationId, input.collectionId))) throw notFound('Collection')
-    const uri = input.uri ?? null
-    const existing = uri ? await store.knowledge.findSourceByUri(input.organizationId, uri) : null
-    let source: KnowledgeSource
-    if (existing) {
+    const audit = { actorUserId: input.actorUserId ?? null, action: 'knowledge.source.added', data: { title, bytes: input.bytes, kind: input.kind } }
+    const added = await store.knowledge.createSource({ organizationId: input.organizationId, agentId: input.agentId, collectionId: input.collectionId ?? null, title, kind: input.kind, uri: input.uri ?? null, checksum, content: input.content, audit })
+    let source = added.source
+    if (added.created) {
+      await deps.events?.publish(input.organizationId, { type: 'source.progress', sourceId: source.id, status: source.status, progress: source.progress })
+    } else {
+      // Content added again under its URI: the source is processed again, unless nothing changed.
+      const existing = added.source
       if (existing.checksum === checksum && existing.status === 'ready') return existing
       await updateSource(input.organizationId, existing.id, { title, checksum, content: input.content, status: 'queued', progress: 0, error: null, ...(input.collectionId !== undefined ? { collectionId: input.collectionId } : {}) })
       source = (await store.knowledge.getSource(input.organizationId, existing.id))!
-    } else {
-      source = await store.knowledge.createSource({ organizationId: input.organizationId, agentId: input.agentId, collectionId: input.collectionId ?? null, title, kind: input.kind, uri, checksum, content: input.content })
-      await deps.events?.publish(input.organizationId, { type: 'source.progress', sourceId: source.id, status: source.status, progress: source.progress })
+      await store.audit.record({ organizationId: input.organizationId, target: source.id, ...audit })
     }
-    await store.audit.record({ organizationId: input.organizationId, actorUserId: input.actorUserId ?? null, action: 'knowledge.source.added', target: source.id, data: { title, bytes: input.bytes, kind: input.kind } })
     await queue.add(INGEST_JOB, { organizationId: input.organizationId, sourceId: source.id } satisfies IngestJob, { jobId: `ingest:${source.id}:${checksum.slice(0, 12)}`, attempts: 3, backoffMs: 500 })
     return source
   }

@@ -137,7 +137,7 @@ describe('knowledge collections, articles and hybrid search', () => {
     await t.app.knowledge.deleteSource(org.organizationId, added.id, null)
     expect(await df('zeppelin')).toBe(before.df)
     expect(await stats()).toEqual(before.stats)
-    expect(await t.app.db.prisma.knowledgePostingList.count({ where: { sourceId: added.id } })).toBe(0)
+    expect(await t.app.db.prisma.knowledgePostingList.count({ where: { OR: [{ batchId: added.id }, { sources: { has: added.id } }] } })).toBe(0)
   })
 
   it('terms too common for the postings budget still count, from the candidates\' own lexemes', async () => {

@@ -9,10 +9,10 @@ import { statementCounter, type StatementCount } from '../support/statement-coun
  * two seconds (a web chat key's inbox, the CRM connection's state) is warm however slow the
  * machine is.
  */
-const PLAIN_TURN_CEILING = 8
+const PLAIN_TURN_CEILING = 7
 // A conversation's first turn also remembers the language the customer writes in (its contact and
 // conversation are made by the statement that stores the message).
-const FIRST_TURN_CEILING = 9
+const FIRST_TURN_CEILING = 8
 
 describe('database statements of one web chat turn (PGlite)', () => {
   let t: TestApp
