@@ -14,6 +14,7 @@ import { PrismaClient } from './generated/client.ts'
 import { migrate, type SqlRunner, type VectorMode } from './migrate.ts'
 import { createPriorityLane, throughLane } from './priority-lane.ts'
 import { autoSharedBuffers } from './pglite-buffers.ts'
+import { applyWasmCompiler } from './pglite-options.ts'
 
 export type Database = {
   kind: 'pglite' | 'postgres'
@@ -64,6 +65,7 @@ async function openPglite(dataDir: string, sharedBuffers: string, vectors: Vecto
     await mkdir(target, { recursive: true })
     if (!existsSync(path.join(target, 'PG_VERSION'))) await initdbInChildProcess(target)
   }
+  applyWasmCompiler(sharedBuffers)
   const client = await PGlite.create(target, options)
   // Prisma and the raw runner reach the one connection through the lane: ingress goes first.
   const lane = createPriorityLane()
