@@ -1,4 +1,4 @@
-import { SocketModeClient } from '@slack/socket-mode'
+import type { SocketModeClient } from '@slack/socket-mode'
 import type { Ingress } from '../../core/conversation/ingress.ts'
 import type { Logger } from '../../core/ports.ts'
 import { storableJson } from '../../core/security/storable-text.ts'
@@ -12,9 +12,17 @@ import { slackLogger, type SlackChannel } from './slack-channel.ts'
  * envelope not acknowledged is sent again by Slack, and the redelivery is a no-op.
  */
 export function createSocketMode(deps: { appToken: string; apiUrl: string; channel: SlackChannel; ingress: Ingress; logger: Logger }) {
-  const client = new SocketModeClient({ appToken: deps.appToken, clientOptions: { slackApiUrl: deps.apiUrl }, logger: slackLogger(deps.logger) })
+  let client: SocketModeClient | undefined
 
-  client.on('slack_event', async ({ ack, body, type, retry_num }: { ack: () => Promise<void>; body: unknown; type: string; retry_num?: number }) => {
+  // The package (about 11 MB of memory with its WebSocket client) is loaded when Socket Mode starts, not by every process.
+  async function connect(): Promise<SocketModeClient> {
+    const { SocketModeClient } = await import('@slack/socket-mode')
+    const made = new SocketModeClient({ appToken: deps.appToken, clientOptions: { slackApiUrl: deps.apiUrl }, logger: slackLogger(deps.logger) })
+    made.on('slack_event', onEvent)
+    return made
+  }
+
+  async function onEvent({ ack, body, type, retry_num }: { ack: () => Promise<void>; body: unknown; type: string; retry_num?: number }) {
     try {
       const payload = storableJson(body)
       const inbox = await deps.channel.locate!({ headers: {}, rawBody: Buffer.alloc(0), query: {} }, payload)
@@ -29,17 +37,18 @@ export function createSocketMode(deps: { appToken: string; apiUrl: string; chann
       // Not acknowledged: Slack sends it again.
       deps.logger.warn({ err: (error as Error).message, type, retry: retry_num ?? 0 }, 'Socket Mode: envelope not handled')
     }
-  })
+  }
 
   let stopped = false
   return {
     // Not awaited: the app starts (and serves HTTP) while Slack is unreachable; the client keeps retrying by itself.
     start: async () => {
       stopped = false
-      void client.start().then(
+      const started = (client ??= await connect())
+      void started.start().then(
         async () => {
           // Stopped while still connecting: the connection made since is closed again.
-          if (stopped) await client.disconnect().catch(() => undefined)
+          if (stopped) await started.disconnect().catch(() => undefined)
           else deps.logger.info('Slack Socket Mode connected')
         },
         (error: unknown) => {
@@ -49,7 +58,7 @@ export function createSocketMode(deps: { appToken: string; apiUrl: string; chann
     },
     stop: async () => {
       stopped = true
-      await client.disconnect().catch(() => undefined)
+      await client?.disconnect().catch(() => undefined)
     },
   }
 }
