@@ -205,6 +205,13 @@ export function createPrismaStore(db: Database): Store {
    * or agents made here.
    */
   const recentInboxes = new Map<string, { until: number; value: unknown }>()
+  async function inboxById(id: string): Promise<Inbox | null> {
+    const i = await prisma.inbox.findUnique({ where: { id } })
+    return i ? toInbox(i) : null
+  }
+  async function credentialsOf(id: string): Promise<string | null> {
+    return (await prisma.inbox.findUnique({ where: { id }, select: { credentials: true } }))?.credentials ?? null
+  }
   async function recentInbox<T>(key: string, read: () => Promise<T>): Promise<T> {
     const cached = recentInboxes.get(key)
     if (cached && cached.until > Date.now()) return cached.value as T
@@ -307,16 +314,9 @@ export function createPrismaStore(db: Database): Store {
           }),
         )
       },
-      get: async (id) => {
-        const i = await prisma.inbox.findUnique({ where: { id } })
-        return i ? toInbox(i) : null
-      },
+      get: inboxById,
       // Every web chat request and every webhook delivery starts here: kept briefly; this process's changes are seen at once.
-      recent: (id) =>
-        recentInbox(`id:${id}`, async (): Promise<Inbox | null> => {
-          const i = await prisma.inbox.findUnique({ where: { id } })
-          return i ? toInbox(i) : null
-        }),
+      recent: (id) => recentInbox(`id:${id}`, () => inboxById(id)),
       findByPublicKey: (publicKey) =>
         recentInbox(`key:${publicKey}`, async (): Promise<Inbox | null> => {
           const i = await prisma.inbox.findUnique({ where: { publicKey } })
@@ -325,8 +325,8 @@ export function createPrismaStore(db: Database): Store {
       listByAgent: async (organizationId, agentId) => (await prisma.inbox.findMany({ where: { organizationId, agentId }, orderBy: { createdAt: 'asc' } })).map(toInbox),
       listByOrganization: async (organizationId) => (await prisma.inbox.findMany({ where: { organizationId }, orderBy: { createdAt: 'asc' } })).map(toInbox),
       listByChannel: async (channel) => (await prisma.inbox.findMany({ where: { channel }, orderBy: { createdAt: 'asc' } })).map(toInbox),
-      credentials: async (id) => (await prisma.inbox.findUnique({ where: { id }, select: { credentials: true } }))?.credentials ?? null,
-      recentCredentials: (id) => recentInbox(`credentials:${id}`, async () => (await prisma.inbox.findUnique({ where: { id }, select: { credentials: true } }))?.credentials ?? null),
+      credentials: credentialsOf,
+      recentCredentials: (id) => recentInbox(`credentials:${id}`, () => credentialsOf(id)),
       update: async (organizationId, id, patch) => {
         recentInboxes.clear()
         const { count } = await prisma.inbox.updateMany({
