@@ -156,7 +156,8 @@ const telegramDriver: Driver = {
         const text = e.command ? `/${e.command.name}${e.command.args ? ` ${e.command.args}` : ''}` : e.text!
         return post(updates.text({ chatId, text, messageId: e.id }), options?.signed)
       },
-      received: async (thread) => tg.sentTo(Number(thread)).map((c) => String(c.payload.text)),
+      // What reached the chat: a send the fake refused (a 429) is not a message the customer got.
+      received: async (thread) => tg.sentTo(Number(thread)).filter((c) => !c.refused).map((c) => String(c.payload.text)),
       throttleNext: (seconds) => tg.failNext('sendMessage', { error_code: 429, description: `Too Many Requests: retry after ${seconds}`, parameters: { retry_after: seconds } }),
       desk: {
         async setUp() {

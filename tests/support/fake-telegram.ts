@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net'
  * `{ ok: true, result }` or `{ ok: false, error_code, description, parameters? }`.
  */
 export type FakeBot = { token: string; id: number; username: string; first_name: string }
-export type RecordedCall = { method: string; token: string; payload: Record<string, unknown>; at: number; result?: unknown }
+/** One call the bot made; `refused` is the failure the fake answered with instead of a result (see `failNext`). */
+export type RecordedCall = { method: string; token: string; payload: Record<string, unknown>; at: number; result?: unknown; refused?: Failure }
 type Failure = { error_code: number; description: string; parameters?: Record<string, unknown> }
 
 export async function startFakeTelegram() {
@@ -82,6 +83,7 @@ export async function startFakeTelegram() {
     const failure = failures.findIndex((f) => f.method === method)
     if (failure >= 0) {
       const f = failures.splice(failure, 1)[0]!.failure
+      call.refused = f
       return send(res, f.error_code, { ok: false, ...f })
     }
     if (method === 'getUpdates') {
