@@ -13,6 +13,7 @@ import { databasePoolSize } from '../../core/config/index.ts'
 import { PrismaClient } from './generated/client.ts'
 import { migrate, type SqlRunner, type VectorMode } from './migrate.ts'
 import { createPriorityLane, throughLane } from './priority-lane.ts'
+import { withPreparedStatements } from './pglite-statements.ts'
 import { autoSharedBuffers } from './pglite-buffers.ts'
 import { applyWasmCompiler } from './pglite-options.ts'
 
@@ -67,9 +68,10 @@ async function openPglite(dataDir: string, sharedBuffers: string, vectors: Vecto
   }
   applyWasmCompiler(sharedBuffers)
   const client = await PGlite.create(target, options)
-  // Prisma and the raw runner reach the one connection through the lane: ingress goes first.
+  // Prisma and the raw runner reach the one connection through the lane (ingress goes first), and
+  // run their statements as named prepared statements, each parsed once (adapters/db/pglite-statements.ts).
   const lane = createPriorityLane()
-  const connection = throughLane(client, lane)
+  const connection = throughLane(withPreparedStatements(client), lane)
   const runner: SqlRunner = {
     exec: async (sql) => {
       await connection.exec(sql)
