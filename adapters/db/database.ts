@@ -5,8 +5,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { PGlite } from '@electric-sql/pglite'
 import { vector } from '@electric-sql/pglite-pgvector'
-import { PrismaPg } from '@prisma/adapter-pg'
-import pg from 'pg'
+import type pg from 'pg'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { ConfigError } from '../../core/config/index.ts'
 import { databasePoolSize } from '../../core/config/index.ts'
@@ -150,6 +149,9 @@ async function requirePgvector(pool: pg.Pool, url: string): Promise<void> {
 const POSTGRES_TRANSACTIONS = { maxWait: 15_000, timeout: 15_000 }
 
 async function openPostgres(url: string, vectors: VectorMode): Promise<Database> {
+  // pg and Prisma's adapter for it load only here: the embedded default never uses them, and
+  // they held about 4 MB of the process (docs/operations.md, Measuring turns).
+  const [{ default: pg }, { PrismaPg }] = await Promise.all([import('pg'), import('@prisma/adapter-pg')])
   const config = connectionConfig(url)
   const pool = new pg.Pool(config)
   pool.on('error', () => undefined) // an idle client dropped by the server; the pool replaces it

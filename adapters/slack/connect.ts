@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { InstallProvider, type Installation, type InstallURLOptions, type StateStore } from '@slack/oauth'
+import type { InstallProvider, Installation, InstallURLOptions, StateStore } from '@slack/oauth'
 import { AppError } from '../../core/errors.ts'
 import type { Agent, Inbox, Logger, Store } from '../../core/ports.ts'
 import type { SecretBox } from '../../core/security/secrets.ts'
@@ -66,7 +66,7 @@ export function createSlackConnector(deps: {
 
   /** The workspace, bot and app behind a bot token (auth.test; bots.info when auth.test does not name the app). */
   async function identify(token: string) {
-    const client = deps.channel.clientWith(token)
+    const client = await deps.channel.clientWith(token)
     let auth: Awaited<ReturnType<typeof client.auth.test>>
     try {
       auth = await client.auth.test()
@@ -135,29 +135,36 @@ export function createSlackConnector(deps: {
     },
   }
 
-  const installer =
-    deps.oauth && deps.publicUrl
-      ? new InstallProvider({
-          clientId: deps.oauth.clientId,
-          clientSecret: deps.oauth.clientSecret,
-          stateStore,
-          directInstall: true,
-          stateCookieName: 'switchboard-slack-oauth-state',
-          clientOptions: { slackApiUrl: deps.apiUrl },
-          logger: slackLogger(deps.logger),
-          installationStore: {
-            async storeInstallation(installation: Installation) {
-              await install(installation)
-            },
-            async fetchInstallation(query) {
-              const inbox = query.teamId ? (await store.inboxes.listByChannel('slack')).find((i) => settingsOf(i)?.teamId === query.teamId && settingsOf(i)?.install === 'oauth') : undefined
-              if (!inbox) throw new Error('No Slack installation for that workspace')
-              const { client, settings } = await deps.channel.clientFor(inbox)
-              return { team: { id: settings.teamId, name: settings.teamName }, enterprise: undefined, user: { id: '', token: undefined, scopes: undefined }, bot: { token: client.token!, userId: settings.botUserId, id: settings.botId ?? '', scopes: BOT_SCOPES }, appId: settings.appId, isEnterpriseInstall: false }
-            },
+  // @slack/oauth loads with the first "Add to Slack": only then is the installer made.
+  const oauthReady = Boolean(deps.oauth && deps.publicUrl)
+  let provider: Promise<InstallProvider> | undefined
+  const installer = (): Promise<InstallProvider> | undefined => {
+    const oauth = deps.oauth
+    if (!oauth || !deps.publicUrl) return undefined
+    provider ??= import('@slack/oauth').then(({ InstallProvider }) =>
+      new InstallProvider({
+        clientId: oauth.clientId,
+        clientSecret: oauth.clientSecret,
+        stateStore,
+        directInstall: true,
+        stateCookieName: 'switchboard-slack-oauth-state',
+        clientOptions: { slackApiUrl: deps.apiUrl },
+        logger: slackLogger(deps.logger),
+        installationStore: {
+          async storeInstallation(installation: Installation) {
+            await install(installation)
           },
-        })
-      : undefined
+          async fetchInstallation(query) {
+            const inbox = query.teamId ? (await store.inboxes.listByChannel('slack')).find((i) => settingsOf(i)?.teamId === query.teamId && settingsOf(i)?.install === 'oauth') : undefined
+            if (!inbox) throw new Error('No Slack installation for that workspace')
+            const { client, settings } = await deps.channel.clientFor(inbox)
+            return { team: { id: settings.teamId, name: settings.teamName }, enterprise: undefined, user: { id: '', token: undefined, scopes: undefined }, bot: { token: client.token!, userId: settings.botUserId, id: settings.botId ?? '', scopes: BOT_SCOPES }, appId: settings.appId, isEnterpriseInstall: false }
+          },
+        },
+      }),
+    )
+    return provider
+  }
 
   /** The workspace's installation, from the OAuth callback: the inbox of the organization that started it. */
   async function install(installation: Installation): Promise<void> {
@@ -184,21 +191,23 @@ export function createSlackConnector(deps: {
     connect,
     disconnect,
     /** Whether "Add to Slack" is offered (SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_SIGNING_SECRET and PUBLIC_URL set). */
-    oauthReady: () => Boolean(installer),
+    oauthReady: () => oauthReady,
     /** Sends the manager to Slack's consent page, with the state cookie set. */
     async startInstall(req: IncomingMessage, res: ServerResponse, intent: InstallIntent): Promise<void> {
-      if (!installer) throw new AppError('not_found', '"Add to Slack" needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_SIGNING_SECRET and PUBLIC_URL', 404)
-      await installer.handleInstallPath(req, res, undefined, { scopes: BOT_SCOPES, redirectUri: redirectUrlOf(deps.publicUrl!), metadata: JSON.stringify(intent) })
+      const installing = await installer()
+      if (!installing) throw new AppError('not_found', '"Add to Slack" needs SLACK_CLIENT_ID, SLACK_CLIENT_SECRET, SLACK_SIGNING_SECRET and PUBLIC_URL', 404)
+      await installing.handleInstallPath(req, res, undefined, { scopes: BOT_SCOPES, redirectUri: redirectUrlOf(deps.publicUrl!), metadata: JSON.stringify(intent) })
     },
     /** Slack's redirect back: the state checked, the code exchanged (oauth.v2.access), the installation stored; then back to the admin web. */
     async finishInstall(req: IncomingMessage, res: ServerResponse, back: { done: string; failed: (message: string) => string }): Promise<void> {
-      if (!installer) throw new AppError('not_found', '"Add to Slack" is not configured here', 404)
+      const installing = await installer()
+      if (!installing) throw new AppError('not_found', '"Add to Slack" is not configured here', 404)
       const redirect = (location: string) => {
         res.statusCode = 302
         res.setHeader('Location', location)
         res.end()
       }
-      await installer.handleCallback(req, res, {
+      await installing.handleCallback(req, res, {
         successAsync: async () => redirect(back.done),
         failureAsync: async (error) => {
           deps.logger.warn({ err: error.message, code: error.code }, 'Slack installation failed')

@@ -1,4 +1,5 @@
-import { ErrorCode, WebClient, type Logger as SlackLogger, LogLevel } from '@slack/web-api'
+import type * as SlackWebApi from '@slack/web-api'
+import type { WebClient, Logger as SlackLogger, LogLevel } from '@slack/web-api'
 import { AppError } from '../../core/errors.ts'
 import { readCapped } from '../net/read-capped.ts'
 import type { ChannelAdapter, Inbox, Logger, RawRequest, Store } from '../../core/ports.ts'
@@ -20,6 +21,10 @@ import { validSignature, type createReplayGuard } from './verify.ts'
 export const SLACK_LIMITS: SendLimits = { perChatMs: 1000, perBotPerSecond: 20, perGroupPerMinute: 600 }
 const RATE_LIMIT_RETRIES = 3
 
+/** Slack's Web API client loads with the first Slack inbox a process opens or connects: most never have one. */
+let webApi: Promise<typeof SlackWebApi> | undefined
+const slackWebApi = () => (webApi ??= import('@slack/web-api'))
+
 const COMMANDS = new Set<string>([...ADMIN_COMMAND_NAMES, ...customerCommands.map((c) => c.name), LINK_COMMAND, 'release'])
 /** Replies name commands as /name; in Slack they are typed /switchboard name. A path such as /kb/x or a word that is no command is left alone. */
 export const withSlashCommand = (text: string) => text.replace(/(^|[\s(“"'])\/([a-z]+)(?![\w/])/g, (whole, before: string, name: string) => (COMMANDS.has(name) ? `${before}${SLASH_COMMAND} ${name}` : whole))
@@ -31,7 +36,7 @@ export const slackLogger = (logger: Logger): SlackLogger => ({
   warn: (...m: unknown[]) => logger.warn({ slack: m.join(' ') }, 'slack web api'),
   error: (...m: unknown[]) => logger.warn({ slack: m.join(' ') }, 'slack web api'),
   setLevel: () => {},
-  getLevel: () => LogLevel.INFO,
+  getLevel: () => 'info' as LogLevel.INFO,
   setName: () => {},
 })
 
@@ -51,7 +56,7 @@ export type SlackChannel = ChannelAdapter & {
   /** Calls the Web API as the inbox's bot: a 429 is waited out (Retry-After) and tried again; failures become AppErrors. */
   call<T>(inbox: Inbox, method: string, fn: (client: WebClient) => Promise<T>): Promise<T>
   /** A client for a token not stored yet (connecting). */
-  clientWith(token: string): WebClient
+  clientWith(token: string): Promise<WebClient>
   /** Forgets the cached client after the credentials changed. */
   forget(inboxId: string): void
   /** Posts to a channel, a thread or a person's DM under Slack's limits; returns `{channel}:{ts}`. */
@@ -95,7 +100,7 @@ export function createSlackChannel(deps: {
   }
 
   // Rate limits are handled in call() (the wait is Retry-After, with the injected sleep); the client retries only failed connections and 5xx.
-  const clientWith = (token: string) => new WebClient(token, { slackApiUrl: deps.apiUrl, logger: slackLogger(deps.logger), rejectRateLimitedCalls: true, retryConfig: { retries: 2, factor: 2, minTimeout: 500, maxTimeout: 5_000 }, timeout: 15_000 })
+  const clientWith = async (token: string) => new (await slackWebApi()).WebClient(token, { slackApiUrl: deps.apiUrl, logger: slackLogger(deps.logger), rejectRateLimitedCalls: true, retryConfig: { retries: 2, factor: 2, minTimeout: 500, maxTimeout: 5_000 }, timeout: 15_000 })
 
   /** `recent`: as read at most a moment ago (a delivery's signature check), else afresh (sending). */
   async function open(inbox: Inbox, recent = false) {
@@ -112,7 +117,7 @@ export function createSlackChannel(deps: {
     const { envelope, credentials } = await open(inbox)
     const cached = clients.get(inbox.id)
     if (cached && cached.envelope === envelope) return { client: cached.client, settings }
-    const client = clientWith(credentials.botToken)
+    const client = await clientWith(credentials.botToken)
     clients.set(inbox.id, { envelope, client })
     return { client, settings }
   }
@@ -123,7 +128,7 @@ export function createSlackChannel(deps: {
       try {
         return await fn(client)
       } catch (error) {
-        const limited = (error as { code?: string }).code === ErrorCode.RateLimitedError
+        const limited = (error as { code?: string }).code === (await slackWebApi()).ErrorCode.RateLimitedError
         if (!limited || attempt >= RATE_LIMIT_RETRIES) throw slackError(method, limited ? { data: { error: 'ratelimited' } } : error)
         const seconds = Math.min(Math.max((error as { retryAfter?: number }).retryAfter ?? 1, 1), 60)
         deps.logger.info({ inboxId: inbox.id, method, retryAfter: seconds }, 'Slack rate limit: waiting as told')

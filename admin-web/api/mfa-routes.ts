@@ -1,4 +1,3 @@
-import QRCode from 'qrcode'
 import { z } from 'zod'
 import type { MfaService } from '../../core/security/mfa.ts'
 import { csrfTokenOf, type AuthService } from '../../core/tenancy/auth-service.ts'
@@ -61,6 +60,7 @@ export function registerMfaRoutes(deps: { api: ReturnType<typeof createApi>; aut
     responses: { 200: 'The secret to scan', 409: 'MFA is on already' },
     handler: async ({ principal, res }) => {
       const { secret, otpauthUrl } = await mfa.startEnrolment(principal)
+      const { default: QRCode } = await import('qrcode') // only enrolment draws a QR code
       const svg = await QRCode.toString(otpauthUrl, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 })
       res.setHeader('Cache-Control', 'no-store')
       return { secret, otpauthUrl, qrCode: `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}` }

@@ -1,5 +1,5 @@
 import { createHash, randomInt } from 'node:crypto'
-import { generateSecret, generateURI, verifySync } from 'otplib'
+import type * as Otplib from 'otplib'
 import { AppError, forbidden } from '../errors.ts'
 import type { RateLimiter, Role, Store } from '../ports.ts'
 import { reserve, type RateLimitStatus, type RatePolicy } from './rate-limits.ts'
@@ -25,6 +25,10 @@ const CHALLENGE_TTL_MS = 5 * 60_000
 export const RECOVERY_CODE_COUNT = 10
 const TOLERANCE_SECONDS = 30
 const RECOVERY_ALPHABET = 'abcdefghjkmnpqrstuvwxyz23456789'
+
+/** otplib loads with the first MFA call: most processes never enrol or check a code. */
+let otplib: Promise<typeof Otplib> | undefined
+const totp = () => (otplib ??= import('otplib'))
 
 export type MfaUser = { id: string; email: string; secret: string | null; pendingSecret: string | null; enabledAt: Date | null; lastTimeStep: number | null }
 
@@ -97,9 +101,10 @@ export function createMfaService(deps: {
   }
 
   /** The step of a valid TOTP code for that sealed secret not used before, else null. */
-  function totpStep(sealed: string, code: string, lastTimeStep: number | null): number | null {
+  async function totpStep(sealed: string, code: string, lastTimeStep: number | null): Promise<number | null> {
     const token = code.replace(/\s+/g, '')
     if (!/^\d{6}$/.test(token)) return null
+    const { verifySync } = await totp()
     try {
       const result = verifySync({ secret: secrets.open(sealed), token, epoch: Math.floor(now().getTime() / 1000), epochTolerance: TOLERANCE_SECONDS, ...(lastTimeStep !== null ? { afterTimeStep: lastTimeStep } : {}) })
       return result.valid && 'timeStep' in result ? result.timeStep : null
@@ -129,7 +134,7 @@ export function createMfaService(deps: {
   async function checkSecondFactor(user: MfaUser, factor: SecondFactor): Promise<'totp' | 'recovery' | null> {
     if (!user.secret || !user.enabledAt) return null
     if (factor.code) {
-      const step = totpStep(user.secret, factor.code, user.lastTimeStep)
+      const step = await totpStep(user.secret, factor.code, user.lastTimeStep)
       return step !== null && (await store.advanceTimeStep(user.id, step)) ? 'totp' : null
     }
     if (factor.recoveryCode && normalizeRecovery(factor.recoveryCode).length >= 8) {
@@ -155,6 +160,7 @@ export function createMfaService(deps: {
   async function startEnrolment(principal: MfaPrincipal): Promise<{ secret: string; otpauthUrl: string }> {
     const user = await userOf(principal.userId)
     if (user.enabledAt) throw new AppError('mfa_enabled', 'Multi-factor sign-in is on already: turn it off first to enrol another device', 409)
+    const { generateSecret, generateURI } = await totp()
     const secret = generateSecret()
     await store.setPending(user.id, secrets.seal(secret))
     return { secret, otpauthUrl: generateURI({ issuer, label: user.email, secret }) }
@@ -168,7 +174,7 @@ export function createMfaService(deps: {
     const pending = user.pendingSecret
     const recoveryCodes = newRecoveryCodes()
     await attempt({ userId: user.id, ...(input.ip ? { ip: input.ip } : {}), ...(input.onLimits ? { onLimits: input.onLimits } : {}) }, async () => {
-      const step = totpStep(pending, input.code, null)
+      const step = await totpStep(pending, input.code, null)
       if (step === null) return null
       return (await store.enable({ userId: user.id, pendingSecret: pending, timeStep: step, codeHashes: recoveryCodes.map((c) => recoveryCodeHash(user.id, c)), at: now() })) ? true : null
     })
