@@ -37,6 +37,11 @@ describe('knowledge ingestion of many small sources', () => {
       },
       process: () => undefined,
       depth: async () => jobs.length,
+      cancel: async (name, jobIds) => {
+        const before = jobs.length
+        jobs.splice(0, jobs.length, ...jobs.filter((j) => !(j.name === name && j.options?.jobId && jobIds.includes(j.options.jobId))))
+        return before - jobs.length
+      },
       ping: async () => undefined,
       close: async () => undefined,
     }
@@ -89,7 +94,7 @@ describe('knowledge ingestion of many small sources', () => {
   }
   const paragraph = (i: number) => `Paragraph ${i} is about the harbour crane number ${i} and the ferry timetable of pier ${i % 7}.`
 
-  it('one job indexes every queued small source: one claim, one transaction, shared embedding batches; the other jobs find theirs ready', async () => {
+  it('one job indexes every queued small source: one claim, one transaction, shared embedding batches; the other jobs are cancelled', async () => {
     const org = await organization('Many')
     const { service, jobs, calls, events, run } = setup()
     const added = []
@@ -105,10 +110,11 @@ describe('knowledge ingestion of many small sources', () => {
     expect(sources.map((s) => [s.status, s.progress, s.chunkCount])).toEqual(added.map(() => ['ready', 100, 1]))
     // Every source's status went out live: processing, then ready.
     for (const s of added) expect(events.filter((e) => e.sourceId === s.id).map((e) => e.status)).toEqual(['queued', 'processing', 'ready'])
-    // The other 39 jobs claim nothing and write nothing.
+    // The other 39 jobs are gone from the queue: none of them runs.
+    expect(jobs).toHaveLength(0)
     calls.length = 0
     await run()
-    expect(calls).toEqual(added.slice(1).map(() => ({ method: 'claimSources', sources: 0 })))
+    expect(calls).toEqual([])
     expect(await store.knowledge.countChunks(org)).toBe(40)
     const found = await service.search({ organizationId: org, agentId: null, query: 'harbour crane number 17', limit: 3 })
     expect(found.passages[0]?.sourceId).toBe(added[17]!.id)
@@ -394,7 +400,7 @@ describe.each(targets)('knowledge indexed before posting lists per batch ($name)
       await db.runner.query(`INSERT INTO "KnowledgeIndexStats" ("organizationId", chunks, tokens) SELECT $1, count(*), sum("length") FROM "KnowledgeChunk" WHERE "organizationId" = $1`, [org])
       await db.migrate()
       const store = createPrismaStore(db)
-      const noQueue: Queue = { kind: 'in-process', add: async () => undefined, process: () => undefined, depth: async () => 0, ping: async () => undefined, close: async () => undefined }
+      const noQueue: Queue = { kind: 'in-process', add: async () => undefined, process: () => undefined, depth: async () => 0, cancel: async () => 0, ping: async () => undefined, close: async () => undefined }
       const service = createKnowledgeService({ store, embedder: null, queue: noQueue, logger: { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as never })
       const find = async (query: string) => (await service.search({ organizationId: org, agentId: null, query, limit: 5 })).passages.map((p) => p.sourceId)
       expect(await find('harbour crane')).toEqual([ids[0], ids[2]])
@@ -415,7 +421,7 @@ describe.each(targets)('knowledge indexed before posting lists per batch ($name)
       await db.migrate()
       const store = createPrismaStore(db)
       const jobs: IngestJob[] = []
-      const queue: Queue = { kind: 'in-process', add: async (_name, data) => void jobs.push(data as IngestJob), process: () => undefined, depth: async () => 0, ping: async () => undefined, close: async () => undefined }
+      const queue: Queue = { kind: 'in-process', add: async (_name, data) => void jobs.push(data as IngestJob), process: () => undefined, depth: async () => 0, cancel: async () => 0, ping: async () => undefined, close: async () => undefined }
       const service = createKnowledgeService({ store, embedder: vectors === 'on' ? createHashingEmbedder() : null, queue, logger: { info: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as never })
       const org = newId()
       await db.prisma.organization.create({ data: { id: org, name: 'Concurrent' } })
