@@ -30,6 +30,13 @@ const EMBED_BATCH = 32
  * of at most `sourceBytes` each (an uploaded file counts in base64). A URL is always fetched alone.
  */
 export const INGEST_BATCH = { sources: 200, sourceBytes: 64 * 1024 }
+/**
+ * How long a small source's job waits before it starts: the sources added meanwhile (a script or
+ * an import adding FAQ entries one by one) are then indexed with it in one batch. Without it, each
+ * job took the few sources added while the one before ran, and paid a batch's fixed statements for
+ * each handful.
+ */
+export const SMALL_SOURCE_WAIT_MS = 500
 /** The default size limit of one uploaded file or fetched page (KNOWLEDGE_MAX_FILE_BYTES). */
 export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 /**
@@ -181,7 +188,8 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
       source = (await store.knowledge.getSource(input.organizationId, existing.id))!
       await store.audit.record({ organizationId: input.organizationId, target: source.id, ...audit })
     }
-    await queue.add(INGEST_JOB, { organizationId: input.organizationId, sourceId: source.id } satisfies IngestJob, { jobId: ingestJobId({ id: source.id, checksum }), attempts: 3, backoffMs: 500 })
+    const small = input.kind !== 'url' && input.content.length <= batch.sourceBytes
+    await queue.add(INGEST_JOB, { organizationId: input.organizationId, sourceId: source.id } satisfies IngestJob, { jobId: ingestJobId({ id: source.id, checksum }), attempts: 3, backoffMs: 500, ...(small ? { delayMs: SMALL_SOURCE_WAIT_MS } : {}) })
     return source
   }
 
