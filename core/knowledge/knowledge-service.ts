@@ -31,12 +31,13 @@ const EMBED_BATCH = 32
  */
 export const INGEST_BATCH = { sources: 200, sourceBytes: 64 * 1024 }
 /**
- * How long a small source's job waits before it starts: the sources added meanwhile (a script or
- * an import adding FAQ entries one by one) are then indexed with it in one batch. Without it, each
- * job took the few sources added while the one before ran, and paid a batch's fixed statements for
- * each handful.
+ * Small sources added in a burst (a script or an import adding FAQ entries one by one, each less
+ * than `burstMs` after the one before): each one's job waits `waitMs` before it starts, so the
+ * sources added meanwhile are indexed with it in one batch. Without the wait, each job took the
+ * handful added while the one before ran, and paid a batch's fixed statements and a posting row per
+ * lexeme for each handful. A source added alone starts at once.
  */
-export const SMALL_SOURCE_WAIT_MS = 500
+export const SMALL_SOURCE_BURST = { burstMs: 1000, waitMs: 1000 }
 /** The default size limit of one uploaded file or fetched page (KNOWLEDGE_MAX_FILE_BYTES). */
 export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 /**
@@ -171,6 +172,15 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     return deps.parser
   }
 
+  /** When each organization last added a small source (this process's view: it only sets a wait). */
+  const lastSmallSource = new Map<string, number>()
+  function burstWait(organizationId: string): number {
+    const now = Date.now()
+    const last = lastSmallSource.get(organizationId)
+    lastSmallSource.set(organizationId, now)
+    return last !== undefined && now - last < SMALL_SOURCE_BURST.burstMs ? SMALL_SOURCE_BURST.waitMs : 0
+  }
+
   async function enqueue(input: { organizationId: string; agentId: string | null; collectionId?: string | null; title: string; kind: KnowledgeSource['kind']; content: string; uri?: string | null; checksum: string; bytes: number; actorUserId?: string | null }): Promise<KnowledgeSource> {
     const { title, checksum } = input
     if (input.agentId && !(await store.agents.get(input.organizationId, input.agentId))) throw notFound('Agent')
@@ -188,8 +198,8 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
       source = (await store.knowledge.getSource(input.organizationId, existing.id))!
       await store.audit.record({ organizationId: input.organizationId, target: source.id, ...audit })
     }
-    const small = input.kind !== 'url' && input.content.length <= batch.sourceBytes
-    await queue.add(INGEST_JOB, { organizationId: input.organizationId, sourceId: source.id } satisfies IngestJob, { jobId: ingestJobId({ id: source.id, checksum }), attempts: 3, backoffMs: 500, ...(small ? { delayMs: SMALL_SOURCE_WAIT_MS } : {}) })
+    const wait = input.kind !== 'url' && input.content.length <= batch.sourceBytes ? burstWait(input.organizationId) : 0
+    await queue.add(INGEST_JOB, { organizationId: input.organizationId, sourceId: source.id } satisfies IngestJob, { jobId: ingestJobId({ id: source.id, checksum }), attempts: 3, backoffMs: 500, ...(wait ? { delayMs: wait } : {}) })
     return source
   }
 

@@ -9,7 +9,7 @@ import { createPrismaStore } from '../../adapters/db/prisma-store.ts'
 import { createHashingEmbedder } from '../../adapters/local-ai/hashing-embedder.ts'
 import { AppError } from '../../core/errors.ts'
 import { newId } from '../../core/ids.ts'
-import { createKnowledgeService, INGEST_JOB, type IngestJob } from '../../core/knowledge/knowledge-service.ts'
+import { createKnowledgeService, INGEST_JOB, SMALL_SOURCE_BURST, type IngestJob } from '../../core/knowledge/knowledge-service.ts'
 import type { Embedder, JobOptions, Queue, Store } from '../../core/ports.ts'
 import { ADMIN_URL, postgresAnswers } from '../support/postgres.ts'
 
@@ -100,6 +100,8 @@ describe('knowledge ingestion of many small sources', () => {
     const added = []
     for (let i = 0; i < 40; i++) added.push(await service.addSource({ organizationId: org, agentId: null, title: `Note ${i}`, kind: 'text', content: paragraph(i), uri: `note/${i}` }))
     expect(jobs).toHaveLength(40)
+    // The first source's job may start at once; those added right after it wait, so that one job takes them together.
+    expect(jobs.map((j) => j.options?.delayMs ?? 0)).toEqual(added.map((_, i) => (i === 0 ? 0 : SMALL_SOURCE_BURST.waitMs)))
     await service.processSource(jobs.shift()!.data)
     // 40 sources of one chunk each: one claim, one write, two embedding requests (32 + 8), no progress writes in between.
     expect(calls.filter((c) => c.method === 'claimSources')).toEqual([{ method: 'claimSources', sources: 40 }])
