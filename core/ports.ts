@@ -663,6 +663,11 @@ export interface Queue {
   /** Starts consuming jobs of that name. */
   process(name: string, handler: JobHandler, options?: { concurrency?: number }): void
   depth(): Promise<number>
+  /**
+   * Removes jobs of that name that wait to start (by the jobIds they were added with); a job that
+   * is running, or gone already, is left as it is. Returns how many were removed.
+   */
+  cancel(name: string, jobIds: string[]): Promise<number>
   ping(): Promise<void>
   close(): Promise<void>
 }

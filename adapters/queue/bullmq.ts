@@ -106,6 +106,12 @@ export function createBullQueue(deps: { redisUrl: string; prefix?: string; logge
       }
       return n
     },
+    async cancel(name, jobIds) {
+      let removed = 0
+      // Queue.remove leaves a job that a worker has locked (running) and answers 0 for it.
+      for (const id of jobIds) removed += await queueFor(name).remove(id.replace(/:/g, '_'))
+      return removed
+    },
     async ping() {
       await connection.ping()
     },

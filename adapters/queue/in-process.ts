@@ -21,7 +21,7 @@ export function createInProcessQueue(deps: { logger: Logger; yieldTo?: () => boo
   const handlers = new Map<string, { handler: JobHandler; concurrency: number; running: number }>()
   const groups = new Map<string, Job[]>() // group key -> its jobs, head first
   const busy = new Set<string>()
-  const ids = new Set<string>()
+  const ids = new Map<string, Job>() // job id -> the job, while it waits or runs
   let seq = 0
   let closed = false
   let timer: NodeJS.Timeout | undefined
@@ -112,7 +112,6 @@ export function createInProcessQueue(deps: { logger: Logger; yieldTo?: () => boo
       if (closed) throw new Error('queue is closed')
       const id = options.jobId ?? `${name}:${++seq}`
       if (ids.has(id)) return
-      ids.add(id)
       const job: Job = {
         id,
         name,
@@ -123,6 +122,7 @@ export function createInProcessQueue(deps: { logger: Logger; yieldTo?: () => boo
         backoffMs: options.backoffMs ?? 1000,
         readyAt: Date.now() + (options.delayMs ?? 0),
       }
+      ids.set(id, job)
       const list = groups.get(job.group)
       if (list) list.push(job)
       else groups.set(job.group, [job])
@@ -133,6 +133,19 @@ export function createInProcessQueue(deps: { logger: Logger; yieldTo?: () => boo
       setImmediate(pump)
     },
     depth: async () => [...groups.values()].reduce((n, jobs) => n + jobs.length, 0) - active.size,
+    async cancel(name, jobIds) {
+      let removed = 0
+      for (const id of jobIds) {
+        const job = ids.get(id)
+        if (!job || job.name !== name) continue
+        // A group's head is running when the group is busy: that one is left to finish.
+        if (busy.has(job.group) && groups.get(job.group)?.[0] === job) continue
+        remove(job)
+        removed++
+      }
+      if (removed) notifyIdle()
+      return removed
+    },
     ping: async () => undefined,
     /** Resolves when no job is waiting or running (tests, graceful shutdown). */
     onIdle: () => (isIdle() ? Promise.resolve() : new Promise<void>((resolve) => idleWaiters.push(resolve))),

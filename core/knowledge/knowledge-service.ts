@@ -12,6 +12,8 @@ export const REEMBED_JOB = 'knowledge.reembed'
 const ARTICLE_URI = 'article:'
 export const isArticle = (s: Pick<KnowledgeSource, 'kind' | 'uri'>) => s.kind === 'markdown' && Boolean(s.uri?.startsWith(ARTICLE_URI))
 export type IngestJob = { organizationId: string; sourceId: string }
+/** A source's ingest job, one per version of its content: added again for the same content, it is the same job. */
+const ingestJobId = (source: { id: string; checksum: string }) => `ingest:${source.id}:${source.checksum.slice(0, 12)}`
 
 export type SearchResult = {
   passages: Passage[]
@@ -28,6 +30,14 @@ const EMBED_BATCH = 32
  * of at most `sourceBytes` each (an uploaded file counts in base64). A URL is always fetched alone.
  */
 export const INGEST_BATCH = { sources: 200, sourceBytes: 64 * 1024 }
+/**
+ * Small sources added in a burst (a script or an import adding FAQ entries one by one, each less
+ * than `burstMs` after the one before): each one's job waits `waitMs` before it starts, so the
+ * sources added meanwhile are indexed with it in one batch. Without the wait, each job took the
+ * handful added while the one before ran, and paid a batch's fixed statements and a posting row per
+ * lexeme for each handful. A source added alone starts at once.
+ */
+export const SMALL_SOURCE_BURST = { burstMs: 1000, waitMs: 1000 }
 /** The default size limit of one uploaded file or fetched page (KNOWLEDGE_MAX_FILE_BYTES). */
 export const DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 /**
@@ -162,6 +172,15 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
     return deps.parser
   }
 
+  /** When each organization last added a small source (this process's view: it only sets a wait). */
+  const lastSmallSource = new Map<string, number>()
+  function burstWait(organizationId: string): number {
+    const now = Date.now()
+    const last = lastSmallSource.get(organizationId)
+    lastSmallSource.set(organizationId, now)
+    return last !== undefined && now - last < SMALL_SOURCE_BURST.burstMs ? SMALL_SOURCE_BURST.waitMs : 0
+  }
+
   async function enqueue(input: { organizationId: string; agentId: string | null; collectionId?: string | null; title: string; kind: KnowledgeSource['kind']; content: string; uri?: string | null; checksum: string; bytes: number; actorUserId?: string | null }): Promise<KnowledgeSource> {
     const { title, checksum } = input
     if (input.agentId && !(await store.agents.get(input.organizationId, input.agentId))) throw notFound('Agent')
@@ -179,7 +198,8 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
       source = (await store.knowledge.getSource(input.organizationId, existing.id))!
       await store.audit.record({ organizationId: input.organizationId, target: source.id, ...audit })
     }
-    await queue.add(INGEST_JOB, { organizationId: input.organizationId, sourceId: source.id } satisfies IngestJob, { jobId: `ingest:${source.id}:${checksum.slice(0, 12)}`, attempts: 3, backoffMs: 500 })
+    const wait = input.kind !== 'url' && input.content.length <= batch.sourceBytes ? burstWait(input.organizationId) : 0
+    await queue.add(INGEST_JOB, { organizationId: input.organizationId, sourceId: source.id } satisfies IngestJob, { jobId: ingestJobId({ id: source.id, checksum }), attempts: 3, backoffMs: 500, ...(wait ? { delayMs: wait } : {}) })
     return source
   }
 
@@ -307,6 +327,10 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
       const failed = 'error' in o || thrown
       await deps.events?.publish(organizationId, { type: 'source.progress', sourceId: o.source.id, status: failed ? 'failed' : 'ready', progress: failed ? null : 100 })
     }
+    // The other sources' own jobs, still waiting, would only read that their source is done: they
+    // go. Those of sources that failed unexpectedly stay, to try them again.
+    const settled = outcomes.slice(1).filter((o) => done.has(o.source.id) && !thrown && (!('error' in o) || o.error instanceof AppError))
+    if (settled.length) await queue.cancel(INGEST_JOB, settled.map((o) => ingestJobId(o.source)))
     // An unexpected error of this job's own source (or of the embedder) is thrown, so the job is
     // tried again; another source's is not: its own job, still to come, finds it failed and tries it again.
     const ownError = thrown ?? ('error' in outcomes[0]! ? outcomes[0].error : null)
@@ -346,7 +370,7 @@ export function createKnowledgeService(deps: KnowledgeServiceDeps) {
   /** After a restart: sources that were queued or half-processed are processed again. */
   async function recover(): Promise<number> {
     const sources = await store.recovery.unfinishedSources(10_000)
-    for (const s of sources) await queue.add(INGEST_JOB, { organizationId: s.organizationId, sourceId: s.sourceId } satisfies IngestJob, { jobId: `ingest:${s.sourceId}:${s.checksum.slice(0, 12)}`, attempts: 3, backoffMs: 500 })
+    for (const s of sources) await queue.add(INGEST_JOB, { organizationId: s.organizationId, sourceId: s.sourceId } satisfies IngestJob, { jobId: ingestJobId({ id: s.sourceId, checksum: s.checksum }), attempts: 3, backoffMs: 500 })
     return sources.length
   }
 

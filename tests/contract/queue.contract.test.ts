@@ -59,6 +59,30 @@ for (const f of factories) {
       expect(seen).toEqual(['0#1', '0#2', '1#1', '2#1'])
     })
 
+    it('cancels jobs that wait to start, and leaves the one running', async () => {
+      queue = f.make()
+      const seen: string[] = []
+      let release: () => void = () => undefined
+      const released = new Promise<void>((r) => (release = r))
+      queue.process('cancelled', async (data) => {
+        const { n } = data as { n: string }
+        seen.push(n)
+        if (n === 'a') await released
+      }, { concurrency: 1 })
+      await queue.add('cancelled', { n: 'a' }, { jobId: 'cancel:a' })
+      await until(() => seen.length === 1)
+      for (const n of ['b', 'c', 'd']) await queue.add('cancelled', { n }, { jobId: `cancel:${n}` })
+      expect(await queue.cancel('cancelled', ['cancel:a', 'cancel:b', 'cancel:c'])).toBe(2)
+      release()
+      await until(() => seen.length === 2)
+      await new Promise((r) => setTimeout(r, 100))
+      expect(seen).toEqual(['a', 'd'])
+      // A cancelled job's id is free again: added anew, it runs.
+      await queue.add('cancelled', { n: 'b' }, { jobId: 'cancel:b' })
+      await until(() => seen.length === 3)
+      expect(seen).toEqual(['a', 'd', 'b'])
+    })
+
     it('runs different groups in parallel', async () => {
       queue = f.make()
       let running = 0
