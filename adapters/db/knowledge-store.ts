@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { AppError } from '../../core/errors.ts'
 import { newId } from '../../core/ids.ts'
 import type { ChunkLocation, KnowledgeCollection, KnowledgeSource, Passage, Store } from '../../core/ports.ts'
@@ -48,78 +47,6 @@ export const RANKING: Ranking = {
   /** Bonus for question lexeme pairs found in the same order within nearWindow positions, times their mean idf. */
   nearWeight: 0.5,
   nearWindow: 3,
-}
-
-/**
- * A statement the embedded database prepares once (see `preparedStatements`): its text, and the
- * types of its parameters.
- */
-type Statement = { sql: string; types: string[] }
-type RunPrepared = <T>(statement: Statement, params: unknown[]) => Promise<T[]>
-
-/**
- * A value written into EXECUTE as an SQL literal: an escape string (`E'...'`, the same whatever
- * standard_conforming_strings says), a number, NULL, or an array of them. null for a value that has
- * no literal here (a NUL character, which PostgreSQL's text refuses anyway; an object).
- */
-export function sqlLiteral(value: unknown): string | null {
-  if (value === null || value === undefined) return 'NULL'
-  if (typeof value === 'number') return Number.isFinite(value) ? String(value) : null
-  if (typeof value === 'boolean') return value ? 'true' : 'false'
-  if (typeof value === 'string') return value.includes('\0') ? null : `E'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`
-  if (Array.isArray(value)) {
-    const items = value.map(sqlLiteral)
-    if (items.includes(null)) return null
-    return items.length ? `ARRAY[${items.join(', ')}]` : `'{}'`
-  }
-  return null
-}
-
-const errorCode = (e: unknown) => (e as { code?: unknown } | null)?.code
-/** Statements prepared on each embedded database's connection, by name. */
-const preparedOn = new WeakMap<SqlRunner, Set<string>>()
-
-/**
- * Statements prepared once on the embedded database's connection. Parsing and planning a search's
- * two statements cost more than running them (about 3 of the first one's 5 ms). PGlite's one
- * connection belongs to this process, so a statement prepared on it (PREPARE) is kept while the
- * database is open, and PostgreSQL plans it once for all values after its first five runs (a
- * generic plan, when that costs no more than the plans made for the values). PGlite takes no
- * bound parameters in EXECUTE, so the values are written into it as literals (`sqlLiteral`); a
- * value that has none sends the statement as it is. The name is a hash of the text, so two
- * repositories on one connection share it. On PostgreSQL, a pool of connections each with its own
- * prepared statements, every statement is sent as it is.
- */
-function preparedStatements(runner: SqlRunner, enabled: boolean): RunPrepared {
-  if (!enabled) return (statement, params) => runner.query(statement.sql, params)
-  let prepared = preparedOn.get(runner)
-  if (!prepared) preparedOn.set(runner, (prepared = new Set()))
-  const names = new Map<string, string>()
-  const prepare = async (name: string, statement: Statement) => {
-    try {
-      await runner.query(`PREPARE ${name} (${statement.types.join(', ')}) AS ${statement.sql}`)
-    } catch (e) {
-      if (errorCode(e) !== '42P05') throw e // 42P05: prepared already, by its name the same text
-    }
-    prepared.add(name)
-  }
-  return async <T,>(statement: Statement, params: unknown[]) => {
-    const literals = params.map(sqlLiteral)
-    if (literals.includes(null)) return runner.query<T>(statement.sql, params)
-    const key = `${statement.types.join(',')}|${statement.sql}`
-    let name = names.get(key)
-    if (!name) names.set(key, (name = `knowledge_${createHash('sha256').update(key).digest('hex').slice(0, 24)}`))
-    if (!prepared.has(name)) await prepare(name, statement)
-    const execute = `EXECUTE ${name} (${literals.join(', ')})`
-    try {
-      return await runner.query<T>(execute)
-    } catch (e) {
-      if (errorCode(e) !== '26000') throw e // 26000: no longer prepared (DEALLOCATE, DISCARD ALL)
-      prepared.delete(name)
-      await prepare(name, statement)
-      return runner.query<T>(execute)
-    }
-  }
 }
 
 /** A source's content (a whole uploaded file) is read only by sourceContent: `false` here read it on every status poll. */
@@ -236,7 +163,6 @@ function postingsSql(R: Ranking): string {
   postingsSqlCache.set(R, sql)
   return sql
 }
-const POSTINGS_TYPES = ['text', 'text', 'text', 'regconfig', 'text']
 type PostingRow = Term & { avgdl: number; question: string; by_collection: boolean; excluded: string } & { [K in keyof PostingLists]: string | null }
 
 /**
@@ -308,12 +234,12 @@ type ChunkRow = {
  * the reciprocal ranks ('rrf'); equal scores go by chunk id.
  */
 async function searchPassages(
-  run: RunPrepared,
+  runner: SqlRunner,
   R: Ranking,
   input: { organizationId: string; agentId: string | null; collectionId: string | null; language: string; query: string; limit: number; vectorWeight: number },
   vector: { dims: number | null; literal: string | null; embedder: string },
 ): Promise<Passage[]> {
-  const rows = await run<PostingRow>({ sql: postingsSql(R), types: POSTINGS_TYPES }, [input.organizationId, input.agentId, input.collectionId, input.language, input.query])
+  const rows = await runner.query<PostingRow>(postingsSql(R), [input.organizationId, input.agentId, input.collectionId, input.language, input.query])
   const avgdl = rows.length ? Number(rows[0]!.avgdl) : 1
   const lists = rows.flatMap((r) => (r.sources && r.ordinals && r.tfs && r.lengths ? [{ idf: Number(r.idf), lists: { sources: r.sources, ordinals: r.ordinals, tfs: r.tfs, lengths: r.lengths } }] : []))
   const found = scoreCandidates(lists, avgdl, R)
@@ -323,10 +249,10 @@ async function searchPassages(
   const candidates = JSON.stringify(found.map((c) => ({ sourceId: c.sourceId, ordinal: c.ordinal })))
   const chunks =
     vector.dims === null
-      ? await run<ChunkRow>({ sql: chunksSql(null, R, 'list'), types: ['text', 'json'] }, [input.organizationId, candidates])
+      ? await runner.query<ChunkRow>(chunksSql(null, R, 'list'), [input.organizationId, candidates])
       : excluded
-        ? await run<ChunkRow>({ sql: chunksSql(vector.dims, R, 'list'), types: ['text', 'json', 'vector', 'text', 'text[]'] }, [input.organizationId, candidates, vector.literal, vector.embedder, excluded])
-        : await run<ChunkRow>({ sql: chunksSql(vector.dims, R, 'sql'), types: ['text', 'json', 'vector', 'text', 'text', 'text'] }, [input.organizationId, candidates, vector.literal, vector.embedder, input.agentId, input.collectionId])
+        ? await runner.query<ChunkRow>(chunksSql(vector.dims, R, 'list'), [input.organizationId, candidates, vector.literal, vector.embedder, excluded])
+        : await runner.query<ChunkRow>(chunksSql(vector.dims, R, 'sql'), [input.organizationId, candidates, vector.literal, vector.embedder, input.agentId, input.collectionId])
   const byId = new Map(chunks.map((c) => [c.id, c]))
 
   const terms: Term[] = rows.map((r) => ({ term: r.term, idf: Number(r.idf), scanned: r.scanned }))
@@ -434,38 +360,12 @@ const SOURCE_COLUMNS = `s.id, s."organizationId", s."agentId", s.title, s.kind, 
   s."createdAt" AT TIME ZONE 'UTC' AS "createdAt", s."updatedAt" AT TIME ZONE 'UTC' AS "updatedAt"`
 
 /**
- * A source added through the API, in one statement: the lookup by URI, the insert and its audit
- * record. $1 id, $2 organization, $3 agent, $4 collection, $5 title, $6 kind, $7 URI, $8 checksum,
- * $9 content, $10 audit record id, $11 actor, $12 action (null: no record), $13 its data (JSON).
- */
-const CREATE_SOURCE: Statement = {
-  sql: `WITH existing AS (
-     SELECT ${SOURCE_COLUMNS}, false AS created FROM "KnowledgeSource" s WHERE $7::text IS NOT NULL AND s."organizationId" = $2 AND s.uri = $7 LIMIT 1
-   ),
-   added AS (
-     INSERT INTO "KnowledgeSource" AS s (id, "organizationId", "agentId", "collectionId", title, kind, uri, checksum, status, content)
-     SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9 WHERE NOT EXISTS (SELECT 1 FROM existing)
-     RETURNING ${SOURCE_COLUMNS}, true AS created
-   ),
-   audited AS (
-     INSERT INTO "AuditEvent" (id, "organizationId", "actorUserId", action, target, data, "createdAt")
-     SELECT $10, a."organizationId", $11, $12, a.id, $13::jsonb, now() AT TIME ZONE 'UTC' FROM added a WHERE $12::text IS NOT NULL
-   )
-   SELECT * FROM added UNION ALL SELECT * FROM existing`,
-  types: Array.from({ length: 13 }, () => 'text'),
-}
-type AddedRow = Omit<Models.KnowledgeSourceModel, 'content'> & { created: boolean }
-/** Content up to this size (a small source's) goes into the prepared statement's EXECUTE. */
-const PREPARED_CONTENT_CHARS = 64 * 1024
-
-/**
  * Knowledge sources, chunks, their lexical index and search, and collections. Search runs its
  * statements on the database's runner directly (no ORM in between: it is on every turn's path).
  * `ranking` is for tests and benchmarks that try other settings; the store uses RANKING.
  */
-export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'> & Partial<Pick<Database, 'kind'>>, ranking: Ranking = RANKING): Pick<Store, 'knowledge' | 'collections'> {
+export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'>, ranking: Ranking = RANKING): Pick<Store, 'knowledge' | 'collections'> {
   const { prisma, runner } = db
-  const prepared = preparedStatements(runner, db.kind === 'pglite')
   /**
    * Chunks of each organization at its last ANALYZE: PGlite runs no autovacuum, so fresh
    * statistics come from here, once the knowledge has doubled or halved (the search's plans do
@@ -493,9 +393,22 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
     // a parameter of Prisma's, a 7 MB string took some 550 MB of memory to write, on the runner a few.
     // One statement per source added through the API: the lookup by URI, the insert and its audit record.
     createSource: async ({ content, audit, ...input }) => {
-      const params = [newId(), input.organizationId, input.agentId, input.collectionId ?? null, input.title, input.kind, input.uri, input.checksum, content, newId(), audit?.actorUserId ?? null, audit?.action ?? null, JSON.stringify(audit?.data ?? {})]
-      // A large file's content is sent as a parameter, not copied into the statement's text.
-      const rows = content === null || content.length <= PREPARED_CONTENT_CHARS ? await prepared<AddedRow>(CREATE_SOURCE, params) : await runner.query<AddedRow>(CREATE_SOURCE.sql, params)
+      const rows = await runner.query<Omit<Models.KnowledgeSourceModel, 'content'> & { created: boolean }>(
+        `WITH existing AS (
+           SELECT ${SOURCE_COLUMNS}, false AS created FROM "KnowledgeSource" s WHERE $7::text IS NOT NULL AND s."organizationId" = $2 AND s.uri = $7 LIMIT 1
+         ),
+         added AS (
+           INSERT INTO "KnowledgeSource" AS s (id, "organizationId", "agentId", "collectionId", title, kind, uri, checksum, status, content)
+           SELECT $1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9 WHERE NOT EXISTS (SELECT 1 FROM existing)
+           RETURNING ${SOURCE_COLUMNS}, true AS created
+         ),
+         audited AS (
+           INSERT INTO "AuditEvent" (id, "organizationId", "actorUserId", action, target, data, "createdAt")
+           SELECT $10, a."organizationId", $11, $12, a.id, $13::jsonb, now() AT TIME ZONE 'UTC' FROM added a WHERE $12::text IS NOT NULL
+         )
+         SELECT * FROM added UNION ALL SELECT * FROM existing`,
+        [newId(), input.organizationId, input.agentId, input.collectionId ?? null, input.title, input.kind, input.uri, input.checksum, content, newId(), audit?.actorUserId ?? null, audit?.action ?? null, JSON.stringify(audit?.data ?? {})],
+      )
       const { created, ...row } = rows[0]!
       return { source: toSource(row), created }
     },
@@ -680,7 +593,7 @@ export function createKnowledgeRepository(db: Pick<Database, 'prisma' | 'runner'
     search: async (input) => {
       const dims = input.embedding ? Math.trunc(input.dimensions) : null
       const vector = { dims, literal: input.embedding ? vectorLiteral(input.embedding) : null, embedder: input.embedder }
-      return searchPassages(prepared, ranking, { ...input, collectionId: input.collectionId ?? null }, vector)
+      return searchPassages(runner, ranking, { ...input, collectionId: input.collectionId ?? null }, vector)
     },
     // Kept in the same transactions as the chunks, so exact; counting 100,000 rows took ~70 ms.
     countChunks: async (organizationId) => (await prisma.knowledgeIndexStats.findUnique({ where: { organizationId }, select: { chunks: true } }))?.chunks ?? 0,

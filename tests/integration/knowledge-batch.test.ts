@@ -214,9 +214,6 @@ describe('knowledge ingestion of many small sources', () => {
     const other = await organization('Other')
     const { service, jobs } = setup()
     const audit = async () => (await db.prisma.auditEvent.findMany({ where: { organizationId: org, action: 'knowledge.source.added' }, orderBy: { createdAt: 'asc' } })).map((a) => [a.target, a.actorUserId, a.data])
-    // The statement is prepared once per database (PGlite): by another organization's source first.
-    await service.addSource({ organizationId: other, agentId: null, title: 'Warm', kind: 'text', content: 'Prepared first.', uri: 'warm' })
-    jobs.length = 0
     const statements: string[] = []
     const query = db.runner.query
     db.runner.query = (async (sql: string, params?: unknown[]) => (statements.push(sql), query(sql, params))) as typeof query
