@@ -5,8 +5,8 @@ import { PGlite } from '@electric-sql/pglite'
  * message batch handed to PGlite is one round trip; every Execute ('E') of the extended protocol
  * and every simple Query ('Q') message is one statement run (BEGIN and COMMIT included), whether
  * its text was parsed just before (an unnamed statement) or once, earlier (a named prepared
- * statement, adapters/db/pglite-statements.ts). A statement parsed and never executed is not one. Counting at this level
- * sees everything the process sends, whoever sends it (Prisma's adapter, raw SQL, migrations),
+ * statement, adapters/db/pglite-statements.ts). A statement parsed and never executed is not one.
+ * Counting at this level sees everything the process sends, whoever sends it (Prisma's adapter, raw SQL, migrations),
  * and the counts are deterministic, unlike times.
  *
  * Installed by patching PGlite's prototype once per process; `start()` opens a window and
@@ -19,7 +19,11 @@ const proto = PGlite.prototype as unknown as Patched & { __statementCounter?: tr
 
 let window: StatementCount | null = null
 const decoder = new TextDecoder()
-/** The text of each statement parsed so far, by name ('' the unnamed one), and of each bound portal. */
+/**
+ * The text of each statement parsed so far, by name ('' the unnamed one), kept outside windows too
+ * (a named statement is parsed once, perhaps before the window opens); and, inside a window, the
+ * text bound to each portal, which its Execute counts.
+ */
 const parsed = new Map<string, string>()
 const bound = new Map<string, string>()
 
@@ -48,7 +52,7 @@ function record(into: StatementCount | null, batch: Uint8Array) {
     if (type === 0x50 /* P: Parse: name\0 query\0 ... */) {
       const name = cString(at + 5)
       parsed.set(name.text, cString(name.next).text)
-    } else if (type === 0x42 /* B: Bind: portal\0 statement\0 ... */) {
+    } else if (type === 0x42 /* B: Bind: portal\0 statement\0 ... */ && into) {
       const portal = cString(at + 5)
       bound.set(portal.text, parsed.get(cString(portal.next).text) ?? '')
     } else if (type === 0x45 /* E: Execute: portal\0 ... */ && into) {
