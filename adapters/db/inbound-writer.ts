@@ -51,7 +51,7 @@ export function createInboundWriter(deps: { runner: SqlRunner; urgent?: <T>(fn: 
     queue = queue.slice(batch.length)
     try {
       batches++
-      const rows = await urgent(() => deps.runner.query<Row>(INSERT_BATCH, columnsOf(batch.map((w) => w.item))))
+      const rows = await urgent(() => deps.runner.query<Row>(INSERT_BATCH, [batchOf(batch.map((w) => w.item))]))
       const byInput = new Map(rows.map((row) => [row.input_id, row]))
       for (const w of batch) {
         const row = byInput.get(w.item.id)
@@ -108,27 +108,36 @@ type Row = {
   c_new: boolean
 }
 
-const columnsOf = (items: InboundItem[]) => [
-  items.map((i) => i.id),
-  items.map((i) => i.inboxId),
-  items.map((i) => i.externalThreadId),
-  items.map((i) => i.externalMessageId),
-  items.map((i) => i.text),
-  items.map((i) => JSON.stringify(i.attachments ?? [])),
-  items.map((i) => JSON.stringify(i.meta ?? {})),
-  items.map((i) => i.externalUserId),
-  items.map((i) => i.userName),
-  items.map((i) => i.newIds.conversation),
-  items.map((i) => i.newIds.contact),
-  items.map((i) => i.newIds.identity),
-]
+/**
+ * The batch as one JSON parameter. PostgreSQL prices `json_to_recordset` the same whatever the
+ * value, so the prepared statement settles on one generic plan, planned once; as arrays for
+ * `unnest`, whose length the planner reads from the values, every run was planned anew, which was
+ * half of the statement's time.
+ */
+const batchOf = (items: InboundItem[]) =>
+  JSON.stringify(
+    items.map((i) => ({
+      id: i.id,
+      inbox_id: i.inboxId,
+      thread_id: i.externalThreadId,
+      external_id: i.externalMessageId,
+      body: i.text,
+      attachments: i.attachments ?? [],
+      meta: i.meta ?? {},
+      user_id: i.externalUserId,
+      user_name: i.userName,
+      conversation_id: i.newIds.conversation,
+      contact_id: i.newIds.contact,
+      identity_id: i.newIds.identity,
+    })),
+  )
 
 // Data-modifying CTEs all see the snapshot taken before the statement: a conversation made here is
 // read from its INSERT's RETURNING, never from the table. Times are kept as UTC in columns without
 // a time zone (Prisma's convention), whatever the session's.
 const INSERT_BATCH = `
 WITH input AS (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+  SELECT * FROM ROWS FROM (json_to_recordset($1::json) AS (id text, inbox_id text, thread_id text, external_id text, body text, attachments jsonb, meta jsonb, user_id text, user_name text, conversation_id text, contact_id text, identity_id text))
     WITH ORDINALITY AS t(id, inbox_id, thread_id, external_id, body, attachments, meta, user_id, user_name, conversation_id, contact_id, identity_id, ord)
 ), known AS (
   -- Lookups by the unique indexes, one per thread. OFFSET 0 keeps each lookup apart: flattened into
@@ -170,7 +179,7 @@ WITH input AS (
   SELECT c.*, true AS is_new FROM created c
 ), stored AS (
   INSERT INTO "Message" ("id", "organizationId", "inboxId", "conversationId", "externalMessageId", "direction", "author", "text", "attachments", "meta", "status", "createdAt")
-  SELECT i.id, c."organizationId", i.inbox_id, c.id, i.external_id, 'in', 'contact', i.body, i.attachments::jsonb, i.meta::jsonb, 'pending', now() AT TIME ZONE 'UTC'
+  SELECT i.id, c."organizationId", i.inbox_id, c.id, i.external_id, 'in', 'contact', i.body, i.attachments, i.meta, 'pending', now() AT TIME ZONE 'UTC'
   FROM input i JOIN conversations c ON c."inboxId" = i.inbox_id AND c."externalThreadId" = i.thread_id
   ORDER BY i.ord
   ON CONFLICT ("inboxId", "externalMessageId") DO NOTHING
