@@ -15,6 +15,7 @@ import { createPriorityLane, throughLane } from './priority-lane.ts'
 import { withPreparedStatements } from './pglite-statements.ts'
 import { autoSharedBuffers } from './pglite-buffers.ts'
 import { applyWasmCompiler } from './pglite-options.ts'
+import { createUpkeep, type UpkeepPass } from './pglite-upkeep.ts'
 
 export type Database = {
   kind: 'pglite' | 'postgres'
@@ -33,6 +34,11 @@ export type Database = {
   delivery<T>(fn: () => Promise<T>): Promise<T>
   /** Whether webhook deliveries are being handled on the embedded database now; always false on PostgreSQL. */
   ingressBusy(): boolean
+  /**
+   * One pass of the embedded database's upkeep (ANALYZE and VACUUM where autovacuum would run
+   * them: adapters/db/pglite-upkeep.ts); null on PostgreSQL, whose autovacuum does it.
+   */
+  upkeep(): Promise<UpkeepPass | null>
   close(): Promise<void>
 }
 
@@ -79,6 +85,7 @@ async function openPglite(dataDir: string, sharedBuffers: string, vectors: Vecto
     withLock: (fn) => fn(), // one process owns a PGlite directory
   }
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(connection) })
+  const upkeep = createUpkeep(runner)
   return {
     kind: 'pglite',
     vectors,
@@ -88,6 +95,7 @@ async function openPglite(dataDir: string, sharedBuffers: string, vectors: Vecto
     urgent: lane.urgent,
     delivery: lane.delivery,
     ingressBusy: lane.ingressBusy,
+    upkeep: () => upkeep.pass(),
     close: async () => {
       await prisma.$disconnect()
       await client.close()
@@ -193,6 +201,7 @@ async function openPostgres(url: string, vectors: VectorMode): Promise<Database>
     urgent: (fn) => fn(),
     delivery: (fn) => fn(),
     ingressBusy: () => false,
+    upkeep: async () => null,
     close: async () => {
       await prisma.$disconnect()
       await pool.end()
