@@ -85,7 +85,7 @@ async function openPglite(dataDir: string, sharedBuffers: string, vectors: Vecto
     withLock: (fn) => fn(), // one process owns a PGlite directory
   }
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(connection) })
-  const upkeep = createUpkeep(runner)
+  const upkeep = createUpkeep(runner, { busy: lane.ingressBusy })
   return {
     kind: 'pglite',
     vectors,

@@ -95,12 +95,28 @@ describe('embedded database upkeep', () => {
   })
 
   it('only vacuums the knowledge tables, which the knowledge store analyzes itself', async () => {
-    const upkeep = createUpkeep(db.runner, { analyzeBase: 0, analyzeScale: 0, vacuumBase: 0, vacuumScale: 0 })
+    const upkeep = createUpkeep(db.runner, { rules: { analyzeBase: 0, analyzeScale: 0, vacuumBase: 0, vacuumScale: 0 } })
     await db.runner.query(`INSERT INTO "KnowledgeTerm" ("organizationId", term, df) SELECT $1, 'w' || g, 1 FROM generate_series(1, 100) g`, [organizationId])
     await db.runner.query(`UPDATE "KnowledgeTerm" SET df = 2 WHERE "organizationId" = $1`, [organizationId])
     await flushCounters()
     const pass = await upkeep.pass()
     expect(pass.vacuumed).toContain('KnowledgeTerm')
     expect(pass.analyzed).not.toContain('KnowledgeTerm')
+    // The chunks' HNSW index makes their VACUUM hold the one connection for seconds: never here.
+    expect(pass.vacuumed).not.toContain('KnowledgeChunk')
+  })
+
+  it('leaves the work for the next pass while webhook deliveries arrive', async () => {
+    let deliveries = true
+    const upkeep = createUpkeep(db.runner, { rules: { analyzeBase: 0, analyzeScale: 0, vacuumBase: 0, vacuumScale: 0 }, busy: () => deliveries })
+    await db.runner.query(`UPDATE "Message" SET status = 'sent' WHERE id = ANY($1::text[])`, [ids.slice(0, 10)])
+    await flushCounters()
+    const dead = (await counters('Message')).dead
+    expect(dead).toBeGreaterThanOrEqual(10)
+    expect(await upkeep.pass()).toEqual({ analyzed: [], vacuumed: [] })
+    expect((await counters('Message')).dead).toBe(dead)
+    deliveries = false
+    expect((await upkeep.pass()).vacuumed).toContain('Message')
+    expect((await counters('Message')).dead).toBe(0)
   })
 })
