@@ -52,7 +52,7 @@ import { createSecretBox } from '../core/security/secrets.ts'
 import { createAuthService } from '../core/tenancy/auth-service.ts'
 import { createMfaService, mfaGate } from '../core/security/mfa.ts'
 import { createAdminNotifier } from '../core/tenancy/admin-notices.ts'
-import { openDatabase, type Database } from '../adapters/db/database.ts'
+import { openDatabase } from '../adapters/db/database.ts'
 import { createPrismaStore } from '../adapters/db/prisma-store.ts'
 import { createApi } from '../adapters/http/api.ts'
 import { createMetrics } from '../adapters/http/metrics.ts'
@@ -108,11 +108,10 @@ export async function buildApp(input: { config: AppConfig; logger: Logger; role:
   const encryptionKey = await resolveEncryptionKey(config, logger)
   const secrets = createSecretBox(encryptionKey, config.ENCRYPTION_KEYS_PREVIOUS)
 
-  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, sharedBuffers: config.PGLITE_SHARED_BUFFERS, vectors: config.KNOWLEDGE_VECTORS })
+  const db = await openDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, sharedBuffers: config.PGLITE_SHARED_BUFFERS, vectors: config.KNOWLEDGE_VECTORS, logger })
   closers.push(() => db.close())
   const applied = await db.migrate()
   if (applied.length) logger.info({ migrations: applied, database: db.kind }, 'database migrated')
-  if (db.kind === 'pglite') closers.unshift(scheduleUpkeep(db, logger))
   const store: Store = createPrismaStore(db)
 
   // SDKs of optional engines load only when configured: the embedded default stays small.
@@ -404,40 +403,5 @@ async function resolveEncryptionKey(config: AppConfig, logger: Logger): Promise<
     await chmod(file, 0o600)
     logger.warn({ file }, 'ENCRYPTION_KEY is not set: generated one into DATA_DIR; set ENCRYPTION_KEY in production')
     return key
-  }
-}
-
-/**
- * The embedded database's upkeep (adapters/db/pglite-upkeep.ts) every UPKEEP_EVERY_MS: reading
- * the counters takes about a millisecond, and a table is analyzed or vacuumed only once it changed
- * enough. Passes never overlap; the returned function stops them (the app's close).
- */
-const UPKEEP_EVERY_MS = 10_000
-function scheduleUpkeep(db: Database, logger: Logger): () => Promise<void> {
-  let timer: NodeJS.Timeout | undefined
-  let running: Promise<void> = Promise.resolve()
-  let stopped = false
-  const next = () => {
-    if (stopped) return
-    timer = setTimeout(() => {
-      const started = performance.now()
-      running = db
-        .upkeep()
-        .then((pass) => {
-          if (pass && (pass.analyzed.length || pass.vacuumed.length)) logger.debug({ ...pass, ms: Math.round(performance.now() - started) }, 'embedded database upkeep')
-        })
-        .catch((err: unknown) => {
-          if (!stopped) logger.warn({ err }, 'embedded database upkeep failed')
-        })
-        .finally(next)
-    }, UPKEEP_EVERY_MS)
-    timer.unref()
-  }
-  next()
-  // Closing waits for a pass under way: the database closes after it.
-  return async () => {
-    stopped = true
-    clearTimeout(timer)
-    await running
   }
 }

@@ -8,6 +8,7 @@ import { vector } from '@electric-sql/pglite-pgvector'
 import type pg from 'pg'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
 import { ConfigError } from '../../core/config/index.ts'
+import type { Logger } from '../../core/ports.ts'
 import { databasePoolSize } from '../../core/config/index.ts'
 import { PrismaClient } from './generated/client.ts'
 import { migrate, type SqlRunner, type VectorMode } from './migrate.ts'
@@ -15,7 +16,7 @@ import { createPriorityLane, throughLane } from './priority-lane.ts'
 import { withPreparedStatements } from './pglite-statements.ts'
 import { autoSharedBuffers } from './pglite-buffers.ts'
 import { applyWasmCompiler } from './pglite-options.ts'
-import { createUpkeep, type UpkeepPass } from './pglite-upkeep.ts'
+import { createUpkeep, scheduleUpkeep } from './pglite-upkeep.ts'
 
 export type Database = {
   kind: 'pglite' | 'postgres'
@@ -34,11 +35,6 @@ export type Database = {
   delivery<T>(fn: () => Promise<T>): Promise<T>
   /** Whether webhook deliveries are being handled on the embedded database now; always false on PostgreSQL. */
   ingressBusy(): boolean
-  /**
-   * One pass of the embedded database's upkeep (ANALYZE and VACUUM where autovacuum would run
-   * them: adapters/db/pglite-upkeep.ts); null on PostgreSQL, whose autovacuum does it.
-   */
-  upkeep(): Promise<UpkeepPass | null>
   close(): Promise<void>
 }
 
@@ -50,11 +46,11 @@ const MIGRATION_LOCK = 72707369
  * `DATA_DIR/pglite`. `dataDir: 'memory://'` keeps everything in memory (tests). `vectors: 'off'`
  * (KNOWLEDGE_VECTORS=off) migrates without pgvector (see migrate()).
  */
-export async function openDatabase(input: { databaseUrl?: string; dataDir: string; sharedBuffers?: string; vectors?: VectorMode }): Promise<Database> {
+export async function openDatabase(input: { databaseUrl?: string; dataDir: string; sharedBuffers?: string; vectors?: VectorMode; logger?: Pick<Logger, 'debug' | 'warn'> }): Promise<Database> {
   const vectors = input.vectors ?? 'on'
   if (input.databaseUrl) return openPostgres(input.databaseUrl, vectors)
   const sharedBuffers = !input.sharedBuffers || input.sharedBuffers === 'auto' ? await autoSharedBuffers(input.dataDir) : input.sharedBuffers
-  return openPglite(input.dataDir, sharedBuffers, vectors)
+  return openPglite(input.dataDir, sharedBuffers, vectors, input.logger)
 }
 
 /**
@@ -63,7 +59,7 @@ export async function openDatabase(input: { databaseUrl?: string; dataDir: strin
  */
 const pgliteConf = (sharedBuffers: string) => [`shared_buffers = ${sharedBuffers}`, 'work_mem = 4MB', 'maintenance_work_mem = 32MB', 'hnsw.iterative_scan = relaxed_order', 'hnsw.ef_search = 40']
 
-async function openPglite(dataDir: string, sharedBuffers: string, vectors: VectorMode): Promise<Database> {
+async function openPglite(dataDir: string, sharedBuffers: string, vectors: VectorMode, logger?: Pick<Logger, 'debug' | 'warn'>): Promise<Database> {
   let target: string | undefined
   const options = { extensions: { vector }, postgresqlconf: pgliteConf(sharedBuffers) }
   if (dataDir !== 'memory://') {
@@ -85,7 +81,13 @@ async function openPglite(dataDir: string, sharedBuffers: string, vectors: Vecto
     withLock: (fn) => fn(), // one process owns a PGlite directory
   }
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(connection) })
-  const upkeep = createUpkeep(runner, { busy: lane.ingressBusy })
+  // PGlite runs no autovacuum: its upkeep (adapters/db/pglite-upkeep.ts) runs here until the database closes.
+  const stopUpkeep = scheduleUpkeep(createUpkeep(runner, { busy: lane.ingressBusy }), {
+    onPass: (pass, ms) => {
+      if (pass.analyzed.length || pass.vacuumed.length) logger?.debug({ ...pass, ms: Math.round(ms) }, 'embedded database upkeep')
+    },
+    onError: (err) => logger?.warn({ err }, 'embedded database upkeep failed'),
+  })
   return {
     kind: 'pglite',
     vectors,
@@ -95,8 +97,8 @@ async function openPglite(dataDir: string, sharedBuffers: string, vectors: Vecto
     urgent: lane.urgent,
     delivery: lane.delivery,
     ingressBusy: lane.ingressBusy,
-    upkeep: () => upkeep.pass(),
     close: async () => {
+      await stopUpkeep()
       await prisma.$disconnect()
       await client.close()
     },
@@ -201,7 +203,6 @@ async function openPostgres(url: string, vectors: VectorMode): Promise<Database>
     urgent: (fn) => fn(),
     delivery: (fn) => fn(),
     ingressBusy: () => false,
-    upkeep: async () => null,
     close: async () => {
       await prisma.$disconnect()
       await pool.end()

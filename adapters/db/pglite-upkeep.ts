@@ -54,3 +54,34 @@ export function createUpkeep(runner: Pick<SqlRunner, 'exec' | 'query'>, options:
     },
   }
 }
+
+/**
+ * A pass every `everyMs` (10 s: reading the counters takes about a millisecond, and a table is
+ * analyzed or vacuumed only once it changed enough) until the returned function stops it; passes
+ * never overlap, and stopping waits for one under way, so the database closes after it.
+ */
+export function scheduleUpkeep(upkeep: { pass(): Promise<UpkeepPass> }, options: { everyMs?: number; onPass?: (pass: UpkeepPass, ms: number) => void; onError?: (error: unknown) => void } = {}): () => Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  let running: Promise<void> = Promise.resolve()
+  let stopped = false
+  const next = () => {
+    if (stopped) return
+    timer = setTimeout(() => {
+      const started = performance.now()
+      running = upkeep
+        .pass()
+        .then((pass) => options.onPass?.(pass, performance.now() - started))
+        .catch((error: unknown) => {
+          if (!stopped) options.onError?.(error)
+        })
+        .finally(next)
+    }, options.everyMs ?? 10_000)
+    timer.unref()
+  }
+  next()
+  return async () => {
+    stopped = true
+    clearTimeout(timer)
+    await running
+  }
+}

@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { openDatabase, type Database } from '../../adapters/db/database.ts'
-import { createUpkeep } from '../../adapters/db/pglite-upkeep.ts'
+import { createUpkeep, scheduleUpkeep, type UpkeepPass } from '../../adapters/db/pglite-upkeep.ts'
 import { newId } from '../../core/ids.ts'
 
 /**
@@ -81,7 +81,7 @@ describe('embedded database upkeep', () => {
   })
 
   it('replans a turn’s settle statement for the table as it is: by the messages’ ids, not by reading the organization’s', async () => {
-    await db.upkeep()
+    await createUpkeep(db.runner).pass()
     await db.runner.exec('SET plan_cache_mode = force_generic_plan')
     try {
       const plan = (await db.runner.query<{ 'QUERY PLAN': string }>(`EXPLAIN (ANALYZE, COSTS OFF) EXECUTE settle_probe('${organizationId}', '${ids[1500]}', '${ids[1501]}')`))
@@ -118,5 +118,34 @@ describe('embedded database upkeep', () => {
     deliveries = false
     expect((await upkeep.pass()).vacuumed).toContain('Message')
     expect((await counters('Message')).dead).toBe(0)
+  })
+
+  it('runs passes one at a time on its schedule, and stopping waits for the pass under way', async () => {
+    let running = 0
+    let most = 0
+    let passes = 0
+    let release: () => void = () => undefined
+    const slow = {
+      pass: async (): Promise<UpkeepPass> => {
+        running++
+        most = Math.max(most, running)
+        passes++
+        if (passes === 3) await new Promise<void>((r) => (release = r))
+        running--
+        return { analyzed: [], vacuumed: [] }
+      },
+    }
+    const seen: UpkeepPass[] = []
+    const stop = scheduleUpkeep(slow, { everyMs: 5, onPass: (pass) => void seen.push(pass) })
+    await vi.waitFor(() => expect(passes).toBe(3), { timeout: 10_000 })
+    let stopped = false
+    const stopping = stop().then(() => (stopped = true))
+    await new Promise((r) => setTimeout(r, 30))
+    expect(stopped).toBe(false) // the third pass is still under way
+    release()
+    await stopping
+    expect(passes).toBe(3) // none after the stop
+    expect(most).toBe(1)
+    expect(seen.length).toBeGreaterThanOrEqual(2)
   })
 })
